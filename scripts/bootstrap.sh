@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything memberlake needs and builds it. Idempotent: a second run only
+# re-runs the (incremental) build. Usage: scripts/bootstrap.sh [release|asan]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VARIANT="${1:-release}"
+
+# The one place the Arrow version is pinned (its parquet writer writes bloom filters).
+PYARROW_VERSION="26.0.1"
+PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2")
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
+  libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
+  libgtest-dev libbenchmark-dev tzdata)
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+VENV="$ROOT/.venv"
+STAMP="$VENV/.memberlake-packages"
+want="${PY_PACKAGES[*]}"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+  log "preparing Python venv with ${want}"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
+  echo "$want" > "$STAMP"
+fi
+
+case "$VARIANT" in
+  release) BUILD="$ROOT/build"; TYPE=Release; EXTRA=() ;;
+  asan)    BUILD="$ROOT/build-asan"; TYPE=Debug; EXTRA=(-DMEMBERLAKE_SANITIZE=ON -DMEMBERLAKE_BENCH=OFF) ;;
+  *) log "unknown variant $VARIANT (release|asan)"; exit 2 ;;
+esac
+if [ ! -f "$BUILD/build.ninja" ]; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" \
+    -DMEMBERLAKE_PYTHON="$VENV/bin/python" "${EXTRA[@]}" >/dev/null
+fi
+log "building ($VARIANT)"
+if ! cmake --build "$BUILD" -j "$(nproc)" > "$BUILD/build.log" 2>&1; then
+  grep -vE '^\[[0-9]+/[0-9]+\]' "$BUILD/build.log" | tail -60 >&2
+  log "build failed (full log: $BUILD/build.log)"; exit 1
+fi

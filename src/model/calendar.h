@@ -1,0 +1,38 @@
+// Calendar arithmetic on proleptic Gregorian dates, free of time zones and the C library's
+// global state. Dates are days since 1970-01-01 (Arrow's date32) or civil y/m/d triples.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+
+namespace memberlake::model {
+
+struct CivilDate {
+  int year = 1970;
+  int month = 1;  // 1..12
+  int day = 1;    // 1..31
+  friend bool operator==(const CivilDate&, const CivilDate&) = default;
+};
+
+int32_t DaysFromCivil(CivilDate date);
+CivilDate CivilFromDays(int32_t days);
+bool IsLeapYear(int year);
+int DaysInMonth(int year, int month);
+bool IsValidDate(CivilDate date);
+
+// Strict YYYY-MM-DD (what --as-of accepts). Error names the text and why it is no date.
+arrow::Result<CivilDate> ParseIsoDate(std::string_view text);
+std::string FormatIsoDate(CivilDate date);  // YYYY-MM-DD
+
+// Whole years from `from` to `to`: one less if the anniversary has not been reached;
+// a 29 February anniversary is reached on 1 March in non-leap years. Never negative.
+int WholeYearsBetween(CivilDate from, CivilDate to);
+
+// The calendar date in Europe/Amsterdam (CET/CEST, EU summer-time rule) at `now`.
+CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now);
+
+}  // namespace memberlake::model

@@ -1,0 +1,74 @@
+// Normalisation and validation of member records against the field registry.
+//
+// Rules (all derived from the registry):
+//  - strings are trimmed; empty text counts as missing; a missing field takes its default
+//  - enums match their canonical spelling ignoring case, spaces, hyphens, slashes and dots,
+//    plus the registry's aliases ("noord holland", "N-Holland", "Groningen / Drenthe")
+//  - dates become YYYY-MM-DD from YYYY-MM-DD, DD-MM-YYYY, D-M-YYYY, DD/MM/YYYY, DD.MM.YYYY,
+//    YYYY/MM/DD and ISO timestamps; impossible dates (31-02-2020) are problems
+//  - timestamps are ISO 8601 (date, 'T' or space, optional fraction and offset) -> UTC ms
+//  - integers are decimal (DynamoDB N strings such as "42" or "42.0")
+//  - formats: email (one @, a dot in the domain), nl_postcode ("1234 AB", only checked when
+//    land is Nederland), iban (mod-97); values are canonicalised (upper-case, spacing)
+//  - a required field that is missing after defaults is a problem
+// A record with any problem is rejected as a whole: it is never written half-repaired.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <arrow/record_batch.h>
+#include <arrow/result.h>
+
+#include "model/field_registry.h"
+
+namespace memberlake::model {
+
+// One stored field value as canonical text; std::nullopt = missing. Aligned with
+// FieldRegistry::stored_fields().
+using MemberRecord = std::vector<std::optional<std::string>>;
+
+// Why a record was rejected. `member_id` is the raw id text ("" when the id itself is missing).
+struct RecordProblem {
+  std::string member_id;
+  std::string field;
+  std::string problem;  // e.g. "unknown value 'Atlantis'" or "impossible date '31-02-2020'"
+};
+
+struct NormalizedBatch {
+  // Valid rows only, typed per the stored-field prefix of the lake schema.
+  std::shared_ptr<arrow::RecordBatch> valid;
+  // One entry per problem of each rejected row (a row may have several).
+  std::vector<RecordProblem> problems;
+  int64_t rejected_rows = 0;
+};
+
+class MemberNormalizer {
+ public:
+  explicit MemberNormalizer(std::shared_ptr<const FieldRegistry> registry);
+  ~MemberNormalizer();
+
+  // `raw` has utf8 (or large/view string) columns named after stored fields; a stored field
+  // without a column is all missing; a column that is no stored field is an error.
+  arrow::Result<NormalizedBatch> Normalize(const arrow::RecordBatch& raw) const;
+
+  // One record given as (field name, raw text or nullopt) pairs, e.g. from JSON.
+  // Returns canonical text for every stored field, or Status::Invalid naming the field and
+  // the problem ("unknown field 'foo'", "regio: unknown value 'Atlantis'", "voornaam:
+  // required field is missing"). Same rules as Normalize().
+  arrow::Result<MemberRecord> NormalizeRecord(
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& fields) const;
+
+  const std::shared_ptr<const FieldRegistry>& registry() const { return registry_; }
+
+ private:
+  std::shared_ptr<const FieldRegistry> registry_;
+  struct Rules;
+  std::unique_ptr<Rules> rules_;
+};
+
+}  // namespace memberlake::model
