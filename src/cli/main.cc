@@ -1,12 +1,297 @@
-// memberlake command line (skeleton; subcommands arrive with the modules they drive).
-#include <cstdio>
-#include <cstring>
+// memberlake: one binary for the command line (and, as the server and Lambda issues land,
+// the HTTP server and the Lambda handler). Each subcommand is a thin edge over the core:
+// parse options, call the library, map arrow::Status to an exit code (cli_support.h).
+#include <unistd.h>
 
-int main(int argc, char** argv) {
-  if (argc > 1 && (std::strcmp(argv[1], "--version") == 0)) {
-    std::puts("memberlake " MEMBERLAKE_VERSION);
-    return 0;
-  }
-  std::fputs("usage: memberlake --version\n", argc > 1 && std::strcmp(argv[1], "--help") == 0 ? stdout : stderr);
-  return argc > 1 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_support.h"
+#include "jobs/generate_snapshot.h"
+#include "lake/snapshot_manifest.h"
+#include "model/member_json.h"
+#include "store/member_store.h"
+#include "store/sample_members.h"
+
+namespace memberlake::cli {
+namespace {
+
+std::string ReadStdin() {
+  return std::string(std::istreambuf_iterator<char>(std::cin), {});
 }
+
+arrow::Result<std::unique_ptr<store::MemberStore>> OpenStore(const GlobalOptions& global,
+                                                            const std::string& uri, bool create) {
+  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
+  store::StoreOptions options;
+  options.create_if_missing = create;
+  return store::OpenMemberStore(uri, registry, options);
+}
+
+// ---- members ----------------------------------------------------------------------------
+
+struct MembersOptions {
+  std::string store_uri;
+  std::string member_id;
+  std::string json;  // "-" or empty: read stdin
+  int64_t expected_version = -1;
+  int64_t offset = 0;
+  int64_t limit = 100;
+};
+
+arrow::Result<std::string> JsonArgument(const std::string& json) {
+  return json.empty() || json == "-" ? ReadStdin() : json;
+}
+
+arrow::Status RunMembers(const GlobalOptions& global, const std::string& action,
+                         const MembersOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenStore(global, o.store_uri, action == "add"));
+  const auto& registry = *store->registry();
+  auto print = [&](const store::StoredMember& member) {
+    std::cout << model::MemberToJson(registry, member.record, member.version) << "\n";
+  };
+  if (action == "add") {
+    ARROW_ASSIGN_OR_RAISE(std::string text, JsonArgument(o.json));
+    ARROW_ASSIGN_OR_RAISE(auto fields, model::ParseMemberJson(text));
+    ARROW_ASSIGN_OR_RAISE(auto member, store->Insert(fields));
+    print(member);
+  } else if (action == "get") {
+    ARROW_ASSIGN_OR_RAISE(auto member, store->Get(o.member_id));
+    print(member);
+  } else if (action == "update") {
+    ARROW_ASSIGN_OR_RAISE(std::string text, JsonArgument(o.json));
+    ARROW_ASSIGN_OR_RAISE(auto fields, model::ParseMemberJson(text));
+    ARROW_ASSIGN_OR_RAISE(auto member, store->Update(o.member_id, fields, o.expected_version));
+    print(member);
+  } else if (action == "delete") {
+    ARROW_RETURN_NOT_OK(store->Delete(o.member_id, o.expected_version));
+  } else if (action == "list") {
+    ARROW_ASSIGN_OR_RAISE(auto members, store->List(o.offset, o.limit));
+    std::cout << "[";
+    for (size_t i = 0; i < members.size(); ++i) {
+      std::cout << (i ? ",\n " : "") << model::MemberToJson(registry, members[i].record, members[i].version);
+    }
+    std::cout << "]\n";
+  }
+  return arrow::Status::OK();
+}
+
+// ---- seed / generate / snapshots / demo -------------------------------------------------
+
+struct SeedOptions {
+  std::string store_uri;
+  int64_t members = 1500;
+  uint64_t seed = 1;
+  bool json = false;
+};
+
+arrow::Result<int64_t> Seed(const GlobalOptions& global, const SeedOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenStore(global, o.store_uri, /*create=*/true));
+  store::SampleOptions sample;
+  sample.members = o.members;
+  sample.seed = o.seed;
+  ARROW_ASSIGN_OR_RAISE(auto batches, store::MakeSampleMembers(store->registry(), sample));
+  return store->ImportRaw(*batches);
+}
+
+struct GenerateCliOptions {
+  std::string store_uri;
+  std::string lake;
+  std::string as_of;
+  bool json = false;
+};
+
+arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const GenerateCliOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(model::CivilDate as_of, ResolveAsOf(o.as_of));
+  ARROW_ASSIGN_OR_RAISE(auto store, OpenStore(global, o.store_uri, /*create=*/false));
+  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/true));
+  TerminalProgress progress(!o.json);
+  jobs::GenerateOptions options;
+  options.as_of = as_of;
+  options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
+    progress.Update(stage, done, total);
+  };
+  return jobs::GenerateSnapshot(*store, *lake, options);
+}
+
+void PrintSummary(const jobs::GenerateSummary& s, const std::string& lake) {
+  const auto& m = s.manifest;
+  std::printf("snapshot %s  data_version %lld  as_of %s\n", m.snapshot_id.c_str(),
+              static_cast<long long>(m.data_version), m.as_of.c_str());
+  std::printf("members %lld  quarantined %lld (report: %s/%s)\n", static_cast<long long>(m.members),
+              static_cast<long long>(m.quarantined), lake.c_str(), m.quarantine_path.c_str());
+  for (const auto& f : m.files) {
+    std::printf("  %8lld rows %10lld bytes  %s\n", static_cast<long long>(f.rows),
+                static_cast<long long>(f.bytes), f.path.c_str());
+  }
+  std::printf("seconds: scan %.3f  transform %.3f  write %.3f  publish %.3f  total %.3f\n",
+              s.scan_seconds, s.transform_seconds, s.write_seconds, s.publish_seconds, s.total_seconds);
+}
+
+struct SnapshotsOptions {
+  std::string lake;
+  std::string snapshot_id;  // empty: current
+  bool json = false;
+};
+
+arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
+  if (action == "list") {
+    ARROW_ASSIGN_OR_RAISE(auto ids, lake::ListSnapshotIds(*lake));
+    std::string current;
+    if (auto manifest = lake::ReadCurrentManifest(*lake); manifest.ok()) current = manifest->snapshot_id;
+    for (const auto& id : ids) std::printf("%s%s\n", id.c_str(), id == current ? "  (current)" : "");
+    return arrow::Status::OK();
+  }
+  lake::SnapshotManifest manifest;
+  if (o.snapshot_id.empty()) {
+    ARROW_ASSIGN_OR_RAISE(manifest, lake::ReadCurrentManifest(*lake));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(manifest, lake::ReadManifest(*lake, o.snapshot_id));
+  }
+  if (action == "show") {
+    std::fputs(manifest.ToJson().c_str(), stdout);
+    return arrow::Status::OK();
+  }
+  ARROW_RETURN_NOT_OK(lake::VerifySnapshot(*lake, manifest));
+  std::printf("snapshot %s: %zu files verified\n", manifest.snapshot_id.c_str(), manifest.files.size());
+  return arrow::Status::OK();
+}
+
+arrow::Status RunDemo(const GlobalOptions& global, const std::string& dir, int64_t members) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return arrow::Status::IOError("cannot create ", dir, ": ", ec.message());
+  std::string db = (fs::path(dir) / "members.db").string();
+  std::string lake = (fs::path(dir) / "lake").string();
+  if (!fs::exists(db)) {
+    SeedOptions seed;
+    seed.store_uri = "sqlite:" + db;
+    seed.members = members;
+    ARROW_ASSIGN_OR_RAISE(int64_t loaded, Seed(global, seed));
+    std::printf("created sample store %s with %lld members\n", db.c_str(), static_cast<long long>(loaded));
+  } else {
+    std::printf("using existing store %s\n", db.c_str());
+  }
+  GenerateCliOptions generate;
+  generate.store_uri = "sqlite:" + db;
+  generate.lake = lake;
+  ARROW_ASSIGN_OR_RAISE(auto summary, Generate(global, generate));
+  PrintSummary(summary, lake);
+  std::printf("\nstore:    sqlite:%s\nlake:     %s\nmanifest: %s/%s\n", db.c_str(), lake.c_str(),
+              lake.c_str(), lake::SnapshotManifest::ManifestPath(summary.manifest.snapshot_id).c_str());
+  return arrow::Status::OK();
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"memberlake: a fast, secure, columnar reporting layer over a club's member table.\n"
+               "Exit codes: 0 ok, 1 runtime/storage error, 2 bad input, 3 not found, 4 version conflict."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "memberlake " MEMBERLAKE_VERSION);
+  GlobalOptions global;
+  app.add_option("--registry", global.registry_path,
+                 "Field registry TOML (default: $MEMBERLAKE_REGISTRY or the built-in club registry)");
+  int exit_code = 0;
+  auto finish = [&](const arrow::Status& status) { exit_code = status.ok() ? 0 : Fail(status); };
+
+  // members
+  auto* members_cmd = app.add_subcommand("members", "Live member CRUD (JSON in and out)");
+  members_cmd->require_subcommand(1);
+  MembersOptions mo;
+  auto add_store = [&](CLI::App* cmd) {
+    cmd->add_option("--store", mo.store_uri, "Store URI, e.g. sqlite:var/members.db")->required();
+  };
+  auto* add = members_cmd->add_subcommand("add", "Validate and insert a member; prints it with its _version");
+  add_store(add);
+  add->add_option("--json", mo.json, "Member JSON object (default: read stdin)");
+  auto* get = members_cmd->add_subcommand("get", "Print one member");
+  add_store(get);
+  get->add_option("member_id", mo.member_id, "Member id")->required();
+  auto* update = members_cmd->add_subcommand("update", "Change fields of a member (optimistic concurrency)");
+  add_store(update);
+  update->add_option("member_id", mo.member_id, "Member id")->required();
+  update->add_option("--expected-version", mo.expected_version, "The _version last read")->required();
+  update->add_option("--json", mo.json, "JSON object with the fields to change (null clears; default: stdin)");
+  auto* del = members_cmd->add_subcommand("delete", "Delete a member (optimistic concurrency)");
+  add_store(del);
+  del->add_option("member_id", mo.member_id, "Member id")->required();
+  del->add_option("--expected-version", mo.expected_version, "The _version last read")->required();
+  auto* list = members_cmd->add_subcommand("list", "List members by lidnummer as a JSON array");
+  add_store(list);
+  list->add_option("--offset", mo.offset, "Skip this many")->check(CLI::NonNegativeNumber);
+  list->add_option("--limit", mo.limit, "At most this many")->check(CLI::PositiveNumber);
+  for (auto* cmd : {add, get, update, del, list}) {
+    cmd->callback([&, cmd] { finish(RunMembers(global, cmd->get_name(), mo)); });
+  }
+
+  // seed
+  SeedOptions so;
+  auto* seed = app.add_subcommand("seed", "Load realistic sample members (with some dirty legacy rows) into a store");
+  seed->add_option("--store", so.store_uri, "Store URI, e.g. sqlite:var/members.db (created if missing)")->required();
+  seed->add_option("--members", so.members, "How many members")->check(CLI::PositiveNumber);
+  seed->add_option("--seed", so.seed, "Random seed (same seed, same members)");
+  seed->add_flag("--json", so.json, "Print a JSON summary");
+  seed->callback([&] {
+    auto loaded = Seed(global, so);
+    if (!loaded.ok()) return finish(loaded.status());
+    if (so.json) {
+      std::printf("{\"store\": \"%s\", \"members\": %lld}\n", so.store_uri.c_str(), static_cast<long long>(*loaded));
+    } else {
+      std::printf("loaded %lld members into %s\n", static_cast<long long>(*loaded), so.store_uri.c_str());
+    }
+  });
+
+  // generate
+  GenerateCliOptions go;
+  auto* generate = app.add_subcommand("generate", "Generate a Parquet snapshot of the store and publish it atomically");
+  generate->add_option("--store", go.store_uri, "Store URI, e.g. sqlite:var/members.db")->required();
+  generate->add_option("--lake", go.lake, "Lake folder or file:// URI")->required();
+  generate->add_option("--as-of", go.as_of, "Reference date YYYY-MM-DD for calculated fields (default: today, Europe/Amsterdam)");
+  generate->add_flag("--json", go.json, "Print a JSON summary");
+  generate->callback([&] {
+    auto summary = Generate(global, go);
+    if (!summary.ok()) return finish(summary.status());
+    if (go.json) std::printf("%s\n", summary->ToJson().c_str());
+    else PrintSummary(*summary, go.lake);
+  });
+
+  // snapshots
+  SnapshotsOptions sno;
+  auto* snapshots = app.add_subcommand("snapshots", "Inspect the lake's snapshots");
+  snapshots->require_subcommand(1);
+  auto* sn_list = snapshots->add_subcommand("list", "List snapshot ids, oldest first");
+  auto* sn_show = snapshots->add_subcommand("show", "Print a snapshot's manifest");
+  auto* sn_verify = snapshots->add_subcommand("verify", "Check every file of a snapshot against its checksum");
+  for (auto* cmd : {sn_list, sn_show, sn_verify}) {
+    cmd->add_option("--lake", sno.lake, "Lake folder or file:// URI")->required();
+    if (cmd != sn_list) cmd->add_option("--snapshot", sno.snapshot_id, "Snapshot id (default: current)");
+    cmd->callback([&, cmd] { finish(RunSnapshots(cmd->get_name(), sno)); });
+  }
+
+  // demo
+  std::string demo_dir = "var";
+  int64_t demo_members = 1500;
+  auto* demo = app.add_subcommand("demo", "The main job on the embedded default: sample store if missing, generate the lake, print where everything is");
+  demo->add_option("--dir", demo_dir, "Working folder for the store and the lake");
+  demo->add_option("--members", demo_members, "Sample size when the store is created")->check(CLI::PositiveNumber);
+  demo->callback([&] { finish(RunDemo(global, demo_dir, demo_members)); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : 2;
+  }
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace memberlake::cli
+
+int main(int argc, char** argv) { return memberlake::cli::Main(argc, argv); }

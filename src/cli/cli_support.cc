@@ -1,0 +1,48 @@
+#include "cli/cli_support.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace memberlake::cli {
+
+int ExitCodeFor(const arrow::Status& status) {
+  if (status.ok()) return 0;
+  if (status.IsInvalid() || status.IsTypeError() || status.IsNotImplemented()) return 2;
+  if (status.IsKeyError() || status.IsIndexError()) return 3;
+  if (status.IsAlreadyExists()) return 4;
+  return 1;
+}
+
+int Fail(const arrow::Status& status) {
+  std::fprintf(stderr, "memberlake: %s\n", status.message().c_str());
+  return ExitCodeFor(status);
+}
+
+arrow::Result<std::shared_ptr<const model::FieldRegistry>> LoadRegistry(const GlobalOptions& global) {
+  return model::FieldRegistry::Load(global.registry_path);
+}
+
+arrow::Result<model::CivilDate> ResolveAsOf(const std::string& text) {
+  if (text.empty()) return model::TodayInAmsterdam(std::chrono::system_clock::now());
+  auto date = model::ParseIsoDate(text);
+  if (!date.ok()) return arrow::Status::Invalid("--as-of: ", date.status().message());
+  return date;
+}
+
+TerminalProgress::TerminalProgress(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+
+TerminalProgress::~TerminalProgress() {
+  if (dirty_) std::fputs("\n", stderr);
+}
+
+void TerminalProgress::Update(std::string_view stage, int64_t done, int64_t total) {
+  if (!enabled_) return;
+  int percent = total > 0 ? static_cast<int>(100 * done / total) : 100;
+  std::fprintf(stderr, "\r%-8.*s %3d%%  %lld/%lld   ", static_cast<int>(stage.size()), stage.data(),
+               percent, static_cast<long long>(done), static_cast<long long>(total));
+  dirty_ = true;
+}
+
+}  // namespace memberlake::cli

@@ -1,0 +1,43 @@
+// What every subcommand shares: the edge where arrow::Status becomes an exit code and an
+// error message on stderr, option parsing helpers, and progress on a terminal.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+#include "model/calendar.h"
+#include "model/field_registry.h"
+
+namespace memberlake::cli {
+
+// Exit codes: 0 ok, 1 runtime/storage failure, 2 bad input or usage, 3 not found,
+// 4 version conflict.
+int ExitCodeFor(const arrow::Status& status);
+// Prints "memberlake: <message>" to stderr and returns the exit code.
+int Fail(const arrow::Status& status);
+
+struct GlobalOptions {
+  std::string registry_path;  // --registry; empty: $MEMBERLAKE_REGISTRY or built-in
+};
+arrow::Result<std::shared_ptr<const model::FieldRegistry>> LoadRegistry(const GlobalOptions& global);
+
+// --as-of: empty means today in Europe/Amsterdam.
+arrow::Result<model::CivilDate> ResolveAsOf(const std::string& text);
+
+// A one-line progress display on stderr when it is a terminal; silent otherwise.
+class TerminalProgress {
+ public:
+  explicit TerminalProgress(bool enabled);
+  ~TerminalProgress();
+  void Update(std::string_view stage, int64_t done, int64_t total);
+
+ private:
+  bool enabled_;
+  bool dirty_ = false;
+};
+
+}  // namespace memberlake::cli

@@ -1,0 +1,47 @@
+// Generation: the main job. Scans the live store at one data_version, transforms every
+// batch (normalise, validate, calculate), and publishes a snapshot in the seed's layout:
+// the full dataset, one file per region and the registry's filtered views, all sorted by the
+// registry's sort order, plus a quarantine report of the rejected records. Publishing is
+// atomic (LakeStorage, PublishManifest): a failure or a kill at any point leaves the
+// previous snapshot current and intact.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+
+#include "lake/lake_storage.h"
+#include "lake/snapshot_manifest.h"
+#include "model/calendar.h"
+#include "model/field_registry.h"
+#include "store/member_store.h"
+
+namespace memberlake::jobs {
+
+// Called as work advances: stage ("scan", "write", "publish"), units done, units total.
+using ProgressFn = std::function<void(std::string_view stage, int64_t done, int64_t total)>;
+
+struct GenerateOptions {
+  model::CivilDate as_of;
+  ProgressFn progress;  // may be empty
+};
+
+struct GenerateSummary {
+  lake::SnapshotManifest manifest;
+  double scan_seconds = 0;       // reading the store
+  double transform_seconds = 0;  // normalise, validate, calculate, partition
+  double write_seconds = 0;      // sort and Parquet encoding of every file
+  double publish_seconds = 0;    // quarantine report, manifest, CURRENT
+  double total_seconds = 0;
+  std::string ToJson() const;
+};
+
+arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store,
+                                                lake::LakeStorage& lake,
+                                                const GenerateOptions& options);
+
+}  // namespace memberlake::jobs

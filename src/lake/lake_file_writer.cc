@@ -1,0 +1,110 @@
+#include "lake/lake_file_writer.h"
+
+#include <arrow/io/interfaces.h>
+#include <arrow/util/key_value_metadata.h>
+#include <parquet/arrow/writer.h>
+#include <parquet/properties.h>
+
+#include "lake/sha256.h"
+
+namespace memberlake::lake {
+namespace {
+
+// Forwards writes to the lake file and hashes and counts the bytes on the way.
+class HashingOutputStream : public arrow::io::OutputStream {
+ public:
+  explicit HashingOutputStream(std::shared_ptr<arrow::io::OutputStream> inner)
+      : inner_(std::move(inner)) {}
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    hash_.Update(data, nbytes);
+    bytes_ += nbytes;
+    return inner_->Write(data, nbytes);
+  }
+  arrow::Status Flush() override { return inner_->Flush(); }
+  arrow::Status Close() override { return inner_->Close(); }
+  bool closed() const override { return inner_->closed(); }
+  arrow::Result<int64_t> Tell() const override { return bytes_; }
+  int64_t bytes() const { return bytes_; }
+  std::string HexDigest() { return hash_.HexDigest(); }
+
+ private:
+  std::shared_ptr<arrow::io::OutputStream> inner_;
+  Sha256 hash_;
+  int64_t bytes_ = 0;
+};
+
+std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
+    const arrow::Schema& schema, const model::FieldRegistry& registry) {
+  parquet::WriterProperties::Builder builder;
+  builder.compression(parquet::Compression::ZSTD)
+      ->enable_dictionary()
+      ->enable_statistics()
+      ->enable_write_page_index()
+      ->max_row_group_length(kRowGroupRows)
+      ->created_by("memberlake " MEMBERLAKE_VERSION);
+  std::vector<parquet::SortingColumn> sorting;
+  for (const std::string& name : registry.sort_by()) {
+    int index = schema.GetFieldIndex(name);
+    if (index < 0) break;  // a prefix of the sort order is still a valid claim
+    sorting.push_back(parquet::SortingColumn{index, /*descending=*/false, /*nulls_first=*/false});
+  }
+  builder.set_sorting_columns(std::move(sorting));
+  for (const model::FieldSpec& spec : registry.stored_fields()) {
+    if (spec.lookup && schema.GetFieldIndex(spec.name) >= 0) {
+      parquet::BloomFilterOptions bloom;
+      bloom.fpp = 0.01;
+      builder.enable_bloom_filter(spec.name, bloom);
+    }
+  }
+  return builder.build();
+}
+
+}  // namespace
+
+struct LakeFileWriter::Impl {
+  SnapshotFile file;
+  std::shared_ptr<HashingOutputStream> stream;
+  std::unique_ptr<parquet::arrow::FileWriter> writer;
+};
+
+LakeFileWriter::~LakeFileWriter() = default;
+
+arrow::Result<std::unique_ptr<LakeFileWriter>> LakeFileWriter::Open(
+    LakeStorage& storage, SnapshotFile file, const std::shared_ptr<arrow::Schema>& schema,
+    const model::FieldRegistry& registry, const LakeFileMetadata& metadata) {
+  std::unique_ptr<LakeFileWriter> out(new LakeFileWriter());
+  out->impl_ = std::make_unique<Impl>();
+  ARROW_ASSIGN_OR_RAISE(auto sink, storage.OpenForWrite(file.path));
+  out->impl_->stream = std::make_shared<HashingOutputStream>(std::move(sink));
+  out->impl_->file = std::move(file);
+
+  auto kv = arrow::key_value_metadata(
+      {"generated_at", "data_version", "schema_version", "as_of", "snapshot_id"},
+      {metadata.generated_at, std::to_string(metadata.data_version),
+       std::to_string(metadata.schema_version), metadata.as_of, metadata.snapshot_id});
+  auto file_schema = schema->WithMetadata(kv);
+  auto arrow_props = parquet::ArrowWriterProperties::Builder().store_schema()->build();
+  auto writer = parquet::arrow::FileWriter::Open(*file_schema, arrow::default_memory_pool(),
+                                                 out->impl_->stream,
+                                                 MakeWriterProperties(*schema, registry),
+                                                 arrow_props);
+  if (!writer.ok()) return writer.status();
+  out->impl_->writer = std::move(*writer);
+  return out;
+}
+
+arrow::Status LakeFileWriter::Write(const arrow::Table& rows) {
+  if (rows.num_rows() == 0) return arrow::Status::OK();
+  impl_->file.rows += rows.num_rows();
+  return impl_->writer->WriteTable(rows, kRowGroupRows);
+}
+
+arrow::Result<SnapshotFile> LakeFileWriter::Close() {
+  ARROW_RETURN_NOT_OK(impl_->writer->Close());
+  ARROW_RETURN_NOT_OK(impl_->stream->Close());
+  impl_->file.bytes = impl_->stream->bytes();
+  impl_->file.sha256 = impl_->stream->HexDigest();
+  return impl_->file;
+}
+
+}  // namespace memberlake::lake

@@ -1,0 +1,124 @@
+#include "lake/lake_storage.h"
+
+#include <random>
+
+#include <arrow/filesystem/localfs.h>
+#include <arrow/buffer.h>
+#include <arrow/io/api.h>
+#include <arrow/util/uri.h>
+
+namespace memberlake::lake {
+namespace {
+
+std::string RandomSuffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* kHex = "0123456789abcdef";
+  std::string out(12, '0');
+  uint64_t bits = rng();
+  for (char& c : out) {
+    c = kHex[bits & 15];
+    bits >>= 4;
+  }
+  return out;
+}
+
+std::string ParentOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<LakeStorage>> LakeStorage::Open(const std::string& location,
+                                                              bool create) {
+  if (location.empty()) return arrow::Status::Invalid("lake location is empty");
+  auto scheme_end = location.find("://");
+  if (scheme_end != std::string::npos && location.compare(0, scheme_end, "file") != 0) {
+    return arrow::Status::Invalid("unsupported lake location '", location,
+                                  "': expected a path or file:// URI");
+  }
+  std::string root;
+  auto fs = arrow::fs::FileSystemFromUriOrPath(location, &root);
+  if (!fs.ok()) {
+    return arrow::Status::Invalid("invalid lake location '", location, "': ", fs.status().message());
+  }
+  auto storage = std::shared_ptr<LakeStorage>(new LakeStorage(*fs, root, location));
+  if (create) {
+    auto made = (*fs)->CreateDir(root, /*recursive=*/true);
+    if (!made.ok()) {
+      return arrow::Status::IOError("cannot create lake folder '", location, "': ", made.message());
+    }
+    // Prove the folder is writable before any work starts, so a failure costs nothing.
+    std::string probe = ".write-probe-" + RandomSuffix();
+    auto out = (*fs)->OpenOutputStream(storage->FullPath(probe));
+    if (!out.ok() || !(*out)->Close().ok()) {
+      return arrow::Status::IOError("lake folder '", location, "' is not writable");
+    }
+    ARROW_RETURN_NOT_OK((*fs)->DeleteFile(storage->FullPath(probe)));
+  } else {
+    ARROW_ASSIGN_OR_RAISE(auto info, (*fs)->GetFileInfo(root));
+    if (info.type() != arrow::fs::FileType::Directory) {
+      return arrow::Status::IOError("no lake at '", location, "'");
+    }
+  }
+  return storage;
+}
+
+std::string LakeStorage::FullPath(std::string_view relative) const {
+  if (relative.empty()) return root_;
+  return root_ + "/" + std::string(relative);
+}
+
+arrow::Result<std::shared_ptr<arrow::io::OutputStream>> LakeStorage::OpenForWrite(
+    std::string_view relative) {
+  std::string path = FullPath(relative);
+  ARROW_RETURN_NOT_OK(fs_->CreateDir(ParentOf(path), /*recursive=*/true));
+  return fs_->OpenOutputStream(path);
+}
+
+arrow::Status LakeStorage::PutAtomic(std::string_view relative, std::string_view bytes) {
+  std::string path = FullPath(relative);
+  ARROW_RETURN_NOT_OK(fs_->CreateDir(ParentOf(path), /*recursive=*/true));
+  const bool local = fs_->type_name() == "local";
+  // Object stores publish a PUT all at once; a local file needs write-then-rename.
+  std::string target = local ? path + ".tmp-" + RandomSuffix() : path;
+  ARROW_ASSIGN_OR_RAISE(auto out, fs_->OpenOutputStream(target));
+  ARROW_RETURN_NOT_OK(out->Write(bytes.data(), static_cast<int64_t>(bytes.size())));
+  ARROW_RETURN_NOT_OK(out->Close());
+  if (local) ARROW_RETURN_NOT_OK(fs_->Move(target, path));
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::string> LakeStorage::ReadAll(std::string_view relative) const {
+  ARROW_ASSIGN_OR_RAISE(auto in, fs_->OpenInputStream(FullPath(relative)));
+  std::string out;
+  while (true) {
+    ARROW_ASSIGN_OR_RAISE(auto chunk, in->Read(1 << 20));
+    if (chunk->size() == 0) break;
+    out.append(reinterpret_cast<const char*>(chunk->data()), static_cast<size_t>(chunk->size()));
+  }
+  return out;
+}
+
+arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> LakeStorage::OpenForRead(
+    std::string_view relative) const {
+  return fs_->OpenInputFile(FullPath(relative));
+}
+
+arrow::Result<bool> LakeStorage::Exists(std::string_view relative) const {
+  ARROW_ASSIGN_OR_RAISE(auto info, fs_->GetFileInfo(FullPath(relative)));
+  return info.type() != arrow::fs::FileType::NotFound;
+}
+
+arrow::Result<std::vector<std::string>> LakeStorage::List(std::string_view relative_dir) const {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = FullPath(relative_dir);
+  selector.allow_not_found = true;
+  ARROW_ASSIGN_OR_RAISE(auto infos, fs_->GetFileInfo(selector));
+  std::vector<std::string> names;
+  for (const auto& info : infos) names.push_back(info.base_name());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace memberlake::lake

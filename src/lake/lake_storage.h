@@ -1,0 +1,50 @@
+// Where a lake lives: a root folder on an Arrow FileSystem (local disk now; S3 later through
+// the same interface). Paths given to LakeStorage are relative to the root, '/'-separated.
+//
+// The publish protocol relies on two guarantees of this class:
+//  - files are written under names that are never reused (callers choose unique names), so a
+//    half-written data file is never visible through a manifest;
+//  - PutAtomic replaces a small object all at once: on local disk by writing a temporary file
+//    and renaming it, on object stores by a single PUT.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/filesystem/filesystem.h>
+#include <arrow/io/interfaces.h>
+#include <arrow/result.h>
+
+namespace memberlake::lake {
+
+class LakeStorage {
+ public:
+  // `location` is a local path or a file:// URI. With `create`, the root folder is made if
+  // missing and checked to be writable (Status::IOError naming the folder otherwise).
+  static arrow::Result<std::shared_ptr<LakeStorage>> Open(const std::string& location, bool create);
+
+  const std::shared_ptr<arrow::fs::FileSystem>& filesystem() const { return fs_; }
+  // The FileSystem path of a lake-relative path.
+  std::string FullPath(std::string_view relative) const;
+  const std::string& location() const { return location_; }
+
+  // A fresh stream for a new file (parent folders are created).
+  arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenForWrite(std::string_view relative);
+  arrow::Status PutAtomic(std::string_view relative, std::string_view bytes);
+  arrow::Result<std::string> ReadAll(std::string_view relative) const;
+  arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenForRead(std::string_view relative) const;
+  arrow::Result<bool> Exists(std::string_view relative) const;
+  // File names (not paths) directly inside a folder; empty when the folder is missing.
+  arrow::Result<std::vector<std::string>> List(std::string_view relative_dir) const;
+
+ private:
+  LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location)
+      : fs_(std::move(fs)), root_(std::move(root)), location_(std::move(location)) {}
+  std::shared_ptr<arrow::fs::FileSystem> fs_;
+  std::string root_;
+  std::string location_;
+};
+
+}  // namespace memberlake::lake

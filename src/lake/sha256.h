@@ -1,0 +1,25 @@
+// Incremental SHA-256 (OpenSSL EVP), for manifest checksums.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace memberlake::lake {
+
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void Update(const void* data, int64_t size);
+  // Lower-case hex; the object must not be updated afterwards.
+  std::string HexDigest();
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> ctx_;
+};
+
+}  // namespace memberlake::lake

@@ -1,0 +1,82 @@
+// A snapshot is a manifest plus the immutable Parquet files it lists. The lake's current
+// snapshot is named by the small pointer file manifests/CURRENT; publishing a snapshot means
+// writing its data files, then its manifest, then swapping CURRENT (see LakeStorage). A
+// reader that follows CURRENT therefore sees a whole snapshot or the previous one, never a
+// mix; older manifests stay readable until lifecycle removes them.
+//
+// Layout (seed document), relative to the lake root:
+//   parquet/full-dataset/year=YYYY/month=MM/members-<snapshot_id>.parquet
+//   parquet/regional/<region-slug>/members-<snapshot_id>.parquet
+//   parquet/filtered-views/<view>/members-<snapshot_id>.parquet
+//   quarantine/quarantine-<snapshot_id>.json
+//   manifests/snapshot-<snapshot_id>.json, manifests/CURRENT
+// snapshot_id = YYYYMMDD-HHMMSSmmm-<4 hex> (generation time in UTC with milliseconds, then
+// random bits): ids and file names sort by time, the seed's members-YYYYMMDD prefix is kept,
+// and several generations on one day never collide.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <arrow/result.h>
+
+#include "lake/lake_storage.h"
+
+namespace memberlake::lake {
+
+// "Groningen/Drenthe" -> "groningen-drenthe": lower case, runs of non-alphanumerics -> '-'.
+std::string RegionSlug(std::string_view region);
+
+enum class SnapshotFileKind { kFull, kRegional, kView };
+
+struct SnapshotFile {
+  std::string path;      // lake-relative
+  SnapshotFileKind kind = SnapshotFileKind::kFull;
+  std::string region;    // kRegional: the canonical region name
+  std::string view;      // kView: the view name
+  int64_t rows = 0;
+  int64_t bytes = 0;
+  std::string sha256;    // hex
+};
+
+struct SnapshotManifest {
+  std::string snapshot_id;
+  std::string previous_snapshot_id;  // empty for the first
+  int64_t data_version = 0;
+  int schema_version = 0;
+  std::string generated_at;  // ISO UTC
+  std::string as_of;         // YYYY-MM-DD
+  int64_t members = 0;       // rows in the full dataset
+  int64_t quarantined = 0;   // records rejected by the transform
+  std::string quarantine_path;
+  std::vector<SnapshotFile> files;
+
+  std::string ToJson() const;
+  static arrow::Result<SnapshotManifest> FromJson(std::string_view json);
+
+  static std::string ManifestPath(const std::string& snapshot_id);
+  static std::string FullDatasetPath(const std::string& snapshot_id);
+  static std::string RegionalPath(const std::string& region, const std::string& snapshot_id);
+  static std::string ViewPath(const std::string& view, const std::string& snapshot_id);
+  static std::string QuarantinePath(const std::string& snapshot_id);
+};
+
+inline constexpr const char* kCurrentPointer = "manifests/CURRENT";
+
+// A new, unique snapshot id for a generation starting now.
+std::string NewSnapshotId();
+// Same, but guaranteed to sort after `previous` (same millisecond, or a clock step back).
+std::string NewSnapshotIdAfter(const std::string& previous);
+
+// The manifest CURRENT points to; Status::KeyError("no snapshot ...") when the lake has none.
+arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage);
+arrow::Result<SnapshotManifest> ReadManifest(const LakeStorage& storage, const std::string& snapshot_id);
+// Manifest ids in the lake, oldest first.
+arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& storage);
+// Makes `manifest` the current snapshot: writes the manifest, then swaps CURRENT.
+arrow::Status PublishManifest(LakeStorage& storage, const SnapshotManifest& manifest);
+// Re-reads every listed file and checks size and SHA-256. Error names the first bad file.
+arrow::Status VerifySnapshot(const LakeStorage& storage, const SnapshotManifest& manifest);
+
+}  // namespace memberlake::lake

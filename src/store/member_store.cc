@@ -1,0 +1,19 @@
+#include "store/member_store.h"
+
+#include "store/sqlite_member_store.h"
+
+namespace memberlake::store {
+
+arrow::Result<std::unique_ptr<MemberStore>> OpenMemberStore(
+    const std::string& uri, std::shared_ptr<const model::FieldRegistry> registry,
+    const StoreOptions& options) {
+  for (const char* prefix : {"sqlite://", "sqlite:"}) {
+    std::string p(prefix);
+    if (uri.rfind(p, 0) == 0 && uri.size() > p.size()) {
+      return OpenSqliteMemberStore(uri.substr(p.size()), std::move(registry), options);
+    }
+  }
+  return arrow::Status::Invalid("unsupported store URI '", uri, "': expected sqlite:PATH");
+}
+
+}  // namespace memberlake::store

@@ -1,0 +1,134 @@
+#include "lake/snapshot_manifest.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "lake/sha256.h"
+
+namespace memberlake::lake {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path FreshDir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / ("memberlake-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+TEST(RegionSlug, FollowsTheSeedLayout) {
+  EXPECT_EQ(RegionSlug("Noord-Holland"), "noord-holland");
+  EXPECT_EQ(RegionSlug("Groningen/Drenthe"), "groningen-drenthe");
+  EXPECT_EQ(RegionSlug("Brabant/Zeeland"), "brabant-zeeland");
+  EXPECT_EQ(RegionSlug("Oost"), "oost");
+  EXPECT_EQ(RegionSlug(" Zuid  Holland "), "zuid-holland");
+}
+
+TEST(SnapshotId, IsTimeOrderedAndUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.insert(NewSnapshotId());
+  EXPECT_GT(ids.size(), 95u);
+  EXPECT_TRUE(std::regex_match(*ids.begin(), std::regex(R"(\d{8}-\d{9}-[0-9a-f]{4})")));
+  std::string previous = NewSnapshotId();
+  for (int i = 0; i < 5; ++i) {
+    std::string next = NewSnapshotIdAfter(previous);
+    EXPECT_GT(next, previous);
+    previous = next;
+  }
+  EXPECT_EQ(SnapshotManifest::FullDatasetPath("20260107-101500-abcdef"),
+            "parquet/full-dataset/year=2026/month=01/members-20260107-101500-abcdef.parquet");
+  EXPECT_EQ(SnapshotManifest::RegionalPath("Groningen/Drenthe", "20260107-101500-abcdef"),
+            "parquet/regional/groningen-drenthe/members-20260107-101500-abcdef.parquet");
+}
+
+SnapshotManifest Example(const std::string& id) {
+  SnapshotManifest m;
+  m.snapshot_id = id;
+  m.data_version = 42;
+  m.schema_version = 1;
+  m.generated_at = "2026-01-07T10:15:00.000Z";
+  m.as_of = "2026-01-07";
+  m.members = 3;
+  m.quarantined = 1;
+  m.quarantine_path = SnapshotManifest::QuarantinePath(id);
+  return m;
+}
+
+TEST(SnapshotManifest, JsonRoundTrip) {
+  SnapshotManifest m = Example("20260107-101500-abcdef");
+  m.files.push_back({"parquet/regional/oost/x.parquet", SnapshotFileKind::kRegional, "Oost", "", 3, 99, "ab"});
+  m.files.push_back({"parquet/filtered-views/v/x.parquet", SnapshotFileKind::kView, "", "v", 2, 50, "cd"});
+  auto back = SnapshotManifest::FromJson(m.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->ToJson(), m.ToJson());
+  EXPECT_EQ(back->files[0].kind, SnapshotFileKind::kRegional);
+  EXPECT_EQ(back->files[1].view, "v");
+  EXPECT_FALSE(SnapshotManifest::FromJson("{\"format\": \"other\"}").ok());
+  EXPECT_FALSE(SnapshotManifest::FromJson("not json").ok());
+}
+
+TEST(SnapshotManifest, PublishSwapsCurrentAndVerifyChecksFiles) {
+  fs::path dir = FreshDir("publish");
+  auto storage = LakeStorage::Open(dir.string(), /*create=*/true);
+  ASSERT_TRUE(storage.ok()) << storage.status().ToString();
+  EXPECT_TRUE(ReadCurrentManifest(**storage).status().IsKeyError());
+
+  // a data file written through the storage, listed with its real checksum
+  const std::string payload = "parquet bytes stand-in";
+  auto out = (*storage)->OpenForWrite("parquet/full-dataset/f.parquet");
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE((*out)->Write(payload.data(), static_cast<int64_t>(payload.size())).ok());
+  ASSERT_TRUE((*out)->Close().ok());
+  Sha256 hash;
+  hash.Update(payload.data(), static_cast<int64_t>(payload.size()));
+  SnapshotManifest first = Example("20260107-101500-000001");
+  first.files.push_back({"parquet/full-dataset/f.parquet", SnapshotFileKind::kFull, "", "", 1,
+                         static_cast<int64_t>(payload.size()), hash.HexDigest()});
+  ASSERT_TRUE(PublishManifest(**storage, first).ok());
+  auto current = ReadCurrentManifest(**storage);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->snapshot_id, first.snapshot_id);
+  EXPECT_TRUE(VerifySnapshot(**storage, *current).ok());
+  std::ofstream(dir / "parquet/full-dataset/f.parquet") << "parquet bytes stand-iN";
+  auto verified = VerifySnapshot(**storage, *current);
+  EXPECT_FALSE(verified.ok());
+  EXPECT_NE(verified.message().find("f.parquet"), std::string::npos);
+
+  SnapshotManifest second = Example("20260107-101600-000002");
+  second.previous_snapshot_id = first.snapshot_id;
+  ASSERT_TRUE(PublishManifest(**storage, second).ok());
+  EXPECT_EQ(ReadCurrentManifest(**storage)->snapshot_id, second.snapshot_id);
+  EXPECT_TRUE(VerifySnapshot(**storage, second).ok());
+  auto ids = ListSnapshotIds(**storage);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<std::string>{first.snapshot_id, second.snapshot_id}));
+  // no temporary files are left behind by the atomic swaps
+  for (const auto& entry : fs::directory_iterator(dir / "manifests")) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(LakeStorage, RejectsUnknownSchemesAndUnwritableFolders) {
+  auto s3 = LakeStorage::Open("gs://bucket/x", true);
+  ASSERT_FALSE(s3.ok());
+  EXPECT_NE(s3.status().message().find("gs://bucket/x"), std::string::npos);
+  fs::path dir = FreshDir("blocked");
+  std::ofstream(dir / "file") << "x";
+  auto blocked = LakeStorage::Open((dir / "file" / "lake").string(), true);
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_TRUE(blocked.status().IsIOError());
+  auto missing = LakeStorage::Open((dir / "absent").string(), false);
+  EXPECT_FALSE(missing.ok());
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace memberlake::lake
