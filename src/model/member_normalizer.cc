@@ -1,5 +1,6 @@
 #include "model/member_normalizer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <unordered_map>
@@ -432,6 +433,7 @@ arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBa
 
   NormalizedBatch out;
   std::vector<uint8_t> rejected(static_cast<size_t>(rows), 0);
+  std::vector<std::pair<int64_t, RecordProblem>> problems;  // (row, problem), found column by column
   arrow::ArrayVector typed;
   NormalValue value;
   for (size_t field = 0; field < specs.size(); ++field) {
@@ -443,7 +445,7 @@ arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBa
       if (!problem.empty()) {
         rejected[row] = 1;
         std::string id(rules_->member_id >= 0 ? raw_value(rules_->member_id, row).value_or("") : "");
-        out.problems.push_back({std::move(id), specs[field].name, std::move(problem)});
+        problems.push_back({row, {std::move(id), specs[field].name, std::move(problem)}});
         value.missing = true;
       }
       ARROW_RETURN_NOT_OK(builder.Append(value));
@@ -456,6 +458,10 @@ arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBa
                             registry_->lake_schema()->fields().begin() + static_cast<long>(specs.size()));
   auto batch = arrow::RecordBatch::Make(arrow::schema(fields), rows, std::move(typed));
   for (uint8_t r : rejected) out.rejected_rows += r;
+  // Report row by row (in field order within a row), as a reader of the report expects.
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [row, problem] : problems) out.problems.push_back(std::move(problem));
   if (out.rejected_rows == 0) {
     out.valid = std::move(batch);
     return out;

@@ -63,6 +63,8 @@ struct BadRegistryCase {
   std::string edit_from, edit_to, expected_message;
 };
 
+void PrintTo(const BadRegistryCase& c, std::ostream* os) { *os << c.expected_message; }
+
 class FieldRegistryErrors : public ::testing::TestWithParam<BadRegistryCase> {};
 
 TEST_P(FieldRegistryErrors, NameTheProblem) {

@@ -1,0 +1,147 @@
+#include "transform/calculated_fields.h"
+
+#include <arrow/api.h>
+#include <gtest/gtest.h>
+
+#include "model/member_normalizer.h"
+
+namespace memberlake::transform {
+namespace {
+
+using model::CivilDate;
+
+std::shared_ptr<const model::FieldRegistry> Registry() {
+  static auto registry = *model::FieldRegistry::LoadDefault();
+  return registry;
+}
+
+struct Person {
+  std::optional<std::string> voornaam, tussenvoegsel, achternaam, geboortedatum = {}, ingangsdatum = {},
+                                                                   tijdstempel = {};
+};
+
+// Runs raw rows through the normaliser and the calculated fields, as generation does.
+std::shared_ptr<arrow::RecordBatch> Calculate(const std::vector<Person>& people, CivilDate as_of) {
+  std::vector<std::string> names = {"member_id", "lidnummer", "voornaam", "tussenvoegsel", "achternaam",
+                                    "email", "status", "lidmaatschap", "regio", "geboortedatum",
+                                    "ingangsdatum", "tijdstempel"};
+  std::vector<arrow::StringBuilder> builders(names.size());
+  for (size_t i = 0; i < people.size(); ++i) {
+    const Person& p = people[i];
+    std::vector<std::optional<std::string>> row = {
+        "id-" + std::to_string(i), std::to_string(i + 1), p.voornaam, p.tussenvoegsel, p.achternaam,
+        "x@y.nl", "Actief", "Gewoon lid", "Utrecht", p.geboortedatum, p.ingangsdatum, p.tijdstempel};
+    for (size_t c = 0; c < row.size(); ++c) {
+      EXPECT_TRUE((row[c] ? builders[c].Append(*row[c]) : builders[c].AppendNull()).ok());
+    }
+  }
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (size_t c = 0; c < names.size(); ++c) {
+    fields.push_back(arrow::field(names[c], arrow::utf8()));
+    columns.push_back(*builders[c].Finish());
+  }
+  auto raw = arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(people.size()), columns);
+  auto normalized = model::MemberNormalizer(Registry()).Normalize(*raw);
+  EXPECT_TRUE(normalized.ok()) << normalized.status().ToString();
+  EXPECT_EQ(normalized->rejected_rows, 0);
+  auto calculated = CalculatedFields::Make(Registry(), as_of);
+  EXPECT_TRUE(calculated.ok());
+  auto out = calculated->Append(normalized->valid);
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE((*out)->schema()->Equals(*Registry()->lake_schema()));
+  return *out;
+}
+
+std::optional<int64_t> IntAt(const arrow::RecordBatch& batch, const std::string& column, int64_t row) {
+  auto array = std::static_pointer_cast<arrow::Int64Array>(batch.GetColumnByName(column));
+  if (array->IsNull(row)) return std::nullopt;
+  return array->Value(row);
+}
+
+std::string TextAt(const arrow::RecordBatch& batch, const std::string& column, int64_t row) {
+  auto array = std::static_pointer_cast<arrow::StringArray>(batch.GetColumnByName(column));
+  EXPECT_FALSE(array->IsNull(row));
+  return std::string(array->GetView(row));
+}
+
+TEST(CalculatedFields, KorteNaamSkipsEmptyPartsAndKeepsUnicode) {
+  auto batch = Calculate({{"Jan", "van der", "Berg"}, {"Zoë", std::nullopt, "Öztürk"},
+                          {"Jan", "  ", "IJsselmuiden"}, {"  Geneviève ", "de", " Vries "}},
+                         {2026, 1, 7});
+  EXPECT_EQ(TextAt(*batch, "korte_naam", 0), "Jan van der Berg");
+  EXPECT_EQ(TextAt(*batch, "korte_naam", 1), "Zoë Öztürk");
+  EXPECT_EQ(TextAt(*batch, "korte_naam", 2), "Jan IJsselmuiden");
+  EXPECT_EQ(TextAt(*batch, "korte_naam", 3), "Geneviève de Vries");
+}
+
+struct AgeCase {
+  std::optional<std::string> born;
+  CivilDate as_of;
+  std::optional<int64_t> leeftijd;
+  std::string verjaardag;
+};
+
+void PrintTo(const AgeCase& c, std::ostream* os) {
+  *os << c.born.value_or("null") << " on " << model::FormatIsoDate(c.as_of);
+}
+
+class Leeftijd : public ::testing::TestWithParam<AgeCase> {};
+
+TEST_P(Leeftijd, AndVerjaardag) {
+  const auto& c = GetParam();
+  auto batch = Calculate({{"Jan", std::nullopt, "Smit", c.born}}, c.as_of);
+  EXPECT_EQ(IntAt(*batch, "leeftijd", 0), c.leeftijd);
+  EXPECT_EQ(TextAt(*batch, "verjaardag", 0), c.verjaardag);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, Leeftijd,
+    ::testing::Values(AgeCase{"2000-02-29", {2023, 2, 28}, 22, "februari 29"},
+                      AgeCase{"2000-02-29", {2023, 3, 1}, 23, "februari 29"},
+                      AgeCase{"2000-02-29", {2024, 2, 29}, 24, "februari 29"},
+                      AgeCase{"1964-09-26", {2026, 9, 26}, 62, "september 26"},
+                      AgeCase{"1964-09-26", {2026, 9, 25}, 61, "september 26"},
+                      AgeCase{"2030-01-01", {2026, 1, 7}, 0, "januari 1"},
+                      AgeCase{"05-03-1970", {2026, 1, 7}, 55, "maart 5"},
+                      AgeCase{std::nullopt, {2026, 1, 7}, std::nullopt, ""}));
+
+TEST(CalculatedFields, JarenLidAndAanmeldingsjaar) {
+  auto batch = Calculate({{"A", std::nullopt, "B", std::nullopt, "2001-04-01", "2001-03-15T20:00:00Z"},
+                          {"A", std::nullopt, "B", std::nullopt, "1999-12-31", std::nullopt},
+                          {"A", std::nullopt, "B", std::nullopt, std::nullopt, std::nullopt},
+                          {"A", std::nullopt, "B", std::nullopt, "2026-01-08", "2025-12-31T23:30:00Z"}},
+                         {2026, 1, 7});
+  EXPECT_EQ(IntAt(*batch, "jaren_lid", 0), 24);
+  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 0), 2001);  // tijdstempel wins
+  EXPECT_EQ(IntAt(*batch, "jaren_lid", 1), 26);
+  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 1), 1999);  // falls back to ingangsdatum
+  EXPECT_EQ(IntAt(*batch, "jaren_lid", 2), std::nullopt);
+  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 2), std::nullopt);
+  EXPECT_EQ(IntAt(*batch, "jaren_lid", 3), 0);           // starts tomorrow: never negative
+  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 3), 2025);
+}
+
+TEST(CalculatedFields, UnknownFunctionIsRejected) {
+  auto text = std::string(R"(schema_version = 1
+[[field]]
+name = "member_id"
+type = "string"
+[[field]]
+name = "geboortedatum"
+type = "date"
+[[calculated]]
+name = "maanstand"
+type = "string"
+function = "moon_phase"
+from = ["geboortedatum"]
+)");
+  auto registry = model::FieldRegistry::LoadString(text, "moon.toml");
+  ASSERT_TRUE(registry.ok()) << registry.status().ToString();
+  auto calculated = CalculatedFields::Make(*registry, {2026, 1, 7});
+  ASSERT_FALSE(calculated.ok());
+  EXPECT_NE(calculated.status().message().find("'maanstand': unknown function 'moon_phase'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace memberlake::transform
