@@ -1,10 +1,14 @@
 #include "jobs/generate_snapshot.h"
 
-#include <algorithm>
 #include <atomic>
-#include <future>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -12,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lake/lake_file_writer.h"
+#include "lake/partition_spill.h"
 #include "transform/member_transform.h"
 
 namespace memberlake::jobs {
@@ -36,147 +41,139 @@ std::string UtcNowIso() {
   return buf;
 }
 
-// Rows of each partition value, in scan order, as transformed batches.
-class Partitioner {
+// Reads the store on its own thread, a couple of batches ahead of the transform.
+class ScanAhead {
  public:
-  Partitioner(const model::FieldRegistry& registry) {
-    const model::FieldSpec* field = registry.Find(registry.partition_field());
-    if (field != nullptr) {
-      column_ = field->name;
-      values_ = field->values;
-    } else {
-      values_ = {""};  // no partitioning: one bucket
+  explicit ScanAhead(std::shared_ptr<arrow::RecordBatchReader> reader)
+      : reader_(std::move(reader)), thread_([this] { Run(); }) {}
+  ~ScanAhead() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
     }
-    buckets_.resize(values_.size());
+    changed_.notify_all();
+    thread_.join();
   }
-
-  arrow::Status Add(const std::shared_ptr<arrow::RecordBatch>& rows) {
-    if (rows->num_rows() == 0) return arrow::Status::OK();
-    if (column_.empty()) {
-      buckets_[0].push_back(rows);
-      return arrow::Status::OK();
+  // The next batch, nullptr at the end, or the scan's error.
+  arrow::Result<std::shared_ptr<arrow::RecordBatch>> Next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return !queue_.empty() || done_; });
+    if (!queue_.empty()) {
+      auto batch = std::move(queue_.front());
+      queue_.pop_front();
+      changed_.notify_all();
+      return batch;
     }
-    auto column = std::static_pointer_cast<arrow::DictionaryArray>(rows->GetColumnByName(column_));
-    // Map the batch's dictionary onto the registry's value order once per batch.
-    auto dictionary = std::static_pointer_cast<arrow::StringArray>(column->dictionary());
-    std::vector<int> bucket_of(dictionary->length(), -1);
-    for (int64_t i = 0; i < dictionary->length(); ++i) {
-      auto it = std::find(values_.begin(), values_.end(), dictionary->GetView(i));
-      if (it != values_.end()) bucket_of[i] = static_cast<int>(it - values_.begin());
-    }
-    std::vector<arrow::Int32Builder> selections(values_.size());
-    auto indices = std::static_pointer_cast<arrow::Int32Array>(column->indices());
-    for (int64_t row = 0; row < rows->num_rows(); ++row) {
-      if (indices->IsNull(row)) return arrow::Status::Invalid("partition field ", column_, " is null");
-      int bucket = bucket_of[indices->Value(row)];
-      if (bucket < 0) return arrow::Status::Invalid("unexpected ", column_, " value");
-      ARROW_RETURN_NOT_OK(selections[bucket].Append(static_cast<int32_t>(row)));
-    }
-    for (size_t b = 0; b < values_.size(); ++b) {
-      if (selections[b].length() == 0) continue;
-      ARROW_ASSIGN_OR_RAISE(auto selection, selections[b].Finish());
-      if (selection->length() == rows->num_rows()) {
-        buckets_[b].push_back(rows);
-        continue;
-      }
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(rows, selection));
-      buckets_[b].push_back(taken.record_batch());
-    }
-    return arrow::Status::OK();
+    ARROW_RETURN_NOT_OK(status_);
+    return std::shared_ptr<arrow::RecordBatch>();
   }
-
-  // Partition values in byte order: the order of the partition column in sorted files.
-  std::vector<size_t> SortedBuckets() const {
-    std::vector<size_t> order(values_.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return values_[a] < values_[b]; });
-    return order;
-  }
-  const std::string& value(size_t bucket) const { return values_[bucket]; }
-  bool partitioned() const { return !column_.empty(); }
-  std::vector<std::shared_ptr<arrow::RecordBatch>> Release(size_t bucket) {
-    return std::move(buckets_[bucket]);
-  }
+  double busy_seconds() const { return busy_seconds_; }
 
  private:
-  std::string column_;
-  std::vector<std::string> values_;
-  std::vector<std::vector<std::shared_ptr<arrow::RecordBatch>>> buckets_;
+  void Run() {
+    while (true) {
+      auto start = Clock::now();
+      std::shared_ptr<arrow::RecordBatch> batch;
+      arrow::Status status = reader_->ReadNext(&batch);
+      busy_seconds_ += SecondsSince(start);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!status.ok() || batch == nullptr) {
+        status_ = status;
+        done_ = true;
+        break;
+      }
+      queue_.push_back(std::move(batch));
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return queue_.size() < kAhead || stopped_; });
+      if (stopped_) {
+        done_ = true;
+        break;
+      }
+    }
+    reader_.reset();  // ends the store's read transaction on the thread that used it
+    changed_.notify_all();
+  }
+
+  static constexpr size_t kAhead = 2;
+  std::shared_ptr<arrow::RecordBatchReader> reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
+  arrow::Status status_;
+  bool done_ = false;
+  bool stopped_ = false;
+  double busy_seconds_ = 0;
+  std::thread thread_;  // last: starts after the members above exist
 };
 
-// `column IN values` as a boolean mask; dictionary columns are matched on their dictionary.
-arrow::Result<std::shared_ptr<arrow::ChunkedArray>> MatchIn(const arrow::ChunkedArray& column,
-                                                           const std::vector<std::string>& values) {
+// `column IN values` as a boolean mask; dictionary columns are matched on their values.
+arrow::Result<arrow::Datum> MatchIn(const std::shared_ptr<arrow::Array>& column,
+                                    const std::vector<std::string>& values) {
   arrow::StringBuilder set_builder;
   ARROW_RETURN_NOT_OK(set_builder.AppendValues(values));
   ARROW_ASSIGN_OR_RAISE(auto value_set, set_builder.Finish());
-  arrow::ArrayVector masks;
-  for (const auto& chunk : column.chunks()) {
-    std::shared_ptr<arrow::Array> values_chunk = chunk;
-    if (chunk->type_id() == arrow::Type::DICTIONARY) {
-      ARROW_ASSIGN_OR_RAISE(values_chunk, arrow::compute::Cast(*chunk, arrow::utf8()));
-    }
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum mask,
-                          arrow::compute::IsIn(values_chunk, arrow::compute::SetLookupOptions(value_set)));
-    masks.push_back(mask.make_array());
+  std::shared_ptr<arrow::Array> plain = column;
+  if (column->type_id() == arrow::Type::DICTIONARY) {
+    ARROW_ASSIGN_OR_RAISE(plain, arrow::compute::Cast(*column, arrow::utf8()));
   }
-  return std::make_shared<arrow::ChunkedArray>(std::move(masks), arrow::boolean());
+  return arrow::compute::IsIn(plain, arrow::compute::SetLookupOptions(value_set));
 }
 
+// One filtered view of the snapshot: its predicates, its columns, its file.
 class ViewWriter {
  public:
-  static arrow::Result<std::unique_ptr<ViewWriter>> Open(lake::LakeStorage& lake,
-                                                        const model::ViewSpec& view,
+  static arrow::Result<std::unique_ptr<ViewWriter>> Open(lake::LakeStorage& lake, const model::ViewSpec& view,
                                                         const model::FieldRegistry& registry,
                                                         const lake::LakeFileMetadata& meta) {
     auto out = std::unique_ptr<ViewWriter>(new ViewWriter());
     out->view_ = &view;
     const auto& schema = registry.lake_schema();
-    if (view.columns.empty()) {
-      for (int i = 0; i < schema->num_fields(); ++i) out->columns_.push_back(i);
-    } else {
-      for (const std::string& name : view.columns) out->columns_.push_back(schema->GetFieldIndex(name));
+    for (int i = 0; i < schema->num_fields(); ++i) {
+      if (view.columns.empty()) out->columns_.push_back(i);
     }
+    for (const std::string& name : view.columns) out->columns_.push_back(schema->GetFieldIndex(name));
     arrow::FieldVector fields;
     for (int index : out->columns_) fields.push_back(schema->field(index));
     lake::SnapshotFile file;
     file.path = lake::SnapshotManifest::ViewPath(view.name, meta.snapshot_id);
     file.kind = lake::SnapshotFileKind::kView;
     file.view = view.name;
-    ARROW_ASSIGN_OR_RAISE(out->writer_, lake::LakeFileWriter::Open(lake, std::move(file),
-                                                                    arrow::schema(fields), registry, meta));
+    ARROW_ASSIGN_OR_RAISE(out->writer_, lake::LakeFileWriter::Open(lake, std::move(file), arrow::schema(fields),
+                                                                    registry, meta));
     return out;
   }
 
-  arrow::Status Write(const std::shared_ptr<arrow::Table>& rows) {
+  void StartRowGroup() { writer_->StartRowGroup(); }
+  const std::string& name() const { return view_->name; }
+
+  arrow::Status Append(const std::shared_ptr<arrow::RecordBatch>& rows) {
     arrow::Datum mask;
+    auto combine = [&](arrow::Datum clause) -> arrow::Status {
+      if (!mask.is_value()) {
+        mask = std::move(clause);
+        return arrow::Status::OK();
+      }
+      ARROW_ASSIGN_OR_RAISE(mask, arrow::compute::And(mask, clause));
+      return arrow::Status::OK();
+    };
     for (const model::ViewPredicate& predicate : view_->where) {
       auto column = rows->GetColumnByName(predicate.field);
-      arrow::Datum clause;
       if (predicate.not_null) {
-        ARROW_ASSIGN_OR_RAISE(clause, arrow::compute::CallFunction("is_valid", {column}));
+        ARROW_ASSIGN_OR_RAISE(auto valid, arrow::compute::CallFunction("is_valid", {column}));
+        ARROW_RETURN_NOT_OK(combine(std::move(valid)));
       }
       if (!predicate.in.empty()) {
-        ARROW_ASSIGN_OR_RAISE(auto in, MatchIn(*column, predicate.in));
-        if (clause.is_value()) {
-          ARROW_ASSIGN_OR_RAISE(clause, arrow::compute::And(clause, in));
-        } else {
-          clause = in;
-        }
-      }
-      if (mask.is_value()) {
-        ARROW_ASSIGN_OR_RAISE(mask, arrow::compute::And(mask, clause));
-      } else {
-        mask = clause;
+        ARROW_ASSIGN_OR_RAISE(auto in, MatchIn(column, predicate.in));
+        ARROW_RETURN_NOT_OK(combine(std::move(in)));
       }
     }
-    std::shared_ptr<arrow::Table> selected = rows;
+    std::shared_ptr<arrow::RecordBatch> selected = rows;
     if (mask.is_value()) {
       ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, arrow::compute::Filter(rows, mask));
-      selected = filtered.table();
+      selected = filtered.record_batch();
     }
     ARROW_ASSIGN_OR_RAISE(auto projected, selected->SelectColumns(columns_));
-    return writer_->Write(*projected);
+    return writer_->Append(*projected);
   }
 
   arrow::Result<lake::SnapshotFile> Close() { return writer_->Close(); }
@@ -187,34 +184,6 @@ class ViewWriter {
   std::unique_ptr<lake::LakeFileWriter> writer_;
 };
 
-// Sorts one region's rows by the registry's sort order (byte order of the values). Arrow
-// cannot sort dictionary columns of a table, so the keys are decoded into a small key table
-// first; the rows themselves stay dictionary-encoded and are only permuted.
-arrow::Result<std::shared_ptr<arrow::Table>> SortRows(
-    const std::shared_ptr<arrow::Table>& rows, const model::FieldRegistry& registry) {
-  std::vector<arrow::compute::SortKey> keys;
-  arrow::FieldVector key_fields;
-  arrow::ChunkedArrayVector key_columns;
-  for (const std::string& name : registry.sort_by()) {
-    if (name == registry.partition_field()) continue;
-    auto column = rows->GetColumnByName(name);
-    if (column->type()->id() == arrow::Type::DICTIONARY) {
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, arrow::compute::Cast(column, arrow::utf8()));
-      column = decoded.chunked_array();
-    }
-    keys.emplace_back(name);
-    key_fields.push_back(arrow::field(name, column->type()));
-    key_columns.push_back(std::move(column));
-  }
-  if (keys.empty() || rows->num_rows() == 0) return rows;
-  auto key_table = arrow::Table::Make(arrow::schema(key_fields), key_columns, rows->num_rows());
-  ARROW_ASSIGN_OR_RAISE(auto order, arrow::compute::SortIndices(arrow::Datum(key_table),
-                                                                arrow::compute::SortOptions(keys)));
-  ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, arrow::compute::Take(rows, order));
-  ARROW_ASSIGN_OR_RAISE(auto combined, sorted.table()->CombineChunks());
-  return combined;
-}
-
 arrow::Status WriteQuarantine(lake::LakeStorage& lake, const lake::SnapshotManifest& manifest,
                               const std::vector<model::RecordProblem>& problems) {
   nlohmann::ordered_json doc;
@@ -223,13 +192,18 @@ arrow::Status WriteQuarantine(lake::LakeStorage& lake, const lake::SnapshotManif
   doc["quarantined_records"] = manifest.quarantined;
   auto& list = doc["problems"] = nlohmann::ordered_json::array();
   for (const auto& problem : problems) {
-    list.push_back({{"member_id", problem.member_id}, {"field", problem.field},
-                    {"problem", problem.problem}});
+    list.push_back({{"member_id", problem.member_id}, {"field", problem.field}, {"problem", problem.problem}});
   }
   ARROW_ASSIGN_OR_RAISE(auto out, lake.OpenForWrite(manifest.quarantine_path));
   std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   ARROW_RETURN_NOT_OK(out->Write(text.data(), static_cast<int64_t>(text.size())));
   return out->Close();
+}
+
+std::string SpillDir(const GenerateOptions& options, const std::string& snapshot_id) {
+  std::filesystem::path base = options.spill_dir.empty() ? std::filesystem::temp_directory_path()
+                                                         : std::filesystem::path(options.spill_dir);
+  return (base / ("memberlake-spill-" + snapshot_id)).string();
 }
 
 }  // namespace
@@ -255,43 +229,37 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   manifest.schema_version = registry->schema_version();
   manifest.quarantine_path = lake::SnapshotManifest::QuarantinePath(manifest.snapshot_id);
 
-  // Scan and transform, partitioning by region as batches arrive.
+  // Scan (its own thread) and transform; rows are ordered into the spill as they arrive.
+  ARROW_ASSIGN_OR_RAISE(auto spill, lake::PartitionSpill::Make(registry, SpillDir(options, manifest.snapshot_id)));
   ARROW_ASSIGN_OR_RAISE(store::StoreScan scan, store.Scan());
   manifest.data_version = scan.data_version;
-  Partitioner partitioner(*registry);
   std::vector<model::RecordProblem> problems;
   int64_t scanned = 0;
-  while (true) {
-    auto t0 = Clock::now();
-    std::shared_ptr<arrow::RecordBatch> raw;
-    ARROW_RETURN_NOT_OK(scan.reader->ReadNext(&raw));
-    summary.scan_seconds += SecondsSince(t0);
-    if (raw == nullptr) break;
-    auto t1 = Clock::now();
-    ARROW_ASSIGN_OR_RAISE(transform::TransformedBatch batch, transform.Apply(*raw));
-    ARROW_RETURN_NOT_OK(partitioner.Add(batch.rows));
-    manifest.quarantined += batch.rejected_rows;
-    std::move(batch.quarantined.begin(), batch.quarantined.end(), std::back_inserter(problems));
-    summary.transform_seconds += SecondsSince(t1);
-    scanned += raw->num_rows();
-    progress("scan", scanned, scan.row_count);
+  {
+    ScanAhead ahead(std::move(scan.reader));
+    while (true) {
+      ARROW_ASSIGN_OR_RAISE(auto raw, ahead.Next());
+      if (raw == nullptr) break;
+      auto t0 = Clock::now();
+      ARROW_ASSIGN_OR_RAISE(transform::TransformedBatch batch, transform.Apply(*raw));
+      ARROW_RETURN_NOT_OK(spill->Add(batch.rows));
+      manifest.quarantined += batch.rejected_rows;
+      std::move(batch.quarantined.begin(), batch.quarantined.end(), std::back_inserter(problems));
+      summary.transform_seconds += SecondsSince(t0);
+      scanned += raw->num_rows();
+      progress("scan", scanned, scan.row_count);
+    }
+    summary.scan_seconds = ahead.busy_seconds();
   }
-  scan.reader.reset();  // ends the store's read transaction
+  ARROW_RETURN_NOT_OK(spill->Finish());
 
-  // Write: every region sorted on its own; then two lanes run side by side (one per core),
-  // each taking the regions in sort order: lane 0 the full dataset and the full-width views,
-  // lane 1 the regional files and the projected views. Row groups stay region-pure.
+  // Write: two lanes side by side (one per core), each streaming the partitions in order from
+  // the spill: lane 0 the full dataset and the full-width views, lane 1 the regional files and
+  // the projected views. Every partition starts a new row group, so row groups never span
+  // two regions.
   auto t_write = Clock::now();
   lake::LakeFileMetadata meta{manifest.snapshot_id, manifest.generated_at, manifest.as_of,
                               manifest.data_version, manifest.schema_version};
-  std::vector<size_t> order = partitioner.SortedBuckets();
-  std::vector<std::shared_ptr<arrow::Table>> sorted(order.size());
-  for (size_t i = 0; i < order.size(); ++i) {
-    ARROW_ASSIGN_OR_RAISE(auto region_rows, arrow::Table::FromRecordBatches(
-                                                registry->lake_schema(), partitioner.Release(order[i])));
-    ARROW_ASSIGN_OR_RAISE(sorted[i], SortRows(region_rows, *registry));
-  }
-
   lake::SnapshotFile full_file;
   full_file.path = lake::SnapshotManifest::FullDatasetPath(manifest.snapshot_id);
   full_file.kind = lake::SnapshotFileKind::kFull;
@@ -302,32 +270,52 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
     ARROW_ASSIGN_OR_RAISE(auto writer, ViewWriter::Open(lake, view, *registry, meta));
     lane_views[view.columns.empty() ? 0 : 1].push_back(std::move(writer));
   }
+  const auto& partitions = spill->partitions();
+  const bool partitioned = !registry->partition_field().empty();
   std::atomic<int64_t> written{0};
   const int64_t to_write = scanned - manifest.quarantined;
+
   auto lane0 = [&]() -> arrow::Status {
-    for (const auto& rows : sorted) {
-      ARROW_RETURN_NOT_OK(full->Write(*rows));
-      for (auto& view : lane_views[0]) ARROW_RETURN_NOT_OK(view->Write(rows));
-      progress("write", written += rows->num_rows(), to_write);
+    for (size_t p = 0; p < partitions.size(); ++p) {
+      ARROW_ASSIGN_OR_RAISE(auto reader, spill->Read(p));
+      full->StartRowGroup();
+      for (auto& view : lane_views[0]) view->StartRowGroup();
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+        if (batch == nullptr) break;
+        ARROW_RETURN_NOT_OK(full->Append(*batch));
+        for (auto& view : lane_views[0]) ARROW_RETURN_NOT_OK(view->Append(batch));
+        progress("write", written += batch->num_rows(), to_write);
+      }
     }
     return arrow::Status::OK();
   };
   std::vector<lake::SnapshotFile> regional_files;
   auto lane1 = [&]() -> arrow::Status {
-    for (size_t i = 0; i < sorted.size(); ++i) {
-      if (partitioner.partitioned()) {
+    for (size_t p = 0; p < partitions.size(); ++p) {
+      ARROW_ASSIGN_OR_RAISE(auto reader, spill->Read(p));
+      std::unique_ptr<lake::LakeFileWriter> regional;
+      if (partitioned) {
         lake::SnapshotFile file;
-        const std::string& region = partitioner.value(order[i]);
-        file.path = lake::SnapshotManifest::RegionalPath(region, manifest.snapshot_id);
+        file.path = lake::SnapshotManifest::RegionalPath(partitions[p], manifest.snapshot_id);
         file.kind = lake::SnapshotFileKind::kRegional;
-        file.region = region;
-        ARROW_ASSIGN_OR_RAISE(auto writer, lake::LakeFileWriter::Open(
-                                               lake, std::move(file), registry->lake_schema(), *registry, meta));
-        ARROW_RETURN_NOT_OK(writer->Write(*sorted[i]));
-        ARROW_ASSIGN_OR_RAISE(auto written_file, writer->Close());
-        regional_files.push_back(std::move(written_file));
+        file.region = partitions[p];
+        ARROW_ASSIGN_OR_RAISE(regional, lake::LakeFileWriter::Open(lake, std::move(file), registry->lake_schema(),
+                                                                   *registry, meta));
       }
-      for (auto& view : lane_views[1]) ARROW_RETURN_NOT_OK(view->Write(sorted[i]));
+      for (auto& view : lane_views[1]) view->StartRowGroup();
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while (true) {
+        ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+        if (batch == nullptr) break;
+        if (regional) ARROW_RETURN_NOT_OK(regional->Append(*batch));
+        for (auto& view : lane_views[1]) ARROW_RETURN_NOT_OK(view->Append(batch));
+      }
+      if (regional) {
+        ARROW_ASSIGN_OR_RAISE(auto file, regional->Close());
+        regional_files.push_back(std::move(file));
+      }
     }
     return arrow::Status::OK();
   };
@@ -335,16 +323,21 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   arrow::Status lane0_status = lane0();
   ARROW_RETURN_NOT_OK(lane1_done.get());
   ARROW_RETURN_NOT_OK(lane0_status);
-  sorted.clear();
+  spill.reset();  // removes the spill files
 
   ARROW_ASSIGN_OR_RAISE(auto full_written, full->Close());
   manifest.members = full_written.rows;
   manifest.files.push_back(std::move(full_written));
   for (auto& file : regional_files) manifest.files.push_back(std::move(file));
-  for (auto& lane : lane_views) {
-    for (auto& view : lane) {
-      ARROW_ASSIGN_OR_RAISE(auto file, view->Close());
-      manifest.files.push_back(std::move(file));
+  for (const model::ViewSpec& view : registry->views()) {  // manifest lists views in registry order
+    for (auto& lane : lane_views) {
+      for (auto& writer : lane) {
+        if (writer && writer->name() == view.name) {
+          ARROW_ASSIGN_OR_RAISE(auto file, writer->Close());
+          manifest.files.push_back(std::move(file));
+          writer.reset();
+        }
+      }
     }
   }
   summary.write_seconds = SecondsSince(t_write);

@@ -27,13 +27,15 @@ using ProgressFn = std::function<void(std::string_view stage, int64_t done, int6
 
 struct GenerateOptions {
   model::CivilDate as_of;
-  ProgressFn progress;  // may be empty
+  ProgressFn progress;    // may be empty
+  std::string spill_dir;  // local scratch folder for sorting; empty: the system temp folder
 };
 
 struct GenerateSummary {
   lake::SnapshotManifest manifest;
+  // scan and transform overlap (two threads), so their sum may exceed the wall time
   double scan_seconds = 0;       // reading the store
-  double transform_seconds = 0;  // normalise, validate, calculate, partition
+  double transform_seconds = 0;  // normalise, validate, calculate, order and spill
   double write_seconds = 0;      // sort and Parquet encoding of every file
   double publish_seconds = 0;    // quarantine report, manifest, CURRENT
   double total_seconds = 0;

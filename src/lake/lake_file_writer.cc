@@ -49,11 +49,15 @@ std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
     sorting.push_back(parquet::SortingColumn{index, /*descending=*/false, /*nulls_first=*/false});
   }
   builder.set_sorting_columns(std::move(sorting));
-  for (const model::FieldSpec& spec : registry.stored_fields()) {
-    if (spec.lookup && schema.GetFieldIndex(spec.name) >= 0) {
-      parquet::BloomFilterOptions bloom;
-      bloom.fpp = 0.01;
-      builder.enable_bloom_filter(spec.name, bloom);
+  for (const auto* fields : {&registry.stored_fields(), &registry.calculated_fields()}) {
+    for (const model::FieldSpec& spec : *fields) {
+      if (schema.GetFieldIndex(spec.name) < 0) continue;
+      if (!spec.dictionary) builder.disable_dictionary(spec.name);
+      if (spec.lookup) {
+        parquet::BloomFilterOptions bloom;
+        bloom.fpp = 0.01;
+        builder.enable_bloom_filter(spec.name, bloom);
+      }
     }
   }
   return builder.build();
@@ -93,10 +97,14 @@ arrow::Result<std::unique_ptr<LakeFileWriter>> LakeFileWriter::Open(
   return out;
 }
 
-arrow::Status LakeFileWriter::Write(const arrow::Table& rows) {
+arrow::Status LakeFileWriter::Append(const arrow::RecordBatch& rows) {
   if (rows.num_rows() == 0) return arrow::Status::OK();
+  if (start_row_group_ && impl_->file.rows > 0) {
+    ARROW_RETURN_NOT_OK(impl_->writer->NewBufferedRowGroup());
+  }
+  start_row_group_ = false;
   impl_->file.rows += rows.num_rows();
-  return impl_->writer->WriteTable(rows, kRowGroupRows);
+  return impl_->writer->WriteRecordBatch(rows);
 }
 
 arrow::Result<SnapshotFile> LakeFileWriter::Close() {

@@ -34,9 +34,12 @@ class LakeFileWriter {
       LakeStorage& storage, SnapshotFile file, const std::shared_ptr<arrow::Schema>& schema,
       const model::FieldRegistry& registry, const LakeFileMetadata& metadata);
 
-  // Appends rows, already in sort order, as new row group(s): a row group never spans two
-  // calls, so callers writing one region at a time get region-pure row groups.
-  arrow::Status Write(const arrow::Table& rows);
+  // The rows appended next start a new row group (callers mark each partition's start, so
+  // row groups never span two regions). No empty row group is written.
+  void StartRowGroup() { start_row_group_ = true; }
+  // Appends rows, already in sort order, to the current row group; a row group is also
+  // closed when it reaches kRowGroupRows.
+  arrow::Status Append(const arrow::RecordBatch& rows);
   // Finishes the file; returns its manifest entry.
   arrow::Result<SnapshotFile> Close();
 
@@ -44,6 +47,7 @@ class LakeFileWriter {
   LakeFileWriter() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  bool start_row_group_ = false;
 };
 
 inline constexpr int64_t kRowGroupRows = 128 * 1024;

@@ -106,7 +106,7 @@ class RegistryParser {
 
     static const std::set<std::string> kKnownKeys = {
         "name", "type", "required", "values", "aliases", "default", "format",
-        "group", "sensitivity", "lookup", "function", "from"};
+        "group", "sensitivity", "lookup", "dictionary", "function", "from"};
     for (const auto& [key, value] : *table) {
       if (!kKnownKeys.count(std::string(key.str()))) {
         return Fail(entry, "unknown key '", key.str(), "'");
@@ -123,6 +123,7 @@ class RegistryParser {
 
     spec.required = (*table)["required"].value_or(false);
     spec.lookup = (*table)["lookup"].value_or(false);
+    spec.dictionary = (*table)["dictionary"].value_or(true);
     spec.group = (*table)["group"].value_or(std::string());
     ARROW_ASSIGN_OR_RAISE(spec.values, Strings(*table, "values", entry));
     if (spec.type == FieldType::kEnum && spec.values.empty()) {

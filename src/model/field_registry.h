@@ -32,7 +32,8 @@ struct FieldSpec {
   FieldFormat format = FieldFormat::kNone;
   std::string group;
   Sensitivity sensitivity = Sensitivity::kNone;
-  bool lookup = false;  // write a bloom filter for equality lookups
+  bool lookup = false;      // write a bloom filter for equality lookups
+  bool dictionary = true;   // dictionary-encode in Parquet (false for identifiers)
 
   // Calculated fields only: the built-in function and its input fields, in order.
   bool calculated = false;

@@ -147,7 +147,8 @@ std::string Quote(std::string_view raw) {
 // A normalised value: exactly one of the members is meaningful, chosen by the field type.
 struct NormalValue {
   bool missing = true;
-  std::string text;     // string fields
+  std::string_view view;  // string fields: the value (into the raw input or into `text`)
+  std::string text;       // string fields whose canonical form differs from the input
   int32_t enum_index = 0;
   int32_t days = 0;     // dates
   int64_t number = 0;   // integers, timestamps (ms UTC)
@@ -166,6 +167,13 @@ struct FieldRule {
       case FieldType::kString:
         return NormalizeString(raw, land_is_nederland, out);
       case FieldType::kEnum: {
+        // Most stored values are already canonical: try them before folding.
+        for (size_t v = 0; v < spec->values.size(); ++v) {
+          if (spec->values[v] == raw) {
+            out->enum_index = static_cast<int32_t>(v);
+            return {};
+          }
+        }
         auto it = enum_lookup.find(Fold(raw));
         if (it == enum_lookup.end()) return "unknown value " + Quote(raw);
         out->enum_index = it->second;
@@ -220,7 +228,7 @@ struct FieldRule {
   std::string NormalizeString(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
     switch (spec->format) {
       case FieldFormat::kNone:
-        out->text.assign(raw);
+        out->view = raw;
         return {};
       case FieldFormat::kEmail: {
         size_t at = raw.find('@');
@@ -234,11 +242,12 @@ struct FieldRule {
         }
         out->text.assign(raw.substr(0, at + 1));
         for (char c : domain) out->text.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        out->view = out->text;
         return {};
       }
       case FieldFormat::kNlPostcode: {
         if (!land_is_nederland) {
-          out->text.assign(raw);
+          out->view = raw;
           return {};
         }
         std::string compact;
@@ -251,6 +260,7 @@ struct FieldRule {
           return "invalid Dutch postcode " + Quote(raw) + " (expected 1234 AB)";
         }
         out->text = compact.substr(0, 4) + " " + compact.substr(4);
+        out->view = out->text;
         return {};
       }
       case FieldFormat::kIban: {
@@ -266,6 +276,7 @@ struct FieldRule {
         if (!shape) return "invalid IBAN " + Quote(raw);
         if (!Mod97IsOne(compact)) return "invalid IBAN " + Quote(raw) + " (check digits do not match)";
         out->text = std::move(compact);
+        out->view = out->text;
         return {};
       }
     }
@@ -287,6 +298,7 @@ struct MemberNormalizer::Rules {
       const auto& def = fields[land].spec->default_value;
       value = def ? std::string_view(*def) : std::string_view();
     }
+    if (value == "Nederland") return true;
     std::string folded = Fold(value);
     return folded == "nederland" || folded == "nl" || folded == "thenetherlands" || folded == "netherlands";
   }
@@ -370,7 +382,7 @@ class ColumnBuilder {
   arrow::Status Append(const NormalValue& value) {
     if (value.missing) return builder_->AppendNull();
     switch (rule_.spec->type) {
-      case FieldType::kString: return static_cast<arrow::StringBuilder*>(builder_.get())->Append(value.text);
+      case FieldType::kString: return static_cast<arrow::StringBuilder*>(builder_.get())->Append(value.view);
       case FieldType::kEnum: return static_cast<arrow::Int32Builder*>(builder_.get())->Append(value.enum_index);
       case FieldType::kDate: return static_cast<arrow::Date32Builder*>(builder_.get())->Append(value.days);
       case FieldType::kInteger: return static_cast<arrow::Int64Builder*>(builder_.get())->Append(value.number);
@@ -394,7 +406,7 @@ class ColumnBuilder {
 
 std::string ToText(const FieldRule& rule, const NormalValue& value) {
   switch (rule.spec->type) {
-    case FieldType::kString: return value.text;
+    case FieldType::kString: return std::string(value.view);
     case FieldType::kEnum: return rule.spec->values[static_cast<size_t>(value.enum_index)];
     case FieldType::kDate: return FormatIsoDate(CivilFromDays(value.days));
     case FieldType::kInteger: return std::to_string(value.number);

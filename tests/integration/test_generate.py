@@ -134,6 +134,8 @@ def test_encodings_compression_statistics_page_index_bloom_filters(sample):
         if name in ENUMS:
             assert col.has_dictionary_page, name
             assert "RLE_DICTIONARY" in col.encodings, name
+    for name in ["member_id", "email", "telefoon", "bankrekeningnummer", "korte_naam"]:
+        assert not rg.column(names.index(name)).has_dictionary_page, name  # registry: dictionary = false
     for name in ["email", "lidnummer", "postcode", "achternaam", "member_id"]:
         col = rg.column(names.index(name))
         assert col.bloom_filter_offset is not None and col.bloom_filter_offset > 0, name
