@@ -1,0 +1,88 @@
+#include "lake/partition_spill.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <tuple>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <gtest/gtest.h>
+
+#include "store/sample_members.h"
+#include "transform/member_transform.h"
+
+namespace memberlake::lake {
+namespace {
+
+using Row = std::tuple<std::string, std::string, std::string, std::string>;  // regio, status, lidmaatschap, id
+
+std::vector<Row> Rows(const arrow::RecordBatch& batch) {
+  auto text = [&](const std::string& name) {
+    auto column = batch.GetColumnByName(name);
+    return std::static_pointer_cast<arrow::StringArray>(*arrow::compute::Cast(*column, arrow::utf8()));
+  };
+  auto regio = text("regio"), status = text("status"), lms = text("lidmaatschap");
+  auto ids = std::static_pointer_cast<arrow::StringArray>(batch.GetColumnByName("member_id"));
+  std::vector<Row> rows;
+  for (int64_t i = 0; i < batch.num_rows(); ++i) {
+    rows.emplace_back(std::string(regio->GetView(i)), std::string(status->GetView(i)),
+                      std::string(lms->GetView(i)), std::string(ids->GetView(i)));
+  }
+  return rows;
+}
+
+TEST(PartitionSpill, OrdersLikeAStableSortOfAllRows) {
+  auto registry = *model::FieldRegistry::LoadDefault();
+  store::SampleOptions options;
+  options.members = 30000;
+  options.batch_rows = 4096;  // many input batches: runs from different batches interleave
+  auto raw = *(*store::MakeSampleMembers(registry, options))->ToRecordBatches();
+  auto transform = *transform::MemberTransform::Make(registry, {2026, 1, 7});
+
+  auto dir = std::filesystem::temp_directory_path() / ("memberlake-spill-test-" + std::to_string(getpid()));
+  std::vector<Row> expected;
+  {
+    auto spill = PartitionSpill::Make(registry, dir.string());
+    ASSERT_TRUE(spill.ok()) << spill.status().ToString();
+    for (const auto& batch : raw) {
+      auto transformed = transform.Apply(*batch);
+      ASSERT_TRUE(transformed.ok());
+      auto rows = Rows(*transformed->rows);
+      expected.insert(expected.end(), rows.begin(), rows.end());
+      ASSERT_TRUE((*spill)->Add(transformed->rows).ok());
+    }
+    ASSERT_TRUE((*spill)->Finish().ok());
+    // byte order of (regio, status, lidmaatschap); equal keys keep arrival order
+    std::stable_sort(expected.begin(), expected.end(), [](const Row& a, const Row& b) {
+      return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a)) <
+             std::tie(std::get<0>(b), std::get<1>(b), std::get<2>(b));
+    });
+    std::vector<Row> actual;
+    const auto& partitions = (*spill)->partitions();
+    ASSERT_EQ(partitions.front(), "Brabant/Zeeland");
+    ASSERT_EQ(partitions.back(), "Zuid-Holland");
+    for (size_t p = 0; p < partitions.size(); ++p) {
+      auto reader = (*spill)->Read(p, 1000);
+      ASSERT_TRUE(reader.ok());
+      int64_t rows = 0;
+      std::shared_ptr<arrow::RecordBatch> batch;
+      while ((*reader)->ReadNext(&batch).ok() && batch) {
+        EXPECT_LE(batch->num_rows(), 2 * 4096);  // coalesced runs stay batch-sized
+        EXPECT_TRUE(batch->schema()->Equals(*registry->lake_schema()));
+        auto part = Rows(*batch);
+        for (const auto& row : part) EXPECT_EQ(std::get<0>(row), partitions[p]);
+        actual.insert(actual.end(), part.begin(), part.end());
+        rows += batch->num_rows();
+      }
+      EXPECT_EQ(rows, (*spill)->rows(p));
+    }
+    EXPECT_EQ(actual, expected);
+    EXPECT_TRUE(std::filesystem::exists(dir));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir));  // spill files go with the object
+}
+
+}  // namespace
+}  // namespace memberlake::lake
