@@ -28,19 +28,6 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string UtcNowIso() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
-}
-
 // Reads the store on its own thread, a couple of batches ahead of the transform.
 class ScanAhead {
  public:
@@ -224,7 +211,7 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
     manifest.previous_snapshot_id = current->snapshot_id;
   }
   manifest.snapshot_id = lake::NewSnapshotIdAfter(manifest.previous_snapshot_id);
-  manifest.generated_at = UtcNowIso();
+  manifest.generated_at = model::UtcNowIso();
   manifest.as_of = model::FormatIsoDate(options.as_of);
   manifest.schema_version = registry->schema_version();
   manifest.quarantine_path = lake::SnapshotManifest::QuarantinePath(manifest.snapshot_id);

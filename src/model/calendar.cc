@@ -79,6 +79,22 @@ int WholeYearsBetween(CivilDate from, CivilDate to) {
   return years < 0 ? 0 : years;
 }
 
+std::string FormatTimestampMs(int64_t millis) {
+  int64_t days = millis >= 0 ? millis / 86400000 : (millis - 86399999) / 86400000;
+  int64_t rest = millis - days * 86400000;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02d.%03dZ",
+                FormatIsoDate(CivilFromDays(static_cast<int32_t>(days))).c_str(),
+                static_cast<int>(rest / 3600000), static_cast<int>(rest / 60000 % 60),
+                static_cast<int>(rest / 1000 % 60), static_cast<int>(rest % 1000));
+  return buf;
+}
+
+std::string UtcNowIso(std::chrono::system_clock::time_point now) {
+  return FormatTimestampMs(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+}
+
 namespace {
 
 // Seconds since the epoch of 01:00 UTC on the last Sunday of `month` in `year`: the moment

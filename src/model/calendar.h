@@ -32,6 +32,10 @@ std::string FormatIsoDate(CivilDate date);  // YYYY-MM-DD
 // a 29 February anniversary is reached on 1 March in non-leap years. Never negative.
 int WholeYearsBetween(CivilDate from, CivilDate to);
 
+// ISO 8601 in UTC with milliseconds ("2026-01-07T10:15:00.000Z") of milliseconds since the epoch.
+std::string FormatTimestampMs(int64_t millis);
+std::string UtcNowIso(std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
 // The calendar date in Europe/Amsterdam (CET/CEST, EU summer-time rule) at `now`.
 CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now);
 

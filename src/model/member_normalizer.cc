@@ -344,17 +344,6 @@ MemberNormalizer::~MemberNormalizer() = default;
 
 namespace {
 
-std::string FormatTimestamp(int64_t millis) {
-  int64_t days = millis >= 0 ? millis / 86400000 : (millis - 86399999) / 86400000;
-  int64_t rest = millis - days * 86400000;
-  CivilDate date = CivilFromDays(static_cast<int32_t>(days));
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02d.%03dZ", FormatIsoDate(date).c_str(),
-                static_cast<int>(rest / 3600000), static_cast<int>(rest / 60000 % 60),
-                static_cast<int>(rest / 1000 % 60), static_cast<int>(rest % 1000));
-  return buf;
-}
-
 // Appends one normalised value to the builder of its field type.
 class ColumnBuilder {
  public:
@@ -410,7 +399,7 @@ std::string ToText(const FieldRule& rule, const NormalValue& value) {
     case FieldType::kEnum: return rule.spec->values[static_cast<size_t>(value.enum_index)];
     case FieldType::kDate: return FormatIsoDate(CivilFromDays(value.days));
     case FieldType::kInteger: return std::to_string(value.number);
-    case FieldType::kTimestamp: return FormatTimestamp(value.number);
+    case FieldType::kTimestamp: return FormatTimestampMs(value.number);
   }
   return {};
 }

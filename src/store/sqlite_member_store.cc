@@ -1,5 +1,7 @@
 #include "store/sqlite_member_store.h"
 
+#include "model/calendar.h"
+
 #include <sqlite3.h>
 
 #include <chrono>
@@ -19,18 +21,6 @@ std::string QuoteIdent(const std::string& name) {
     out.push_back(c);
   }
   return out + "\"";
-}
-
-std::string NowIso() {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
 }
 
 // One connection, shared by the store and any scan reader still running on it.
@@ -254,7 +244,7 @@ class SqliteMemberStore : public MemberStore {
         ARROW_ASSIGN_OR_RAISE(bool row, stmt->Step());
         values.emplace_back("lidnummer", std::to_string(row ? stmt->Int(0) : 1));
       }
-      std::string now = NowIso();
+      std::string now = model::UtcNowIso();
       SetIfField(values, "created_at", now, /*overwrite=*/false);
       SetIfField(values, "updated_at", now, /*overwrite=*/true);
       ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
@@ -283,7 +273,7 @@ class SqliteMemberStore : public MemberStore {
         if (registry_->StoredIndex(name) < 0) return arrow::Status::Invalid("unknown field '", name, "'");
         SetIfField(values, name, value, /*overwrite=*/true);
       }
-      SetIfField(values, "updated_at", NowIso(), /*overwrite=*/true);
+      SetIfField(values, "updated_at", model::UtcNowIso(), /*overwrite=*/true);
       ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
       ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
       std::string sql = "UPDATE members SET ";
@@ -345,7 +335,7 @@ class SqliteMemberStore : public MemberStore {
       ARROW_ASSIGN_OR_RAISE(auto insert, Statement::Prepare(
           *conn_, "INSERT INTO members (" + column_list_ + ", _version) VALUES (" +
                       Placeholders(specs.size() + 1) + ")"));
-      const std::string now = NowIso();
+      const std::string now = model::UtcNowIso();
       int64_t loaded = 0;
       while (true) {
         std::shared_ptr<arrow::RecordBatch> batch;
@@ -456,7 +446,7 @@ class SqliteMemberStore : public MemberStore {
 
   arrow::Result<int64_t> LogChange(const std::string& member_id, const char* op) {
     ARROW_ASSIGN_OR_RAISE(auto stmt, Statement::Prepare(*conn_, "INSERT INTO changes (member_id, op, at) VALUES (?, ?, ?)"));
-    std::string now = NowIso();
+    std::string now = model::UtcNowIso();
     stmt->BindText(1, member_id);
     stmt->BindText(2, std::string_view(op));
     stmt->BindText(3, now);

@@ -59,6 +59,13 @@ INSTANTIATE_TEST_SUITE_P(
                       YearsCase{{2026, 1, 7}, {2026, 1, 7}, 0},
                       YearsCase{{1999, 12, 31}, {2000, 1, 1}, 0}));
 
+TEST(Calendar, FormatsTimestampsInUtcWithMilliseconds) {
+  EXPECT_EQ(FormatTimestampMs(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTimestampMs(1767780900123), "2026-01-07T10:15:00.123Z");
+  EXPECT_EQ(FormatTimestampMs(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(UtcNowIso(Utc(2026, 1, 7, 10, 15)), "2026-01-07T10:15:00.000Z");
+}
+
 TEST(Calendar, TodayInAmsterdamFollowsCetAndCest) {
   // winter: UTC+1
   EXPECT_EQ(TodayInAmsterdam(Utc(2026, 12, 31, 22, 59)), (CivilDate{2026, 12, 31}));
