@@ -1,0 +1,441 @@
+#include "query/query.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include <arrow/acero/exec_plan.h>
+#include <arrow/acero/options.h>
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <arrow/compute/initialize.h>
+#include <arrow/dataset/api.h>
+#include <arrow/dataset/file_parquet.h>
+#include <parquet/metadata.h>
+#include <parquet/statistics.h>
+
+#include "lake/snapshot_manifest.h"
+#include "model/calendar.h"
+
+namespace memberlake::query {
+namespace {
+
+namespace cp = arrow::compute;
+namespace ds = arrow::dataset;
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+bool IsIdentifierChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+std::vector<std::string> Split(std::string_view text, char separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == separator) {
+      parts.emplace_back(Trim(text.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+arrow::Result<int64_t> ParseInteger(std::string_view text, const std::string& column) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return arrow::Status::Invalid(column, ": '", text, "' is not a whole number");
+  }
+  return value;
+}
+
+// A filter value as a scalar of the column's lake type.
+arrow::Result<std::shared_ptr<arrow::Scalar>> ToScalar(const model::FieldSpec& spec, const std::string& text) {
+  switch (spec.type) {
+    case model::FieldType::kString:
+      return arrow::MakeScalar(text);
+    case model::FieldType::kEnum: {
+      for (const std::string& value : spec.values) {
+        if (value == text) return arrow::MakeScalar(value);
+      }
+      for (const std::string& value : spec.values) {  // forgive case only
+        if (value.size() == text.size() &&
+            std::equal(value.begin(), value.end(), text.begin(), [](char a, char b) {
+              return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            })) {
+          return arrow::MakeScalar(value);
+        }
+      }
+      return arrow::Status::Invalid(spec.name, ": unknown value '", text, "'");
+    }
+    case model::FieldType::kInteger: {
+      ARROW_ASSIGN_OR_RAISE(int64_t value, ParseInteger(text, spec.name));
+      return std::make_shared<arrow::Int64Scalar>(value);
+    }
+    case model::FieldType::kDate: {
+      auto date = model::ParseIsoDate(text);
+      if (!date.ok()) return arrow::Status::Invalid(spec.name, ": ", date.status().message());
+      return std::make_shared<arrow::Date32Scalar>(model::DaysFromCivil(*date));
+    }
+    case model::FieldType::kTimestamp: {
+      auto date = model::ParseIsoDate(text.substr(0, 10));
+      if (!date.ok() || text.size() != 10) {
+        return arrow::Status::Invalid(spec.name, ": '", text, "' is not a date (YYYY-MM-DD)");
+      }
+      return std::make_shared<arrow::TimestampScalar>(
+          static_cast<int64_t>(model::DaysFromCivil(*date)) * 86400000, model::FieldRegistry::LakeType(spec.type));
+    }
+  }
+  return arrow::Status::Invalid("unsupported type");
+}
+
+arrow::Result<const model::FieldSpec*> Column(const model::FieldRegistry& registry, const std::string& name) {
+  const model::FieldSpec* spec = registry.Find(name);
+  if (spec == nullptr) return arrow::Status::Invalid("unknown column '", name, "'");
+  return spec;
+}
+
+arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& registry, const FilterSpec& filter) {
+  ARROW_ASSIGN_OR_RAISE(const model::FieldSpec* spec, Column(registry, filter.column));
+  cp::Expression field = cp::field_ref(filter.column);
+  auto one_value = [&]() -> arrow::Result<std::shared_ptr<arrow::Scalar>> {
+    if (filter.values.size() != 1) return arrow::Status::Invalid(filter.column, ": expected one value");
+    return ToScalar(*spec, filter.values[0]);
+  };
+  switch (filter.op) {
+    case FilterOp::kIsNull: return cp::is_null(field);
+    case FilterOp::kNotNull: return cp::is_valid(field);
+    case FilterOp::kEq: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::equal(field, cp::literal(v)); }
+    case FilterOp::kNe: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::not_equal(field, cp::literal(v)); }
+    case FilterOp::kLt: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::less(field, cp::literal(v)); }
+    case FilterOp::kLe: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::less_equal(field, cp::literal(v)); }
+    case FilterOp::kGt: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::greater(field, cp::literal(v)); }
+    case FilterOp::kGe: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::greater_equal(field, cp::literal(v)); }
+    case FilterOp::kIn: {
+      if (filter.values.empty()) return arrow::Status::Invalid(filter.column, ": 'in' needs values");
+      std::vector<cp::Expression> any;
+      for (const std::string& text : filter.values) {
+        ARROW_ASSIGN_OR_RAISE(auto v, ToScalar(*spec, text));
+        any.push_back(cp::equal(field, cp::literal(v)));
+      }
+      return cp::or_(any);
+    }
+    case FilterOp::kPrefix: {
+      if (spec->type != model::FieldType::kString && spec->type != model::FieldType::kEnum) {
+        return arrow::Status::Invalid(filter.column, ": prefix filters need a text column");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto v, one_value());
+      cp::Expression text = spec->type == model::FieldType::kEnum
+                                ? cp::call("cast", {field}, cp::CastOptions::Safe(arrow::utf8()))
+                                : field;
+      return cp::call("starts_with", {text}, cp::MatchSubstringOptions(filter.values[0]));
+    }
+    case FilterOp::kMonth:
+    case FilterOp::kDay: {
+      if (spec->type != model::FieldType::kDate && spec->type != model::FieldType::kTimestamp) {
+        return arrow::Status::Invalid(filter.column, ": month/day filters need a date column");
+      }
+      if (filter.values.size() != 1) return arrow::Status::Invalid(filter.column, ": expected one value");
+      ARROW_ASSIGN_OR_RAISE(int64_t number, ParseInteger(filter.values[0], filter.column));
+      bool month = filter.op == FilterOp::kMonth;
+      if (number < 1 || number > (month ? 12 : 31)) {
+        return arrow::Status::Invalid(filter.column, ": ", month ? "month" : "day", " ", number, " is out of range");
+      }
+      return cp::equal(cp::call(month ? "month" : "day", {field}), cp::literal(number));
+    }
+  }
+  return arrow::Status::Invalid("unsupported filter");
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table) {
+  arrow::FieldVector fields;
+  arrow::ChunkedArrayVector columns;
+  for (int i = 0; i < table->num_columns(); ++i) {
+    auto column = table->column(i);
+    auto field = table->schema()->field(i);
+    if (column->type()->id() == arrow::Type::DICTIONARY) {
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, cp::Cast(column, arrow::utf8()));
+      column = decoded.chunked_array();
+      field = field->WithType(arrow::utf8());
+    }
+    fields.push_back(field);
+    columns.push_back(column);
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(const std::shared_ptr<arrow::Table>& rows, const QuerySpec& spec) {
+  const bool grouped = !spec.group_by.empty();
+  std::vector<cp::Aggregate> aggregates;
+  for (const AggregateSpec& a : spec.aggregates) {
+    std::string function;
+    std::shared_ptr<cp::FunctionOptions> options;
+    switch (a.fn) {
+      case AggregateFn::kCountAll: function = "count_all"; break;
+      case AggregateFn::kCount:
+        function = "count";
+        options = std::make_shared<cp::CountOptions>(cp::CountOptions::ONLY_VALID);
+        break;
+      case AggregateFn::kMin: function = "min"; break;
+      case AggregateFn::kMax: function = "max"; break;
+      case AggregateFn::kAvg: function = "mean"; break;
+    }
+    if (grouped) function = "hash_" + function;
+    if (a.fn == AggregateFn::kCountAll) {
+      aggregates.emplace_back(function, options, std::vector<arrow::FieldRef>{}, a.name);
+    } else {
+      aggregates.emplace_back(function, options, arrow::FieldRef(a.column), a.name);
+    }
+  }
+  std::vector<arrow::FieldRef> keys;
+  for (const std::string& key : spec.group_by) keys.emplace_back(key);
+  arrow::acero::Declaration plan = arrow::acero::Declaration::Sequence(
+      {{"table_source", arrow::acero::TableSourceNodeOptions(rows)},
+       {"aggregate", arrow::acero::AggregateNodeOptions(std::move(aggregates), std::move(keys))}});
+  return arrow::acero::DeclarationToTable(std::move(plan), /*use_threads=*/false);
+}
+
+// Row groups whose statistics admit every enum equality filter. Arrow's dataset layer does not
+// use string statistics of dictionary-encoded columns, and enums are exactly the columns
+// the lake is sorted and partitioned by, so this is where most pruning comes from.
+std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
+                                              const model::FieldRegistry& registry,
+                                              const std::vector<FilterSpec>& filters) {
+  std::vector<int> kept;
+  for (int rg = 0; rg < metadata.num_row_groups(); ++rg) {
+    auto row_group = metadata.RowGroup(rg);
+    bool possible = true;
+    for (const FilterSpec& filter : filters) {
+      const model::FieldSpec* spec = registry.Find(filter.column);
+      if (spec == nullptr || spec->type != model::FieldType::kEnum ||
+          (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) {
+        continue;
+      }
+      int column = metadata.schema()->ColumnIndex(filter.column);
+      if (column < 0) continue;
+      auto stats = row_group->ColumnChunk(column)->statistics();
+      if (stats == nullptr || !stats->HasMinMax()) continue;
+      auto typed = std::static_pointer_cast<parquet::ByteArrayStatistics>(stats);
+      std::string_view min(reinterpret_cast<const char*>(typed->min().ptr), typed->min().len);
+      std::string_view max(reinterpret_cast<const char*>(typed->max().ptr), typed->max().len);
+      bool any = false;
+      for (const std::string& value : filter.values) any |= min <= value && value <= max;
+      possible &= any;
+    }
+    if (possible) kept.push_back(rg);
+  }
+  return kept;
+}
+
+}  // namespace
+
+arrow::Result<RegionalScope> RegionalScope::Regions(const model::FieldRegistry& registry,
+                                                    std::vector<std::string> regions) {
+  const model::FieldSpec* partition = registry.Find(registry.partition_field());
+  if (partition == nullptr) return arrow::Status::Invalid("the registry has no region field");
+  if (regions.empty()) return arrow::Status::Invalid("a regional scope needs at least one region");
+  for (const std::string& region : regions) {
+    if (std::find(partition->values.begin(), partition->values.end(), region) == partition->values.end()) {
+      return arrow::Status::Invalid("unknown region '", region, "'");
+    }
+  }
+  std::sort(regions.begin(), regions.end());
+  regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+  return RegionalScope(false, std::move(regions));
+}
+
+std::string RegionalScope::ToString() const {
+  if (all_) return "all";
+  std::string out;
+  for (const auto& region : regions_) out += (out.empty() ? "" : ",") + region;
+  return out;
+}
+
+arrow::Result<FilterSpec> ParseFilter(std::string_view text) {
+  text = Trim(text);
+  size_t i = 0;
+  while (i < text.size() && IsIdentifierChar(text[i])) ++i;
+  FilterSpec filter;
+  filter.column = std::string(text.substr(0, i));
+  if (filter.column.empty()) return arrow::Status::Invalid("filter '", text, "': expected a column name first");
+  std::string_view rest = Trim(text.substr(i));
+  auto value = [&](size_t skip) { return std::string(Trim(rest.substr(skip))); };
+  if (rest.rfind(".month", 0) == 0 || rest.rfind(".day", 0) == 0) {
+    bool month = rest.rfind(".month", 0) == 0;
+    rest = Trim(rest.substr(month ? 6 : 4));
+    if (rest.empty() || rest[0] != '=') return arrow::Status::Invalid("filter '", text, "': expected .month=N or .day=N");
+    filter.op = month ? FilterOp::kMonth : FilterOp::kDay;
+    filter.values = {value(1)};
+  } else if (rest == "is null") {
+    filter.op = FilterOp::kIsNull;
+  } else if (rest == "is not null") {
+    filter.op = FilterOp::kNotNull;
+  } else if (rest.rfind("in ", 0) == 0) {
+    filter.op = FilterOp::kIn;
+    filter.values = Split(rest.substr(3), '|');
+  } else if (rest.rfind("!=", 0) == 0) { filter.op = FilterOp::kNe; filter.values = {value(2)};
+  } else if (rest.rfind("<=", 0) == 0) { filter.op = FilterOp::kLe; filter.values = {value(2)};
+  } else if (rest.rfind(">=", 0) == 0) { filter.op = FilterOp::kGe; filter.values = {value(2)};
+  } else if (rest.rfind("^=", 0) == 0) { filter.op = FilterOp::kPrefix; filter.values = {value(2)};
+  } else if (rest.rfind("=", 0) == 0) { filter.op = FilterOp::kEq; filter.values = {value(1)};
+  } else if (rest.rfind("<", 0) == 0) { filter.op = FilterOp::kLt; filter.values = {value(1)};
+  } else if (rest.rfind(">", 0) == 0) { filter.op = FilterOp::kGt; filter.values = {value(1)};
+  } else {
+    return arrow::Status::Invalid("filter '", text, "': expected an operator (= != < <= > >= in ^= is null)");
+  }
+  return filter;
+}
+
+arrow::Result<AggregateSpec> ParseAggregate(std::string_view text) {
+  text = Trim(text);
+  AggregateSpec a;
+  if (text == "count" || text == "count(*)") {
+    a.fn = AggregateFn::kCountAll;
+    a.name = "count";
+    return a;
+  }
+  size_t open = text.find('('), close = text.rfind(')');
+  if (open == std::string_view::npos || close != text.size() - 1 || close <= open + 1) {
+    return arrow::Status::Invalid("aggregate '", text, "': expected count, count(col), min(col), max(col) or avg(col)");
+  }
+  std::string function(Trim(text.substr(0, open)));
+  a.column = std::string(Trim(text.substr(open + 1, close - open - 1)));
+  if (function == "count") a.fn = AggregateFn::kCount;
+  else if (function == "min") a.fn = AggregateFn::kMin;
+  else if (function == "max") a.fn = AggregateFn::kMax;
+  else if (function == "avg") a.fn = AggregateFn::kAvg;
+  else return arrow::Status::Invalid("aggregate '", text, "': unknown function '", function, "'");
+  a.name = function + "_" + a.column;
+  return a;
+}
+
+arrow::Result<OrderSpec> ParseOrder(std::string_view text) {
+  text = Trim(text);
+  OrderSpec order;
+  size_t colon = text.find(':');
+  order.column = std::string(Trim(text.substr(0, colon)));
+  if (colon != std::string_view::npos) {
+    std::string_view direction = Trim(text.substr(colon + 1));
+    if (direction == "desc") order.descending = true;
+    else if (direction != "asc") return arrow::Status::Invalid("order '", text, "': expected :asc or :desc");
+  }
+  if (order.column.empty()) return arrow::Status::Invalid("order: expected a column name");
+  return order;
+}
+
+arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
+                                    const RegionalScope& scope, const QuerySpec& spec) {
+  ARROW_RETURN_NOT_OK(cp::Initialize());
+  // Check every name before touching the lake, so a typo costs nothing.
+  std::vector<std::string> needed;
+  auto need = [&](const std::string& name) -> arrow::Status {
+    ARROW_RETURN_NOT_OK(Column(registry, name).status());
+    if (std::find(needed.begin(), needed.end(), name) == needed.end()) needed.push_back(name);
+    return arrow::Status::OK();
+  };
+  const bool aggregating = !spec.group_by.empty() || !spec.aggregates.empty();
+  if (aggregating && !spec.select.empty()) {
+    return arrow::Status::Invalid("select columns with group by: list them as group-by keys instead");
+  }
+  for (const auto& name : spec.select) ARROW_RETURN_NOT_OK(need(name));
+  for (const auto& name : spec.group_by) ARROW_RETURN_NOT_OK(need(name));
+  for (const auto& a : spec.aggregates) {
+    if (!a.column.empty()) ARROW_RETURN_NOT_OK(need(a.column));
+  }
+  std::vector<cp::Expression> clauses;
+  for (const auto& filter : spec.where) {
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, filter));
+    clauses.push_back(std::move(clause));
+  }
+  for (const auto& order : spec.order_by) {
+    bool output_column = false;
+    for (const auto& a : spec.aggregates) output_column |= a.name == order.column;
+    if (!output_column) ARROW_RETURN_NOT_OK(Column(registry, order.column).status());
+    if (!aggregating) ARROW_RETURN_NOT_OK(need(order.column));
+  }
+  if (!aggregating && spec.select.empty()) {
+    for (const auto& field : registry.lake_schema()->fields()) needed.push_back(field->name());
+  }
+  if (spec.limit && *spec.limit < 0) return arrow::Status::Invalid("limit must not be negative");
+
+  // The scope decides the files: a regional scope opens only its regions' files.
+  ARROW_ASSIGN_OR_RAISE(lake::SnapshotManifest manifest, lake::ReadCurrentManifest(lake));
+  std::vector<std::string> paths;
+  for (const auto& file : manifest.files) {
+    if (scope.all() ? file.kind == lake::SnapshotFileKind::kFull
+                    : file.kind == lake::SnapshotFileKind::kRegional &&
+                          std::binary_search(scope.regions().begin(), scope.regions().end(), file.region)) {
+      paths.push_back(lake.FullPath(file.path));
+    }
+  }
+  if (!scope.all()) {  // and the rows are checked as well: defence in depth
+    FilterSpec in_scope{registry.partition_field(), FilterOp::kIn, scope.regions()};
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, in_scope));
+    clauses.push_back(std::move(clause));
+  }
+  cp::Expression filter = clauses.empty() ? cp::literal(true) : cp::and_(clauses);
+
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
+  QueryResult result;
+  result.snapshot_id = manifest.snapshot_id;
+  result.data_version = manifest.data_version;
+  ARROW_ASSIGN_OR_RAISE(auto bound, filter.Bind(*registry.lake_schema()));
+  std::vector<FilterSpec> enum_filters = spec.where;
+  if (!scope.all()) enum_filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
+  for (const std::string& path : paths) {
+    ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(path, lake.filesystem())));
+    auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(fragment);
+    ARROW_RETURN_NOT_OK(parquet_fragment->EnsureCompleteMetadata());
+    // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
+    ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound));
+    std::set<int> by_arrow;
+    for (const auto& piece : arrow_kept) {
+      for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
+    }
+    std::vector<int> kept;
+    for (int rg : RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters)) {
+      if (by_arrow.count(rg)) kept.push_back(rg);
+    }
+    result.stats.files += 1;
+    result.stats.row_groups_total += parquet_fragment->metadata()->num_row_groups();
+    result.stats.row_groups_read += static_cast<int64_t>(kept.size());
+    if (kept.empty()) continue;
+    ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
+    fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
+                                                                   lake.filesystem(), std::move(fragments)));
+  ds::ScannerBuilder builder(dataset);
+  ARROW_RETURN_NOT_OK(builder.Project(needed));
+  ARROW_RETURN_NOT_OK(builder.Filter(filter));
+  ARROW_RETURN_NOT_OK(builder.UseThreads(true));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
+  ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+  result.stats.rows_read = rows->num_rows();
+  ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
+
+  if (aggregating) {
+    ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec));
+  }
+  if (!spec.order_by.empty() && rows->num_rows() > 0) {
+    std::vector<cp::SortKey> keys;
+    for (const auto& order : spec.order_by) {
+      if (rows->schema()->GetFieldIndex(order.column) < 0) {
+        return arrow::Status::Invalid("order by '", order.column, "': not a column of the result");
+      }
+      keys.emplace_back(order.column, order.descending ? cp::SortOrder::Descending : cp::SortOrder::Ascending);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto indices, cp::SortIndices(arrow::Datum(rows), cp::SortOptions(keys)));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, cp::Take(rows, indices));
+    rows = sorted.table();
+  }
+  if (spec.limit && *spec.limit < rows->num_rows()) rows = rows->Slice(0, *spec.limit);
+  ARROW_ASSIGN_OR_RAISE(result.table, rows->CombineChunks());
+  return result;
+}
+
+}  // namespace memberlake::query

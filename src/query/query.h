@@ -1,0 +1,98 @@
+// The query surface over a lake snapshot: select columns, filter, group and aggregate, order,
+// limit, always inside a RegionalScope. The scope is applied before anything else (only the
+// scope's regional files are opened, and the region predicate is added to every scan), and
+// there is no way to run a query without one.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <arrow/result.h>
+#include <arrow/table.h>
+
+#include "lake/lake_storage.h"
+#include "model/field_registry.h"
+
+namespace memberlake::query {
+
+// The regions a caller may see: all, or a non-empty set of the registry's regions.
+class RegionalScope {
+ public:
+  static RegionalScope All() { return RegionalScope(true, {}); }
+  // Status::Invalid("unknown region 'X'") for a name that is not a region of the registry.
+  static arrow::Result<RegionalScope> Regions(const model::FieldRegistry& registry,
+                                              std::vector<std::string> regions);
+  bool all() const { return all_; }
+  const std::vector<std::string>& regions() const { return regions_; }
+  // "all" or the regions joined by ','; part of cache keys and audit entries.
+  std::string ToString() const;
+
+ private:
+  RegionalScope(bool all, std::vector<std::string> regions) : all_(all), regions_(std::move(regions)) {}
+  bool all_;
+  std::vector<std::string> regions_;
+};
+
+enum class FilterOp { kEq, kNe, kIn, kLt, kLe, kGt, kGe, kIsNull, kNotNull, kPrefix, kMonth, kDay };
+
+struct FilterSpec {
+  std::string column;
+  FilterOp op = FilterOp::kEq;
+  std::vector<std::string> values;  // text, converted to the column's type when the query runs
+};
+
+enum class AggregateFn { kCount, kCountAll, kMin, kMax, kAvg };
+
+struct AggregateSpec {
+  AggregateFn fn = AggregateFn::kCountAll;
+  std::string column;  // empty for count(*)
+  std::string name;    // output column name
+};
+
+struct OrderSpec {
+  std::string column;
+  bool descending = false;
+};
+
+struct QuerySpec {
+  std::vector<std::string> select;  // empty: all columns (without group_by/aggregates)
+  std::vector<FilterSpec> where;    // ANDed
+  std::vector<std::string> group_by;
+  std::vector<AggregateSpec> aggregates;
+  std::vector<OrderSpec> order_by;
+  std::optional<int64_t> limit;
+};
+
+// Text forms used by the CLI and the HTTP API:
+//   filters: "col=v", "col!=v", "col<v", "col<=v", "col>v", "col>=v", "col in a|b|c",
+//            "col is null", "col is not null", "col^=prefix", "col.month=9", "col.day=26"
+//   aggregates: "count", "count(col)", "min(col)", "max(col)", "avg(col)"
+//   order: "col" or "col:desc"
+arrow::Result<FilterSpec> ParseFilter(std::string_view text);
+arrow::Result<AggregateSpec> ParseAggregate(std::string_view text);
+arrow::Result<OrderSpec> ParseOrder(std::string_view text);
+
+// What the scan touched, for --explain.
+struct ScanStats {
+  int64_t files = 0;
+  int64_t row_groups_total = 0;
+  int64_t row_groups_read = 0;  // after pruning on statistics
+  int64_t rows_read = 0;        // rows that came out of the surviving row groups' filter
+};
+
+struct QueryResult {
+  std::shared_ptr<arrow::Table> table;  // enums decoded to plain strings
+  std::string snapshot_id;
+  int64_t data_version = 0;
+  ScanStats stats;
+};
+
+// Runs `spec` on the lake's current snapshot within `scope`. Errors name the problem: unknown
+// column, a value of the wrong type for its column, an impossible date, an unknown enum value.
+arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
+                                    const RegionalScope& scope, const QuerySpec& spec);
+
+}  // namespace memberlake::query

@@ -1,0 +1,98 @@
+#include "query/result_format.h"
+
+#include <cstdio>
+
+#include <arrow/api.h>
+#include <nlohmann/json.hpp>
+
+#include "model/calendar.h"
+
+namespace memberlake::query {
+
+arrow::Result<std::optional<std::string>> CellText(const arrow::Array& column, int64_t row) {
+  if (column.IsNull(row)) return std::nullopt;
+  switch (column.type_id()) {
+    case arrow::Type::STRING:
+      return std::string(static_cast<const arrow::StringArray&>(column).GetView(row));
+    case arrow::Type::INT64:
+      return std::to_string(static_cast<const arrow::Int64Array&>(column).Value(row));
+    case arrow::Type::UINT64:
+      return std::to_string(static_cast<const arrow::UInt64Array&>(column).Value(row));
+    case arrow::Type::INT32:
+      return std::to_string(static_cast<const arrow::Int32Array&>(column).Value(row));
+    case arrow::Type::DOUBLE: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.10g", static_cast<const arrow::DoubleArray&>(column).Value(row));
+      return std::string(buf);
+    }
+    case arrow::Type::BOOL:
+      return std::string(static_cast<const arrow::BooleanArray&>(column).Value(row) ? "true" : "false");
+    case arrow::Type::DATE32:
+      return model::FormatIsoDate(model::CivilFromDays(static_cast<const arrow::Date32Array&>(column).Value(row)));
+    case arrow::Type::TIMESTAMP:
+      return model::FormatTimestampMs(static_cast<const arrow::TimestampArray&>(column).Value(row));
+    default: {
+      ARROW_ASSIGN_OR_RAISE(auto scalar, column.GetScalar(row));
+      return scalar->ToString();
+    }
+  }
+}
+
+arrow::Result<std::string> TableToJsonRows(const arrow::Table& table) {
+  ARROW_ASSIGN_OR_RAISE(auto combined, table.CombineChunksToBatch());
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (int64_t row = 0; row < combined->num_rows(); ++row) {
+    nlohmann::ordered_json object = nlohmann::ordered_json::object();
+    for (int c = 0; c < combined->num_columns(); ++c) {
+      const auto& column = *combined->column(c);
+      const std::string& name = combined->schema()->field(c)->name();
+      if (column.IsNull(row)) {
+        object[name] = nullptr;
+      } else if (column.type_id() == arrow::Type::INT64) {
+        object[name] = static_cast<const arrow::Int64Array&>(column).Value(row);
+      } else if (column.type_id() == arrow::Type::DOUBLE) {
+        object[name] = static_cast<const arrow::DoubleArray&>(column).Value(row);
+      } else if (column.type_id() == arrow::Type::BOOL) {
+        object[name] = static_cast<const arrow::BooleanArray&>(column).Value(row);
+      } else {
+        ARROW_ASSIGN_OR_RAISE(auto text, CellText(column, row));
+        object[name] = *text;
+      }
+    }
+    rows.push_back(std::move(object));
+  }
+  return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+arrow::Result<std::string> TableToText(const arrow::Table& table) {
+  ARROW_ASSIGN_OR_RAISE(auto combined, table.CombineChunksToBatch());
+  const int columns = combined->num_columns();
+  std::vector<std::vector<std::string>> cells(static_cast<size_t>(columns));
+  std::vector<size_t> width(static_cast<size_t>(columns), 0);
+  auto display_width = [](const std::string& text) {  // UTF-8 code points, not bytes
+    size_t n = 0;
+    for (unsigned char c : text) n += (c & 0xC0) != 0x80;
+    return n;
+  };
+  for (int c = 0; c < columns; ++c) {
+    auto& column = cells[static_cast<size_t>(c)];
+    column.push_back(combined->schema()->field(c)->name());
+    for (int64_t row = 0; row < combined->num_rows(); ++row) {
+      ARROW_ASSIGN_OR_RAISE(auto text, CellText(*combined->column(c), row));
+      column.push_back(text.value_or(""));
+    }
+    for (const auto& text : column) width[static_cast<size_t>(c)] = std::max(width[static_cast<size_t>(c)], display_width(text));
+  }
+  std::string out;
+  for (int64_t row = 0; row <= combined->num_rows(); ++row) {
+    for (int c = 0; c < columns; ++c) {
+      const std::string& text = cells[static_cast<size_t>(c)][static_cast<size_t>(row)];
+      out += text;
+      if (c + 1 < columns) out.append(width[static_cast<size_t>(c)] - display_width(text) + 2, ' ');
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace memberlake::query

@@ -1,0 +1,19 @@
+// Query results as text: JSON rows and an aligned table for terminals. Dates are
+// YYYY-MM-DD, timestamps ISO 8601 UTC, nulls JSON null (empty in the table).
+#pragma once
+
+#include <string>
+
+#include <arrow/result.h>
+#include <arrow/table.h>
+
+namespace memberlake::query {
+
+// One cell as text (nullopt for null).
+arrow::Result<std::optional<std::string>> CellText(const arrow::Array& column, int64_t row);
+// A JSON array of row objects.
+arrow::Result<std::string> TableToJsonRows(const arrow::Table& table);
+// Columns aligned with spaces, a header line first.
+arrow::Result<std::string> TableToText(const arrow::Table& table);
+
+}  // namespace memberlake::query
