@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
 #include "query/query.h"
+#include "query/report_catalog.h"
 #include "query/result_format.h"
 #include "store/member_store.h"
 #include "store/sample_members.h"
@@ -165,6 +167,43 @@ arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o)
   return arrow::Status::OK();
 }
 
+arrow::Status CheckFormat(const std::string& format) {
+  if (format != "table" && format != "json") {
+    return arrow::Status::Invalid("unknown format '", format, "' (table, json)");
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Status PrintResult(const query::QueryResult& result, const query::RegionalScope& scope,
+                          const std::string& format, bool explain) {
+  const auto& stats = result.stats;
+  if (format == "json") {
+    ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
+    std::printf("{\"snapshot_id\": \"%s\", \"data_version\": %lld, \"scope\": \"%s\", ", result.snapshot_id.c_str(),
+                static_cast<long long>(result.data_version), scope.ToString().c_str());
+    if (explain) {
+      std::printf("\"explain\": {\"files\": %lld, \"row_groups_total\": %lld, \"row_groups_read\": %lld, "
+                  "\"rows_read\": %lld}, ",
+                  static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_total),
+                  static_cast<long long>(stats.row_groups_read), static_cast<long long>(stats.rows_read));
+    }
+    std::printf("\"rows\": %s}\n", rows.c_str());
+    return arrow::Status::OK();
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string text, query::TableToText(*result.table));
+  std::fputs(text.c_str(), stdout);
+  if (explain) {
+    std::printf("-- snapshot %s (data_version %lld), scope %s: %lld file(s), row groups read %lld of %lld "
+                "(%lld pruned on statistics), %lld rows matched\n",
+                result.snapshot_id.c_str(), static_cast<long long>(result.data_version), scope.ToString().c_str(),
+                static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_read),
+                static_cast<long long>(stats.row_groups_total),
+                static_cast<long long>(stats.row_groups_total - stats.row_groups_read),
+                static_cast<long long>(stats.rows_read));
+  }
+  return arrow::Status::OK();
+}
+
 struct QueryCliOptions {
   std::string lake;
   std::vector<std::string> regions;
@@ -196,37 +235,48 @@ arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions
     spec.order_by.push_back(std::move(order));
   }
   if (o.limit >= 0) spec.limit = o.limit;
-  if (o.format != "table" && o.format != "json") {
-    return arrow::Status::Invalid("unknown format '", o.format, "' (table, json)");
-  }
+  ARROW_RETURN_NOT_OK(CheckFormat(o.format));
   ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
   ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
-  const auto& stats = result.stats;
-  if (o.format == "json") {
-    ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
-    std::printf("{\"snapshot_id\": \"%s\", \"data_version\": %lld, \"scope\": \"%s\", ", result.snapshot_id.c_str(),
-                static_cast<long long>(result.data_version), scope.ToString().c_str());
-    if (o.explain) {
-      std::printf("\"explain\": {\"files\": %lld, \"row_groups_total\": %lld, \"row_groups_read\": %lld, "
-                  "\"rows_read\": %lld}, ",
-                  static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_total),
-                  static_cast<long long>(stats.row_groups_read), static_cast<long long>(stats.rows_read));
+  return PrintResult(result, scope, o.format, o.explain);
+}
+
+struct ReportCliOptions {
+  std::string name;
+  std::string lake;
+  std::vector<std::string> regions;
+  std::vector<std::string> params;  // name=value
+  std::string format = "table";
+  bool explain = false;
+  bool list = false;
+};
+
+arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
+  ARROW_ASSIGN_OR_RAISE(auto catalog, query::ReportCatalog::LoadDefault(*registry));
+  if (o.list || o.name.empty()) {
+    for (const auto& report : catalog->reports()) {
+      std::printf("%-18s %s\n", report.name.c_str(), report.description.c_str());
     }
-    std::printf("\"rows\": %s}\n", rows.c_str());
     return arrow::Status::OK();
   }
-  ARROW_ASSIGN_OR_RAISE(std::string text, query::TableToText(*result.table));
-  std::fputs(text.c_str(), stdout);
-  if (o.explain) {
-    std::printf("-- snapshot %s (data_version %lld), scope %s: %lld file(s), row groups read %lld of %lld "
-                "(%lld pruned on statistics), %lld rows matched\n",
-                result.snapshot_id.c_str(), static_cast<long long>(result.data_version), scope.ToString().c_str(),
-                static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_read),
-                static_cast<long long>(stats.row_groups_total),
-                static_cast<long long>(stats.row_groups_total - stats.row_groups_read),
-                static_cast<long long>(stats.rows_read));
+  if (o.lake.empty()) return arrow::Status::Invalid("--lake is required");
+  ARROW_ASSIGN_OR_RAISE(const query::ReportSpec* report, catalog->Find(o.name));
+  std::map<std::string, std::string> params;
+  for (const auto& text : o.params) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) return arrow::Status::Invalid("--param '", text, "': expected name=value");
+    params[text.substr(0, eq)] = text.substr(eq + 1);
   }
-  return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto spec, query::ReportCatalog::Instantiate(*report, params));
+  query::RegionalScope scope = query::RegionalScope::All();
+  if (!o.regions.empty()) {
+    ARROW_ASSIGN_OR_RAISE(scope, query::RegionalScope::Regions(*registry, o.regions));
+  }
+  ARROW_RETURN_NOT_OK(CheckFormat(o.format));
+  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
+  ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
+  return PrintResult(result, scope, o.format, o.explain);
 }
 
 arrow::Status RunDemo(const GlobalOptions& global, const std::string& dir, int64_t members) {
@@ -356,6 +406,18 @@ int Main(int argc, char** argv) {
   query_cmd->add_option("--format", qo.format, "table or json");
   query_cmd->add_flag("--explain", qo.explain, "Report files and row groups read and pruned");
   query_cmd->callback([&] { finish(RunQueryCommand(global, qo)); });
+
+  // report
+  ReportCliOptions ro;
+  auto* report_cmd = app.add_subcommand("report", "Run a named report (without a name: list the reports)");
+  report_cmd->add_option("name", ro.name, "Report name");
+  report_cmd->add_option("--lake", ro.lake, "Lake folder or file:// URI");
+  report_cmd->add_option("--region", ro.regions, "Limit the scope to this region (repeatable; default: all)");
+  report_cmd->add_option("--param", ro.params, "Report parameter name=value (repeatable), e.g. month=9");
+  report_cmd->add_option("--format", ro.format, "table or json");
+  report_cmd->add_flag("--explain", ro.explain, "Report files and row groups read and pruned");
+  report_cmd->add_flag("--list", ro.list, "List the reports");
+  report_cmd->callback([&] { finish(RunReportCommand(global, ro)); });
 
   // demo
   std::string demo_dir = "var";
