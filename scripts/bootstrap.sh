@@ -11,7 +11,7 @@ PYARROW_VERSION="26.0.1"
 PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libbenchmark-dev tzdata)
+  libgtest-dev libbenchmark-dev libxlsxwriter-dev tzdata)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <map>
@@ -16,6 +17,7 @@
 #include "jobs/generate_snapshot.h"
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
+#include "query/export.h"
 #include "query/query.h"
 #include "query/report_catalog.h"
 #include "query/result_format.h"
@@ -167,40 +169,78 @@ arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o)
   return arrow::Status::OK();
 }
 
-arrow::Status CheckFormat(const std::string& format) {
-  if (format != "table" && format != "json") {
-    return arrow::Status::Invalid("unknown format '", format, "' (table, json)");
+// Where and how a query or report result goes: --format, --out, --csv-separator, --explain.
+struct OutputOptions {
+  std::string format = "table";
+  std::string out;  // empty: stdout
+  std::string csv_separator = ";";
+  bool explain = false;
+
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--format", format, "table, json, ndjson, csv (Dutch Excel), xlsx or parquet");
+    cmd->add_option("--out", out, "Write to this file instead of stdout (required for xlsx and parquet on a terminal)");
+    cmd->add_option("--csv-separator", csv_separator, "CSV field separator: ';' (default, Dutch Excel) or ','");
+    cmd->add_flag("--explain", explain, "Report files and row groups read and pruned (stderr for file formats)");
+  }
+};
+
+arrow::Status WriteOutput(const std::string& path, const std::string& bytes) {
+  if (path.empty()) {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    return arrow::Status::OK();
+  }
+  // Write next to the target and rename, so a failed export never leaves half a file.
+  std::string temp = path + ".tmp-" + std::to_string(getpid());
+  {
+    std::ofstream file(temp, std::ios::binary);
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!file.good()) return arrow::Status::IOError("cannot write ", path);
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    return arrow::Status::IOError("cannot write ", path);
   }
   return arrow::Status::OK();
 }
 
 arrow::Status PrintResult(const query::QueryResult& result, const query::RegionalScope& scope,
-                          const std::string& format, bool explain) {
-  const auto& stats = result.stats;
-  if (format == "json") {
-    ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
-    std::printf("{\"snapshot_id\": \"%s\", \"data_version\": %lld, \"scope\": \"%s\", ", result.snapshot_id.c_str(),
-                static_cast<long long>(result.data_version), scope.ToString().c_str());
-    if (explain) {
-      std::printf("\"explain\": {\"files\": %lld, \"row_groups_total\": %lld, \"row_groups_read\": %lld, "
-                  "\"rows_read\": %lld}, ",
-                  static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_total),
-                  static_cast<long long>(stats.row_groups_read), static_cast<long long>(stats.rows_read));
-    }
-    std::printf("\"rows\": %s}\n", rows.c_str());
-    return arrow::Status::OK();
+                          const OutputOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(query::ExportFormat format, query::ParseExportFormat(o.format));
+  if (o.csv_separator != ";" && o.csv_separator != ",") {
+    return arrow::Status::Invalid("--csv-separator must be ';' or ','");
   }
-  ARROW_ASSIGN_OR_RAISE(std::string text, query::TableToText(*result.table));
-  std::fputs(text.c_str(), stdout);
-  if (explain) {
-    std::printf("-- snapshot %s (data_version %lld), scope %s: %lld file(s), row groups read %lld of %lld "
+  const auto& stats = result.stats;
+  char explain[512];
+  std::snprintf(explain, sizeof explain,
+                "-- snapshot %s (data_version %lld), scope %s: %lld file(s), row groups read %lld of %lld "
                 "(%lld pruned on statistics), %lld rows matched\n",
                 result.snapshot_id.c_str(), static_cast<long long>(result.data_version), scope.ToString().c_str(),
                 static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_read),
                 static_cast<long long>(stats.row_groups_total),
                 static_cast<long long>(stats.row_groups_total - stats.row_groups_read),
                 static_cast<long long>(stats.rows_read));
+  if (format == query::ExportFormat::kJson) {
+    // JSON carries the result's provenance next to the rows.
+    ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
+    std::string doc = "{\"snapshot_id\": \"" + result.snapshot_id + "\", \"data_version\": " +
+                      std::to_string(result.data_version) + ", \"scope\": \"" + scope.ToString() + "\", ";
+    if (o.explain) {
+      doc += "\"explain\": {\"files\": " + std::to_string(stats.files) + ", \"row_groups_total\": " +
+             std::to_string(stats.row_groups_total) + ", \"row_groups_read\": " +
+             std::to_string(stats.row_groups_read) + ", \"rows_read\": " + std::to_string(stats.rows_read) + "}, ";
+    }
+    return WriteOutput(o.out, doc + "\"rows\": " + rows + "}\n");
   }
+  if (query::IsBinary(format) && o.out.empty() && isatty(STDOUT_FILENO)) {
+    return arrow::Status::Invalid("--format ", o.format, " is binary: give --out FILE or redirect stdout");
+  }
+  query::ExportOptions options;
+  options.csv_separator = o.csv_separator[0];
+  ARROW_ASSIGN_OR_RAISE(std::string bytes, query::ExportTable(*result.table, format, options));
+  ARROW_RETURN_NOT_OK(WriteOutput(o.out, bytes));
+  if (o.explain) std::fputs(explain, format == query::ExportFormat::kTable ? stdout : stderr);
   return arrow::Status::OK();
 }
 
@@ -209,8 +249,7 @@ struct QueryCliOptions {
   std::vector<std::string> regions;
   std::vector<std::string> select, where, group_by, aggregates, order_by;
   int64_t limit = -1;
-  std::string format = "table";
-  bool explain = false;
+  OutputOptions output;
 };
 
 arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions& o) {
@@ -235,10 +274,10 @@ arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions
     spec.order_by.push_back(std::move(order));
   }
   if (o.limit >= 0) spec.limit = o.limit;
-  ARROW_RETURN_NOT_OK(CheckFormat(o.format));
+  ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
   ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
   ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
-  return PrintResult(result, scope, o.format, o.explain);
+  return PrintResult(result, scope, o.output);
 }
 
 struct ReportCliOptions {
@@ -246,8 +285,7 @@ struct ReportCliOptions {
   std::string lake;
   std::vector<std::string> regions;
   std::vector<std::string> params;  // name=value
-  std::string format = "table";
-  bool explain = false;
+  OutputOptions output;
   bool list = false;
 };
 
@@ -273,10 +311,10 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
   if (!o.regions.empty()) {
     ARROW_ASSIGN_OR_RAISE(scope, query::RegionalScope::Regions(*registry, o.regions));
   }
-  ARROW_RETURN_NOT_OK(CheckFormat(o.format));
+  ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
   ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
   ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
-  return PrintResult(result, scope, o.format, o.explain);
+  return PrintResult(result, scope, o.output);
 }
 
 arrow::Status RunDemo(const GlobalOptions& global, const std::string& dir, int64_t members) {
@@ -403,8 +441,7 @@ int Main(int argc, char** argv) {
   query_cmd->add_option("--agg", qo.aggregates, "Aggregate (repeatable): count, count(col), min(col), max(col), avg(col)");
   query_cmd->add_option("--order-by", qo.order_by, "Order by col or col:desc (repeatable)");
   query_cmd->add_option("--limit", qo.limit, "At most this many rows")->check(CLI::NonNegativeNumber);
-  query_cmd->add_option("--format", qo.format, "table or json");
-  query_cmd->add_flag("--explain", qo.explain, "Report files and row groups read and pruned");
+  qo.output.AddTo(query_cmd);
   query_cmd->callback([&] { finish(RunQueryCommand(global, qo)); });
 
   // report
@@ -414,8 +451,7 @@ int Main(int argc, char** argv) {
   report_cmd->add_option("--lake", ro.lake, "Lake folder or file:// URI");
   report_cmd->add_option("--region", ro.regions, "Limit the scope to this region (repeatable; default: all)");
   report_cmd->add_option("--param", ro.params, "Report parameter name=value (repeatable), e.g. month=9");
-  report_cmd->add_option("--format", ro.format, "table or json");
-  report_cmd->add_flag("--explain", ro.explain, "Report files and row groups read and pruned");
+  ro.output.AddTo(report_cmd);
   report_cmd->add_flag("--list", ro.list, "List the reports");
   report_cmd->callback([&] { finish(RunReportCommand(global, ro)); });
 

@@ -1,0 +1,35 @@
+// Query results as files: table (terminal), JSON, NDJSON, CSV for Dutch Excel, XLSX, Parquet.
+// Every format carries the same rows and columns.
+//
+// CSV: UTF-8 with a byte order mark (Excel then reads é, ë, ö, ij correctly), ';' between
+// fields by default (Dutch Excel's list separator; ',' on request) and a decimal comma with ';',
+// CRLF line ends, RFC 4180 quoting. A text cell starting with = + - @ tab or carriage return is
+// prefixed with an apostrophe so Excel shows it as text instead of running it as a formula.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+#include <arrow/table.h>
+
+namespace memberlake::query {
+
+enum class ExportFormat { kTable, kJson, kNdjson, kCsv, kXlsx, kParquet };
+
+// Status::Invalid naming the format and the supported ones.
+arrow::Result<ExportFormat> ParseExportFormat(std::string_view name);
+std::string_view FileExtension(ExportFormat format);
+std::string_view ContentType(ExportFormat format);
+bool IsBinary(ExportFormat format);
+
+struct ExportOptions {
+  char csv_separator = ';';
+  std::string sheet_name = "memberlake";
+};
+
+// The file content.
+arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat format,
+                                       const ExportOptions& options = {});
+
+}  // namespace memberlake::query
