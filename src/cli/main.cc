@@ -212,14 +212,16 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
     return arrow::Status::Invalid("--csv-separator must be ';' or ','");
   }
   const auto& stats = result.stats;
-  char explain[512];
+  char explain[640];
   std::snprintf(explain, sizeof explain,
-                "-- snapshot %s (data_version %lld), scope %s: %lld file(s), row groups read %lld of %lld "
-                "(%lld pruned on statistics), %lld rows matched\n",
+                "-- snapshot %s (data_version %lld), scope %s: %lld file(s); row groups: %lld of %lld read "
+                "(%lld pruned on statistics, %lld by bloom filters); pages: %lld of %lld read; %lld rows matched\n",
                 result.snapshot_id.c_str(), static_cast<long long>(result.data_version), scope.ToString().c_str(),
                 static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_read),
                 static_cast<long long>(stats.row_groups_total),
-                static_cast<long long>(stats.row_groups_total - stats.row_groups_read),
+                static_cast<long long>(stats.row_groups_pruned_by_statistics),
+                static_cast<long long>(stats.row_groups_pruned_by_bloom_filter),
+                static_cast<long long>(stats.pages_read), static_cast<long long>(stats.pages_total),
                 static_cast<long long>(stats.rows_read));
   if (format == query::ExportFormat::kJson) {
     // JSON carries the result's provenance next to the rows.
@@ -227,9 +229,14 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
     std::string doc = "{\"snapshot_id\": \"" + result.snapshot_id + "\", \"data_version\": " +
                       std::to_string(result.data_version) + ", \"scope\": \"" + scope.ToString() + "\", ";
     if (o.explain) {
-      doc += "\"explain\": {\"files\": " + std::to_string(stats.files) + ", \"row_groups_total\": " +
-             std::to_string(stats.row_groups_total) + ", \"row_groups_read\": " +
-             std::to_string(stats.row_groups_read) + ", \"rows_read\": " + std::to_string(stats.rows_read) + "}, ";
+      doc += "\"explain\": {\"files\": " + std::to_string(stats.files) +
+             ", \"row_groups_total\": " + std::to_string(stats.row_groups_total) +
+             ", \"row_groups_pruned_by_statistics\": " + std::to_string(stats.row_groups_pruned_by_statistics) +
+             ", \"row_groups_pruned_by_bloom_filter\": " + std::to_string(stats.row_groups_pruned_by_bloom_filter) +
+             ", \"row_groups_read\": " + std::to_string(stats.row_groups_read) +
+             ", \"pages_total\": " + std::to_string(stats.pages_total) +
+             ", \"pages_read\": " + std::to_string(stats.pages_read) +
+             ", \"rows_read\": " + std::to_string(stats.rows_read) + "}, ";
     }
     return WriteOutput(o.out, doc + "\"rows\": " + rows + "}\n");
   }

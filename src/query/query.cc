@@ -12,6 +12,10 @@
 #include <arrow/dataset/api.h>
 #include <arrow/dataset/file_parquet.h>
 #include <parquet/metadata.h>
+#include <parquet/bloom_filter.h>
+#include <parquet/bloom_filter_reader.h>
+#include <parquet/file_reader.h>
+#include <parquet/page_index.h>
 #include <parquet/statistics.h>
 
 #include "lake/snapshot_manifest.h"
@@ -230,6 +234,64 @@ std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metad
   return kept;
 }
 
+// Drops row groups whose bloom filter rules out every value of some equality filter on a
+// lookup column (the registry's `lookup = true`: ids, e-mail, postcode, ...).
+arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFileReader& reader,
+                                                             const model::FieldRegistry& registry,
+                                                             const std::vector<FilterSpec>& filters,
+                                                             const std::vector<int>& row_groups) {
+  std::vector<std::pair<int, const FilterSpec*>> probes;  // (column index, filter)
+  for (const FilterSpec& filter : filters) {
+    const model::FieldSpec* spec = registry.Find(filter.column);
+    if (spec == nullptr || !spec->lookup || (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) continue;
+    if (spec->type != model::FieldType::kString && spec->type != model::FieldType::kInteger) continue;
+    int column = reader.metadata()->schema()->ColumnIndex(filter.column);
+    if (column >= 0) probes.emplace_back(column, &filter);
+  }
+  if (probes.empty()) return row_groups;
+  std::vector<int> kept;
+  auto& blooms = reader.GetBloomFilterReader();
+  for (int rg : row_groups) {
+    auto row_group = blooms.RowGroup(rg);
+    bool possible = true;
+    for (const auto& [column, filter] : probes) {
+      std::unique_ptr<parquet::BloomFilter> bloom = row_group ? row_group->GetColumnBloomFilter(column) : nullptr;
+      if (!bloom) continue;
+      bool any = false;
+      for (const std::string& value : filter->values) {
+        if (registry.Find(filter->column)->type == model::FieldType::kInteger) {
+          ARROW_ASSIGN_OR_RAISE(int64_t number, ParseInteger(value, filter->column));
+          any |= bloom->FindHash(bloom->Hash(number));
+        } else {
+          any |= bloom->FindHash(bloom->Hash(std::string_view(value)));
+        }
+      }
+      possible &= any;
+    }
+    if (possible) kept.push_back(rg);
+  }
+  return kept;
+}
+
+// Data pages of `columns` in `row_groups`, from the offset index.
+int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& row_groups,
+                   const std::vector<std::string>& columns) {
+  auto page_index = reader.GetPageIndexReader();
+  if (!page_index) return 0;
+  int64_t pages = 0;
+  for (int rg : row_groups) {
+    auto row_group = page_index->RowGroup(rg);
+    if (!row_group) continue;
+    for (const std::string& name : columns) {
+      int column = reader.metadata()->schema()->ColumnIndex(name);
+      if (column < 0) continue;
+      auto offsets = row_group->GetOffsetIndex(column);
+      if (offsets) pages += static_cast<int64_t>(offsets->page_locations().size());
+    }
+  }
+  return pages;
+}
+
 }  // namespace
 
 arrow::Result<RegionalScope> RegionalScope::Regions(const model::FieldRegistry& registry,
@@ -400,9 +462,21 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::
     for (int rg : RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters)) {
       if (by_arrow.count(rg)) kept.push_back(rg);
     }
+    const int row_groups = parquet_fragment->metadata()->num_row_groups();
+    ARROW_ASSIGN_OR_RAISE(auto input, lake.filesystem()->OpenInputFile(path));
+    auto file_reader = parquet::ParquetFileReader::Open(input, parquet::default_reader_properties(),
+                                                        parquet_fragment->metadata());
+    ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
+    std::vector<int> all(static_cast<size_t>(row_groups));
+    for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
     result.stats.files += 1;
-    result.stats.row_groups_total += parquet_fragment->metadata()->num_row_groups();
+    result.stats.row_groups_total += row_groups;
+    result.stats.row_groups_pruned_by_statistics += row_groups - static_cast<int64_t>(kept.size());
+    result.stats.row_groups_pruned_by_bloom_filter += static_cast<int64_t>(kept.size() - after_bloom.size());
+    kept = std::move(after_bloom);
     result.stats.row_groups_read += static_cast<int64_t>(kept.size());
+    result.stats.pages_total += CountPages(*file_reader, all, needed);
+    result.stats.pages_read += CountPages(*file_reader, kept, needed);
     if (kept.empty()) continue;
     ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
     fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
@@ -427,7 +501,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::
       if (rows->schema()->GetFieldIndex(order.column) < 0) {
         return arrow::Status::Invalid("order by '", order.column, "': not a column of the result");
       }
-      keys.emplace_back(order.column, order.descending ? cp::SortOrder::Descending : cp::SortOrder::Ascending);
+      arrow::FieldRef target(order.column);
+      keys.push_back(cp::SortKey(std::move(target),
+                                 order.descending ? cp::SortOrder::Descending : cp::SortOrder::Ascending));
     }
     ARROW_ASSIGN_OR_RAISE(auto indices, cp::SortIndices(arrow::Datum(rows), cp::SortOptions(keys)));
     ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, cp::Take(rows, indices));

@@ -79,8 +79,12 @@ arrow::Result<OrderSpec> ParseOrder(std::string_view text);
 struct ScanStats {
   int64_t files = 0;
   int64_t row_groups_total = 0;
-  int64_t row_groups_read = 0;  // after pruning on statistics
-  int64_t rows_read = 0;        // rows that came out of the surviving row groups' filter
+  int64_t row_groups_pruned_by_statistics = 0;
+  int64_t row_groups_pruned_by_bloom_filter = 0;  // equality on a lookup column, value absent
+  int64_t row_groups_read = 0;
+  int64_t pages_total = 0;  // data pages of the needed columns in all row groups (page index)
+  int64_t pages_read = 0;   // data pages of the needed columns in the row groups read
+  int64_t rows_read = 0;    // rows that passed the filter
 };
 
 struct QueryResult {

@@ -98,3 +98,19 @@ def test_bad_queries_name_the_problem(sample, args, message):
     proc = run("query", "--lake", sample["lake"], *args, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_bloom_filters_prune_point_lookups(sample):
+    email = duck(sample, "select email from m order by member_id limit 1")[0][0]
+    hit = query(sample, "--where", f"email={email}", "--select", "email,regio")
+    assert [r["email"] for r in hit["rows"]] == [email]
+    assert hit["explain"]["row_groups_read"] == 1
+    assert hit["explain"]["row_groups_pruned_by_bloom_filter"] == hit["explain"]["row_groups_total"] - 1
+    miss = query(sample, "--where", "email=nobody@example.invalid", "--select", "email")
+    assert miss["rows"] == []
+    assert miss["explain"]["row_groups_read"] == 0
+    assert miss["explain"]["pages_read"] == 0 < miss["explain"]["pages_total"]
+    # integers have bloom filters too (lidnummer is a lookup column)
+    number = duck(sample, "select lidnummer from m order by lidnummer desc limit 1")[0][0]
+    by_number = query(sample, "--where", f"lidnummer={number}", "--select", "lidnummer")
+    assert by_number["rows"] == [{"lidnummer": number}] and by_number["explain"]["row_groups_read"] == 1
