@@ -292,6 +292,8 @@ struct ReportCliOptions {
   std::string lake;
   std::vector<std::string> regions;
   std::vector<std::string> params;  // name=value
+  std::string year;                 // shorthand for --param year=Y
+  std::string as_of;                // reference date (ALV year bounds)
   OutputOptions output;
   bool list = false;
 };
@@ -313,14 +315,15 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
     if (eq == std::string::npos || eq == 0) return arrow::Status::Invalid("--param '", text, "': expected name=value");
     params[text.substr(0, eq)] = text.substr(eq + 1);
   }
-  ARROW_ASSIGN_OR_RAISE(auto spec, query::ReportCatalog::Instantiate(*report, params));
+  if (!o.year.empty()) params["year"] = o.year;
+  ARROW_ASSIGN_OR_RAISE(model::CivilDate today, ResolveAsOf(o.as_of));
   query::RegionalScope scope = query::RegionalScope::All();
   if (!o.regions.empty()) {
     ARROW_ASSIGN_OR_RAISE(scope, query::RegionalScope::Regions(*registry, o.regions));
   }
   ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
   ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
-  ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
+  ARROW_ASSIGN_OR_RAISE(auto result, query::ReportCatalog::Run(*lake, *registry, scope, *report, params, today));
   return PrintResult(result, scope, o.output);
 }
 
@@ -458,6 +461,8 @@ int Main(int argc, char** argv) {
   report_cmd->add_option("--lake", ro.lake, "Lake folder or file:// URI");
   report_cmd->add_option("--region", ro.regions, "Limit the scope to this region (repeatable; default: all)");
   report_cmd->add_option("--param", ro.params, "Report parameter name=value (repeatable), e.g. month=9");
+  report_cmd->add_option("--year", ro.year, "ALV year for alv-candidates (reference year -3 .. +3)");
+  report_cmd->add_option("--as-of", ro.as_of, "Reference date YYYY-MM-DD (default: today, Europe/Amsterdam)");
   ro.output.AddTo(report_cmd);
   report_cmd->add_flag("--list", ro.list, "List the reports");
   report_cmd->callback([&] { finish(RunReportCommand(global, ro)); });

@@ -1,8 +1,13 @@
 #include "query/report_catalog.h"
 
 #include <algorithm>
+#include <charconv>
+
+#include <arrow/compute/api.h>
 
 #include <toml++/toml.h>
+
+#include "query/analytics.h"
 
 namespace memberlake::query {
 
@@ -66,6 +71,18 @@ arrow::Result<std::shared_ptr<const ReportCatalog>> ReportCatalog::LoadString(
     };
     if (report.name.empty()) return arrow::Status::Invalid("reports ", source_name, ": a report without a name");
     report.description = (*table)["description"].value_or(std::string());
+    std::string kind = (*table)["kind"].value_or(std::string("query"));
+    if (kind == "query") report.kind = ReportKind::kQuery;
+    else if (kind == "distribution") report.kind = ReportKind::kDistribution;
+    else if (kind == "alv_jubilee") report.kind = ReportKind::kAlvJubilee;
+    else return fail(arrow::Status::Invalid("unknown kind '", kind, "' (query, distribution, alv_jubilee)"));
+    report.column = (*table)["column"].value_or(std::string());
+    if (report.kind == ReportKind::kDistribution) {
+      const model::FieldSpec* measured = registry.Find(report.column);
+      if (measured == nullptr || measured->type != model::FieldType::kInteger) {
+        return fail(arrow::Status::Invalid("a distribution needs an integer 'column'"));
+      }
+    }
     report.restricted = (*table)["restricted"].value_or(false);
     report.params = Strings(*table, "params");
     report.where = Strings(*table, "where");
@@ -134,6 +151,52 @@ arrow::Result<QuerySpec> ReportCatalog::Instantiate(const ReportSpec& report,
     spec.where.push_back(std::move(filter));
   }
   return spec;
+}
+
+arrow::Result<QueryResult> ReportCatalog::Run(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
+                                              const RegionalScope& scope, const ReportSpec& report,
+                                              const std::map<std::string, std::string>& params,
+                                              model::CivilDate today) {
+  ARROW_ASSIGN_OR_RAISE(QuerySpec spec, Instantiate(report, params));
+  switch (report.kind) {
+    case ReportKind::kQuery:
+      return RunQuery(lake, registry, scope, spec);
+    case ReportKind::kDistribution: {
+      std::vector<std::string> groups = spec.group_by;
+      spec.select = groups;
+      spec.select.push_back(report.column);
+      spec.group_by.clear();
+      spec.aggregates.clear();
+      spec.order_by.clear();
+      ARROW_ASSIGN_OR_RAISE(QueryResult result, RunQuery(lake, registry, scope, spec));
+      ARROW_ASSIGN_OR_RAISE(result.table, Distribution(*result.table, report.column, groups));
+      return result;
+    }
+    case ReportKind::kAlvJubilee: {
+      auto it = params.find("year");
+      if (it == params.end()) return arrow::Status::Invalid("report ", report.name, " needs a year (--year Y)");
+      int year = 0;
+      auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), year);
+      if (ec != std::errc() || end != it->second.data() + it->second.size()) {
+        return arrow::Status::Invalid("year: '", it->second, "' is not a year");
+      }
+      if (year < today.year - 3 || year > today.year + 3) {
+        return arrow::Status::Invalid("year ", year, " is outside ", today.year - 3, "..", today.year + 3);
+      }
+      if (std::find(spec.select.begin(), spec.select.end(), "ingangsdatum") == spec.select.end()) {
+        spec.select.push_back("ingangsdatum");
+      }
+      ARROW_ASSIGN_OR_RAISE(QueryResult result, RunQuery(lake, registry, scope, spec));
+      ARROW_ASSIGN_OR_RAISE(auto jubilees, AlvJubilees(*result.table, year));
+      namespace cp = arrow::compute;
+      cp::SortOptions order({cp::SortKey("jaren_op_alv", cp::SortOrder::Descending), cp::SortKey("lidnummer")});
+      ARROW_ASSIGN_OR_RAISE(auto indices, cp::SortIndices(arrow::Datum(jubilees), order));
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, cp::Take(jubilees, indices));
+      result.table = sorted.table();
+      return result;
+    }
+  }
+  return arrow::Status::Invalid("unknown report kind");
 }
 
 }  // namespace memberlake::query

@@ -9,13 +9,18 @@
 
 #include <arrow/result.h>
 
+#include "model/calendar.h"
 #include "model/field_registry.h"
 #include "query/query.h"
 
 namespace memberlake::query {
 
+enum class ReportKind { kQuery, kDistribution, kAlvJubilee };
+
 struct ReportSpec {
   std::string name;
+  ReportKind kind = ReportKind::kQuery;
+  std::string column;               // kDistribution: the measured column
   std::string description;
   bool restricted = false;          // shows restricted fields
   std::vector<std::string> params;  // names the where clauses may use as {name}
@@ -37,6 +42,12 @@ class ReportCatalog {
   // The report's query with `params` substituted; a missing or unknown parameter is Invalid.
   static arrow::Result<QuerySpec> Instantiate(const ReportSpec& report,
                                               const std::map<std::string, std::string>& params);
+
+  // Runs a report of any kind inside `scope`. `today` bounds the ALV year (today's year -3..+3).
+  static arrow::Result<QueryResult> Run(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
+                                        const RegionalScope& scope, const ReportSpec& report,
+                                        const std::map<std::string, std::string>& params,
+                                        model::CivilDate today);
 
  private:
   std::vector<ReportSpec> reports_;

@@ -54,6 +54,18 @@ arrow::Result<std::string> TableToJsonRows(const arrow::Table& table) {
         object[name] = static_cast<const arrow::DoubleArray&>(column).Value(row);
       } else if (column.type_id() == arrow::Type::BOOL) {
         object[name] = static_cast<const arrow::BooleanArray&>(column).Value(row);
+      } else if (column.type_id() == arrow::Type::LIST) {
+        auto items = static_cast<const arrow::ListArray&>(column).value_slice(row);
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (int64_t i = 0; i < items->length(); ++i) {
+          if (items->type_id() == arrow::Type::DOUBLE && !items->IsNull(i)) {
+            list.push_back(static_cast<const arrow::DoubleArray&>(*items).Value(i));
+          } else {
+            ARROW_ASSIGN_OR_RAISE(auto text, CellText(*items, i));
+            list.push_back(text ? nlohmann::ordered_json(*text) : nlohmann::ordered_json(nullptr));
+          }
+        }
+        object[name] = std::move(list);
       } else {
         ARROW_ASSIGN_OR_RAISE(auto text, CellText(column, row));
         object[name] = *text;
