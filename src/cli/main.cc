@@ -12,12 +12,14 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "cli/cli_support.h"
 #include "jobs/generate_snapshot.h"
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
 #include "query/export.h"
+#include "query/member_source.h"
 #include "query/query.h"
 #include "query/report_catalog.h"
 #include "query/result_format.h"
@@ -226,8 +228,12 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
   if (format == query::ExportFormat::kJson) {
     // JSON carries the result's provenance next to the rows.
     ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
-    std::string doc = "{\"snapshot_id\": \"" + result.snapshot_id + "\", \"data_version\": " +
-                      std::to_string(result.data_version) + ", \"scope\": \"" + scope.ToString() + "\", ";
+    std::string doc = "{\"source\": \"" + result.source + "\", \"snapshot_id\": \"" + result.snapshot_id +
+                      "\", \"data_version\": " + std::to_string(result.data_version) +
+                      ", \"live_data_version\": " + std::to_string(result.live_data_version) +
+                      ", \"live_rows\": " + std::to_string(result.live_rows) + ", \"as_of\": \"" + result.as_of +
+                      "\", \"fallback_reason\": " + nlohmann::json(result.fallback_reason).dump() +
+                      ", \"scope\": \"" + scope.ToString() + "\", ";
     if (o.explain) {
       doc += "\"explain\": {\"files\": " + std::to_string(stats.files) +
              ", \"row_groups_total\": " + std::to_string(stats.row_groups_total) +
@@ -251,8 +257,61 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
   return arrow::Status::OK();
 }
 
-struct QueryCliOptions {
+// Where rows come from: --lake, --store, --snapshot-only, --live-only, ...
+struct SourceOptions {
   std::string lake;
+  std::string store;
+  bool snapshot_only = false;
+  bool live_only = false;
+  bool verify = false;
+  int64_t max_age = 0;
+  std::string as_of;
+
+  void AddTo(CLI::App* cmd) {
+    cmd->add_option("--lake", lake, "Lake folder or file:// URI");
+    cmd->add_option("--store", store,
+                    "Live store URI: answers are the snapshot plus the store's changes since it (hybrid)");
+    auto* snapshot = cmd->add_flag("--snapshot-only", snapshot_only, "Ignore the live store's changes");
+    auto* live = cmd->add_flag("--live-only", live_only, "Answer from the live store alone (needs --store)");
+    snapshot->excludes(live);
+    cmd->add_flag("--verify", verify, "Check the snapshot's checksums first; fall back to the live store if bad");
+    cmd->add_option("--max-snapshot-age", max_age, "Seconds after which a snapshot is too old (fall back to live)");
+    cmd->add_option("--as-of", as_of, "Reference date YYYY-MM-DD for live rows (default: today, Europe/Amsterdam)");
+  }
+};
+
+// The lake, the store and the source built from them, alive together.
+struct OpenSource {
+  std::shared_ptr<lake::LakeStorage> lake;
+  std::unique_ptr<store::MemberStore> store;
+  std::unique_ptr<query::MemberSource> source;
+  model::CivilDate today;
+};
+
+arrow::Result<OpenSource> OpenMemberSource(const GlobalOptions& global,
+                                           const std::shared_ptr<const model::FieldRegistry>& registry,
+                                           const SourceOptions& o) {
+  OpenSource open;
+  if (o.lake.empty() && o.store.empty()) return arrow::Status::Invalid("give --lake, --store or both");
+  if (!o.lake.empty()) {
+    ARROW_ASSIGN_OR_RAISE(open.lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
+  }
+  if (!o.store.empty()) {
+    ARROW_ASSIGN_OR_RAISE(open.store, store::OpenMemberStore(o.store, registry));
+  }
+  query::ReadOptions options;
+  options.mode = o.live_only ? query::ReadMode::kLiveOnly
+                             : o.snapshot_only ? query::ReadMode::kSnapshotOnly : query::ReadMode::kHybrid;
+  options.verify_checksums = o.verify;
+  options.max_snapshot_age_seconds = o.max_age;
+  ARROW_ASSIGN_OR_RAISE(open.today, ResolveAsOf(o.as_of));
+  options.as_of = open.today;
+  open.source = std::make_unique<query::MemberSource>(open.lake.get(), open.store.get(), registry, options);
+  return open;
+}
+
+struct QueryCliOptions {
+  SourceOptions source;
   std::vector<std::string> regions;
   std::vector<std::string> select, where, group_by, aggregates, order_by;
   int64_t limit = -1;
@@ -282,18 +341,17 @@ arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions
   }
   if (o.limit >= 0) spec.limit = o.limit;
   ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
-  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
-  ARROW_ASSIGN_OR_RAISE(auto result, query::RunQuery(*lake, *registry, scope, spec));
+  ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(global, registry, o.source));
+  ARROW_ASSIGN_OR_RAISE(auto result, open.source->Run(scope, spec));
   return PrintResult(result, scope, o.output);
 }
 
 struct ReportCliOptions {
   std::string name;
-  std::string lake;
+  SourceOptions source;
   std::vector<std::string> regions;
   std::vector<std::string> params;  // name=value
   std::string year;                 // shorthand for --param year=Y
-  std::string as_of;                // reference date (ALV year bounds)
   OutputOptions output;
   bool list = false;
 };
@@ -307,7 +365,6 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
     }
     return arrow::Status::OK();
   }
-  if (o.lake.empty()) return arrow::Status::Invalid("--lake is required");
   ARROW_ASSIGN_OR_RAISE(const query::ReportSpec* report, catalog->Find(o.name));
   std::map<std::string, std::string> params;
   for (const auto& text : o.params) {
@@ -316,14 +373,14 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
     params[text.substr(0, eq)] = text.substr(eq + 1);
   }
   if (!o.year.empty()) params["year"] = o.year;
-  ARROW_ASSIGN_OR_RAISE(model::CivilDate today, ResolveAsOf(o.as_of));
   query::RegionalScope scope = query::RegionalScope::All();
   if (!o.regions.empty()) {
     ARROW_ASSIGN_OR_RAISE(scope, query::RegionalScope::Regions(*registry, o.regions));
   }
   ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
-  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
-  ARROW_ASSIGN_OR_RAISE(auto result, query::ReportCatalog::Run(*lake, *registry, scope, *report, params, today));
+  ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(global, registry, o.source));
+  auto run = [&](const query::QuerySpec& spec) { return open.source->Run(scope, spec); };
+  ARROW_ASSIGN_OR_RAISE(auto result, query::ReportCatalog::Run(run, *report, params, open.today));
   return PrintResult(result, scope, o.output);
 }
 
@@ -441,7 +498,7 @@ int Main(int argc, char** argv) {
   // query
   QueryCliOptions qo;
   auto* query_cmd = app.add_subcommand("query", "Query the current snapshot (scoped, with pushdown)");
-  query_cmd->add_option("--lake", qo.lake, "Lake folder or file:// URI")->required();
+  qo.source.AddTo(query_cmd);
   query_cmd->add_option("--region", qo.regions, "Limit the scope to this region (repeatable; default: all)");
   query_cmd->add_option("--select", qo.select, "Columns to return (repeatable or comma-separated)")->delimiter(',');
   query_cmd->add_option("--where", qo.where,
@@ -458,11 +515,10 @@ int Main(int argc, char** argv) {
   ReportCliOptions ro;
   auto* report_cmd = app.add_subcommand("report", "Run a named report (without a name: list the reports)");
   report_cmd->add_option("name", ro.name, "Report name");
-  report_cmd->add_option("--lake", ro.lake, "Lake folder or file:// URI");
+  ro.source.AddTo(report_cmd);
   report_cmd->add_option("--region", ro.regions, "Limit the scope to this region (repeatable; default: all)");
   report_cmd->add_option("--param", ro.params, "Report parameter name=value (repeatable), e.g. month=9");
   report_cmd->add_option("--year", ro.year, "ALV year for alv-candidates (reference year -3 .. +3)");
-  report_cmd->add_option("--as-of", ro.as_of, "Reference date YYYY-MM-DD (default: today, Europe/Amsterdam)");
   ro.output.AddTo(report_cmd);
   report_cmd->add_flag("--list", ro.list, "List the reports");
   report_cmd->callback([&] { finish(RunReportCommand(global, ro)); });

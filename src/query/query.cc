@@ -292,6 +292,80 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
   return pages;
 }
 
+// The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
+// Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
+// `exclude_ids` (changed in the live store since the snapshot) are left out.
+arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
+    const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
+    const QuerySpec& spec, cp::Expression filter, const cp::Expression& bound,
+    const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids, QueryResult* result) {
+  ARROW_ASSIGN_OR_RAISE(lake::SnapshotManifest manifest, lake::ReadCurrentManifest(lake));
+  result->snapshot_id = manifest.snapshot_id;
+  result->data_version = manifest.data_version;
+  result->as_of = manifest.as_of;
+  std::vector<std::string> paths;
+  for (const auto& file : manifest.files) {
+    if (scope.all() ? file.kind == lake::SnapshotFileKind::kFull
+                    : file.kind == lake::SnapshotFileKind::kRegional &&
+                          std::binary_search(scope.regions().begin(), scope.regions().end(), file.region)) {
+      paths.push_back(lake.FullPath(file.path));
+    }
+  }
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
+  std::vector<FilterSpec> enum_filters = spec.where;
+  if (!scope.all()) enum_filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
+  for (const std::string& path : paths) {
+    ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(path, lake.filesystem())));
+    auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(fragment);
+    ARROW_RETURN_NOT_OK(parquet_fragment->EnsureCompleteMetadata());
+    // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
+    ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound));
+    std::set<int> by_arrow;
+    for (const auto& piece : arrow_kept) {
+      for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
+    }
+    std::vector<int> kept;
+    for (int rg : RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters)) {
+      if (by_arrow.count(rg)) kept.push_back(rg);
+    }
+    const int row_groups = parquet_fragment->metadata()->num_row_groups();
+    ARROW_ASSIGN_OR_RAISE(auto input, lake.filesystem()->OpenInputFile(path));
+    auto file_reader = parquet::ParquetFileReader::Open(input, parquet::default_reader_properties(),
+                                                        parquet_fragment->metadata());
+    ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
+    std::vector<int> all(static_cast<size_t>(row_groups));
+    for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
+    ScanStats& stats = result->stats;
+    stats.files += 1;
+    stats.row_groups_total += row_groups;
+    stats.row_groups_pruned_by_statistics += row_groups - static_cast<int64_t>(kept.size());
+    stats.row_groups_pruned_by_bloom_filter += static_cast<int64_t>(kept.size() - after_bloom.size());
+    kept = std::move(after_bloom);
+    stats.row_groups_read += static_cast<int64_t>(kept.size());
+    stats.pages_total += CountPages(*file_reader, all, needed);
+    stats.pages_read += CountPages(*file_reader, kept, needed);
+    if (kept.empty()) continue;
+    ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
+    fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
+  }
+  if (!exclude_ids.empty()) {
+    arrow::StringBuilder ids;
+    ARROW_RETURN_NOT_OK(ids.AppendValues(exclude_ids));
+    ARROW_ASSIGN_OR_RAISE(auto id_set, ids.Finish());
+    filter = cp::and_(filter, cp::not_(cp::call("is_in", {cp::field_ref("member_id")},
+                                                cp::SetLookupOptions(id_set))));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
+                                                                   lake.filesystem(), std::move(fragments)));
+  ds::ScannerBuilder builder(dataset);
+  ARROW_RETURN_NOT_OK(builder.Project(needed));
+  ARROW_RETURN_NOT_OK(builder.Filter(filter));
+  ARROW_RETURN_NOT_OK(builder.UseThreads(true));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
+  return scanner->ToTable();
+}
+
 }  // namespace
 
 arrow::Result<RegionalScope> RegionalScope::Regions(const model::FieldRegistry& registry,
@@ -388,9 +462,11 @@ arrow::Result<OrderSpec> ParseOrder(std::string_view text) {
   return order;
 }
 
-arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
-                                    const RegionalScope& scope, const QuerySpec& spec) {
+arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
+                                    const model::FieldRegistry& registry, const RegionalScope& scope,
+                                    const QuerySpec& spec) {
   ARROW_RETURN_NOT_OK(cp::Initialize());
+  if (lake == nullptr && live == nullptr) return arrow::Status::Invalid("a query needs a lake or live rows");
   // Check every name before touching the lake, so a typo costs nothing.
   std::vector<std::string> needed;
   auto need = [&](const std::string& name) -> arrow::Status {
@@ -423,72 +499,47 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::
   }
   if (spec.limit && *spec.limit < 0) return arrow::Status::Invalid("limit must not be negative");
 
-  // The scope decides the files: a regional scope opens only its regions' files.
-  ARROW_ASSIGN_OR_RAISE(lake::SnapshotManifest manifest, lake::ReadCurrentManifest(lake));
-  std::vector<std::string> paths;
-  for (const auto& file : manifest.files) {
-    if (scope.all() ? file.kind == lake::SnapshotFileKind::kFull
-                    : file.kind == lake::SnapshotFileKind::kRegional &&
-                          std::binary_search(scope.regions().begin(), scope.regions().end(), file.region)) {
-      paths.push_back(lake.FullPath(file.path));
-    }
-  }
-  if (!scope.all()) {  // and the rows are checked as well: defence in depth
+  if (!scope.all()) {  // every row is checked against the scope as well: defence in depth
     FilterSpec in_scope{registry.partition_field(), FilterOp::kIn, scope.regions()};
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, in_scope));
     clauses.push_back(std::move(clause));
   }
   cp::Expression filter = clauses.empty() ? cp::literal(true) : cp::and_(clauses);
-
-  auto format = std::make_shared<ds::ParquetFileFormat>();
-  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
-  QueryResult result;
-  result.snapshot_id = manifest.snapshot_id;
-  result.data_version = manifest.data_version;
   ARROW_ASSIGN_OR_RAISE(auto bound, filter.Bind(*registry.lake_schema()));
-  std::vector<FilterSpec> enum_filters = spec.where;
-  if (!scope.all()) enum_filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
-  for (const std::string& path : paths) {
-    ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(path, lake.filesystem())));
-    auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(fragment);
-    ARROW_RETURN_NOT_OK(parquet_fragment->EnsureCompleteMetadata());
-    // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
-    ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound));
-    std::set<int> by_arrow;
-    for (const auto& piece : arrow_kept) {
-      for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
-    }
-    std::vector<int> kept;
-    for (int rg : RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters)) {
-      if (by_arrow.count(rg)) kept.push_back(rg);
-    }
-    const int row_groups = parquet_fragment->metadata()->num_row_groups();
-    ARROW_ASSIGN_OR_RAISE(auto input, lake.filesystem()->OpenInputFile(path));
-    auto file_reader = parquet::ParquetFileReader::Open(input, parquet::default_reader_properties(),
-                                                        parquet_fragment->metadata());
-    ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
-    std::vector<int> all(static_cast<size_t>(row_groups));
-    for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
-    result.stats.files += 1;
-    result.stats.row_groups_total += row_groups;
-    result.stats.row_groups_pruned_by_statistics += row_groups - static_cast<int64_t>(kept.size());
-    result.stats.row_groups_pruned_by_bloom_filter += static_cast<int64_t>(kept.size() - after_bloom.size());
-    kept = std::move(after_bloom);
-    result.stats.row_groups_read += static_cast<int64_t>(kept.size());
-    result.stats.pages_total += CountPages(*file_reader, all, needed);
-    result.stats.pages_read += CountPages(*file_reader, kept, needed);
-    if (kept.empty()) continue;
-    ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
-    fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
+
+  QueryResult result;
+  std::vector<std::shared_ptr<arrow::Table>> parts;
+  if (lake != nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, filter, bound, needed,
+                                                           live ? live->replaced_ids : std::vector<std::string>{},
+                                                           &result));
+    parts.push_back(std::move(snapshot_rows));
   }
-  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
-                                                                   lake.filesystem(), std::move(fragments)));
-  ds::ScannerBuilder builder(dataset);
-  ARROW_RETURN_NOT_OK(builder.Project(needed));
-  ARROW_RETURN_NOT_OK(builder.Filter(filter));
-  ARROW_RETURN_NOT_OK(builder.UseThreads(true));
-  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
-  ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+  if (live != nullptr && live->rows != nullptr && live->rows->num_rows() > 0) {
+    ARROW_ASSIGN_OR_RAISE(auto batch, live->rows->CombineChunksToBatch());
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum mask, cp::ExecuteScalarExpression(bound, cp::ExecBatch(*batch)));
+    if (mask.is_scalar()) {  // a filter without column references: keep all or nothing
+      const auto& keep = mask.scalar_as<arrow::BooleanScalar>();
+      ARROW_ASSIGN_OR_RAISE(mask, arrow::MakeArrayFromScalar(arrow::BooleanScalar(keep.is_valid && keep.value),
+                                                            batch->num_rows()));
+    }
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum kept, cp::Filter(batch, mask));
+    ARROW_ASSIGN_OR_RAISE(auto selected, kept.record_batch()->SelectColumns([&] {
+      std::vector<int> indices;
+      for (const auto& name : needed) indices.push_back(registry.lake_schema()->GetFieldIndex(name));
+      return indices;
+    }()));
+    result.live_rows = selected->num_rows();
+    ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches({selected}));
+    parts.push_back(std::move(table));
+  }
+  if (live != nullptr) result.live_data_version = live->data_version;
+  std::shared_ptr<arrow::Table> rows;
+  if (parts.size() == 1) {
+    rows = parts[0];
+  } else {
+    ARROW_ASSIGN_OR_RAISE(rows, arrow::ConcatenateTables(parts));
+  }
   result.stats.rows_read = rows->num_rows();
   ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
 
@@ -512,6 +563,11 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::
   if (spec.limit && *spec.limit < rows->num_rows()) rows = rows->Slice(0, *spec.limit);
   ARROW_ASSIGN_OR_RAISE(result.table, rows->CombineChunks());
   return result;
+}
+
+arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
+                                    const RegionalScope& scope, const QuerySpec& spec) {
+  return RunQuery(&lake, nullptr, registry, scope, spec);
 }
 
 }  // namespace memberlake::query

@@ -89,14 +89,32 @@ struct ScanStats {
 
 struct QueryResult {
   std::shared_ptr<arrow::Table> table;  // enums decoded to plain strings
-  std::string snapshot_id;
-  int64_t data_version = 0;
+  std::string source = "snapshot";      // snapshot | hybrid | live
+  std::string fallback_reason;          // why a hybrid read answered from the live store only
+  std::string snapshot_id;              // empty when no snapshot was read
+  int64_t data_version = 0;             // the snapshot's data_version
+  std::string as_of;                    // reference date of the calculated fields
+  int64_t live_data_version = 0;        // the live store's data_version, when it was read
+  int64_t live_rows = 0;                // rows that came from the live store
   ScanStats stats;
+};
+
+// Rows read from the live store, already transformed like generation (lake schema), and the
+// member ids whose snapshot rows they replace (changed or deleted since the snapshot).
+struct LiveRows {
+  std::shared_ptr<arrow::Table> rows;
+  std::vector<std::string> replaced_ids;
+  int64_t data_version = 0;
 };
 
 // Runs `spec` on the lake's current snapshot within `scope`. Errors name the problem: unknown
 // column, a value of the wrong type for its column, an impossible date, an unknown enum value.
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
                                     const RegionalScope& scope, const QuerySpec& spec);
+// The general form: the snapshot (if `lake`) without the rows `live` replaces, plus `live`'s
+// rows (if `live`), filtered, scoped and aggregated as one table.
+arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
+                                    const model::FieldRegistry& registry, const RegionalScope& scope,
+                                    const QuerySpec& spec);
 
 }  // namespace memberlake::query

@@ -153,14 +153,13 @@ arrow::Result<QuerySpec> ReportCatalog::Instantiate(const ReportSpec& report,
   return spec;
 }
 
-arrow::Result<QueryResult> ReportCatalog::Run(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
-                                              const RegionalScope& scope, const ReportSpec& report,
+arrow::Result<QueryResult> ReportCatalog::Run(const QueryRunner& run, const ReportSpec& report,
                                               const std::map<std::string, std::string>& params,
                                               model::CivilDate today) {
   ARROW_ASSIGN_OR_RAISE(QuerySpec spec, Instantiate(report, params));
   switch (report.kind) {
     case ReportKind::kQuery:
-      return RunQuery(lake, registry, scope, spec);
+      return run(spec);
     case ReportKind::kDistribution: {
       std::vector<std::string> groups = spec.group_by;
       spec.select = groups;
@@ -168,7 +167,7 @@ arrow::Result<QueryResult> ReportCatalog::Run(const lake::LakeStorage& lake, con
       spec.group_by.clear();
       spec.aggregates.clear();
       spec.order_by.clear();
-      ARROW_ASSIGN_OR_RAISE(QueryResult result, RunQuery(lake, registry, scope, spec));
+      ARROW_ASSIGN_OR_RAISE(QueryResult result, run(spec));
       ARROW_ASSIGN_OR_RAISE(result.table, Distribution(*result.table, report.column, groups));
       return result;
     }
@@ -186,7 +185,7 @@ arrow::Result<QueryResult> ReportCatalog::Run(const lake::LakeStorage& lake, con
       if (std::find(spec.select.begin(), spec.select.end(), "ingangsdatum") == spec.select.end()) {
         spec.select.push_back("ingangsdatum");
       }
-      ARROW_ASSIGN_OR_RAISE(QueryResult result, RunQuery(lake, registry, scope, spec));
+      ARROW_ASSIGN_OR_RAISE(QueryResult result, run(spec));
       ARROW_ASSIGN_OR_RAISE(auto jubilees, AlvJubilees(*result.table, year));
       namespace cp = arrow::compute;
       cp::SortOptions order({cp::SortKey("jaren_op_alv", cp::SortOrder::Descending), cp::SortKey("lidnummer")});

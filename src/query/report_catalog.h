@@ -2,6 +2,7 @@
 // A report's where clauses may name parameters ("{month}") that the caller supplies.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,9 +44,10 @@ class ReportCatalog {
   static arrow::Result<QuerySpec> Instantiate(const ReportSpec& report,
                                               const std::map<std::string, std::string>& params);
 
-  // Runs a report of any kind inside `scope`. `today` bounds the ALV year (today's year -3..+3).
-  static arrow::Result<QueryResult> Run(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
-                                        const RegionalScope& scope, const ReportSpec& report,
+  // Runs a report of any kind; `run` executes its queries (inside the caller's scope, from
+  // the caller's source: snapshot, hybrid or live). `today` bounds the ALV year (-3..+3).
+  using QueryRunner = std::function<arrow::Result<QueryResult>(const QuerySpec&)>;
+  static arrow::Result<QueryResult> Run(const QueryRunner& run, const ReportSpec& report,
                                         const std::map<std::string, std::string>& params,
                                         model::CivilDate today);
 
