@@ -121,7 +121,37 @@ arrow::Result<QueryResult> MemberSource::RunLive(const RegionalScope& scope, con
   return result;
 }
 
+arrow::Result<std::string> MemberSource::DataKey() {
+  std::string key = std::to_string(static_cast<int>(options_.mode)) + "/" +
+                    std::to_string(options_.max_snapshot_age_seconds) + "/" + model::FormatIsoDate(options_.as_of);
+  if (lake_ != nullptr && options_.mode != ReadMode::kLiveOnly) {
+    auto pointer = lake_->ReadAll(lake::kCurrentPointer);  // the current snapshot id
+    key += "/snapshot:" + (pointer.ok() ? *pointer : std::string("none"));
+  }
+  if (store_ != nullptr && options_.mode != ReadMode::kSnapshotOnly) {
+    ARROW_ASSIGN_OR_RAISE(int64_t version, store_->DataVersion());
+    key += "/live:" + std::to_string(version);
+  }
+  return key;
+}
+
 arrow::Result<QueryResult> MemberSource::Run(const RegionalScope& scope, const QuerySpec& spec) {
+  // Age limits and checksum checks depend on more than the data: never cache those answers.
+  if (cache_ == nullptr || options_.max_snapshot_age_seconds > 0 || options_.verify_checksums) {
+    return RunUncached(scope, spec);
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string data, DataKey());
+  std::string key = CanonicalQueryText(spec, scope) + "@" + data;
+  if (auto hit = cache_->Get(key)) {
+    hit->cached = true;
+    return *hit;
+  }
+  ARROW_ASSIGN_OR_RAISE(QueryResult result, RunUncached(scope, spec));
+  cache_->Put(key, result);
+  return result;
+}
+
+arrow::Result<QueryResult> MemberSource::RunUncached(const RegionalScope& scope, const QuerySpec& spec) {
   if (options_.mode == ReadMode::kLiveOnly) return RunLive(scope, spec, "");
   if (lake_ == nullptr) {
     if (options_.mode == ReadMode::kSnapshotOnly) return arrow::Status::Invalid("--snapshot-only needs --lake");

@@ -18,6 +18,7 @@
 #include "model/calendar.h"
 #include "model/field_registry.h"
 #include "query/query.h"
+#include "query/result_cache.h"
 #include "store/member_store.h"
 
 namespace memberlake::query {
@@ -34,19 +35,25 @@ struct ReadOptions {
 class MemberSource {
  public:
   // `lake` and `store` may each be null (not both); the caller keeps them alive.
+  // `cache` (optional, shared between sources) keeps answers per query, scope and data.
   MemberSource(const lake::LakeStorage* lake, store::MemberStore* store,
-               std::shared_ptr<const model::FieldRegistry> registry, ReadOptions options)
-      : lake_(lake), store_(store), registry_(std::move(registry)), options_(options) {}
+               std::shared_ptr<const model::FieldRegistry> registry, ReadOptions options,
+               ResultCache* cache = nullptr)
+      : lake_(lake), store_(store), registry_(std::move(registry)), options_(options), cache_(cache) {}
 
   arrow::Result<QueryResult> Run(const RegionalScope& scope, const QuerySpec& spec);
 
  private:
   arrow::Result<QueryResult> RunLive(const RegionalScope& scope, const QuerySpec& spec, std::string reason);
+  arrow::Result<QueryResult> RunUncached(const RegionalScope& scope, const QuerySpec& spec);
+  // What the answer depends on besides the query: snapshot id and live data_version.
+  arrow::Result<std::string> DataKey();
 
   const lake::LakeStorage* lake_;
   store::MemberStore* store_;
   std::shared_ptr<const model::FieldRegistry> registry_;
   ReadOptions options_;
+  ResultCache* cache_;
 };
 
 // The live store's members changed after `since`, transformed for `as_of`.

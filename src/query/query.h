@@ -96,6 +96,7 @@ struct QueryResult {
   std::string as_of;                    // reference date of the calculated fields
   int64_t live_data_version = 0;        // the live store's data_version, when it was read
   int64_t live_rows = 0;                // rows that came from the live store
+  bool cached = false;                  // served from a ResultCache
   ScanStats stats;
 };
 
