@@ -171,6 +171,30 @@ arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::share
   return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
 }
 
+// Group keys keep their dictionary codes, with one dictionary per column across chunks;
+// every other dictionary column (an aggregate's input) is decoded.
+arrow::Result<std::shared_ptr<arrow::Table>> PrepareForGrouping(const std::shared_ptr<arrow::Table>& table,
+                                                                const std::vector<std::string>& keys) {
+  arrow::FieldVector fields;
+  arrow::ChunkedArrayVector columns;
+  for (int i = 0; i < table->num_columns(); ++i) {
+    auto column = table->column(i);
+    auto field = table->schema()->field(i);
+    if (column->type()->id() == arrow::Type::DICTIONARY) {
+      if (std::find(keys.begin(), keys.end(), field->name()) != keys.end()) {
+        ARROW_ASSIGN_OR_RAISE(column, arrow::DictionaryUnifier::UnifyChunkedArray(column));
+      } else {
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, cp::Cast(column, arrow::utf8()));
+        column = decoded.chunked_array();
+        field = field->WithType(arrow::utf8());
+      }
+    }
+    fields.push_back(std::move(field));
+    columns.push_back(std::move(column));
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
+}
+
 arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(const std::shared_ptr<arrow::Table>& rows, const QuerySpec& spec) {
   const bool grouped = !spec.group_by.empty();
   std::vector<cp::Aggregate> aggregates;
@@ -541,11 +565,14 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     ARROW_ASSIGN_OR_RAISE(rows, arrow::ConcatenateTables(parts));
   }
   result.stats.rows_read = rows->num_rows();
-  ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
-
   if (aggregating) {
+    // Group on dictionary codes (one dictionary per key column across all row groups) and
+    // decode only the groups: far cheaper than decoding every row to strings first.
+    ARROW_ASSIGN_OR_RAISE(rows, PrepareForGrouping(rows, spec.group_by));
     ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec));
   }
+  ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
+
   if (!spec.order_by.empty() && rows->num_rows() > 0) {
     std::vector<cp::SortKey> keys;
     for (const auto& order : spec.order_by) {
