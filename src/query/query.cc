@@ -195,8 +195,48 @@ arrow::Result<std::shared_ptr<arrow::Table>> PrepareForGrouping(const std::share
   return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
 }
 
-arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(const std::shared_ptr<arrow::Table>& rows, const QuerySpec& spec) {
-  const bool grouped = !spec.group_by.empty();
+// Exact quantile of each group's values (a list per group), interpolating linearly.
+arrow::Result<std::shared_ptr<arrow::Array>> QuantilesOfLists(const arrow::ChunkedArray& lists, double q) {
+  arrow::DoubleBuilder out;
+  for (const auto& chunk : lists.chunks()) {
+    const auto& list = static_cast<const arrow::ListArray&>(*chunk);
+    for (int64_t row = 0; row < list.length(); ++row) {
+      auto items = list.value_slice(row);
+      std::vector<double> values;
+      for (int64_t i = 0; i < items->length(); ++i) {
+        if (items->IsNull(i)) continue;
+        ARROW_ASSIGN_OR_RAISE(auto scalar, items->GetScalar(i));
+        ARROW_ASSIGN_OR_RAISE(auto as_double, scalar->CastTo(arrow::float64()));
+        values.push_back(static_cast<const arrow::DoubleScalar&>(*as_double).value);
+      }
+      if (values.empty()) {
+        ARROW_RETURN_NOT_OK(out.AppendNull());
+        continue;
+      }
+      std::sort(values.begin(), values.end());
+      double position = q * static_cast<double>(values.size() - 1);
+      size_t below = static_cast<size_t>(position);
+      size_t above = std::min(below + 1, values.size() - 1);
+      ARROW_RETURN_NOT_OK(out.Append(values[below] + (position - static_cast<double>(below)) *
+                                                         (values[above] - values[below])));
+    }
+  }
+  return out.Finish();
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec) {
+  std::vector<std::string> group_by = spec.group_by;
+  const bool has_quantiles = std::any_of(spec.aggregates.begin(), spec.aggregates.end(),
+                                         [](const AggregateSpec& a) { return a.fn == AggregateFn::kQuantile; });
+  if (has_quantiles && group_by.empty()) {
+    // Quantiles gather each group's values with hash_list, which needs a key: group all rows
+    // under one constant key and drop it afterwards.
+    ARROW_ASSIGN_OR_RAISE(auto zeros, arrow::MakeArrayFromScalar(arrow::Int32Scalar(0), rows->num_rows()));
+    ARROW_ASSIGN_OR_RAISE(rows, rows->AddColumn(rows->num_columns(), arrow::field("__all", arrow::int32()),
+                                                std::make_shared<arrow::ChunkedArray>(zeros)));
+    group_by.push_back("__all");
+  }
+  const bool grouped = !group_by.empty();
   std::vector<cp::Aggregate> aggregates;
   for (const AggregateSpec& a : spec.aggregates) {
     std::string function;
@@ -210,6 +250,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(const std::shared_ptr<arr
       case AggregateFn::kMin: function = "min"; break;
       case AggregateFn::kMax: function = "max"; break;
       case AggregateFn::kAvg: function = "mean"; break;
+      case AggregateFn::kQuantile: function = "list"; break;
     }
     if (grouped) function = "hash_" + function;
     if (a.fn == AggregateFn::kCountAll) {
@@ -219,11 +260,22 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(const std::shared_ptr<arr
     }
   }
   std::vector<arrow::FieldRef> keys;
-  for (const std::string& key : spec.group_by) keys.emplace_back(key);
+  for (const std::string& key : group_by) keys.emplace_back(key);
   arrow::acero::Declaration plan = arrow::acero::Declaration::Sequence(
       {{"table_source", arrow::acero::TableSourceNodeOptions(rows)},
        {"aggregate", arrow::acero::AggregateNodeOptions(std::move(aggregates), std::move(keys))}});
-  return arrow::acero::DeclarationToTable(std::move(plan), /*use_threads=*/false);
+  ARROW_ASSIGN_OR_RAISE(auto result, arrow::acero::DeclarationToTable(std::move(plan), /*use_threads=*/false));
+  for (const AggregateSpec& a : spec.aggregates) {
+    if (a.fn != AggregateFn::kQuantile) continue;
+    int index = result->schema()->GetFieldIndex(a.name);
+    ARROW_ASSIGN_OR_RAISE(auto quantiles, QuantilesOfLists(*result->column(index), a.quantile));
+    ARROW_ASSIGN_OR_RAISE(result, result->SetColumn(index, arrow::field(a.name, arrow::float64()),
+                                                    std::make_shared<arrow::ChunkedArray>(quantiles)));
+  }
+  if (int all = result->schema()->GetFieldIndex("__all"); all >= 0) {
+    ARROW_ASSIGN_OR_RAISE(result, result->RemoveColumn(all));
+  }
+  return result;
 }
 
 // Row groups whose statistics admit every enum equality filter. Arrow's dataset layer does not
@@ -467,7 +519,24 @@ arrow::Result<AggregateSpec> ParseAggregate(std::string_view text) {
   else if (function == "min") a.fn = AggregateFn::kMin;
   else if (function == "max") a.fn = AggregateFn::kMax;
   else if (function == "avg") a.fn = AggregateFn::kAvg;
-  else return arrow::Status::Invalid("aggregate '", text, "': unknown function '", function, "'");
+  else if (function == "median") a.fn = AggregateFn::kQuantile;
+  else if (function == "quantile") {
+    a.fn = AggregateFn::kQuantile;
+    size_t comma = a.column.find(',');
+    std::string q = comma == std::string::npos ? "" : std::string(Trim(std::string_view(a.column).substr(comma + 1)));
+    a.column = std::string(Trim(std::string_view(a.column).substr(0, comma)));
+    char* end = nullptr;
+    a.quantile = std::strtod(q.c_str(), &end);
+    if (q.empty() || end != q.c_str() + q.size() || !(a.quantile >= 0 && a.quantile <= 1)) {
+      return arrow::Status::Invalid("aggregate '", text, "': expected quantile(col, q) with q from 0 to 1");
+    }
+    char name[32];
+    std::snprintf(name, sizeof name, "p%g_", a.quantile * 100);
+    a.name = name + a.column;
+    return a;
+  } else {
+    return arrow::Status::Invalid("aggregate '", text, "': unknown function '", function, "'");
+  }
   a.name = function + "_" + a.column;
   return a;
 }

@@ -44,12 +44,13 @@ struct FilterSpec {
   std::vector<std::string> values;  // text, converted to the column's type when the query runs
 };
 
-enum class AggregateFn { kCount, kCountAll, kMin, kMax, kAvg };
+enum class AggregateFn { kCount, kCountAll, kMin, kMax, kAvg, kQuantile };
 
 struct AggregateSpec {
   AggregateFn fn = AggregateFn::kCountAll;
-  std::string column;  // empty for count(*)
-  std::string name;    // output column name
+  std::string column;     // empty for count(*)
+  std::string name;       // output column name
+  double quantile = 0.5;  // kQuantile: exact, interpolating linearly (DuckDB's quantile_cont)
 };
 
 struct OrderSpec {
@@ -69,7 +70,8 @@ struct QuerySpec {
 // Text forms used by the CLI and the HTTP API:
 //   filters: "col=v", "col!=v", "col<v", "col<=v", "col>v", "col>=v", "col in a|b|c",
 //            "col is null", "col is not null", "col^=prefix", "col.month=9", "col.day=26"
-//   aggregates: "count", "count(col)", "min(col)", "max(col)", "avg(col)"
+//   aggregates: "count", "count(col)", "min(col)", "max(col)", "avg(col)", "median(col)",
+//               "quantile(col,0.25)"
 //   order: "col" or "col:desc"
 arrow::Result<FilterSpec> ParseFilter(std::string_view text);
 arrow::Result<AggregateSpec> ParseAggregate(std::string_view text);

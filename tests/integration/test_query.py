@@ -48,6 +48,12 @@ CASES = [
      "select count(*) from m where starts_with(achternaam, 'Ja') and clubblad in ('Papier', 'Geen')"),
     (["--where", "motormerk is null", "--where", "status!=Actief", "--agg", "count"],
      "select count(*) from m where motormerk is null and status <> 'Actief'"),
+    (["--where", "status=Actief", "--group-by", "regio", "--agg", "median(leeftijd)", "--agg",
+      "quantile(jaren_lid,0.25)", "--agg", "quantile(leeftijd, 0.9)", "--order-by", "regio"],
+     "select regio, quantile_cont(leeftijd, 0.5), quantile_cont(jaren_lid, 0.25), quantile_cont(leeftijd, 0.9) "
+     "from m where status = 'Actief' group by 1 order by 1"),
+    (["--where", "regio=Limburg", "--agg", "quantile(leeftijd,0.1)", "--agg", "count"],
+     "select quantile_cont(leeftijd, 0.1), count(*) from m where regio = 'Limburg'"),
     (["--where", "ingangsdatum<2000-01-01", "--select", "member_id,ingangsdatum", "--order-by", "ingangsdatum:desc",
       "--order-by", "member_id", "--limit", "25"],
      "select member_id, ingangsdatum from m where ingangsdatum < date '2000-01-01' order by 2 desc, 1 limit 25"),
@@ -91,7 +97,8 @@ def test_selective_filter_prunes_row_groups(sample):
     (["--where", "geboortedatum=2023-02-29"], "'2023-02-29' is an impossible date"),
     (["--where", "geboortedatum.month=13"], "month 13 is out of range"),
     (["--where", "leeftijd~3"], "expected an operator"),
-    (["--agg", "median(leeftijd)"], "unknown function 'median'"),
+    (["--agg", "mode(leeftijd)"], "unknown function 'mode'"),
+    (["--agg", "quantile(leeftijd,2)"], "q from 0 to 1"),
     (["--format", "xml"], "unknown format 'xml'"),
 ])
 def test_bad_queries_name_the_problem(sample, args, message):

@@ -46,7 +46,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCatalog{"[[report]]\nname = \"x\"\nwhere = [\"kleur=rood\"]\n", "report 'x': unknown column 'kleur'"},
         BadCatalog{"[[report]]\nname = \"x\"\nwhere = [\"geboortedatum.month={maand}\"]\n",
                    "needs the parameter 'maand'"},
-        BadCatalog{"[[report]]\nname = \"x\"\naggregates = [\"median(leeftijd)\"]\n", "unknown function 'median'"},
+        BadCatalog{"[[report]]\nname = \"x\"\naggregates = [\"mode(leeftijd)\"]\n", "unknown function 'mode'"},
         BadCatalog{"[[report]]\nname = \"x\"\n[[report]]\nname = \"x\"\n", "duplicate report name"},
         BadCatalog{"[[report]\n", "bad.toml: line 1"}));
 
