@@ -154,34 +154,17 @@ arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& regis
   return arrow::Status::Invalid("unsupported filter");
 }
 
-arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table) {
+// Decodes dictionary columns to plain strings, except the `keep_encoded` ones (group keys),
+// which get one dictionary across all chunks: grouping on codes is far cheaper than on text.
+arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table,
+                                                                const std::vector<std::string>& keep_encoded = {}) {
   arrow::FieldVector fields;
   arrow::ChunkedArrayVector columns;
   for (int i = 0; i < table->num_columns(); ++i) {
     auto column = table->column(i);
     auto field = table->schema()->field(i);
     if (column->type()->id() == arrow::Type::DICTIONARY) {
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, cp::Cast(column, arrow::utf8()));
-      column = decoded.chunked_array();
-      field = field->WithType(arrow::utf8());
-    }
-    fields.push_back(field);
-    columns.push_back(column);
-  }
-  return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
-}
-
-// Group keys keep their dictionary codes, with one dictionary per column across chunks;
-// every other dictionary column (an aggregate's input) is decoded.
-arrow::Result<std::shared_ptr<arrow::Table>> PrepareForGrouping(const std::shared_ptr<arrow::Table>& table,
-                                                                const std::vector<std::string>& keys) {
-  arrow::FieldVector fields;
-  arrow::ChunkedArrayVector columns;
-  for (int i = 0; i < table->num_columns(); ++i) {
-    auto column = table->column(i);
-    auto field = table->schema()->field(i);
-    if (column->type()->id() == arrow::Type::DICTIONARY) {
-      if (std::find(keys.begin(), keys.end(), field->name()) != keys.end()) {
+      if (std::find(keep_encoded.begin(), keep_encoded.end(), field->name()) != keep_encoded.end()) {
         ARROW_ASSIGN_OR_RAISE(column, arrow::DictionaryUnifier::UnifyChunkedArray(column));
       } else {
         ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, cp::Cast(column, arrow::utf8()));
@@ -635,9 +618,8 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   }
   result.stats.rows_read = rows->num_rows();
   if (aggregating) {
-    // Group on dictionary codes (one dictionary per key column across all row groups) and
-    // decode only the groups: far cheaper than decoding every row to strings first.
-    ARROW_ASSIGN_OR_RAISE(rows, PrepareForGrouping(rows, spec.group_by));
+    // Group on dictionary codes and decode only the groups.
+    ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, spec.group_by));
     ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec));
   }
   ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
