@@ -1,40 +1,59 @@
 #include "model/member_normalizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
-#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <mutex>
 #include <unordered_map>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
 #include <arrow/compute/initialize.h>
+#include <arrow/util/thread_pool.h>
 
 #include "model/calendar.h"
 
 namespace memberlake::model {
 namespace {
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
+char ToLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char ToUpper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
+
+inline std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
   return text;
 }
 
-// Enum matching key: ASCII lower case without spaces, hyphens, slashes, dots and underscores.
+// Enum matching key: ASCII lower case without spaces, hyphens, slashes, dots and underscores;
+// other bytes (UTF-8 sequences such as the 'â' of "Fryslân") are kept as they are.
+bool Dropped(char c) { return c == ' ' || c == '-' || c == '/' || c == '.' || c == '_' || c == '\t'; }
+
 std::string Fold(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (unsigned char c : text) {
-    if (c == ' ' || c == '-' || c == '/' || c == '.' || c == '_' || c == '\t') continue;
-    out.push_back(static_cast<char>(c < 0x80 ? std::tolower(c) : c));
+  for (char c : text) {
+    if (!Dropped(c)) out.push_back(ToLower(c));
   }
   return out;
 }
 
+// Heterogeneous lookup, so that a folded key on the stack needs no std::string.
+struct KeyHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view key) const { return std::hash<std::string_view>()(key); }
+};
+using FoldedLookup = std::unordered_map<std::string, int32_t, KeyHash, std::equal_to<>>;
+
 bool AllDigits(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
-    if (c < '0' || c > '9') return false;
+    if (!IsDigit(c)) return false;
   }
   return true;
 }
@@ -45,72 +64,46 @@ int ToInt(std::string_view digits) {
   return value;
 }
 
-// Dates as written in legacy data: Y-M-D, D-M-Y (separators - / .), and ISO timestamps.
-bool ParseFlexibleDate(std::string_view text, CivilDate* date, bool* impossible) {
-  *impossible = false;
-  if (size_t cut = text.find_first_of("T "); cut != std::string_view::npos) text = text.substr(0, cut);
-  std::string_view parts[3];
-  size_t count = 0, start = 0;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '-' || text[i] == '/' || text[i] == '.') {
-      if (count == 3) return false;
-      parts[count++] = text.substr(start, i - start);
-      start = i + 1;
-    }
-  }
-  if (count != 3 || !AllDigits(parts[0]) || !AllDigits(parts[1]) || !AllDigits(parts[2])) return false;
-  if (parts[0].size() == 4 && parts[1].size() <= 2 && parts[2].size() <= 2) {
-    *date = {ToInt(parts[0]), ToInt(parts[1]), ToInt(parts[2])};
-  } else if (parts[2].size() == 4 && parts[0].size() <= 2 && parts[1].size() <= 2) {
-    *date = {ToInt(parts[2]), ToInt(parts[1]), ToInt(parts[0])};
-  } else {
-    return false;
-  }
-  if (!IsValidDate(*date)) {
-    *impossible = true;
-    return false;
-  }
-  return true;
-}
+// Two digits at p[0..1] as a number, or -1.
+int TwoDigits(const char* p) { return IsDigit(p[0]) && IsDigit(p[1]) ? (p[0] - '0') * 10 + (p[1] - '0') : -1; }
 
 // "HH:MM[:SS[.fff]]" followed by nothing, "Z", or an offset "+HH:MM" / "+HHMM" / "+HH".
+// `millis` is the UTC time of day (may leave 0..24h when the offset crosses midnight).
 bool ParseTimeOfDay(std::string_view text, int64_t* millis) {
-  if (text.size() < 5 || !AllDigits(text.substr(0, 2)) || text[2] != ':' || !AllDigits(text.substr(3, 2))) {
-    return false;
-  }
-  int64_t h = ToInt(text.substr(0, 2)), m = ToInt(text.substr(3, 2)), s = 0, ms = 0;
+  const char* p = text.data();
+  const size_t n = text.size();
+  if (n < 5 || p[2] != ':') return false;
+  int64_t h = TwoDigits(p), m = TwoDigits(p + 3), s = 0, ms = 0;
   size_t pos = 5;
-  if (pos < text.size() && text[pos] == ':') {
-    if (pos + 3 > text.size() || !AllDigits(text.substr(pos + 1, 2))) return false;
-    s = ToInt(text.substr(pos + 1, 2));
+  if (pos < n && p[pos] == ':') {
+    if (pos + 3 > n || (s = TwoDigits(p + pos + 1)) < 0) return false;
     pos += 3;
-    if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+    if (pos < n && (p[pos] == '.' || p[pos] == ',')) {
       size_t digits = 0;
-      ++pos;
-      while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
-        if (digits < 3) ms = ms * 10 + (text[pos] - '0');
-        ++digits;
-        ++pos;
+      for (++pos; pos < n && IsDigit(p[pos]); ++pos, ++digits) {
+        if (digits < 3) ms = ms * 10 + (p[pos] - '0');
       }
       if (digits == 0) return false;
       for (; digits < 3; ++digits) ms *= 10;
     }
   }
-  if (h > 23 || m > 59 || s > 60) return false;
+  if (h < 0 || m < 0 || h > 23 || m > 59 || s > 59) return false;
   int64_t offset = 0;
-  std::string_view zone = text.substr(pos);
-  if (zone == "Z" || zone == "z" || zone.empty()) {
+  if (pos == n || (pos + 1 == n && (p[pos] == 'Z' || p[pos] == 'z'))) {
     offset = 0;
-  } else if (zone[0] == '+' || zone[0] == '-') {
-    std::string digits;
-    for (char c : zone.substr(1)) {
-      if (c != ':') digits.push_back(c);
+  } else if (p[pos] == '+' || p[pos] == '-') {
+    char digits[4];
+    size_t count = 0;
+    for (size_t i = pos + 1; i < n; ++i) {
+      if (p[i] == ':' && count == 2) continue;
+      if (!IsDigit(p[i]) || count == 4) return false;
+      digits[count++] = p[i];
     }
-    if (!AllDigits(digits) || (digits.size() != 2 && digits.size() != 4)) return false;
-    int oh = ToInt(std::string_view(digits).substr(0, 2));
-    int om = digits.size() == 4 ? ToInt(std::string_view(digits).substr(2, 2)) : 0;
+    if (count != 2 && count != 4) return false;
+    int oh = TwoDigits(digits);
+    int om = count == 4 ? TwoDigits(digits + 2) : 0;
     if (oh > 14 || om > 59) return false;
-    offset = (zone[0] == '+' ? 1 : -1) * (oh * 3600 + om * 60) * 1000LL;
+    offset = (p[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60) * 1000LL;
   } else {
     return false;
   }
@@ -118,20 +111,78 @@ bool ParseTimeOfDay(std::string_view text, int64_t* millis) {
   return true;
 }
 
-bool Mod97IsOne(std::string_view iban) {
-  // Move the first four characters to the end, letters -> 10..35, then mod 97 piecewise.
-  int remainder = 0;
-  auto feed = [&](char c) {
-    if (c >= '0' && c <= '9') {
-      remainder = (remainder * 10 + (c - '0')) % 97;
-    } else {
-      int value = c - 'A' + 10;
-      remainder = (remainder * 100 + value) % 97;
+enum class DateParse { kOk, kNoDate, kImpossible };
+
+// Date part of legacy text: Y-M-D or D-M-Y with separators '-', '/' or '.'.
+DateParse ParseDatePart(std::string_view text, CivilDate* date) {
+  // The common case first: canonical YYYY-MM-DD.
+  const char* p = text.data();
+  int century = 0, year = 0, month = 0, day = 0;
+  if (text.size() == 10 && p[4] == '-' && p[7] == '-' && (century = TwoDigits(p)) >= 0 &&
+      (year = TwoDigits(p + 2)) >= 0 && (month = TwoDigits(p + 5)) >= 0 && (day = TwoDigits(p + 8)) >= 0) {
+    *date = {century * 100 + year, month, day};
+  } else {
+    std::string_view parts[3];
+    size_t count = 0, start = 0;
+    char separator = 0;
+    for (size_t i = 0; i <= text.size(); ++i) {
+      if (i == text.size() || text[i] == '-' || text[i] == '/' || text[i] == '.') {
+        if (count == 3) return DateParse::kNoDate;
+        if (i < text.size()) {
+          if (separator != 0 && text[i] != separator) return DateParse::kNoDate;  // 1-2/2000
+          separator = text[i];
+        }
+        parts[count++] = text.substr(start, i - start);
+        start = i + 1;
+      }
     }
+    if (count != 3 || !AllDigits(parts[0]) || !AllDigits(parts[1]) || !AllDigits(parts[2])) {
+      return DateParse::kNoDate;
+    }
+    if (parts[0].size() == 4 && parts[1].size() <= 2 && parts[2].size() <= 2) {
+      *date = {ToInt(parts[0]), ToInt(parts[1]), ToInt(parts[2])};
+    } else if (parts[2].size() == 4 && parts[0].size() <= 2 && parts[1].size() <= 2) {
+      *date = {ToInt(parts[2]), ToInt(parts[1]), ToInt(parts[0])};
+    } else {
+      return DateParse::kNoDate;
+    }
+  }
+  return IsValidDate(*date) ? DateParse::kOk : DateParse::kImpossible;
+}
+
+// A date, or a timestamp of which the date as written counts. `utc_millis` (optional) gets
+// the moment in UTC ms when the text is a date or a timestamp.
+DateParse ParseDateTime(std::string_view text, CivilDate* date, int64_t* utc_millis) {
+  std::string_view time_part;
+  bool has_time = false;
+  for (size_t cut = 0; cut < text.size() && cut <= 10; ++cut) {  // a date part has at most 10 characters
+    if (text[cut] == 'T' || text[cut] == ' ') {
+      time_part = Trim(text.substr(cut + 1));
+      text = text.substr(0, cut);
+      has_time = true;
+      break;
+    }
+  }
+  DateParse parsed = ParseDatePart(text, date);
+  if (parsed != DateParse::kOk) return parsed;
+  int64_t millis = 0;
+  if (has_time && !ParseTimeOfDay(time_part, &millis)) return DateParse::kNoDate;
+  if (utc_millis != nullptr) *utc_millis = static_cast<int64_t>(DaysFromCivil(*date)) * 86400000LL + millis;
+  return DateParse::kOk;
+}
+
+bool Mod97IsOne(std::string_view iban) {
+  // Move the first four characters to the end, letters -> 10..35, then reduce mod 97; the
+  // remainder is only reduced when it grows large (a division per character is the cost).
+  uint64_t remainder = 0;
+  auto feed = [&](char c) {
+    remainder = IsDigit(c) ? remainder * 10 + static_cast<uint64_t>(c - '0')
+                           : remainder * 100 + static_cast<uint64_t>(c - 'A' + 10);
+    if (remainder >= 1'000'000'000'000'000ULL) remainder %= 97;
   };
   for (char c : iban.substr(4)) feed(c);
   for (char c : iban.substr(0, 4)) feed(c);
-  return remainder == 1;
+  return remainder % 97 == 1;
 }
 
 std::string Quote(std::string_view raw) {
@@ -142,195 +193,235 @@ std::string Quote(std::string_view raw) {
   return out;
 }
 
-}  // namespace
+// Why a value was refused; std::nullopt when it is fine (cheap on the hot path).
+using Problem = std::optional<std::string>;
 
-// A normalised value: exactly one of the members is meaningful, chosen by the field type.
+// A normalised value; which member is meaningful depends on the field type. Not copyable:
+// `view` may point into `buf`.
 struct NormalValue {
+  NormalValue() = default;
+  NormalValue(const NormalValue&) = delete;
+  NormalValue& operator=(const NormalValue&) = delete;
+
   bool missing = true;
-  std::string_view view;  // string fields: the value (into the raw input or into `text`)
-  std::string text;       // string fields whose canonical form differs from the input
+  std::string_view view;  // string fields: canonical text (into the input, `buf` or `text`)
   int32_t enum_index = 0;
-  int32_t days = 0;     // dates
-  int64_t number = 0;   // integers, timestamps (ms UTC)
+  int32_t days = 0;       // dates
+  int64_t number = 0;     // integers, timestamps (ms UTC)
+  char buf[40];           // canonical postcodes and IBANs (at most 34 characters)
+  std::string text;       // canonical text that does not fit `buf`
 };
 
+// The rule of one field for one present, trimmed, non-empty value. Shared by the batch and the
+// record path, so both accept and canonicalise exactly the same values.
 struct FieldRule {
   const FieldSpec* spec = nullptr;
-  std::unordered_map<std::string, int32_t> enum_lookup;  // folded spelling -> value index
-  std::shared_ptr<arrow::Array> dictionary;               // enum values, registry order
+  FoldedLookup enum_lookup;                  // folded spelling -> value index
+  std::shared_ptr<arrow::Array> dictionary;  // enum values, registry order
 
-  // Normalises one present (non-missing) raw value. Returns an empty string on success,
-  // otherwise the problem.
-  std::string Normalize(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
+  Problem Normalize(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
     out->missing = false;
     switch (spec->type) {
-      case FieldType::kString:
-        return NormalizeString(raw, land_is_nederland, out);
-      case FieldType::kEnum: {
-        // Most stored values are already canonical: try them before folding.
-        for (size_t v = 0; v < spec->values.size(); ++v) {
-          if (spec->values[v] == raw) {
-            out->enum_index = static_cast<int32_t>(v);
-            return {};
-          }
-        }
-        auto it = enum_lookup.find(Fold(raw));
-        if (it == enum_lookup.end()) return "unknown value " + Quote(raw);
-        out->enum_index = it->second;
-        return {};
-      }
+      case FieldType::kString: return NormalizeString(raw, land_is_nederland, out);
+      case FieldType::kEnum: return NormalizeEnum(raw, out);
       case FieldType::kDate: {
         CivilDate date;
-        bool impossible;
-        if (!ParseFlexibleDate(raw, &date, &impossible)) {
-          return (impossible ? "impossible date " : "not a date ") + Quote(raw);
+        switch (ParseDateTime(raw, &date, nullptr)) {
+          case DateParse::kOk: out->days = DaysFromCivil(date); return std::nullopt;
+          case DateParse::kImpossible: return "impossible date " + Quote(raw);
+          case DateParse::kNoDate: return "not a date " + Quote(raw);
         }
-        out->days = DaysFromCivil(date);
         return {};
       }
       case FieldType::kTimestamp: {
-        std::string_view date_part = raw, time_part;
-        if (size_t cut = raw.find_first_of("T "); cut != std::string_view::npos) {
-          date_part = raw.substr(0, cut);
-          time_part = Trim(raw.substr(cut + 1));
-        }
         CivilDate date;
-        bool impossible;
-        int64_t millis = 0;
-        if (!ParseFlexibleDate(date_part, &date, &impossible) ||
-            (!time_part.empty() && !ParseTimeOfDay(time_part, &millis))) {
-          return (impossible ? "impossible date " : "not a timestamp ") + Quote(raw);
+        switch (ParseDateTime(raw, &date, &out->number)) {
+          case DateParse::kOk: return {};
+          case DateParse::kImpossible: return "impossible date " + Quote(raw);
+          case DateParse::kNoDate: return "not a timestamp " + Quote(raw);
         }
-        out->number = static_cast<int64_t>(DaysFromCivil(date)) * 86400000LL + millis;
         return {};
       }
-      case FieldType::kInteger: {
-        std::string_view digits = raw;
-        if (size_t dot = digits.find('.'); dot != std::string_view::npos) {
-          for (char c : digits.substr(dot + 1)) {
-            if (c != '0') return "not a whole number " + Quote(raw);
-          }
-          digits = digits.substr(0, dot);
-        }
-        int64_t value = 0;
-        const char* begin = digits.data() + (digits.size() > 1 && digits[0] == '+' ? 1 : 0);
-        auto [end, ec] = std::from_chars(begin, digits.data() + digits.size(), value);
-        if (ec != std::errc() || end != digits.data() + digits.size() || begin == end) {
-          return "not a whole number " + Quote(raw);
-        }
-        out->number = value;
-        return {};
-      }
+      case FieldType::kInteger: return NormalizeInteger(raw, out);
     }
     return "unsupported type";
   }
 
-  std::string NormalizeString(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
-    switch (spec->format) {
-      case FieldFormat::kNone:
-        out->view = raw;
-        return {};
-      case FieldFormat::kEmail: {
-        size_t at = raw.find('@');
-        bool ok = at != std::string_view::npos && at > 0 && raw.find('@', at + 1) == std::string_view::npos &&
-                  raw.find_first_of(" \t,;<>") == std::string_view::npos;
-        std::string_view domain = ok ? raw.substr(at + 1) : std::string_view();
-        size_t dot = domain.rfind('.');
-        if (!ok || dot == std::string_view::npos || dot == 0 || dot + 1 == domain.size() ||
-            domain.front() == '.') {
-          return "invalid e-mail address " + Quote(raw);
-        }
-        out->text.assign(raw.substr(0, at + 1));
-        for (char c : domain) out->text.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-        out->view = out->text;
+  Problem NormalizeEnum(std::string_view raw, NormalValue* out) const {
+    // Most stored values are already canonical: try them before folding.
+    for (size_t v = 0; v < spec->values.size(); ++v) {
+      if (spec->values[v] == raw) {
+        out->enum_index = static_cast<int32_t>(v);
         return {};
       }
-      case FieldFormat::kNlPostcode: {
+    }
+    char stack[64];
+    std::string heap;
+    std::string_view key;
+    if (raw.size() <= sizeof stack) {
+      size_t n = 0;
+      for (char c : raw) {
+        if (!Dropped(c)) stack[n++] = ToLower(c);
+      }
+      key = std::string_view(stack, n);
+    } else {
+      heap = Fold(raw);
+      key = heap;
+    }
+    auto it = enum_lookup.find(key);
+    if (it == enum_lookup.end()) return "unknown value " + Quote(raw);
+    out->enum_index = it->second;
+    return {};
+  }
+
+  // Decimal, optional sign; DynamoDB N strings may carry a zero fraction ("42.0").
+  static Problem NormalizeInteger(std::string_view raw, NormalValue* out) {
+    std::string_view digits = raw;
+    if (size_t dot = digits.find('.'); dot != std::string_view::npos) {
+      for (char c : digits.substr(dot + 1)) {
+        if (c != '0') return "not a whole number " + Quote(raw);
+      }
+      digits = digits.substr(0, dot);
+    }
+    const char* begin = digits.data();
+    const char* end = digits.data() + digits.size();
+    if (begin != end && *begin == '+') {
+      ++begin;
+      if (begin == end || !IsDigit(*begin)) return "not a whole number " + Quote(raw);  // "+", "+-1"
+    }
+    int64_t value = 0;
+    auto [stop, ec] = std::from_chars(begin, end, value);
+    if (ec == std::errc::result_out_of_range) return "number out of range " + Quote(raw);
+    if (ec != std::errc() || stop != end) return "not a whole number " + Quote(raw);
+    out->number = value;
+    return {};
+  }
+
+  Problem NormalizeString(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
+    switch (spec->format) {
+      case FieldFormat::kNone: out->view = raw; return {};
+      case FieldFormat::kEmail: return NormalizeEmail(raw, out);
+      case FieldFormat::kNlPostcode:
         if (!land_is_nederland) {
           out->view = raw;
           return {};
         }
-        std::string compact;
-        for (char c : raw) {
-          if (c != ' ') compact.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-        }
-        if (compact.size() != 6 || !AllDigits(std::string_view(compact).substr(0, 4)) || compact[0] == '0' ||
-            !std::isupper(static_cast<unsigned char>(compact[4])) ||
-            !std::isupper(static_cast<unsigned char>(compact[5]))) {
-          return "invalid Dutch postcode " + Quote(raw) + " (expected 1234 AB)";
-        }
-        out->text = compact.substr(0, 4) + " " + compact.substr(4);
-        out->view = out->text;
-        return {};
-      }
-      case FieldFormat::kIban: {
-        std::string compact;
-        for (char c : raw) {
-          if (c != ' ') compact.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-        }
-        bool shape = compact.size() >= 15 && compact.size() <= 34 &&
-                     std::isupper(static_cast<unsigned char>(compact[0])) &&
-                     std::isupper(static_cast<unsigned char>(compact[1])) &&
-                     AllDigits(std::string_view(compact).substr(2, 2));
-        for (char c : compact) shape = shape && std::isalnum(static_cast<unsigned char>(c));
-        if (!shape) return "invalid IBAN " + Quote(raw);
-        if (!Mod97IsOne(compact)) return "invalid IBAN " + Quote(raw) + " (check digits do not match)";
-        out->text = std::move(compact);
-        out->view = out->text;
-        return {};
-      }
+        return NormalizePostcode(raw, out);
+      case FieldFormat::kIban: return NormalizeIban(raw, out);
     }
     return {};
   }
+
+  // One '@', a non-empty local part, a domain with an inner dot, no spaces. The domain is
+  // case-insensitive and stored lower-case; the local part is kept as written.
+  static Problem NormalizeEmail(std::string_view raw, NormalValue* out) {
+    size_t at = raw.find('@');
+    bool ok = at != std::string_view::npos && at > 0 && raw.find('@', at + 1) == std::string_view::npos;
+    for (char c : raw) ok = ok && !IsSpace(c) && c != ',' && c != ';' && c != '<' && c != '>';
+    std::string_view domain = ok ? raw.substr(at + 1) : std::string_view();
+    size_t dot = domain.rfind('.');
+    if (!ok || dot == std::string_view::npos || dot + 1 == domain.size() || domain.front() == '.') {
+      return "invalid e-mail address " + Quote(raw);
+    }
+    bool lower = std::none_of(domain.begin(), domain.end(), IsUpper);
+    if (lower) {
+      out->view = raw;
+      return {};
+    }
+    out->text.assign(raw.substr(0, at + 1));
+    for (char c : domain) out->text.push_back(ToLower(c));
+    out->view = out->text;
+    return {};
+  }
+
+  // "1234AB", "1234 ab", "1234  AB" -> "1234 AB"; the first digit is never 0.
+  static Problem NormalizePostcode(std::string_view raw, NormalValue* out) {
+    std::string_view letters = Trim(raw.size() > 4 ? raw.substr(4) : std::string_view());
+    bool ok = raw.size() >= 6 && AllDigits(raw.substr(0, 4)) && raw[0] != '0' && letters.size() == 2;
+    for (char c : letters) ok = ok && IsUpper(ToUpper(c));
+    if (!ok) return "invalid Dutch postcode " + Quote(raw) + " (expected 1234 AB)";
+    if (raw.size() == 7 && raw[4] == ' ' && IsUpper(raw[5]) && IsUpper(raw[6])) {
+      out->view = raw;
+      return {};
+    }
+    std::memcpy(out->buf, raw.data(), 4);
+    out->buf[4] = ' ';
+    out->buf[5] = ToUpper(letters[0]);
+    out->buf[6] = ToUpper(letters[1]);
+    out->view = std::string_view(out->buf, 7);
+    return {};
+  }
+
+  // Spaces removed, upper case, 15..34 characters, country letters, check digits, mod-97.
+  static Problem NormalizeIban(std::string_view raw, NormalValue* out) {
+    size_t n = 0;
+    bool ok = true;
+    for (char c : raw) {
+      if (c == ' ') continue;
+      c = ToUpper(c);
+      ok = ok && n < 34 && (IsDigit(c) || IsUpper(c));
+      if (!ok) break;
+      out->buf[n++] = c;
+    }
+    std::string_view iban(out->buf, n);
+    ok = ok && n >= 15 && IsUpper(iban[0]) && IsUpper(iban[1]) && IsDigit(iban[2]) && IsDigit(iban[3]);
+    if (!ok) return "invalid IBAN " + Quote(raw);
+    if (!Mod97IsOne(iban)) return "invalid IBAN " + Quote(raw) + " (check digits do not match)";
+    out->view = iban == raw ? raw : iban;
+    return {};
+  }
 };
+
+// The whole rule for one field of one record: trim, default, required, then the type rule.
+Problem ApplyRule(const FieldRule& rule, std::optional<std::string_view> raw, bool nl, NormalValue* out) {
+  std::string_view value = raw ? Trim(*raw) : std::string_view();
+  if (value.empty() && rule.spec->default_value) value = *rule.spec->default_value;
+  if (value.empty()) {
+    out->missing = true;
+    return rule.spec->required ? Problem("required field is missing") : std::nullopt;
+  }
+  return rule.Normalize(value, nl, out);
+}
+
+}  // namespace
 
 struct MemberNormalizer::Rules {
   std::vector<FieldRule> fields;  // aligned with stored_fields()
   int member_id = -1;
   int land = -1;
-  const FieldRule* land_rule = nullptr;
 
-  // Whether a record's (raw) land value means Nederland, after the default.
+  // Whether a record's raw land value (after the default) means Nederland.
   bool IsNederland(std::optional<std::string_view> raw_land) const {
     if (land < 0) return true;
     std::string_view value = raw_land ? Trim(*raw_land) : std::string_view();
     if (value.empty()) {
-      const auto& def = fields[land].spec->default_value;
+      const auto& def = fields[static_cast<size_t>(land)].spec->default_value;
       value = def ? std::string_view(*def) : std::string_view();
     }
     if (value == "Nederland") return true;
     std::string folded = Fold(value);
     return folded == "nederland" || folded == "nl" || folded == "thenetherlands" || folded == "netherlands";
   }
-
-  // The whole rule for one field of one record: trim, default, required, then the type rule.
-  std::string Apply(size_t field, std::optional<std::string_view> raw, bool nl, NormalValue* out) const {
-    const FieldRule& rule = fields[field];
-    std::string_view value = raw ? Trim(*raw) : std::string_view();
-    if (value.empty() && rule.spec->default_value) value = *rule.spec->default_value;
-    if (value.empty()) {
-      out->missing = true;
-      return rule.spec->required ? "required field is missing" : std::string();
-    }
-    return rule.Normalize(value, nl, out);
-  }
 };
 
 MemberNormalizer::MemberNormalizer(std::shared_ptr<const FieldRegistry> registry)
     : registry_(std::move(registry)), rules_(std::make_unique<Rules>()) {
   const auto& specs = registry_->stored_fields();
-  for (size_t i = 0; i < specs.size(); ++i) {
+  for (const FieldSpec& spec : specs) {
     FieldRule rule;
-    rule.spec = &specs[i];
-    if (rule.spec->type == FieldType::kEnum) {
+    rule.spec = &spec;
+    if (spec.type == FieldType::kEnum) {
       arrow::StringBuilder dictionary;
-      for (size_t v = 0; v < rule.spec->values.size(); ++v) {
-        rule.enum_lookup.emplace(Fold(rule.spec->values[v]), static_cast<int32_t>(v));
-        (void)dictionary.Append(rule.spec->values[v]);
+      for (size_t v = 0; v < spec.values.size(); ++v) {
+        rule.enum_lookup.emplace(Fold(spec.values[v]), static_cast<int32_t>(v));
+        (void)dictionary.Append(spec.values[v]);
       }
-      for (const auto& [alias, canonical] : rule.spec->aliases) {
-        auto target = std::find(rule.spec->values.begin(), rule.spec->values.end(), canonical);
-        rule.enum_lookup.emplace(Fold(alias), static_cast<int32_t>(target - rule.spec->values.begin()));
+      // The registry checks that every alias names a canonical value.
+      for (const auto& [alias, canonical] : spec.aliases) {
+        auto target = std::find(spec.values.begin(), spec.values.end(), canonical);
+        if (target != spec.values.end()) {
+          rule.enum_lookup.emplace(Fold(alias), static_cast<int32_t>(target - spec.values.begin()));
+        }
       }
       (void)dictionary.Finish(&rule.dictionary);
     }
@@ -344,54 +435,164 @@ MemberNormalizer::~MemberNormalizer() = default;
 
 namespace {
 
-// Appends one normalised value to the builder of its field type.
-class ColumnBuilder {
+// A problem found while walking one column.
+struct CellProblem {
+  int64_t row;
+  std::string problem;
+};
+
+// Read access to a raw utf8 column without per-value virtual calls or bounds checks; a
+// missing column reads as all null.
+class RawColumn {
  public:
-  explicit ColumnBuilder(const FieldRule& rule) : rule_(rule) {
-    switch (rule.spec->type) {
-      case FieldType::kString: builder_ = std::make_unique<arrow::StringBuilder>(); break;
-      case FieldType::kEnum: builder_ = std::make_unique<arrow::Int32Builder>(); break;
-      case FieldType::kDate: builder_ = std::make_unique<arrow::Date32Builder>(); break;
-      case FieldType::kInteger: builder_ = std::make_unique<arrow::Int64Builder>(); break;
-      case FieldType::kTimestamp:
-        builder_ = std::make_unique<arrow::TimestampBuilder>(
-            FieldRegistry::LakeType(FieldType::kTimestamp), arrow::default_memory_pool());
-        break;
-    }
+  explicit RawColumn(const arrow::StringArray* column) {
+    if (column == nullptr) return;
+    offsets_ = column->raw_value_offsets();
+    data_ = reinterpret_cast<const char*>(column->raw_data());
+    validity_ = column->null_count() > 0 ? column->null_bitmap_data() : nullptr;
+    offset_ = column->offset();
   }
-
-  arrow::Status Reserve(int64_t rows, int64_t text_bytes) {
-    ARROW_RETURN_NOT_OK(builder_->Reserve(rows));
-    if (rule_.spec->type == FieldType::kString) {
-      ARROW_RETURN_NOT_OK(static_cast<arrow::StringBuilder*>(builder_.get())->ReserveData(text_bytes));
+  std::optional<std::string_view> Get(int64_t row) const {
+    if (offsets_ == nullptr || (validity_ != nullptr && !arrow::bit_util::GetBit(validity_, offset_ + row))) {
+      return std::nullopt;
     }
-    return arrow::Status::OK();
-  }
-
-  arrow::Status Append(const NormalValue& value) {
-    if (value.missing) return builder_->AppendNull();
-    switch (rule_.spec->type) {
-      case FieldType::kString: return static_cast<arrow::StringBuilder*>(builder_.get())->Append(value.view);
-      case FieldType::kEnum: return static_cast<arrow::Int32Builder*>(builder_.get())->Append(value.enum_index);
-      case FieldType::kDate: return static_cast<arrow::Date32Builder*>(builder_.get())->Append(value.days);
-      case FieldType::kInteger: return static_cast<arrow::Int64Builder*>(builder_.get())->Append(value.number);
-      case FieldType::kTimestamp:
-        return static_cast<arrow::TimestampBuilder*>(builder_.get())->Append(value.number);
-    }
-    return arrow::Status::OK();
-  }
-
-  arrow::Result<std::shared_ptr<arrow::Array>> Finish() {
-    ARROW_ASSIGN_OR_RAISE(auto array, builder_->Finish());
-    if (rule_.spec->type != FieldType::kEnum) return array;
-    return arrow::DictionaryArray::FromArrays(FieldRegistry::LakeType(FieldType::kEnum), array,
-                                              rule_.dictionary);
+    return std::string_view(data_ + offsets_[row], static_cast<size_t>(offsets_[row + 1] - offsets_[row]));
   }
 
  private:
-  const FieldRule& rule_;
-  std::unique_ptr<arrow::ArrayBuilder> builder_;
+  const int32_t* offsets_ = nullptr;  // already shifted by the array's offset
+  const char* data_ = nullptr;
+  const uint8_t* validity_ = nullptr;
+  int64_t offset_ = 0;
 };
+
+// Walks one raw column once, applying the field's rule to every value. Rows with a problem get
+// a null and are reported; the caller drops them afterwards.
+class ColumnWalker {
+ public:
+  ColumnWalker(const FieldRule& rule, const arrow::StringArray* column, const uint8_t* nederland, int64_t rows,
+               std::vector<CellProblem>* problems)
+      : rule_(rule), column_(column), raw_(column), nederland_(nederland), rows_(rows), problems_(problems) {}
+
+  arrow::Result<std::shared_ptr<arrow::Array>> Run() {
+    switch (rule_.spec->type) {
+      case FieldType::kString: return Strings();
+      case FieldType::kEnum: {
+        ARROW_ASSIGN_OR_RAISE(auto data, Fixed<int32_t>(arrow::int32(), [](const NormalValue& v) { return v.enum_index; }));
+        return arrow::DictionaryArray::FromArrays(FieldRegistry::LakeType(FieldType::kEnum), arrow::MakeArray(data),
+                                                  rule_.dictionary);
+      }
+      case FieldType::kDate: return Finish(Fixed<int32_t>(arrow::date32(), [](const NormalValue& v) { return v.days; }));
+      case FieldType::kInteger: return Finish(Fixed<int64_t>(arrow::int64(), [](const NormalValue& v) { return v.number; }));
+      case FieldType::kTimestamp:
+        return Finish(Fixed<int64_t>(FieldRegistry::LakeType(FieldType::kTimestamp),
+                                     [](const NormalValue& v) { return v.number; }));
+    }
+    return arrow::Status::NotImplemented("field type");
+  }
+
+ private:
+  static arrow::Result<std::shared_ptr<arrow::Array>> Finish(arrow::Result<std::shared_ptr<arrow::ArrayData>> data) {
+    ARROW_ASSIGN_OR_RAISE(auto d, std::move(data));
+    return arrow::MakeArray(d);
+  }
+
+  // Applies the rule to one row; false when the row's value is missing or refused.
+  bool Next(int64_t row, NormalValue* value) {
+    Problem problem = ApplyRule(rule_, raw_.Get(row), nederland_[row] != 0, value);
+    if (!problem) return !value->missing;
+    problems_->push_back({row, std::move(*problem)});
+    return false;
+  }
+
+  // A string column whose values are all null or already trimmed and non-empty, for a field
+  // without a format or default, is its own normal form: it is reused without a copy.
+  bool AlreadyNormal() const {
+    const FieldSpec& spec = *rule_.spec;
+    if (column_ == nullptr || spec.format != FieldFormat::kNone || spec.default_value) return false;
+    if (spec.required && column_->null_count() > 0) return false;
+    for (int64_t row = 0; row < rows_; ++row) {
+      std::optional<std::string_view> text = raw_.Get(row);
+      if (text && (text->empty() || IsSpace(text->front()) || IsSpace(text->back()))) return false;
+    }
+    return true;
+  }
+
+  arrow::Result<std::shared_ptr<arrow::Array>> Strings() {
+    if (AlreadyNormal()) return std::make_shared<arrow::StringArray>(column_->data());
+    arrow::StringBuilder builder;
+    ARROW_RETURN_NOT_OK(builder.Reserve(rows_));
+    const auto& def = rule_.spec->default_value;
+    int64_t bytes = column_ != nullptr ? column_->total_values_length() : 0;
+    ARROW_RETURN_NOT_OK(builder.ReserveData(bytes + rows_ * (def ? static_cast<int64_t>(def->size()) : 0) + 64));
+    NormalValue value;
+    for (int64_t row = 0; row < rows_; ++row) {
+      if (Next(row, &value)) {
+        ARROW_RETURN_NOT_OK(builder.Append(value.view));  // checks capacity: canonical text may grow
+      } else {
+        builder.UnsafeAppendNull();
+      }
+    }
+    return builder.Finish();
+  }
+
+  // Values straight into a buffer; the validity bitmap is dropped when nothing is null.
+  template <typename T, typename Get>
+  arrow::Result<std::shared_ptr<arrow::ArrayData>> Fixed(std::shared_ptr<arrow::DataType> type, Get get) {
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> values, arrow::AllocateBuffer(rows_ * static_cast<int64_t>(sizeof(T))));
+    ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> validity, arrow::AllocateEmptyBitmap(rows_));
+    T* out = values->mutable_data_as<T>();
+    uint8_t* bits = validity->mutable_data();
+    int64_t nulls = 0;
+    NormalValue value;
+    for (int64_t row = 0; row < rows_; ++row) {
+      if (Next(row, &value)) {
+        out[row] = static_cast<T>(get(value));
+        arrow::bit_util::SetBit(bits, row);
+      } else {
+        out[row] = T{};
+        ++nulls;
+      }
+    }
+    if (nulls == 0) validity.reset();
+    return arrow::ArrayData::Make(std::move(type), rows_, {std::move(validity), std::move(values)}, nulls);
+  }
+
+  const FieldRule& rule_;
+  const arrow::StringArray* column_;
+  RawColumn raw_;
+  const uint8_t* nederland_;
+  int64_t rows_;
+  std::vector<CellProblem>* problems_;
+};
+
+// Runs task(i) for i in [0, count) on the calling thread and on Arrow's CPU pool. Runs
+// serially for small inputs and on pool threads (waiting there for nested tasks could
+// deadlock the pool).
+arrow::Status ForEachField(size_t count, bool large, const std::function<arrow::Status(size_t)>& task) {
+  auto* pool = arrow::internal::GetCpuThreadPool();
+  int helpers = large && !pool->OwnsThisThread() ? std::min<int>(pool->GetCapacity(), static_cast<int>(count)) - 1 : 0;
+  std::atomic<size_t> next{0};
+  std::mutex mutex;
+  arrow::Status status;
+  auto work = [&] {
+    for (size_t i = next++; i < count; i = next++) {
+      arrow::Status done = task(i);
+      if (!done.ok()) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (status.ok()) status = std::move(done);
+      }
+    }
+  };
+  std::vector<arrow::Future<>> helpers_done;
+  for (int h = 0; h < helpers; ++h) {
+    auto submitted = pool->Submit(work);
+    if (submitted.ok()) helpers_done.push_back(std::move(*submitted));
+  }
+  work();
+  for (auto& done : helpers_done) done.Wait();
+  return status;
+}
 
 std::string ToText(const FieldRule& rule, const NormalValue& value) {
   switch (rule.spec->type) {
@@ -404,9 +605,14 @@ std::string ToText(const FieldRule& rule, const NormalValue& value) {
   return {};
 }
 
+// Below this many cells a batch is normalised on the calling thread only.
+constexpr int64_t kParallelCells = 256 * 1024;
+
 }  // namespace
 
 arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBatch& raw) const {
+  static const arrow::Status init = arrow::compute::Initialize();
+  ARROW_RETURN_NOT_OK(init);
   const auto& specs = registry_->stored_fields();
   const int64_t rows = raw.num_rows();
   // Raw columns by stored-field index (nullptr: the field is missing in every row).
@@ -415,66 +621,75 @@ arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBa
     const std::string& name = raw.schema()->field(c)->name();
     int index = registry_->StoredIndex(name);
     if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
+    if (columns[static_cast<size_t>(index)] != nullptr) return arrow::Status::Invalid("duplicate field '", name, "'");
     std::shared_ptr<arrow::Array> column = raw.column(c);
     if (column->type_id() != arrow::Type::STRING) {
-      ARROW_ASSIGN_OR_RAISE(column, arrow::compute::Cast(*column, arrow::utf8()));
-    }
-    columns[index] = std::static_pointer_cast<arrow::StringArray>(column);
-  }
-  auto raw_value = [&](int field, int64_t row) -> std::optional<std::string_view> {
-    const auto& column = columns[static_cast<size_t>(field)];
-    if (column == nullptr || column->IsNull(row)) return std::nullopt;
-    return column->GetView(row);
-  };
-
-  std::vector<uint8_t> nederland(static_cast<size_t>(rows));
-  for (int64_t row = 0; row < rows; ++row) {
-    nederland[row] = rules_->IsNederland(rules_->land >= 0 ? raw_value(rules_->land, row) : std::nullopt);
-  }
-
-  NormalizedBatch out;
-  std::vector<uint8_t> rejected(static_cast<size_t>(rows), 0);
-  std::vector<std::pair<int64_t, RecordProblem>> problems;  // (row, problem), found column by column
-  arrow::ArrayVector typed;
-  NormalValue value;
-  for (size_t field = 0; field < specs.size(); ++field) {
-    ColumnBuilder builder(rules_->fields[field]);
-    const auto& column = columns[field];
-    ARROW_RETURN_NOT_OK(builder.Reserve(rows, column ? column->total_values_length() + 6 * rows : 0));
-    for (int64_t row = 0; row < rows; ++row) {
-      std::string problem = rules_->Apply(field, raw_value(static_cast<int>(field), row), nederland[row], &value);
-      if (!problem.empty()) {
-        rejected[row] = 1;
-        std::string id(rules_->member_id >= 0 ? raw_value(rules_->member_id, row).value_or("") : "");
-        problems.push_back({row, {std::move(id), specs[field].name, std::move(problem)}});
-        value.missing = true;
+      auto text = arrow::compute::Cast(*column, arrow::utf8());
+      if (!text.ok()) {
+        return arrow::Status::TypeError("field '", name, "' must be text, got ", column->type()->ToString());
       }
-      ARROW_RETURN_NOT_OK(builder.Append(value));
+      column = std::move(*text);
     }
-    ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
-    typed.push_back(std::move(array));
+    columns[static_cast<size_t>(index)] = std::static_pointer_cast<arrow::StringArray>(column);
+  }
+
+  // Whether each row's postcode follows the Dutch rule depends on its land.
+  std::vector<uint8_t> nederland(static_cast<size_t>(rows), 1);
+  if (rules_->land >= 0) {
+    const arrow::StringArray* land = columns[static_cast<size_t>(rules_->land)].get();
+    const bool default_nl = rules_->IsNederland(std::nullopt);
+    for (int64_t row = 0; row < rows; ++row) {
+      nederland[row] = land == nullptr || land->IsNull(row) ? default_nl : rules_->IsNederland(land->GetView(row));
+    }
+  }
+
+  arrow::ArrayVector typed(specs.size());
+  std::vector<std::vector<CellProblem>> problems(specs.size());
+  auto walk = [&](size_t field) -> arrow::Status {
+    ColumnWalker walker(rules_->fields[field], columns[field].get(), nederland.data(), rows, &problems[field]);
+    ARROW_ASSIGN_OR_RAISE(typed[field], walker.Run());
+    return arrow::Status::OK();
+  };
+  const bool parallel = rows * static_cast<int64_t>(specs.size()) >= kParallelCells;
+  ARROW_RETURN_NOT_OK(ForEachField(specs.size(), parallel, walk));
+
+  // Report row by row, in field order within a row, as a reader of the report expects.
+  NormalizedBatch out;
+  std::vector<std::pair<int64_t, size_t>> order;  // (row, field) of each problem
+  for (size_t field = 0; field < specs.size(); ++field) {
+    for (size_t p = 0; p < problems[field].size(); ++p) order.emplace_back(problems[field][p].row, field);
+  }
+  std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<size_t> taken(specs.size(), 0);
+  const arrow::StringArray* ids = rules_->member_id >= 0 ? columns[static_cast<size_t>(rules_->member_id)].get() : nullptr;
+  int64_t last_row = -1;
+  for (const auto& [row, field] : order) {
+    std::string id = ids != nullptr && ids->IsValid(row) ? std::string(ids->GetView(row)) : std::string();
+    out.problems.push_back({std::move(id), specs[field].name, std::move(problems[field][taken[field]++].problem)});
+    if (row != last_row) ++out.rejected_rows;
+    last_row = row;
   }
 
   arrow::FieldVector fields(registry_->lake_schema()->fields().begin(),
                             registry_->lake_schema()->fields().begin() + static_cast<long>(specs.size()));
-  auto batch = arrow::RecordBatch::Make(arrow::schema(fields), rows, std::move(typed));
-  for (uint8_t r : rejected) out.rejected_rows += r;
-  // Report row by row (in field order within a row), as a reader of the report expects.
-  std::stable_sort(problems.begin(), problems.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& [row, problem] : problems) out.problems.push_back(std::move(problem));
+  auto schema = arrow::schema(std::move(fields));
   if (out.rejected_rows == 0) {
-    out.valid = std::move(batch);
+    out.valid = arrow::RecordBatch::Make(std::move(schema), rows, std::move(typed));
     return out;
   }
-  static const arrow::Status init = arrow::compute::Initialize();
-  ARROW_RETURN_NOT_OK(init);
+  // Drop the rejected rows, column by column on the same threads.
   arrow::BooleanBuilder keep;
-  ARROW_RETURN_NOT_OK(keep.Reserve(rows));
-  for (uint8_t r : rejected) keep.UnsafeAppend(r == 0);
+  ARROW_RETURN_NOT_OK(keep.AppendValues(rows, true));
   ARROW_ASSIGN_OR_RAISE(auto mask, keep.Finish());
-  ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, arrow::compute::Filter(batch, mask));
-  out.valid = filtered.record_batch();
+  auto* bits = mask->data()->GetMutableValues<uint8_t>(1, 0);
+  for (const auto& [row, field] : order) arrow::bit_util::ClearBit(bits, row);
+  auto drop = [&](size_t field) -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum kept, arrow::compute::Filter(typed[field], mask));
+    typed[field] = kept.make_array();
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(ForEachField(specs.size(), parallel, drop));
+  out.valid = arrow::RecordBatch::Make(std::move(schema), rows - out.rejected_rows, std::move(typed));
   return out;
 }
 
@@ -491,8 +706,8 @@ arrow::Result<MemberRecord> MemberNormalizer::NormalizeRecord(
   MemberRecord record(specs.size());
   NormalValue value;
   for (size_t field = 0; field < specs.size(); ++field) {
-    std::string problem = rules_->Apply(field, raw[field], nl, &value);
-    if (!problem.empty()) return arrow::Status::Invalid(specs[field].name, ": ", problem);
+    Problem problem = ApplyRule(rules_->fields[field], raw[field], nl, &value);
+    if (problem) return arrow::Status::Invalid(specs[field].name, ": ", *problem);
     if (!value.missing) record[field] = ToText(rules_->fields[field], value);
   }
   return record;
