@@ -1,5 +1,8 @@
 #include "transform/calculated_fields.h"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <arrow/api.h>
 
 namespace memberlake::transform {
@@ -11,6 +14,14 @@ using model::FieldSpec;
 constexpr const char* kDutchMonths[] = {"januari", "februari", "maart",     "april",
                                         "mei",     "juni",     "juli",      "augustus",
                                         "september", "oktober", "november", "december"};
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
 
 int32_t DaysOfTimestampMs(int64_t ms) {
   int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
@@ -37,9 +48,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> JoinNames(const std::vector<std::sh
     joined.clear();
     for (const auto* part : parts) {
       if (part->IsNull(row)) continue;
-      std::string_view text = part->GetView(row);
-      while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-      while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+      std::string_view text = Trim(part->GetView(row));
       if (text.empty()) continue;
       if (!joined.empty()) joined.push_back(' ');
       joined.append(text);
@@ -141,7 +150,11 @@ arrow::Result<CalculatedFields> CalculatedFields::Make(
                                     " with ", spec.from.size(), " input(s)");
     }
     for (const std::string& input : spec.from) {
-      model::FieldType type = registry->Find(input)->type;
+      const FieldSpec* source = registry->Find(input);
+      if (source == nullptr || source->calculated) {
+        return arrow::Status::Invalid("calculated field '", spec.name, "': input '", input, "' is no stored field");
+      }
+      model::FieldType type = source->type;
       bool date_like = type == model::FieldType::kDate || type == model::FieldType::kTimestamp;
       if ((spec.function == "join_names") != (type == model::FieldType::kString) ||
           (spec.function != "join_names" && !date_like)) {
@@ -150,13 +163,23 @@ arrow::Result<CalculatedFields> CalculatedFields::Make(
       }
     }
   }
-  if (!model::IsValidDate(as_of)) return arrow::Status::Invalid("invalid reference date");
+  if (!model::IsValidDate(as_of)) {
+    return arrow::Status::Invalid("invalid reference date ", as_of.year, "-", as_of.month, "-", as_of.day);
+  }
   return CalculatedFields(std::move(registry), as_of);
 }
 
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> CalculatedFields::Append(
     const std::shared_ptr<arrow::RecordBatch>& typed) const {
   const int64_t rows = typed->num_rows();
+  const auto& lake = registry_->lake_schema()->fields();
+  const size_t stored = registry_->stored_fields().size();
+  if (typed->schema()->num_fields() != static_cast<int>(stored) ||
+      !std::equal(lake.begin(), lake.begin() + static_cast<long>(stored), typed->schema()->fields().begin(),
+                  [](const auto& a, const auto& b) { return a->Equals(*b); })) {
+    return arrow::Status::Invalid("calculated fields need the stored fields typed as in the lake schema, got ",
+                                  typed->schema()->ToString());
+  }
   arrow::ArrayVector columns = typed->columns();
   for (const FieldSpec& spec : registry_->calculated_fields()) {
     std::vector<std::shared_ptr<arrow::Array>> inputs;

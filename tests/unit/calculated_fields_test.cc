@@ -11,7 +11,8 @@ namespace {
 using model::CivilDate;
 
 std::shared_ptr<const model::FieldRegistry> Registry() {
-  static auto registry = *model::FieldRegistry::LoadDefault();
+  static auto registry =
+      *model::FieldRegistry::LoadFile(std::string(MEMBERLAKE_SOURCE_DIR) + "/config/fields.toml");
   return registry;
 }
 
@@ -96,7 +97,7 @@ TEST_P(Leeftijd, AndVerjaardag) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Cases, Leeftijd,
+    CalculatedFields, Leeftijd,
     ::testing::Values(AgeCase{"2000-02-29", {2023, 2, 28}, 22, "februari 29"},
                       AgeCase{"2000-02-29", {2023, 3, 1}, 23, "februari 29"},
                       AgeCase{"2000-02-29", {2024, 2, 29}, 24, "februari 29"},
@@ -104,6 +105,13 @@ INSTANTIATE_TEST_SUITE_P(
                       AgeCase{"1964-09-26", {2026, 9, 25}, 61, "september 26"},
                       AgeCase{"2030-01-01", {2026, 1, 7}, 0, "januari 1"},
                       AgeCase{"05-03-1970", {2026, 1, 7}, 55, "maart 5"},
+                      AgeCase{"2000-02-29", {2023, 2, 27}, 22, "februari 29"},
+                      AgeCase{"2000-02-29", {2024, 2, 28}, 23, "februari 29"},
+                      AgeCase{"2000-02-29", {2024, 3, 1}, 24, "februari 29"},
+                      AgeCase{"2026-01-07", {2026, 1, 7}, 0, "januari 7"},     // born today
+                      AgeCase{"2026-01-08", {2026, 1, 7}, 0, "januari 8"},     // tomorrow: never negative
+                      AgeCase{"1990-12-31", {2026, 1, 7}, 35, "december 31"},
+                      AgeCase{"1990-10-01", {2026, 1, 7}, 35, "oktober 1"},
                       AgeCase{std::nullopt, {2026, 1, 7}, std::nullopt, ""}));
 
 TEST(CalculatedFields, JarenLidAndAanmeldingsjaar) {
@@ -120,6 +128,115 @@ TEST(CalculatedFields, JarenLidAndAanmeldingsjaar) {
   EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 2), std::nullopt);
   EXPECT_EQ(IntAt(*batch, "jaren_lid", 3), 0);           // starts tomorrow: never negative
   EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 3), 2025);
+}
+
+TEST(CalculatedFields, GarbageDatesNeverReachTheCalculation) {
+  // An unreadable date quarantines the whole row in the normaliser, so leeftijd and verjaardag
+  // only ever see valid dates or nulls.
+  std::vector<std::string> names = {"member_id", "lidnummer", "voornaam", "achternaam", "email",
+                                    "status", "lidmaatschap", "regio", "geboortedatum"};
+  arrow::ArrayVector columns;
+  arrow::FieldVector fields;
+  std::vector<std::string> values = {"id", "1", "Jan", "Smit", "x@y.nl", "Actief", "Erelid", "Oost", "gisteren"};
+  for (size_t c = 0; c < names.size(); ++c) {
+    arrow::StringBuilder builder;
+    ASSERT_TRUE(builder.Append(values[c]).ok());
+    columns.push_back(*builder.Finish());
+    fields.push_back(arrow::field(names[c], arrow::utf8()));
+  }
+  auto normalized = model::MemberNormalizer(Registry()).Normalize(*arrow::RecordBatch::Make(arrow::schema(fields), 1, columns));
+  ASSERT_TRUE(normalized.ok());
+  EXPECT_EQ(normalized->rejected_rows, 1);
+  auto out = (*CalculatedFields::Make(Registry(), {2026, 1, 7})).Append(normalized->valid);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ((*out)->num_rows(), 0);
+  EXPECT_TRUE((*out)->schema()->Equals(*Registry()->lake_schema()));
+}
+
+TEST(CalculatedFields, EveryDutchMonth) {
+  const char* months[] = {"januari", "februari", "maart",     "april",   "mei",      "juni",
+                          "juli",    "augustus", "september", "oktober", "november", "december"};
+  std::vector<Person> people;
+  for (int m = 1; m <= 12; ++m) {
+    people.push_back({"A", std::nullopt, "B", model::FormatIsoDate({1980, m, m + 10})});
+  }
+  auto batch = Calculate(people, {2026, 1, 7});
+  for (int m = 1; m <= 12; ++m) {
+    EXPECT_EQ(TextAt(*batch, "verjaardag", m - 1), std::string(months[m - 1]) + " " + std::to_string(m + 10));
+  }
+}
+
+TEST(CalculatedFields, NullNamePartsAreSkippedAndUnicodeKept) {
+  // Typed input built directly (not through the normaliser), with nulls and blanks in every part.
+  auto registry = Registry();
+  auto normalized = Calculate({{"Jeroen", "van der", "Öztürk"}}, {2026, 1, 7});
+  arrow::ArrayVector columns;
+  for (size_t f = 0; f < registry->stored_fields().size(); ++f) {
+    const std::string& name = registry->stored_fields()[f].name;
+    auto column = normalized->column(static_cast<int>(f));
+    if (name == "voornaam" || name == "tussenvoegsel" || name == "achternaam") {
+      arrow::StringBuilder builder;
+      std::vector<std::optional<std::string>> values;
+      if (name == "voornaam") values = {"Jeroen", std::nullopt, "", "Zoë", std::nullopt};
+      if (name == "tussenvoegsel") values = {"van der", "van", " ", std::nullopt, std::nullopt};
+      if (name == "achternaam") values = {"Öztürk", std::nullopt, "\tDijk ", "Öztürk", std::nullopt};
+      for (const auto& v : values) EXPECT_TRUE((v ? builder.Append(*v) : builder.AppendNull()).ok());
+      column = *builder.Finish();
+    } else {
+      column = *arrow::MakeArrayOfNull(column->type(), 5);
+    }
+    columns.push_back(column);
+  }
+  arrow::FieldVector fields(registry->lake_schema()->fields().begin(),
+                            registry->lake_schema()->fields().begin() + static_cast<long>(columns.size()));
+  auto typed = arrow::RecordBatch::Make(arrow::schema(fields), 5, columns);
+  auto out = (*CalculatedFields::Make(registry, {2026, 1, 7})).Append(typed);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_TRUE((*out)->schema()->Equals(*registry->lake_schema()));
+  EXPECT_EQ(TextAt(**out, "korte_naam", 0), "Jeroen van der Öztürk");
+  EXPECT_EQ(TextAt(**out, "korte_naam", 1), "van");
+  EXPECT_EQ(TextAt(**out, "korte_naam", 2), "Dijk");
+  EXPECT_EQ(TextAt(**out, "korte_naam", 3), "Zoë Öztürk");
+  EXPECT_EQ(TextAt(**out, "korte_naam", 4), "");  // no parts at all: empty, not null
+  for (int64_t row = 0; row < 5; ++row) {
+    EXPECT_EQ(IntAt(**out, "leeftijd", row), std::nullopt);
+    EXPECT_EQ(TextAt(**out, "verjaardag", row), "");
+    EXPECT_EQ(IntAt(**out, "aanmeldingsjaar", row), std::nullopt);
+  }
+}
+
+TEST(CalculatedFields, AppendChecksItsInput) {
+  auto calculated = *CalculatedFields::Make(Registry(), {2026, 1, 7});
+  arrow::StringBuilder builder;
+  ASSERT_TRUE(builder.Append("x").ok());
+  auto wrong = arrow::RecordBatch::Make(arrow::schema({arrow::field("member_id", arrow::utf8())}), 1, {*builder.Finish()});
+  auto out = calculated.Append(wrong);
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(out.status().IsInvalid());
+}
+
+TEST(CalculatedFields, RejectsAnInvalidReferenceDate) {
+  auto calculated = CalculatedFields::Make(Registry(), {2026, 2, 30});
+  ASSERT_FALSE(calculated.ok());
+  EXPECT_TRUE(calculated.status().IsInvalid());
+}
+
+TEST(CalculatedFields, InputsOfTheWrongTypeAreRejected) {
+  auto text = std::string(R"(schema_version = 1
+[[field]]
+name = "member_id"
+type = "string"
+[[calculated]]
+name = "leeftijd"
+type = "integer"
+function = "whole_years"
+from = ["member_id"]
+)");
+  auto registry = model::FieldRegistry::LoadString(text, "wrong.toml");
+  ASSERT_TRUE(registry.ok()) << registry.status().ToString();
+  auto calculated = CalculatedFields::Make(*registry, {2026, 1, 7});
+  ASSERT_FALSE(calculated.ok());
+  EXPECT_EQ(calculated.status().message(), "calculated field 'leeftijd': input 'member_id' has the wrong type for whole_years");
 }
 
 TEST(CalculatedFields, UnknownFunctionIsRejected) {
@@ -140,6 +257,7 @@ from = ["geboortedatum"]
   ASSERT_TRUE(registry.ok()) << registry.status().ToString();
   auto calculated = CalculatedFields::Make(*registry, {2026, 1, 7});
   ASSERT_FALSE(calculated.ok());
+  EXPECT_TRUE(calculated.status().IsInvalid());
   EXPECT_NE(calculated.status().message().find("'maanstand': unknown function 'moon_phase'"), std::string::npos);
 }
 

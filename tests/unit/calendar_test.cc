@@ -21,15 +21,48 @@ TEST(Calendar, DaysRoundTrip) {
   }
 }
 
-TEST(Calendar, ParseIsoDateIsStrict) {
+TEST(Calendar, CivilFromDaysKnownDays) {
+  EXPECT_EQ(CivilFromDays(0), (CivilDate{1970, 1, 1}));
+  EXPECT_EQ(CivilFromDays(-1), (CivilDate{1969, 12, 31}));
+  EXPECT_EQ(CivilFromDays(11016), (CivilDate{2000, 2, 29}));
+  EXPECT_EQ(CivilFromDays(20460), (CivilDate{2026, 1, 7}));
+  EXPECT_EQ(DaysFromCivil({1900, 3, 1}), -25508);
+}
+
+TEST(Calendar, LeapYearsAndMonthLengths) {
+  EXPECT_TRUE(IsLeapYear(2000));
+  EXPECT_TRUE(IsLeapYear(2024));
+  EXPECT_FALSE(IsLeapYear(1900));
+  EXPECT_FALSE(IsLeapYear(2023));
+  EXPECT_FALSE(IsLeapYear(2100));
+  EXPECT_EQ(DaysInMonth(2024, 2), 29);
+  EXPECT_EQ(DaysInMonth(2023, 2), 28);
+  EXPECT_EQ(DaysInMonth(1900, 2), 28);
+  EXPECT_EQ(DaysInMonth(2023, 4), 30);
+  EXPECT_EQ(DaysInMonth(2023, 12), 31);
+  EXPECT_EQ(DaysInMonth(2023, 13), 0);
+  EXPECT_TRUE(IsValidDate({2024, 2, 29}));
+  EXPECT_FALSE(IsValidDate({2023, 2, 29}));
+  EXPECT_FALSE(IsValidDate({2020, 2, 31}));
+  EXPECT_FALSE(IsValidDate({2020, 0, 1}));
+  EXPECT_FALSE(IsValidDate({2020, 1, 0}));
+}
+
+TEST(Calendar, ParseIsoDateIsStrictAndNamesTheText) {
   EXPECT_EQ(*ParseIsoDate("2024-02-29"), (CivilDate{2024, 2, 29}));
   auto impossible = ParseIsoDate("2023-02-29");
   ASSERT_FALSE(impossible.ok());
-  EXPECT_NE(impossible.status().message().find("'2023-02-29' is an impossible date"), std::string::npos);
-  EXPECT_FALSE(ParseIsoDate("07-01-2026").ok());
+  EXPECT_TRUE(impossible.status().IsInvalid());
+  EXPECT_EQ(impossible.status().message(), "'2023-02-29' is an impossible date");
+  auto garbage = ParseIsoDate("07-01-2026");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.status().message(), "'07-01-2026' is not a date in the form YYYY-MM-DD");
   EXPECT_FALSE(ParseIsoDate("2026-1-7").ok());
+  EXPECT_FALSE(ParseIsoDate("2026-01-07T00:00").ok());
+  EXPECT_FALSE(ParseIsoDate("2026-13-01").ok());
   EXPECT_FALSE(ParseIsoDate("").ok());
   EXPECT_EQ(FormatIsoDate({2026, 1, 7}), "2026-01-07");
+  EXPECT_EQ(FormatIsoDate({987, 12, 31}), "0987-12-31");
 }
 
 struct YearsCase {
@@ -48,7 +81,7 @@ TEST_P(WholeYears, FollowsTheBirthdayRule) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Cases, WholeYears,
+    Calendar, WholeYears,
     ::testing::Values(YearsCase{{2000, 2, 29}, {2023, 2, 28}, 22},   // leap birthday, non-leap year
                       YearsCase{{2000, 2, 29}, {2023, 3, 1}, 23},    // reached on 1 March
                       YearsCase{{2000, 2, 29}, {2024, 2, 28}, 23},   // leap year: not yet
@@ -57,7 +90,12 @@ INSTANTIATE_TEST_SUITE_P(
                       YearsCase{{1964, 9, 26}, {2026, 9, 25}, 61},   // the day before
                       YearsCase{{2027, 1, 1}, {2026, 1, 7}, 0},      // future date: never negative
                       YearsCase{{2026, 1, 7}, {2026, 1, 7}, 0},
-                      YearsCase{{1999, 12, 31}, {2000, 1, 1}, 0}));
+                      YearsCase{{1999, 12, 31}, {2000, 1, 1}, 0},
+                      YearsCase{{1996, 2, 29}, {2000, 2, 29}, 4},    // leap to leap
+                      YearsCase{{1996, 2, 29}, {1997, 2, 28}, 0},
+                      YearsCase{{1996, 2, 29}, {1997, 3, 1}, 1},
+                      YearsCase{{1964, 3, 1}, {2023, 2, 28}, 58},
+                      YearsCase{{1964, 3, 1}, {2024, 3, 1}, 60}));
 
 TEST(Calendar, FormatsTimestampsInUtcWithMilliseconds) {
   EXPECT_EQ(FormatTimestampMs(0), "1970-01-01T00:00:00.000Z");
@@ -78,6 +116,25 @@ TEST(Calendar, TodayInAmsterdamFollowsCetAndCest) {
   EXPECT_EQ(TodayInAmsterdam(Utc(2026, 3, 29, 22, 30)), (CivilDate{2026, 3, 30}));   // CEST
   EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 24, 22, 30)), (CivilDate{2026, 10, 25}));  // CEST
   EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 25, 22, 30)), (CivilDate{2026, 10, 25}));  // CET again
+}
+
+TEST(Calendar, TodayInAmsterdamAtTheExactSwitches) {
+  // 29 March 2026 01:00 UTC: 02:00 CET becomes 03:00 CEST. Midnight is UTC 23:00 before it...
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 3, 28, 22, 59)), (CivilDate{2026, 3, 28}));
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 3, 28, 23, 0)), (CivilDate{2026, 3, 29}));
+  // ...and UTC 22:00 after it.
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 3, 29, 21, 59)), (CivilDate{2026, 3, 29}));
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 3, 29, 22, 0)), (CivilDate{2026, 3, 30}));
+  // 25 October 2026 01:00 UTC: 03:00 CEST becomes 02:00 CET.
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 24, 21, 59)), (CivilDate{2026, 10, 24}));
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 24, 22, 0)), (CivilDate{2026, 10, 25}));
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 25, 22, 59)), (CivilDate{2026, 10, 25}));
+  EXPECT_EQ(TodayInAmsterdam(Utc(2026, 10, 25, 23, 0)), (CivilDate{2026, 10, 26}));
+  // Another year's rule: 2024 switched on 31 March and 27 October.
+  EXPECT_EQ(TodayInAmsterdam(Utc(2024, 3, 30, 23, 30)), (CivilDate{2024, 3, 31}));   // CET
+  EXPECT_EQ(TodayInAmsterdam(Utc(2024, 3, 31, 22, 30)), (CivilDate{2024, 4, 1}));    // CEST
+  EXPECT_EQ(TodayInAmsterdam(Utc(2024, 10, 27, 22, 30)), (CivilDate{2024, 10, 27}));  // CET
+  EXPECT_EQ(TodayInAmsterdam(Utc(2024, 10, 26, 22, 30)), (CivilDate{2024, 10, 27}));  // CEST
 }
 
 }  // namespace
