@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lake/sha256.h"
+#include "model/text.h"
 
 namespace memberlake::lake {
 namespace {
@@ -166,8 +167,7 @@ arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage) 
   ARROW_ASSIGN_OR_RAISE(bool exists, storage.Exists(kCurrentPointer));
   if (!exists) return arrow::Status::KeyError("no snapshot in lake ", storage.location());
   ARROW_ASSIGN_OR_RAISE(std::string pointer, storage.ReadAll(kCurrentPointer));
-  while (!pointer.empty() && std::isspace(static_cast<unsigned char>(pointer.back()))) pointer.pop_back();
-  return ReadManifest(storage, pointer);
+  return ReadManifest(storage, std::string(model::Trim(pointer)));
 }
 
 arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& storage) {

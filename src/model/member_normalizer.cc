@@ -14,21 +14,15 @@
 #include <arrow/util/thread_pool.h>
 
 #include "model/calendar.h"
+#include "model/text.h"
 
 namespace memberlake::model {
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsUpper(char c) { return c >= 'A' && c <= 'Z'; }
 char ToLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 char ToUpper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
-
-inline std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // Enum matching key: ASCII lower case without spaces, hyphens, slashes, dots and underscores;
 // other bytes (UTF-8 sequences such as the 'â' of "Fryslân") are kept as they are.
@@ -317,7 +311,7 @@ struct FieldRule {
   static Problem NormalizeEmail(std::string_view raw, NormalValue* out) {
     size_t at = raw.find('@');
     bool ok = at != std::string_view::npos && at > 0 && raw.find('@', at + 1) == std::string_view::npos;
-    for (char c : raw) ok = ok && !IsSpace(c) && c != ',' && c != ';' && c != '<' && c != '>';
+    for (char c : raw) ok = ok && !IsAsciiSpace(c) && c != ',' && c != ';' && c != '<' && c != '>';
     std::string_view domain = ok ? raw.substr(at + 1) : std::string_view();
     size_t dot = domain.rfind('.');
     if (!ok || dot == std::string_view::npos || dot + 1 == domain.size() || domain.front() == '.') {
@@ -513,7 +507,7 @@ class ColumnWalker {
     if (spec.required && column_->null_count() > 0) return false;
     for (int64_t row = 0; row < rows_; ++row) {
       std::optional<std::string_view> text = raw_.Get(row);
-      if (text && (text->empty() || IsSpace(text->front()) || IsSpace(text->back()))) return false;
+      if (text && (text->empty() || IsAsciiSpace(text->front()) || IsAsciiSpace(text->back()))) return false;
     }
     return true;
   }

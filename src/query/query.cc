@@ -20,6 +20,7 @@
 
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
+#include "model/text.h"
 
 namespace memberlake::query {
 namespace {
@@ -27,11 +28,7 @@ namespace {
 namespace cp = arrow::compute;
 namespace ds = arrow::dataset;
 
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return text;
-}
+using model::Trim;
 
 bool IsIdentifierChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 

@@ -5,6 +5,8 @@
 
 #include <arrow/api.h>
 
+#include "model/text.h"
+
 namespace memberlake::transform {
 namespace {
 
@@ -14,14 +16,6 @@ using model::FieldSpec;
 constexpr const char* kDutchMonths[] = {"januari", "februari", "maart",     "april",
                                         "mei",     "juni",     "juli",      "augustus",
                                         "september", "oktober", "november", "december"};
-
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 int32_t DaysOfTimestampMs(int64_t ms) {
   int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
@@ -48,7 +42,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> JoinNames(const std::vector<std::sh
     joined.clear();
     for (const auto* part : parts) {
       if (part->IsNull(row)) continue;
-      std::string_view text = Trim(part->GetView(row));
+      std::string_view text = model::Trim(part->GetView(row));
       if (text.empty()) continue;
       if (!joined.empty()) joined.push_back(' ');
       joined.append(text);
