@@ -49,13 +49,8 @@ arrow::Result<std::string> SnapshotProblem(const lake::LakeStorage& lake, const 
     }
   }
   lake::SnapshotManifest touched = *manifest;
-  touched.files.clear();
-  for (const auto& file : manifest->files) {
-    bool used = scope.all() ? file.kind == lake::SnapshotFileKind::kFull
-                            : file.kind == lake::SnapshotFileKind::kRegional &&
-                                  std::binary_search(scope.regions().begin(), scope.regions().end(), file.region);
-    if (!used) continue;
-    touched.files.push_back(file);
+  touched.files = FilesInScope(*manifest, scope);
+  for (const auto& file : touched.files) {
     auto info = lake.filesystem()->GetFileInfo(lake.FullPath(file.path));
     if (!info.ok() || info->size() != file.bytes) {
       return "snapshot file " + file.path + " is missing or does not match its manifest";
@@ -166,7 +161,7 @@ arrow::Result<QueryResult> MemberSource::RunUncached(const RegionalScope& scope,
   auto as_of = model::ParseIsoDate(manifest.as_of);
   ARROW_RETURN_NOT_OK(as_of.status());
   ARROW_ASSIGN_OR_RAISE(LiveRows delta, ReadLiveDelta(*store_, manifest.data_version, *as_of));
-  auto result = RunQuery(lake_, &delta, *registry_, scope, spec);
+  auto result = RunQuery(lake_, &delta, *registry_, scope, spec, &manifest);  // the snapshot checked above
   if (!result.ok() && result.status().IsIOError()) {  // a file that reads wrong: answer live
     return RunLive(scope, spec, "snapshot unreadable: " + result.status().message());
   }

@@ -354,19 +354,13 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
     const QuerySpec& spec, cp::Expression filter, const cp::Expression& bound,
-    const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids, QueryResult* result) {
-  ARROW_ASSIGN_OR_RAISE(lake::SnapshotManifest manifest, lake::ReadCurrentManifest(lake));
+    const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
+    const lake::SnapshotManifest& manifest, QueryResult* result) {
   result->snapshot_id = manifest.snapshot_id;
   result->data_version = manifest.data_version;
   result->as_of = manifest.as_of;
   std::vector<std::string> paths;
-  for (const auto& file : manifest.files) {
-    if (scope.all() ? file.kind == lake::SnapshotFileKind::kFull
-                    : file.kind == lake::SnapshotFileKind::kRegional &&
-                          std::binary_search(scope.regions().begin(), scope.regions().end(), file.region)) {
-      paths.push_back(lake.FullPath(file.path));
-    }
-  }
+  for (const auto& file : FilesInScope(manifest, scope)) paths.push_back(lake.FullPath(file.path));
   auto format = std::make_shared<ds::ParquetFileFormat>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   std::vector<FilterSpec> enum_filters = spec.where;
@@ -535,9 +529,21 @@ arrow::Result<OrderSpec> ParseOrder(std::string_view text) {
   return order;
 }
 
+std::vector<lake::SnapshotFile> FilesInScope(const lake::SnapshotManifest& manifest, const RegionalScope& scope) {
+  std::vector<lake::SnapshotFile> files;
+  for (const auto& file : manifest.files) {
+    if (scope.all() ? file.kind == lake::SnapshotFileKind::kFull
+                    : file.kind == lake::SnapshotFileKind::kRegional &&
+                          std::binary_search(scope.regions().begin(), scope.regions().end(), file.region)) {
+      files.push_back(file);
+    }
+  }
+  return files;
+}
+
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
                                     const model::FieldRegistry& registry, const RegionalScope& scope,
-                                    const QuerySpec& spec) {
+                                    const QuerySpec& spec, const lake::SnapshotManifest* manifest) {
   ARROW_RETURN_NOT_OK(cp::Initialize());
   if (lake == nullptr && live == nullptr) return arrow::Status::Invalid("a query needs a lake or live rows");
   // Check every name before touching the lake, so a typo costs nothing.
@@ -583,9 +589,14 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   QueryResult result;
   std::vector<std::shared_ptr<arrow::Table>> parts;
   if (lake != nullptr) {
+    lake::SnapshotManifest current;
+    if (manifest == nullptr) {
+      ARROW_ASSIGN_OR_RAISE(current, lake::ReadCurrentManifest(*lake));
+      manifest = &current;
+    }
     ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, filter, bound, needed,
                                                            live ? live->replaced_ids : std::vector<std::string>{},
-                                                           &result));
+                                                           *manifest, &result));
     parts.push_back(std::move(snapshot_rows));
   }
   if (live != nullptr && live->rows != nullptr && live->rows->num_rows() > 0) {

@@ -14,6 +14,7 @@
 #include <arrow/table.h>
 
 #include "lake/lake_storage.h"
+#include "lake/snapshot_manifest.h"
 #include "model/field_registry.h"
 
 namespace memberlake::query {
@@ -35,6 +36,9 @@ class RegionalScope {
   bool all_;
   std::vector<std::string> regions_;
 };
+
+// The snapshot files a scope reads: the full dataset for all regions, else its regions' files.
+std::vector<lake::SnapshotFile> FilesInScope(const lake::SnapshotManifest& manifest, const RegionalScope& scope);
 
 enum class FilterOp { kEq, kNe, kIn, kLt, kLe, kGt, kGe, kIsNull, kNotNull, kPrefix, kMonth, kDay };
 
@@ -115,9 +119,10 @@ struct LiveRows {
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,
                                     const RegionalScope& scope, const QuerySpec& spec);
 // The general form: the snapshot (if `lake`) without the rows `live` replaces, plus `live`'s
-// rows (if `live`), filtered, scoped and aggregated as one table.
+// rows (if `live`), filtered, scoped and aggregated as one table. `manifest` names the
+// snapshot to read; null reads the lake's current one.
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
                                     const model::FieldRegistry& registry, const RegionalScope& scope,
-                                    const QuerySpec& spec);
+                                    const QuerySpec& spec, const lake::SnapshotManifest* manifest = nullptr);
 
 }  // namespace memberlake::query
