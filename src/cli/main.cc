@@ -16,6 +16,10 @@
 
 #include "cli/cli_support.h"
 #include "jobs/generate_snapshot.h"
+#include "server/api_keys.h"
+#include "server/audit_log.h"
+#include "server/http_server.h"
+#include "server/server_config.h"
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
 #include "query/export.h"
@@ -227,24 +231,8 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
                 static_cast<long long>(stats.rows_read));
   if (format == query::ExportFormat::kJson) {
     // JSON carries the result's provenance next to the rows.
-    ARROW_ASSIGN_OR_RAISE(std::string rows, query::TableToJsonRows(*result.table));
-    std::string doc = "{\"source\": \"" + result.source + "\", \"snapshot_id\": \"" + result.snapshot_id +
-                      "\", \"data_version\": " + std::to_string(result.data_version) +
-                      ", \"live_data_version\": " + std::to_string(result.live_data_version) +
-                      ", \"live_rows\": " + std::to_string(result.live_rows) + ", \"as_of\": \"" + result.as_of +
-                      "\", \"fallback_reason\": " + nlohmann::json(result.fallback_reason).dump() +
-                      ", \"scope\": \"" + scope.ToString() + "\", ";
-    if (o.explain) {
-      doc += "\"explain\": {\"files\": " + std::to_string(stats.files) +
-             ", \"row_groups_total\": " + std::to_string(stats.row_groups_total) +
-             ", \"row_groups_pruned_by_statistics\": " + std::to_string(stats.row_groups_pruned_by_statistics) +
-             ", \"row_groups_pruned_by_bloom_filter\": " + std::to_string(stats.row_groups_pruned_by_bloom_filter) +
-             ", \"row_groups_read\": " + std::to_string(stats.row_groups_read) +
-             ", \"pages_total\": " + std::to_string(stats.pages_total) +
-             ", \"pages_read\": " + std::to_string(stats.pages_read) +
-             ", \"rows_read\": " + std::to_string(stats.rows_read) + "}, ";
-    }
-    return WriteOutput(o.out, doc + "\"rows\": " + rows + "}\n");
+    ARROW_ASSIGN_OR_RAISE(std::string doc, query::ResultToJsonDocument(result, scope.ToString(), o.explain));
+    return WriteOutput(o.out, doc + "\n");
   }
   if (query::IsBinary(format) && o.out.empty() && isatty(STDOUT_FILENO)) {
     return arrow::Status::Invalid("--format ", o.format, " is binary: give --out FILE or redirect stdout");
@@ -410,6 +398,46 @@ arrow::Status RunDemo(const GlobalOptions& global, const std::string& dir, int64
   return arrow::Status::OK();
 }
 
+// ---- serve / audit / apikey ---------------------------------------------------------------
+
+arrow::Status RunServe(const std::string& config_path, int port_override) {
+  ARROW_ASSIGN_OR_RAISE(auto config, server::ServerConfig::LoadFile(config_path));
+  if (port_override >= 0) config.port = port_override;
+  return server::Serve(config, [&](int port) {
+    std::printf("memberlake listening on http://%s:%d\n", config.listen.c_str(), port);
+    std::fflush(stdout);
+  });
+}
+
+arrow::Status RunAuditVerify(const std::string& path, bool json) {
+  ARROW_ASSIGN_OR_RAISE(auto result, server::AuditLog::Verify(path));
+  if (json) {
+    std::printf("%s\n", nlohmann::json{{"log", path}, {"entries", result.entries}, {"ok", result.ok},
+                                       {"problem", result.problem}}.dump().c_str());
+  } else if (result.ok) {
+    std::printf("audit log %s: %lld entries, chain intact\n", path.c_str(), static_cast<long long>(result.entries));
+  }
+  if (!result.ok) return arrow::Status::IOError("audit log ", path, " failed verification: ", result.problem);
+  return arrow::Status::OK();
+}
+
+arrow::Status RunApiKeyCreate(const std::string& name, const std::vector<std::string>& groups, const std::string& file) {
+  if (name.empty()) return arrow::Status::Invalid("--name must not be empty");
+  ARROW_ASSIGN_OR_RAISE(auto key, server::ApiKeyStore::Generate());
+  std::string entry = server::ApiKeyStore::TomlEntry(name, key, groups);
+  if (file.empty()) {
+    std::printf("%s\n# add to the api_keys_file:\n%s", key.key.c_str(), entry.c_str());
+    return arrow::Status::OK();
+  }
+  std::ofstream out(file, std::ios::app);
+  out << "\n" << entry;
+  if (!out.good()) return arrow::Status::IOError("cannot append to ", file);
+  out.close();
+  ARROW_RETURN_NOT_OK(server::ApiKeyStore::LoadFile(file).status());  // the file still loads
+  std::printf("%s\n", key.key.c_str());
+  return arrow::Status::OK();
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"memberlake: a fast, secure, columnar reporting layer over a club's member table.\n"
                "Exit codes: 0 ok, 1 runtime/storage error, 2 bad input, 3 not found, 4 version conflict."};
@@ -530,6 +558,35 @@ int Main(int argc, char** argv) {
   demo->add_option("--dir", demo_dir, "Working folder for the store and the lake");
   demo->add_option("--members", demo_members, "Sample size when the store is created")->check(CLI::PositiveNumber);
   demo->callback([&] { finish(RunDemo(global, demo_dir, demo_members)); });
+
+  // serve
+  std::string serve_config;
+  int serve_port = -1;
+  auto* serve = app.add_subcommand("serve", "Run the HTTP API (JWT/API-key auth, regional isolation, audit trail)");
+  serve->add_option("--config", serve_config, "Server config TOML (see docs/server.md)")->required();
+  serve->add_option("--port", serve_port, "Listen on this port instead of the config's (0: any free port)");
+  serve->callback([&] { finish(RunServe(serve_config, serve_port)); });
+
+  // audit
+  std::string audit_path;
+  bool audit_json = false;
+  auto* audit = app.add_subcommand("audit", "The hash-chained audit trail");
+  audit->require_subcommand(1);
+  auto* audit_verify = audit->add_subcommand("verify", "Check that no entry was edited, removed or reordered");
+  audit_verify->add_option("--log", audit_path, "Audit log file")->required();
+  audit_verify->add_flag("--json", audit_json, "Print the result as JSON");
+  audit_verify->callback([&] { finish(RunAuditVerify(audit_path, audit_json)); });
+
+  // apikey
+  std::string key_name, key_file;
+  std::vector<std::string> key_groups;
+  auto* apikey = app.add_subcommand("apikey", "Local API keys for scripts (stored hashed)");
+  apikey->require_subcommand(1);
+  auto* apikey_create = apikey->add_subcommand("create", "Make a key: prints it once; the file keeps only its hash");
+  apikey_create->add_option("--name", key_name, "Who or what uses the key (audit actor)")->required();
+  apikey_create->add_option("--group", key_groups, "Role, e.g. Members_Export, Regio_Utrecht (repeatable)")->required();
+  apikey_create->add_option("--file", key_file, "Append the hashed entry to this api_keys_file");
+  apikey_create->callback([&] { finish(RunApiKeyCreate(key_name, key_groups, key_file)); });
 
   try {
     app.parse(argc, argv);

@@ -31,4 +31,10 @@ std::string Sha256::HexDigest() {
   return out;
 }
 
+std::string Sha256Hex(std::string_view data) {
+  Sha256 hash;
+  hash.Update(data.data(), static_cast<int64_t>(data.size()));
+  return hash.HexDigest();
+}
+
 }  // namespace memberlake::lake

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace memberlake::lake {
 
@@ -21,5 +22,8 @@ class Sha256 {
   struct Context;
   std::unique_ptr<Context> ctx_;
 };
+
+// The lower-case hex SHA-256 of `data` in one call.
+std::string Sha256Hex(std::string_view data);
 
 }  // namespace memberlake::lake

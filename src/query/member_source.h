@@ -43,11 +43,13 @@ class MemberSource {
 
   arrow::Result<QueryResult> Run(const RegionalScope& scope, const QuerySpec& spec);
 
+  // What an answer depends on besides the query and scope: the read mode, the current
+  // snapshot id and the live data_version. Equal keys, equal answers (cache keys, ETags).
+  arrow::Result<std::string> DataKey();
+
  private:
   arrow::Result<QueryResult> RunLive(const RegionalScope& scope, const QuerySpec& spec, std::string reason);
   arrow::Result<QueryResult> RunUncached(const RegionalScope& scope, const QuerySpec& spec);
-  // What the answer depends on besides the query: snapshot id and live data_version.
-  arrow::Result<std::string> DataKey();
 
   const lake::LakeStorage* lake_;
   store::MemberStore* store_;

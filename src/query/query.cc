@@ -418,6 +418,24 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
 
 }  // namespace
 
+arrow::Result<std::shared_ptr<arrow::Table>> ReadLakeFile(const lake::LakeStorage& lake, const std::string& path,
+                                                          const std::vector<std::string>& columns) {
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(lake.FullPath(path), lake.filesystem())));
+  ARROW_ASSIGN_OR_RAISE(auto schema, fragment->ReadPhysicalSchema());
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(schema, cp::literal(true), format,
+                                                                   lake.filesystem(), {std::static_pointer_cast<ds::FileFragment>(fragment)}));
+  ds::ScannerBuilder builder(dataset);
+  std::vector<std::string> present;
+  for (const auto& column : columns) {
+    if (schema->GetFieldIndex(column) >= 0) present.push_back(column);  // views hold fewer columns
+  }
+  ARROW_RETURN_NOT_OK(builder.Project(present));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
+  ARROW_ASSIGN_OR_RAISE(auto table, scanner->ToTable());
+  return DecodeDictionaries(table);
+}
+
 arrow::Result<RegionalScope> RegionalScope::Regions(const model::FieldRegistry& registry,
                                                     std::vector<std::string> regions) {
   const model::FieldSpec* partition = registry.Find(registry.partition_field());

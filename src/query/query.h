@@ -114,6 +114,11 @@ struct LiveRows {
   int64_t data_version = 0;
 };
 
+// One lake file's rows with only `columns` (in that order), enums decoded to plain strings:
+// a snapshot file as a caller may download it. The caller has checked access to the file.
+arrow::Result<std::shared_ptr<arrow::Table>> ReadLakeFile(const lake::LakeStorage& lake, const std::string& path,
+                                                          const std::vector<std::string>& columns);
+
 // Runs `spec` on the lake's current snapshot within `scope`. Errors name the problem: unknown
 // column, a value of the wrong type for its column, an impossible date, an unknown enum value.
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage& lake, const model::FieldRegistry& registry,

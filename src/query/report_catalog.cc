@@ -84,6 +84,10 @@ arrow::Result<std::shared_ptr<const ReportCatalog>> ReportCatalog::LoadString(
       }
     }
     report.restricted = (*table)["restricted"].value_or(false);
+    report.audience = (*table)["audience"].value_or(std::string());
+    if (!report.audience.empty() && report.audience != "communication") {
+      return fail(arrow::Status::Invalid("unknown audience '", report.audience, "' (communication)"));
+    }
     report.params = Strings(*table, "params");
     report.where = Strings(*table, "where");
     report.base.select = Strings(*table, "select");

@@ -24,6 +24,7 @@ struct ReportSpec {
   std::string column;               // kDistribution: the measured column
   std::string description;
   bool restricted = false;          // shows restricted fields
+  std::string audience;             // "communication" for communication views, else empty
   std::vector<std::string> params;  // names the where clauses may use as {name}
   std::vector<std::string> where;   // text filters, parameters not yet substituted
   QuerySpec base;                   // everything but the filters

@@ -76,6 +76,40 @@ arrow::Result<std::string> TableToJsonRows(const arrow::Table& table) {
   return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const std::string& scope,
+                                                bool explain, const std::string& extra) {
+  nlohmann::ordered_json doc = {
+      {"source", result.source},
+      {"snapshot_id", result.snapshot_id},
+      {"data_version", result.data_version},
+      {"live_data_version", result.live_data_version},
+      {"live_rows", result.live_rows},
+      {"as_of", result.as_of},
+      {"fallback_reason", result.fallback_reason},
+      {"scope", scope},
+  };
+  if (!extra.empty()) {
+    auto members = nlohmann::ordered_json::parse(extra, nullptr, /*allow_exceptions=*/false);
+    if (!members.is_object()) return arrow::Status::Invalid("extra result members must be a JSON object");
+    for (auto& [key, value] : members.items()) doc[key] = value;
+  }
+  if (explain) {
+    const ScanStats& s = result.stats;
+    doc["explain"] = {{"files", s.files},
+                      {"row_groups_total", s.row_groups_total},
+                      {"row_groups_pruned_by_statistics", s.row_groups_pruned_by_statistics},
+                      {"row_groups_pruned_by_bloom_filter", s.row_groups_pruned_by_bloom_filter},
+                      {"row_groups_read", s.row_groups_read},
+                      {"pages_total", s.pages_total},
+                      {"pages_read", s.pages_read},
+                      {"rows_read", s.rows_read}};
+  }
+  ARROW_ASSIGN_OR_RAISE(std::string rows, TableToJsonRows(*result.table));
+  std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  text.pop_back();  // the closing brace: rows are already JSON text
+  return text + ",\"rows\":" + rows + "}";
+}
+
 arrow::Result<std::string> TableToText(const arrow::Table& table) {
   ARROW_ASSIGN_OR_RAISE(auto combined, table.CombineChunksToBatch());
   const int columns = combined->num_columns();

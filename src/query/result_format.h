@@ -7,12 +7,19 @@
 #include <arrow/result.h>
 #include <arrow/table.h>
 
+#include "query/query.h"
+
 namespace memberlake::query {
 
 // One cell as text (nullopt for null).
 arrow::Result<std::optional<std::string>> CellText(const arrow::Array& column, int64_t row);
 // A JSON array of row objects.
 arrow::Result<std::string> TableToJsonRows(const arrow::Table& table);
+// A result with its provenance, as one JSON object: source, snapshot_id, data_version,
+// live_data_version, live_rows, as_of, fallback_reason, scope, optional `extra` members (a
+// JSON object's text, merged in), "explain" (scan statistics) when asked, and "rows".
+arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const std::string& scope,
+                                                bool explain, const std::string& extra = "");
 // Columns aligned with spaces, a header line first.
 arrow::Result<std::string> TableToText(const arrow::Table& table);
 

@@ -1,0 +1,128 @@
+#include "jobs/generation_jobs.h"
+
+#include <nlohmann/json.hpp>
+
+#include "model/calendar.h"
+
+namespace memberlake::jobs {
+
+std::string JobStatus::ToJson() const {
+  nlohmann::ordered_json doc = {{"job_id", id},           {"state", state},       {"requested_by", requested_by},
+                                {"as_of", as_of},         {"created_at", created_at}, {"started_at", started_at},
+                                {"finished_at", finished_at}, {"stage", stage},   {"done", done},
+                                {"total", total},         {"snapshot_id", snapshot_id}, {"members", members},
+                                {"quarantined", quarantined}, {"data_version", data_version}, {"error", error}};
+  return doc.dump();
+}
+
+GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish)
+    : open_store_(std::move(open_store)), lake_(lake), on_finish_(std::move(on_finish)) {
+  worker_ = std::thread([this] { Loop(); });
+}
+
+GenerationJobs::~GenerationJobs() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    for (const auto& [id, as_of] : queue_) {
+      jobs_[id].state = "failed";
+      jobs_[id].error = "shut down before it started";
+    }
+    queue_.clear();
+  }
+  changed_.notify_all();
+  worker_.join();
+}
+
+arrow::Result<JobStatus> GenerationJobs::Submit(const std::string& requested_by, model::CivilDate as_of) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return arrow::Status::Invalid("shutting down");
+  for (const auto& [id, job] : jobs_) {
+    if (job.state == "queued" || job.state == "running") {
+      return arrow::Status::AlreadyExists("a generation is already ", job.state, ": job ", id);
+    }
+  }
+  JobStatus job;
+  job.id = "gen-" + std::to_string(next_++) + "-" + model::UtcNowIso().substr(0, 19);
+  job.requested_by = requested_by;
+  job.as_of = model::FormatIsoDate(as_of);
+  job.created_at = model::UtcNowIso();
+  jobs_[job.id] = job;
+  queue_.emplace_back(job.id, as_of);
+  changed_.notify_all();
+  return job;
+}
+
+std::optional<JobStatus> GenerationJobs::Get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<JobStatus> GenerationJobs::Wait(const std::string& id) const {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return std::nullopt;
+  changed_.wait(lock, [&] { return it->second.state != "queued" && it->second.state != "running"; });
+  return it->second;
+}
+
+void GenerationJobs::Loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    auto [id, as_of] = queue_.front();
+    queue_.pop_front();
+    jobs_[id].state = "running";
+    jobs_[id].started_at = model::UtcNowIso();
+    lock.unlock();
+    Run(id, as_of);
+    lock.lock();
+  }
+}
+
+void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
+  GenerateOptions options;
+  options.as_of = as_of;
+  options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    JobStatus& job = jobs_[id];
+    job.stage = std::string(stage);
+    job.done = done;
+    job.total = total;
+  };
+  arrow::Result<GenerateSummary> summary = arrow::Status::UnknownError("not run");
+  auto store = open_store_();
+  if (store.ok()) {
+    summary = GenerateSnapshot(**store, *lake_, options);
+  } else {
+    summary = store.status();
+  }
+  JobStatus finished;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished = jobs_[id];
+  }
+  finished.finished_at = model::UtcNowIso();
+  if (summary.ok()) {
+    finished.state = "succeeded";
+    finished.snapshot_id = summary->manifest.snapshot_id;
+    finished.members = summary->manifest.members;
+    finished.quarantined = summary->manifest.quarantined;
+    finished.data_version = summary->manifest.data_version;
+  } else {
+    finished.state = "failed";
+    finished.error = summary.status().message();
+  }
+  // Before the job reads as finished, so a caller that waited sees its effects (the audit).
+  if (on_finish_) on_finish_(finished);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_[id] = finished;
+  }
+  changed_.notify_all();
+}
+
+}  // namespace memberlake::jobs

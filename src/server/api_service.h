@@ -1,0 +1,70 @@
+// The HTTP API as a function: ApiRequest in, ApiResponse out. Transport-free, so the HTTP
+// server (server/http_server.h), the Lambda handler and tests all drive the same code.
+//
+// Every request except /health and /ready is authenticated (Bearer JWT or API key), gets an
+// AccessGrant from the AccessPolicy, and runs inside the grant's scope. Audited actions
+// (generation, download, export, reads of personal data, member mutations, and denials of
+// those) are appended to the hash-chained audit log.
+//
+// Routes (JSON unless a format is asked for):
+//   GET    /health, /ready
+//   GET    /api/me
+//   GET    /api/members?region=&where=&order_by=&select=&limit=&offset=   (lake + live delta)
+//   POST   /api/members                 GET/PATCH/DELETE /api/members/{id}
+//   GET    /api/reports                 GET /api/reports/{name}?format=&region=&<param>=
+//   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&region=&format=
+//   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
+//   POST   /api/generate                GET /api/jobs/{id}
+//   GET    /api/audit?after=&limit=
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <arrow/result.h>
+
+#include "server/server_config.h"
+
+namespace memberlake::server {
+
+struct ApiRequest {
+  std::string method;                               // GET, POST, PATCH, PUT, DELETE
+  std::string path;                                 // without the query string
+  std::multimap<std::string, std::string> params;   // decoded query parameters
+  std::map<std::string, std::string> headers;       // names in lower case
+  std::string body;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string actor;  // who asked (for the access log); empty when unauthenticated
+};
+
+class ApiService {
+ public:
+  // Opens the lake, the store pool, the audit log, the authenticators and the policy named by
+  // `config`; errors name the setting that is wrong.
+  static arrow::Result<std::unique_ptr<ApiService>> Make(const ServerConfig& config);
+  ~ApiService();
+
+  // Thread-safe; never throws. Errors become JSON bodies {"error": {"status", "message"}}.
+  ApiResponse Handle(const ApiRequest& request);
+
+  // Waits for a running generation and flushes the audit log (graceful shutdown).
+  void Drain();
+
+  class Impl;
+
+ private:
+  explicit ApiService(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace memberlake::server

@@ -1,0 +1,139 @@
+#include "server/server_config.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace memberlake::server {
+namespace {
+
+struct Reader {
+  const toml::table& doc;
+
+  template <typename T>
+  void Get(std::string_view section, std::string_view key, T* out) {
+    if (auto value = doc[section][key].value<T>()) *out = *value;
+  }
+};
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || base_dir.empty() || path.find("://") != std::string::npos || path.rfind("sqlite:", 0) == 0 ||
+      std::filesystem::path(path).is_absolute()) {
+    return path;
+  }
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+}  // namespace
+
+arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text, const std::string& base_dir) {
+  toml::table doc;
+  try {
+    doc = toml::parse(toml_text);
+  } catch (const toml::parse_error& error) {
+    return arrow::Status::Invalid("server config: ", error.description(), " (line ",
+                                  error.source().begin.line, ")");
+  }
+  static const std::map<std::string, std::vector<std::string>> kKnown = {
+      {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
+                  "keep_alive_seconds", "keep_alive_max_requests", "access_log"}},
+      {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of"}},
+      {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
+                "leeway_seconds"}},
+      {"audit", {"path"}},
+  };
+  for (const auto& [section, node] : doc) {
+    auto known = kKnown.find(std::string(section.str()));
+    if (known == kKnown.end() || !node.is_table()) {
+      return arrow::Status::Invalid("server config: unknown section [", std::string(section.str()), "]");
+    }
+    for (const auto& [key, value] : *node.as_table()) {
+      if (std::find(known->second.begin(), known->second.end(), key.str()) == known->second.end()) {
+        return arrow::Status::Invalid("server config: unknown key ", known->first, ".", std::string(key.str()));
+      }
+    }
+  }
+  ServerConfig c;
+  Reader r{doc};
+  int64_t port = c.port, threads = c.threads, read_timeout = c.read_timeout_seconds,
+          write_timeout = c.write_timeout_seconds, keep_alive = c.keep_alive_seconds,
+          keep_alive_max = c.keep_alive_max_requests;
+  r.Get("server", "listen", &c.listen);
+  r.Get("server", "port", &port);
+  r.Get("server", "threads", &threads);
+  r.Get("server", "max_body_bytes", &c.max_body_bytes);
+  r.Get("server", "read_timeout_seconds", &read_timeout);
+  r.Get("server", "write_timeout_seconds", &write_timeout);
+  r.Get("server", "keep_alive_seconds", &keep_alive);
+  r.Get("server", "keep_alive_max_requests", &keep_alive_max);
+  r.Get("server", "access_log", &c.access_log);
+  r.Get("data", "store", &c.store);
+  r.Get("data", "lake", &c.lake);
+  r.Get("data", "registry", &c.registry);
+  r.Get("data", "access_policy", &c.access_policy);
+  r.Get("data", "cache_bytes", &c.cache_bytes);
+  r.Get("data", "max_snapshot_age_seconds", &c.max_snapshot_age_seconds);
+  r.Get("data", "as_of", &c.as_of);
+  r.Get("auth", "issuer", &c.issuer);
+  r.Get("auth", "audience", &c.audience);
+  r.Get("auth", "hs256_secret", &c.hs256_secret);
+  r.Get("auth", "hs256_secret_env", &c.hs256_secret_env);
+  r.Get("auth", "jwks_file", &c.jwks_file);
+  r.Get("auth", "api_keys_file", &c.api_keys_file);
+  r.Get("auth", "leeway_seconds", &c.leeway_seconds);
+  r.Get("audit", "path", &c.audit_log);
+  if (port < 0 || port > 65535) return arrow::Status::Invalid("server config: server.port must be 0..65535");
+  if (threads < 1 || threads > 1024) return arrow::Status::Invalid("server config: server.threads must be 1..1024");
+  if (c.max_body_bytes < 1024) return arrow::Status::Invalid("server config: server.max_body_bytes must be >= 1024");
+  c.port = static_cast<int>(port);
+  c.threads = static_cast<int>(threads);
+  c.read_timeout_seconds = static_cast<int>(read_timeout);
+  c.write_timeout_seconds = static_cast<int>(write_timeout);
+  c.keep_alive_seconds = static_cast<int>(keep_alive);
+  c.keep_alive_max_requests = static_cast<int>(keep_alive_max);
+  if (c.store.empty() && c.lake.empty()) return arrow::Status::Invalid("server config: give data.store, data.lake or both");
+  if (c.issuer.empty() || c.audience.empty()) {
+    if (c.api_keys_file.empty()) {
+      return arrow::Status::Invalid("server config: give auth.issuer and auth.audience (JWT) or auth.api_keys_file");
+    }
+  }
+  if (!c.hs256_secret_env.empty()) {
+    const char* secret = std::getenv(c.hs256_secret_env.c_str());
+    if (secret == nullptr || *secret == '\0') {
+      return arrow::Status::Invalid("server config: auth.hs256_secret_env names ", c.hs256_secret_env,
+                                    ", which is not set");
+    }
+    c.hs256_secret = secret;
+  }
+  for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
+                            &c.audit_log}) {
+    *path = Resolve(base_dir, *path);
+  }
+  if (c.store.rfind("sqlite:", 0) == 0) {
+    std::string file = c.store.substr(c.store.rfind("sqlite://", 0) == 0 ? 9 : 7);
+    c.store = "sqlite:" + Resolve(base_dir, file);
+  }
+  if (c.access_log != "-") c.access_log = Resolve(base_dir, c.access_log);
+  if (c.audit_log.empty()) {
+    std::string anchor = c.lake.empty() ? base_dir : c.lake;
+    c.audit_log = (std::filesystem::path(anchor).parent_path() / "audit" / "audit.log").string();
+  }
+  return c;
+}
+
+arrow::Result<ServerConfig> ServerConfig::LoadFile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return arrow::Status::IOError("cannot read server config ", path);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string base = std::filesystem::absolute(path).parent_path().string();
+  return LoadString(text.str(), base);
+}
+
+}  // namespace memberlake::server

@@ -1,0 +1,47 @@
+// `memberlake serve --config FILE`: the server's settings, from TOML. Relative paths are
+// taken relative to the config file's folder. Secrets may come from the environment
+// (hs256_secret_env) so they need not sit in the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <arrow/result.h>
+
+namespace memberlake::server {
+
+struct ServerConfig {
+  // [server]
+  std::string listen = "127.0.0.1";
+  int port = 8080;                         // 0: any free port (printed on start)
+  int threads = 16;                        // worker pool; a keep-alive connection holds one
+  int64_t max_body_bytes = 1 << 20;        // larger requests get 413
+  int read_timeout_seconds = 10;
+  int write_timeout_seconds = 60;
+  int keep_alive_seconds = 5;
+  int keep_alive_max_requests = 10000;
+  std::string access_log = "-";            // file, "-" for stderr, "" for none
+  // [data]
+  std::string store;                       // store URI (sqlite:PATH)
+  std::string lake;                        // lake folder
+  std::string registry;                    // field registry TOML; empty: built-in
+  std::string access_policy;               // access TOML; empty: built-in config/access.toml
+  int64_t cache_bytes = 256LL << 20;       // result cache bound
+  int64_t max_snapshot_age_seconds = 0;    // older snapshots: answer from the live store
+  std::string as_of;                       // fixed reference date (tests); empty: today
+  // [auth]
+  std::string issuer;
+  std::string audience;
+  std::string hs256_secret;                // or, better, from the environment variable:
+  std::string hs256_secret_env;
+  std::string jwks_file;
+  std::string api_keys_file;
+  int64_t leeway_seconds = 30;
+  // [audit]
+  std::string audit_log;                   // default: <lake>/../audit/audit.log
+
+  static arrow::Result<ServerConfig> LoadFile(const std::string& path);
+  static arrow::Result<ServerConfig> LoadString(std::string_view toml_text, const std::string& base_dir);
+};
+
+}  // namespace memberlake::server

@@ -1,0 +1,255 @@
+"""The HTTP API's behaviour against a real server: member CRUD with scoping, bad input,
+ETags, generation jobs, the audit trail and `memberlake audit verify`, concurrency while a
+generation runs, and a graceful shutdown."""
+import json
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, run
+from server_support import start_server
+
+OWN, OTHER = "Utrecht", "Groningen/Drenthe"
+NEW = {"voornaam": "Ëlla", "achternaam": "van Dijk", "email": "ella.api@example.nl", "status": "Actief",
+       "lidmaatschap": "Gewoon lid", "regio": OWN, "geboortedatum": "1984-03-02",
+       "ingangsdatum": "2024-05-01", "clubblad": "Digitaal"}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=2000, seed=5)
+    yield server
+    if server.proc.poll() is None:
+        assert server.stop() == 0
+
+
+def crud(api):
+    return api.keys.hs256(["Members_CRUD", f"Regio_{OWN}"])
+
+
+def admin(api):
+    return api.keys.hs256(["Members_CRUD", "Regio_All"])
+
+
+def test_create_read_update_delete_within_scope(api):
+    token = crud(api)
+    created = api.request("POST", "/api/members", token, body=NEW)
+    assert created.status == 201, created.text
+    member = created.json()
+    assert member["regio"] == OWN and member["voornaam"] == "Ëlla"
+    member_id, version = member["member_id"], member["_version"]
+    assert created.headers["Location"] == f"/api/members/{member_id}"
+    # It shows up in the list right away (lake + live delta).
+    listed = api.get("/api/members", token, params={"where": "email=ella.api@example.nl"}).json()
+    assert [r["member_id"] for r in listed["rows"]] == [member_id]
+    assert listed["source"] == "hybrid"
+    # Stale version: 409, nothing changed.
+    stale = api.request("PATCH", f"/api/members/{member_id}", token, body={"woonplaats": "Utrecht"},
+                        headers={"If-Match": f'"{version + 1000}"'})
+    assert stale.status == 409
+    updated = api.request("PATCH", f"/api/members/{member_id}", token, body={"woonplaats": "Utrecht"},
+                          headers={"If-Match": f'"{version}"'})
+    assert updated.status == 200 and updated.json()["woonplaats"] == "Utrecht"
+    # Moving the member out of the caller's scope is refused and changes nothing.
+    moved = api.request("PATCH", f"/api/members/{member_id}", token,
+                        body={"regio": OTHER, "_version": updated.json()["_version"]})
+    assert moved.status == 403, moved.text
+    assert api.get(f"/api/members/{member_id}", token).json()["regio"] == OWN
+    # Another region's caller cannot see, change or delete it: 404, like a member that does not exist.
+    other = api.keys.hs256(["Members_CRUD", "Regio_Limburg"])
+    assert api.get(f"/api/members/{member_id}", other).status == 404
+    assert api.request("DELETE", f"/api/members/{member_id}", other,
+                       params={"version": updated.json()["_version"]}).status == 404
+    deleted = api.request("DELETE", f"/api/members/{member_id}", token, params={"version": updated.json()["_version"]})
+    assert deleted.status == 204
+    assert api.get(f"/api/members/{member_id}", token).status == 404
+
+
+def test_create_outside_scope_is_refused(api):
+    response = api.request("POST", "/api/members", crud(api), body=dict(NEW, regio=OTHER, email="x.api@example.nl"))
+    assert response.status == 403
+    assert api.get("/api/members", admin(api), params={"where": "email=x.api@example.nl"}).json()["rows"] == []
+
+
+def test_status_approver_changes_status_only(api):
+    approver = api.keys.hs256(["Members_Status_Approve", f"Regio_{OWN}"])
+    member = api.get("/api/members", approver, params={"limit": 1}).json()["rows"][0]
+    current = api.get(f"/api/members/{member['member_id']}", approver).json()
+    other_field = api.request("PATCH", f"/api/members/{member['member_id']}", approver,
+                              body={"woonplaats": "Elders", "_version": current["_version"]})
+    assert other_field.status == 403
+    ok = api.request("PATCH", f"/api/members/{member['member_id']}", approver,
+                     body={"status": "Geschorst", "_version": current["_version"]})
+    assert ok.status == 200, ok.text
+    assert ok.json()["status"] == "Geschorst"
+    # Restricted fields never reach a role without restricted access.
+    assert "bankrekeningnummer" not in ok.json() and "notities" not in ok.json()
+
+
+@pytest.mark.parametrize("body,problem", [
+    (b"{not json", "JSON"),
+    (json.dumps(dict(NEW, schoenmaat="44")).encode(), "schoenmaat"),
+    (json.dumps(dict(NEW, lidmaatschap="Platina lid")).encode(), "lidmaatschap"),
+    (json.dumps(dict(NEW, geboortedatum="1984-02-30")).encode(), "geboortedatum"),
+    (json.dumps([NEW]).encode(), "object"),
+])
+def test_bad_member_input_is_400_naming_the_problem_and_writes_nothing(api, body, problem):
+    before = api.get("/api/members", admin(api), params={"limit": 1}).json()["total"]
+    response = api.request("POST", "/api/members", crud(api), body=body)
+    assert response.status == 400, response.text
+    assert problem.lower() in response.json()["error"]["message"].lower()
+    assert api.get("/api/members", admin(api), params={"limit": 1}).json()["total"] == before
+
+
+def test_oversize_body_is_413(api):
+    response = api.request("POST", "/api/members", crud(api), body=b"{" + b" " * 70000 + b"}")
+    assert response.status == 413
+    assert response.json()["error"]["status"] == 413
+
+
+@pytest.mark.parametrize("path,params,problem", [
+    ("/api/members", {"limit": "abc"}, "limit"),
+    ("/api/members", {"limit": "-1"}, "limit"),
+    ("/api/members", {"colour": "red"}, "colour"),
+    ("/api/members", {"where": "schoenmaat=44"}, "schoenmaat"),
+    ("/api/members", {"region": "Atlantis"}, "Atlantis"),
+    ("/api/reports/birthdays", {"month": "13"}, "month"),
+    ("/api/reports/regional-stats", {"format": "pdf"}, "pdf"),
+    ("/api/reports/no-such-report", {}, "no-such-report"),
+    ("/api/query", {"where": "geboortedatum=2001-02-30"}, "2001-02-30"),
+])
+def test_bad_query_parameters(api, path, params, problem):
+    response = api.get(path, admin(api), params=params)
+    assert response.status in (400, 404), response.text
+    assert problem in response.json()["error"]["message"]
+
+
+def test_etag_and_if_none_match(api):
+    token = admin(api)
+    first = api.get("/api/reports/regional-stats", token)
+    etag = first.headers["ETag"]
+    again = api.get("/api/reports/regional-stats", token, headers={"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    # Another caller's view has another tag.
+    regional = api.get("/api/reports/regional-stats", api.keys.hs256(["Members_Read", f"Regio_{OWN}"]))
+    assert regional.headers["ETag"] != etag
+    # A live change moves the data version: the old tag no longer matches.
+    created = api.request("POST", "/api/members", token, body=dict(NEW, email="etag.api@example.nl"))
+    assert created.status == 201
+    after = api.get("/api/reports/regional-stats", token, headers={"If-None-Match": etag})
+    assert after.status == 200 and after.headers["ETag"] != etag
+
+
+def test_generation_job_and_audit_trail(api, tmp_path):
+    token = admin(api)
+    before = api.get("/api/snapshots", token).json()["current"]
+    started = api.request("POST", "/api/generate", token, params={"as_of": "2026-01-07"}, body=b"")
+    assert started.status == 202, started.text
+    job_id = started.json()["job_id"]
+    deadline = time.time() + 120
+    while True:
+        job = api.get(f"/api/jobs/{job_id}", token).json()
+        if job["state"] in ("succeeded", "failed") or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert job["state"] == "succeeded", job
+    assert api.get("/api/snapshots", token).json()["current"] == job["snapshot_id"] != before
+    # A regional caller may not generate nor read jobs.
+    regional = crud(api)
+    assert api.request("POST", "/api/generate", regional, body=b"").status == 403
+    assert api.get(f"/api/jobs/{job_id}", regional).status == 403
+
+    # Audited actions: export, download, member reads and mutations, generation (and denials).
+    api.get("/api/reports/member-overview", token, params={"format": "csv"})
+    snapshot = api.get("/api/snapshots", token).json()["snapshots"][-1]
+    regional_file = next(f for f in snapshot["files"] if f["kind"] == "regional")
+    assert api.get(regional_file["url"], token).status == 200
+    auditor = api.keys.hs256(["System_Logs_Read"])
+    entries = api.get("/api/audit", auditor, params={"limit": 10000}).json()["entries"]
+    actions = {e["action"] for e in entries}
+    assert {"member.create", "member.update", "member.delete", "member.read", "member.list", "generate",
+            "generate.finish", "report.export", "snapshot.download"} <= actions, actions
+    denied = [e for e in entries if e["outcome"] == "denied"]
+    assert any(e["action"] == "generate" for e in denied)
+    export = next(e for e in entries if e["action"] == "report.export")
+    assert export["actor"] and export["roles"] == ["Members_CRUD", "Regio_All"] and export["rows"] > 0
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    # The audit log is not for member roles.
+    assert api.get("/api/audit", token).status == 403
+
+    # `memberlake audit verify` passes on the live log and fails on edited, removed or reordered copies.
+    log = api.audit
+    assert run("audit", "verify", "--log", log).returncode == 0
+    lines = log.read_text().splitlines(keepends=True)
+    assert len(lines) >= 5
+
+    def verify_copy(new_lines):
+        copy = tmp_path / f"audit-{len(list(tmp_path.iterdir()))}.log"
+        copy.write_text("".join(new_lines))
+        head = log.with_name(log.name + ".head")
+        if head.exists():
+            shutil.copy(head, copy.with_name(copy.name + ".head"))
+        return run("audit", "verify", "--log", copy, check=False)
+
+    edited = list(lines)
+    edited[2] = edited[2].replace('"actor":"', '"actor":"X', 1)
+    assert edited[2] != lines[2]
+    assert verify_copy(edited).returncode != 0
+    assert verify_copy(lines[:2] + lines[3:]).returncode != 0
+    assert verify_copy(lines[:2] + [lines[3], lines[2]] + lines[4:]).returncode != 0
+    assert verify_copy(lines).returncode == 0
+
+
+def test_readers_see_no_error_and_no_mixed_snapshot_while_generating(api):
+    token = admin(api)
+    regional = api.keys.hs256(["Members_Read", f"Regio_{OWN}"])
+    reference = api.get("/api/reports/regional-stats", token).json()["rows"]
+    reference_list = api.get("/api/members", regional, params={"limit": 20}).json()
+    failures, seen = [], set()
+    stop = threading.Event()
+
+    def reader(i):
+        while not stop.is_set():
+            stats = api.get("/api/reports/regional-stats", token)
+            page = api.get("/api/members", regional, params={"limit": 20})
+            if stats.status != 200 or page.status != 200:
+                failures.append((stats.status, page.status, stats.text[:200], page.text[:200]))
+                continue
+            doc = stats.json()
+            seen.add(doc["snapshot_id"])
+            if doc["rows"] != reference:
+                failures.append(("stats differ", doc["snapshot_id"]))
+            listed = page.json()
+            if [r["member_id"] for r in listed["rows"]] != [r["member_id"] for r in reference_list["rows"]] \
+                    or listed["total"] != reference_list["total"]:
+                failures.append(("list differs", listed["snapshot_id"]))
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    started = api.request("POST", "/api/generate", token, params={"as_of": "2026-01-07"}, body=b"")
+    assert started.status == 202, started.text
+    job_id = started.json()["job_id"]
+    while api.get(f"/api/jobs/{job_id}", token).json()["state"] in ("queued", "running"):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:5]
+    assert api.get(f"/api/jobs/{job_id}", token).json()["snapshot_id"] in seen
+
+
+def test_graceful_shutdown(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=300, seed=3)
+    token = server.keys.hs256(["Members_Read", "Regio_All"])
+    assert server.get("/api/reports/regional-stats", token).status == 200
+    assert server.stop() == 0
+    assert "server stopped" in server.proc.stderr.read()
+    lines = (server.base / "access.log").read_text().splitlines()
+    entry = json.loads(lines[-1])
+    assert entry["path"] == "/api/reports/regional-stats" and entry["status"] == 200 and entry["actor"]
+    assert run("audit", "verify", "--log", server.audit).returncode == 0
