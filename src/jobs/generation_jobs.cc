@@ -1,5 +1,8 @@
 #include "jobs/generation_jobs.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "model/calendar.h"
@@ -69,6 +72,9 @@ std::optional<JobStatus> GenerationJobs::Wait(const std::string& id) const {
 }
 
 void GenerationJobs::Loop() {
+  // Generation is batch work next to interactive readers: let them go first. Threads the job
+  // starts inherit the lower priority.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

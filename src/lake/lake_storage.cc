@@ -1,5 +1,7 @@
 #include "lake/lake_storage.h"
 
+#include <filesystem>
+
 #include <random>
 
 #include <arrow/filesystem/localfs.h>
@@ -38,7 +40,10 @@ arrow::Result<std::shared_ptr<LakeStorage>> LakeStorage::Open(const std::string&
                                   "': expected a path or file:// URI");
   }
   std::string root;
-  auto fs = arrow::fs::FileSystemFromUriOrPath(location, &root);
+  // Arrow takes absolute paths only; a relative lake folder is relative to the working folder.
+  std::string uri = location;
+  if (scheme_end == std::string::npos) uri = std::filesystem::absolute(location).lexically_normal().string();
+  auto fs = arrow::fs::FileSystemFromUriOrPath(uri, &root);
   if (!fs.ok()) {
     return arrow::Status::Invalid("invalid lake location '", location, "': ", fs.status().message());
   }

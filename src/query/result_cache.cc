@@ -35,45 +35,10 @@ std::string CanonicalQueryText(const QuerySpec& spec, const RegionalScope& scope
   return out;
 }
 
-std::optional<QueryResult> ResultCache::Get(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = index_.find(key);
-  if (it == index_.end()) {
-    ++stats_.misses;
-    return std::nullopt;
-  }
-  lru_.splice(lru_.begin(), lru_, it->second);
-  ++stats_.hits;
-  return it->second->result;
-}
-
 void ResultCache::Put(const std::string& key, const QueryResult& result) {
-  int64_t bytes = static_cast<int64_t>(key.size()) + 256;
+  int64_t bytes = 256;
   if (result.table) bytes += arrow::util::TotalBufferSize(*result.table);
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (bytes > max_bytes_) return;
-  if (auto it = index_.find(key); it != index_.end()) {
-    stats_.bytes -= it->second->bytes;
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  lru_.push_front(Entry{key, result, bytes});
-  index_[key] = lru_.begin();
-  stats_.bytes += bytes;
-  while (stats_.bytes > max_bytes_ && !lru_.empty()) {
-    stats_.bytes -= lru_.back().bytes;
-    index_.erase(lru_.back().key);
-    lru_.pop_back();
-    ++stats_.evictions;
-  }
-  stats_.entries = static_cast<int64_t>(lru_.size());
-}
-
-ResultCache::Stats ResultCache::stats() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  Stats out = stats_;
-  out.entries = static_cast<int64_t>(lru_.size());
-  return out;
+  cache_.Put(key, result, bytes);
 }
 
 }  // namespace memberlake::query

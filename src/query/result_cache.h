@@ -5,12 +5,10 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
 
+#include "query/lru_cache.h"
 #include "query/query.h"
 
 namespace memberlake::query {
@@ -20,28 +18,15 @@ std::string CanonicalQueryText(const QuerySpec& spec, const RegionalScope& scope
 
 class ResultCache {
  public:
-  explicit ResultCache(int64_t max_bytes) : max_bytes_(max_bytes) {}
-
-  std::optional<QueryResult> Get(const std::string& key);
+  explicit ResultCache(int64_t max_bytes) : cache_(max_bytes) {}
+  std::optional<QueryResult> Get(const std::string& key) { return cache_.Get(key); }
   // Keeps `result` unless it alone exceeds the bound; evicts least recently used entries.
   void Put(const std::string& key, const QueryResult& result);
-
-  struct Stats {
-    int64_t entries = 0, bytes = 0, hits = 0, misses = 0, evictions = 0;
-  };
-  Stats stats() const;
+  using Stats = CacheStats;
+  Stats stats() const { return cache_.stats(); }
 
  private:
-  struct Entry {
-    std::string key;
-    QueryResult result;
-    int64_t bytes;
-  };
-  mutable std::mutex mutex_;
-  int64_t max_bytes_;
-  std::list<Entry> lru_;  // most recent first
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
-  Stats stats_;
+  LruCache<QueryResult> cache_;
 };
 
 }  // namespace memberlake::query

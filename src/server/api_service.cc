@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <future>
+#include <mutex>
+#include <unordered_map>
 #include <set>
 #include <sstream>
 
@@ -191,6 +194,17 @@ class ApiService::Impl {
   std::shared_ptr<lake::LakeStorage> lake;
   std::unique_ptr<store::StorePool> stores;
   std::unique_ptr<query::ResultCache> cache;
+  // Rendered answers by request and data: a hot report costs a lookup, not a JSON rendering.
+  struct Rendered {
+    ApiResponse response;
+    int64_t rows = -1;
+    std::string data_version;
+  };
+  std::unique_ptr<query::LruCache<Rendered>> rendered;
+  // Identical requests that miss the cache together wait for one computation (after a new
+  // snapshot every key is cold at once; without this each waiting connection computes it).
+  std::mutex inflight_mutex;
+  std::unordered_map<std::string, std::shared_future<arrow::Result<Rendered>>> inflight;
   std::unique_ptr<JwtVerifier> jwt;
   std::unique_ptr<ApiKeyStore> api_keys;
   std::unique_ptr<AuditLog> audit;
@@ -218,7 +232,8 @@ class ApiService::Impl {
   // Runs `run` against a MemberSource (lake + a pooled store), with ETag handling: `key`
   // names the request (route, parameters, caller's view); the ETag adds the data it read.
   using SourceRun = std::function<arrow::Result<ApiResponse>(query::MemberSource&)>;
-  arrow::Result<ApiResponse> WithSource(const ApiRequest& request, const std::string& key, const SourceRun& run);
+  arrow::Result<ApiResponse> WithSource(const ApiRequest& request, const std::string& key, AuditNote* note,
+                                        const SourceRun& run);
 
   arrow::Result<ApiResponse> Render(const ApiRequest& request, const query::QueryResult& result,
                                     const query::RegionalScope& scope, const ParsedFormat& format,
@@ -296,7 +311,10 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
       });
     }
   }
-  if (config.cache_bytes > 0) impl->cache = std::make_unique<query::ResultCache>(config.cache_bytes);
+  if (config.cache_bytes > 0) {
+    impl->cache = std::make_unique<query::ResultCache>(config.cache_bytes);
+    impl->rendered = std::make_unique<query::LruCache<Impl::Rendered>>(config.cache_bytes);
+  }
   if (!config.issuer.empty() && !config.audience.empty()) {
     JwtOptions options;
     options.issuer = config.issuer;
@@ -483,7 +501,7 @@ arrow::Result<ApiResponse> ApiService::Impl::Me(const Caller& caller) {
 }
 
 arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& request, const std::string& key,
-                                                        const SourceRun& run) {
+                                                        AuditNote* note, const SourceRun& run) {
   std::optional<store::StorePool::Lease> lease;
   if (stores) {
     ARROW_ASSIGN_OR_RAISE(auto acquired, stores->Acquire());
@@ -500,11 +518,53 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     not_modified.headers.emplace_back("ETag", etag);
     return not_modified;
   }
-  ARROW_ASSIGN_OR_RAISE(ApiResponse response, run(source));
-  // Only an answer that certainly came from the data the tag names carries it.
-  ARROW_ASSIGN_OR_RAISE(std::string after, source.DataKey());
-  if (after == before) response.headers.emplace_back("ETag", etag);
-  response.headers.emplace_back("Cache-Control", "private, no-cache");
+  const std::string rendered_key = key + "\n" + before;
+  if (rendered) {
+    if (auto hit = rendered->Get(rendered_key)) {
+      note->rows = hit->rows;
+      note->data_version = hit->data_version;
+      return hit->response;
+    }
+  }
+  std::promise<arrow::Result<Rendered>> promise;
+  {
+    std::unique_lock<std::mutex> lock(inflight_mutex);
+    auto running = inflight.find(rendered_key);
+    if (running != inflight.end()) {
+      auto future = running->second;
+      lock.unlock();
+      ARROW_ASSIGN_OR_RAISE(Rendered shared, future.get());
+      note->rows = shared.rows;
+      note->data_version = shared.data_version;
+      return shared.response;
+    }
+    inflight.emplace(rendered_key, promise.get_future().share());
+  }
+  auto compute = [&]() -> arrow::Result<Rendered> {
+    ARROW_ASSIGN_OR_RAISE(ApiResponse response, run(source));
+    response.headers.emplace_back("Cache-Control", "private, no-cache");
+    // Only an answer that certainly came from the data the tag names carries it (and is kept).
+    ARROW_ASSIGN_OR_RAISE(std::string after, source.DataKey());
+    Rendered result{std::move(response), note->rows, note->data_version};
+    if (after == before) {
+      result.response.headers.emplace_back("ETag", etag);
+      if (rendered) rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512);
+    }
+    return result;
+  };
+  arrow::Result<Rendered> result = arrow::Status::UnknownError("not computed");
+  try {
+    result = compute();
+  } catch (const std::exception& e) {
+    result = arrow::Status::UnknownError("exception: ", e.what());
+  }
+  promise.set_value(result);
+  {
+    std::lock_guard<std::mutex> lock(inflight_mutex);
+    inflight.erase(rendered_key);
+  }
+  ARROW_ASSIGN_OR_RAISE(Rendered done, std::move(result));
+  ApiResponse response = std::move(done.response);
   return response;
 }
 
@@ -583,7 +643,7 @@ arrow::Result<ApiResponse> ApiService::Impl::ListMembers(const ApiRequest& reque
   count.where = spec.where;
   count.aggregates.push_back({query::AggregateFn::kCountAll, "", "members"});
   std::string key = "members?" + CanonicalParams(request) + "|" + ViewKey(caller);
-  return WithSource(request, key, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
+  return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
     ARROW_ASSIGN_OR_RAISE(auto result, source.Run(scope, spec));
     ARROW_ASSIGN_OR_RAISE(auto total, source.Run(scope, count));
     int64_t members = total.table->num_rows() == 0
@@ -729,7 +789,7 @@ arrow::Result<ApiResponse> ApiService::Impl::RunReport(const ApiRequest& request
   note->target = name;
   note->scope = scope.ToString();
   std::string key = "report/" + name + "?" + CanonicalParams(request) + "|" + ViewKey(caller);
-  return WithSource(request, key, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
+  return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
     auto run = [&](const query::QuerySpec& spec) -> arrow::Result<query::QueryResult> {
       ARROW_RETURN_NOT_OK(policy->CheckColumns(caller.grant, spec));  // every query the report runs
       return source.Run(scope, spec);
@@ -756,7 +816,7 @@ arrow::Result<ApiResponse> ApiService::Impl::AdHocQuery(const ApiRequest& reques
   if (ListsMembers(spec) || format.is_export) note->action = format.is_export ? "query.export" : "query.read";
   note->scope = scope.ToString();
   std::string key = "query?" + CanonicalParams(request) + "|" + ViewKey(caller);
-  return WithSource(request, key, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
+  return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
     ARROW_ASSIGN_OR_RAISE(auto result, source.Run(scope, spec));
     note->rows = result.table->num_rows();
     note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);

@@ -159,3 +159,12 @@ def test_registry_with_an_extra_field_works_end_to_end(tmp_path):
     assert "helm_maat" in full.schema.names
     row = [r for r in full.to_pylist() if r["member_id"] == added["member_id"]][0]
     assert row["helm_maat"] == "L"
+
+
+def test_relative_lake_and_store_paths_are_relative_to_the_working_folder(tmp_path, bin_path):
+    import subprocess
+    for args in (["seed", "--store", "sqlite:rel.db", "--members", "50"],
+                 ["generate", "--store", "sqlite:rel.db", "--lake", "rel-lake", "--as-of", AS_OF]):
+        proc = subprocess.run([bin_path, *args], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "rel-lake" / "manifests" / "CURRENT").exists()
