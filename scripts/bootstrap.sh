@@ -11,7 +11,7 @@ PYARROW_VERSION="26.0.1"
 PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libbenchmark-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata)
+  libgtest-dev libbenchmark-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -35,6 +35,25 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
   echo "$want" > "$STAMP"
 fi
+
+# Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on
+# local disk) and DynamoDB Local. Checked against Maven Central's SHA-1 files.
+CACHE="${MEMBERLAKE_CACHE:-$HOME/.cache/memberlake}"
+mkdir -p "$CACHE"
+fetch_maven() {  # group/path artifact version [classifier]
+  local path="$1" artifact="$2" version="$3" classifier="${4:+-$4}" ext="${5:-jar}"
+  local file="$artifact-$version$classifier.$ext"
+  [ -f "$CACHE/$file" ] && return 0
+  local url="https://repo1.maven.org/maven2/$path/$artifact/$version/$file"
+  log "downloading $file"
+  curl -fsSL -o "$CACHE/$file.part" "$url"
+  local want; want="$(curl -fsSL "$url.sha1" | cut -c1-40)"
+  if [ "$(sha1sum "$CACHE/$file.part" | cut -c1-40)" != "$want" ]; then
+    rm -f "$CACHE/$file.part"; log "checksum mismatch for $file"; exit 1
+  fi
+  mv "$CACHE/$file.part" "$CACHE/$file"
+}
+fetch_maven org/gaul s3proxy 4.1.0 jar-with-dependencies
 
 case "$VARIANT" in
   release) BUILD="$ROOT/build"; TYPE=Release; EXTRA=() ;;

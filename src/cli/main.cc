@@ -20,6 +20,7 @@
 #include "server/audit_log.h"
 #include "server/http_server.h"
 #include "server/server_config.h"
+#include "lake/lake_storage.h"
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
 #include "query/export.h"
@@ -600,4 +601,8 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace memberlake::cli
 
-int main(int argc, char** argv) { return memberlake::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  int code = memberlake::cli::Main(argc, argv);
+  memberlake::lake::ShutdownLakeStorage();
+  return code;
+}

@@ -1,10 +1,10 @@
 #include "lake/lake_storage.h"
 
 #include <filesystem>
-
 #include <random>
 
 #include <arrow/filesystem/localfs.h>
+#include <arrow/filesystem/s3fs.h>
 #include <arrow/buffer.h>
 #include <arrow/io/api.h>
 #include <arrow/util/uri.h>
@@ -29,21 +29,37 @@ std::string ParentOf(const std::string& path) {
   return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
+// Arrow's S3 filesystem, initialised on first use (ShutdownLakeStorage finalises it).
+arrow::Result<std::shared_ptr<arrow::fs::FileSystem>> OpenS3(const std::string& location, std::string* root) {
+  ARROW_RETURN_NOT_OK(arrow::fs::EnsureS3Initialized());
+  ARROW_ASSIGN_OR_RAISE(auto options, arrow::fs::S3Options::FromUri(location, root));
+  if (root->empty() || root->front() == '/') return arrow::Status::Invalid("expected s3://bucket[/prefix]");
+  ARROW_ASSIGN_OR_RAISE(auto s3, arrow::fs::S3FileSystem::Make(options));
+  return std::static_pointer_cast<arrow::fs::FileSystem>(s3);
+}
+
 }  // namespace
+
+void ShutdownLakeStorage() { (void)arrow::fs::EnsureS3Finalized(); }
 
 arrow::Result<std::shared_ptr<LakeStorage>> LakeStorage::Open(const std::string& location,
                                                               bool create) {
   if (location.empty()) return arrow::Status::Invalid("lake location is empty");
   auto scheme_end = location.find("://");
-  if (scheme_end != std::string::npos && location.compare(0, scheme_end, "file") != 0) {
+  std::string scheme = scheme_end == std::string::npos ? "" : location.substr(0, scheme_end);
+  if (!scheme.empty() && scheme != "file" && scheme != "s3") {
     return arrow::Status::Invalid("unsupported lake location '", location,
-                                  "': expected a path or file:// URI");
+                                  "': expected a path, a file:// URI or s3://bucket/prefix");
   }
   std::string root;
-  // Arrow takes absolute paths only; a relative lake folder is relative to the working folder.
-  std::string uri = location;
-  if (scheme_end == std::string::npos) uri = std::filesystem::absolute(location).lexically_normal().string();
-  auto fs = arrow::fs::FileSystemFromUriOrPath(uri, &root);
+  arrow::Result<std::shared_ptr<arrow::fs::FileSystem>> fs;
+  if (scheme == "s3") {
+    fs = OpenS3(location, &root);
+  } else {
+    // Arrow takes absolute paths only; a relative lake folder is relative to the working folder.
+    std::string uri = scheme.empty() ? std::filesystem::absolute(location).lexically_normal().string() : location;
+    fs = arrow::fs::FileSystemFromUriOrPath(uri, &root);
+  }
   if (!fs.ok()) {
     return arrow::Status::Invalid("invalid lake location '", location, "': ", fs.status().message());
   }

@@ -1,5 +1,6 @@
-// Where a lake lives: a root folder on an Arrow FileSystem (local disk now; S3 later through
-// the same interface). Paths given to LakeStorage are relative to the root, '/'-separated.
+// Where a lake lives: a root folder on an Arrow FileSystem, local disk or S3 (Arrow's S3
+// filesystem: large files go up as multipart uploads). Paths given to LakeStorage are
+// relative to the root, '/'-separated.
 //
 // The publish protocol relies on two guarantees of this class:
 //  - files are written under names that are never reused (callers choose unique names), so a
@@ -21,8 +22,11 @@ namespace memberlake::lake {
 
 class LakeStorage {
  public:
-  // `location` is a local path or a file:// URI. With `create`, the root folder is made if
-  // missing and checked to be writable (Status::IOError naming the folder otherwise).
+  // `location` is a local path, a file:// URI or s3://bucket/prefix with Arrow's query options
+  // (region=, endpoint_override=host:port, scheme=http|https). S3 credentials come from the
+  // standard AWS chain: environment, profile, instance role. With `create`, the root folder
+  // is made if missing (never the bucket) and checked to be writable (Status::IOError naming
+  // the location otherwise).
   static arrow::Result<std::shared_ptr<LakeStorage>> Open(const std::string& location, bool create);
 
   const std::shared_ptr<arrow::fs::FileSystem>& filesystem() const { return fs_; }
@@ -46,5 +50,9 @@ class LakeStorage {
   std::string root_;
   std::string location_;
 };
+
+// Releases process-wide storage state (the AWS SDK behind S3 lakes). Call once at the end of
+// main, after every LakeStorage is gone: the SDK must not outlive it into static destruction.
+void ShutdownLakeStorage();
 
 }  // namespace memberlake::lake
