@@ -430,11 +430,15 @@ arrow::Status RunApiKeyCreate(const std::string& name, const std::vector<std::st
     std::printf("%s\n# add to the api_keys_file:\n%s", key.key.c_str(), entry.c_str());
     return arrow::Status::OK();
   }
-  std::ofstream out(file, std::ios::app);
-  out << "\n" << entry;
-  if (!out.good()) return arrow::Status::IOError("cannot append to ", file);
-  out.close();
-  ARROW_RETURN_NOT_OK(server::ApiKeyStore::LoadFile(file).status());  // the file still loads
+  // Check the file with the new entry before touching it, so a failure leaves it as it was.
+  std::string existing;
+  if (std::filesystem::exists(file)) {
+    std::ifstream in(file);
+    existing.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string updated = existing + (existing.empty() || existing.back() == '\n' ? "" : "\n") + "\n" + entry;
+  ARROW_RETURN_NOT_OK(server::ApiKeyStore::LoadString(updated, file).status());
+  ARROW_RETURN_NOT_OK(WriteOutput(file, updated));
   std::printf("%s\n", key.key.c_str());
   return arrow::Status::OK();
 }

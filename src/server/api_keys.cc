@@ -1,6 +1,8 @@
 #include "server/api_keys.h"
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -15,11 +17,12 @@ namespace memberlake::server {
 namespace {
 
 constexpr std::string_view kPrefix = "mlk_";
+constexpr size_t kIdChars = 8;
+constexpr std::array<std::string_view, 4> kFields = {"name", "id", "sha256", "groups"};
 
-bool IsHex(std::string_view text, size_t length) {
-  return text.size() == length && std::all_of(text.begin(), text.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+bool IsLowerHex(std::string_view text, size_t length) {
+  return text.size() == length &&
+         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string Hex(const unsigned char* bytes, size_t size) {
@@ -32,10 +35,64 @@ std::string Hex(const unsigned char* bytes, size_t size) {
   return out;
 }
 
+// A TOML basic string with toml++'s escaping, so any name round-trips through the file.
 std::string TomlString(const std::string& text) {
   std::ostringstream out;
   out << toml::value<std::string>(text);
   return out.str();
+}
+
+arrow::Result<std::string> TextField(const toml::table& table, std::string_view field) {
+  const toml::node* node = table.get(field);
+  if (node == nullptr) return arrow::Status::Invalid("missing ", field);
+  const toml::value<std::string>* text = node->as_string();
+  if (text == nullptr) return arrow::Status::Invalid(field, " must be a string");
+  if (text->get().empty()) return arrow::Status::Invalid("empty ", field);
+  return text->get();
+}
+
+arrow::Result<std::vector<std::string>> Groups(const toml::table& table) {
+  const toml::node* node = table.get("groups");
+  if (node == nullptr) return arrow::Status::Invalid("missing groups");
+  const toml::array* groups = node->as_array();
+  if (groups == nullptr) return arrow::Status::Invalid("groups must be a list of names");
+  // A key without roles could do nothing; an empty list is a mistake in the file.
+  if (groups->empty()) return arrow::Status::Invalid("empty groups");
+  std::vector<std::string> out;
+  for (const toml::node& group : *groups) {
+    const toml::value<std::string>* name = group.as_string();
+    if (name == nullptr || name->get().empty()) return arrow::Status::Invalid("groups must be a list of names");
+    out.push_back(name->get());
+  }
+  return out;
+}
+
+struct ParsedKey {
+  std::string name;
+  std::string id;
+  std::string sha256_hex;
+  std::vector<std::string> groups;
+};
+
+// One [[key]] table. Unknown fields are refused so that a typo ("group") cannot silently
+// change what a key may do.
+arrow::Result<ParsedKey> ReadEntry(const toml::table& table) {
+  for (const auto& [field, value] : table) {
+    if (std::find(kFields.begin(), kFields.end(), field.str()) == kFields.end()) {
+      return arrow::Status::Invalid("unknown field ", field.str());
+    }
+  }
+  ParsedKey key;
+  ARROW_ASSIGN_OR_RAISE(key.name, TextField(table, "name"));
+  ARROW_ASSIGN_OR_RAISE(key.id, TextField(table, "id"));
+  ARROW_ASSIGN_OR_RAISE(key.sha256_hex, TextField(table, "sha256"));
+  ARROW_ASSIGN_OR_RAISE(key.groups, Groups(table));
+  if (!IsLowerHex(key.id, kIdChars)) return arrow::Status::Invalid("id must be 8 lower-case hex characters");
+  // sha256sum and hashlib print lower case, but a hand-copied upper-case hash means the same.
+  std::transform(key.sha256_hex.begin(), key.sha256_hex.end(), key.sha256_hex.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!IsLowerHex(key.sha256_hex, 64)) return arrow::Status::Invalid("sha256 must be 64 hex characters");
+  return key;
 }
 
 }  // namespace
@@ -45,51 +102,42 @@ arrow::Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::LoadString(std::string_
   try {
     doc = toml::parse(text, source);
   } catch (const toml::parse_error& error) {
-    return arrow::Status::Invalid("API key file ", source, ": ", error.description());
+    return arrow::Status::Invalid("API key file ", source, ": ", error.description(), " at line ",
+                                  error.source().begin.line);
+  }
+  for (const auto& [name, value] : doc) {
+    if (name.str() != "key" || !value.is_array_of_tables()) {
+      return arrow::Status::Invalid("API key file ", source, ": unexpected '", name.str(), "' (entries are [[key]] tables)");
+    }
   }
   auto store = std::unique_ptr<ApiKeyStore>(new ApiKeyStore());
-  if (doc.contains("key") && !doc["key"].is_array_of_tables()) {
-    return arrow::Status::Invalid("API key file ", source, ": key must be [[key]] tables");
-  }
-  int index = 0;
-  if (const toml::array* keys = doc["key"].as_array()) {
-    for (const auto& node : *keys) {
-      ++index;
-      const toml::table& table = *node.as_table();
-      auto fail = [&](const std::string& problem) {
-        return arrow::Status::Invalid("API key file ", source, ": key ", index, ": ", problem);
-      };
-      Entry entry;
-      entry.name = table["name"].value_or(std::string());
-      std::string id = table["id"].value_or(std::string());
-      entry.sha256_hex = table["sha256"].value_or(std::string());
-      if (entry.name.empty()) return fail("missing name");
-      if (!IsHex(id, 8)) return fail("id must be 8 lower-case hex characters");
-      if (!IsHex(entry.sha256_hex, 64)) return fail("sha256 must be 64 lower-case hex characters");
-      const toml::array* groups = table["groups"].as_array();
-      if (groups == nullptr || groups->empty()) return fail("missing groups");
-      for (const auto& group : *groups) {
-        auto name = group.value<std::string>();
-        if (!name || name->empty()) return fail("groups must be names");
-        entry.groups.push_back(*name);
-      }
-      if (store->by_id_.count(id)) return fail("duplicate id " + id);
-      store->by_id_[id] = std::move(entry);
+  const toml::array* keys = doc["key"].as_array();
+  for (size_t i = 0; keys != nullptr && i < keys->size(); ++i) {
+    const toml::table& table = *keys->get(i)->as_table();
+    auto key = ReadEntry(table);
+    arrow::Status status = key.status();
+    if (status.ok() && store->by_id_.count(key->id)) status = arrow::Status::Invalid("duplicate id ", key->id);
+    if (!status.ok()) {
+      const toml::value<std::string>* name = table["name"].as_string();
+      return arrow::Status::Invalid("API key file ", source, ": key ", i + 1,
+                                    name ? " (" + TomlString(name->get()) + ")" : std::string(), ": ", status.message());
     }
+    store->by_id_[key->id] = Entry{std::move(key->name), std::move(key->sha256_hex), std::move(key->groups)};
   }
   return store;
 }
 
 arrow::Result<std::unique_ptr<ApiKeyStore>> ApiKeyStore::LoadFile(const std::string& path) {
-  std::ifstream file(path);
+  std::ifstream file(path, std::ios::binary);
   if (!file) return arrow::Status::IOError("cannot read API key file ", path);
   std::stringstream text;
   text << file.rdbuf();
+  if (file.bad()) return arrow::Status::IOError("cannot read API key file ", path);
   return LoadString(text.str(), path);
 }
 
 arrow::Result<NewApiKey> ApiKeyStore::Generate() {
-  unsigned char id[4];
+  unsigned char id[kIdChars / 2];
   unsigned char secret[32];
   if (RAND_bytes(id, sizeof id) != 1 || RAND_bytes(secret, sizeof secret) != 1) {
     return arrow::Status::IOError("no random bytes for a new API key");
@@ -98,6 +146,7 @@ arrow::Result<NewApiKey> ApiKeyStore::Generate() {
   key.id = Hex(id, sizeof id);
   key.key = std::string(kPrefix) + key.id + "_" +
             EncodeBase64Url(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
+  OPENSSL_cleanse(secret, sizeof secret);
   key.sha256_hex = lake::Sha256Hex(key.key);
   return key;
 }
@@ -111,14 +160,19 @@ std::string ApiKeyStore::TomlEntry(const std::string& name, const NewApiKey& key
 
 arrow::Result<Principal> ApiKeyStore::Authenticate(std::string_view presented) const {
   const auto invalid = arrow::Status::Invalid("invalid API key");
-  if (presented.size() < kPrefix.size() + 10 || presented.substr(0, kPrefix.size()) != kPrefix ||
-      presented[kPrefix.size() + 8] != '_') {
+  const size_t separator = kPrefix.size() + kIdChars;
+  if (presented.size() <= separator + 1 || presented.substr(0, kPrefix.size()) != kPrefix ||
+      presented[separator] != '_') {
     return invalid;
   }
-  auto it = by_id_.find(std::string(presented.substr(kPrefix.size(), 8)));
+  auto it = by_id_.find(std::string(presented.substr(kPrefix.size(), kIdChars)));
   if (it == by_id_.end()) return invalid;
-  std::string hash = lake::Sha256Hex(presented);
-  if (CRYPTO_memcmp(hash.data(), it->second.sha256_hex.data(), hash.size()) != 0) return invalid;
+  const std::string hash = lake::Sha256Hex(presented);
+  // Both are 64 characters (checked on load); constant time so timing reveals nothing of the hash.
+  if (hash.size() != it->second.sha256_hex.size() ||
+      CRYPTO_memcmp(hash.data(), it->second.sha256_hex.data(), hash.size()) != 0) {
+    return invalid;
+  }
   Principal principal;
   principal.subject = it->second.name;
   principal.groups = it->second.groups;

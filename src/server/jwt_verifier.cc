@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <map>
 #include <optional>
-#include <vector>
+#include <utility>
 
 #include <nlohmann/json.hpp>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -17,6 +18,13 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Far above any Cognito token (a few KB even with many groups); bounds the work a stranger can
+// make us do before the signature check.
+constexpr size_t kMaxTokenBytes = 64 * 1024;
+// RFC 7518 §3.2: an HS256 key shorter than the hash output is weak.
+constexpr size_t kMinSecretBytes = 32;
+constexpr int kMinRsaBits = 2048;
+
 int Base64UrlValue(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -26,76 +34,215 @@ int Base64UrlValue(char c) {
   return -1;
 }
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+template <typename T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
 };
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
+using MdCtx = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
+using Bignum = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
+using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
+using Params = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
 
+const unsigned char* Bytes(std::string_view text) { return reinterpret_cast<const unsigned char*>(text.data()); }
+
+Bignum ToBignum(const std::string& big_endian) {
+  return Bignum(BN_bin2bn(Bytes(big_endian), static_cast<int>(big_endian.size()), nullptr));
+}
+
+// An RSA public key from the JWK's n and e (big-endian bytes), through the OpenSSL 3 provider
+// API. The public-key check refuses an even modulus, e = 1 and similar keys that would make
+// signatures forgeable should a JWKS be mangled.
 arrow::Result<Pkey> RsaPublicKey(const std::string& n, const std::string& e) {
-  if (n.size() < 256) return arrow::Status::Invalid("RSA modulus shorter than 2048 bits");
-  BIGNUM* bn_n = BN_bin2bn(reinterpret_cast<const unsigned char*>(n.data()), static_cast<int>(n.size()), nullptr);
-  BIGNUM* bn_e = BN_bin2bn(reinterpret_cast<const unsigned char*>(e.data()), static_cast<int>(e.size()), nullptr);
-  OSSL_PARAM_BLD* build = OSSL_PARAM_BLD_new();
-  OSSL_PARAM* params = nullptr;
-  EVP_PKEY_CTX* ctx = nullptr;
-  EVP_PKEY* key = nullptr;
-  bool ok = bn_n && bn_e && build && OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_N, bn_n) == 1 &&
-            OSSL_PARAM_BLD_push_BN(build, OSSL_PKEY_PARAM_RSA_E, bn_e) == 1 &&
-            (params = OSSL_PARAM_BLD_to_param(build)) != nullptr &&
-            (ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr)) != nullptr &&
-            EVP_PKEY_fromdata_init(ctx) == 1 && EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
-  EVP_PKEY_CTX_free(ctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(build);
-  BN_free(bn_n);
-  BN_free(bn_e);
-  if (!ok) {
-    EVP_PKEY_free(key);
+  Bignum bn_n = ToBignum(n);
+  Bignum bn_e = ToBignum(e);
+  if (!bn_n || !bn_e) return arrow::Status::Invalid("cannot read n or e");
+  if (BN_num_bits(bn_n.get()) < kMinRsaBits) return arrow::Status::Invalid("RSA modulus shorter than 2048 bits");
+  ParamBld build(OSSL_PARAM_BLD_new());
+  if (!build || OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
+    return arrow::Status::Invalid("cannot build RSA parameters");
+  }
+  Params params(OSSL_PARAM_BLD_to_param(build.get()));
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
     return arrow::Status::Invalid("cannot build an RSA key from n and e");
   }
-  return Pkey(key);
+  Pkey key(raw);
+  PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) return arrow::Status::Invalid("not a sound RSA public key");
+  return key;
+}
+
+// A string member: nullopt when absent, Invalid when present with another type.
+arrow::Result<std::optional<std::string>> OptionalString(const Json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end()) return std::optional<std::string>();
+  if (!it->is_string()) return arrow::Status::Invalid(name, " is not a string");
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+using RsaKeys = std::map<std::string, Pkey>;  // by kid ("" for a key without one)
+
+// Adds the JWK to `keys` if it is an RSA signature key for RS256.
+arrow::Status AddJwk(const Json& jwk, RsaKeys* keys) {
+  if (!jwk.is_object()) return arrow::Status::Invalid("not an object");
+  ARROW_ASSIGN_OR_RAISE(auto kty, OptionalString(jwk, "kty"));
+  ARROW_ASSIGN_OR_RAISE(auto use, OptionalString(jwk, "use"));
+  ARROW_ASSIGN_OR_RAISE(auto alg, OptionalString(jwk, "alg"));
+  ARROW_ASSIGN_OR_RAISE(auto kid, OptionalString(jwk, "kid"));
+  if (!kty) return arrow::Status::Invalid("missing kty");
+  // A key published for encryption or another algorithm must not verify RS256 signatures.
+  if (*kty != "RSA" || (use && *use != "sig") || (alg && *alg != "RS256")) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto n_text, OptionalString(jwk, "n"));
+  ARROW_ASSIGN_OR_RAISE(auto e_text, OptionalString(jwk, "e"));
+  if (!n_text || !e_text) return arrow::Status::Invalid("missing n or e");
+  auto n = DecodeBase64Url(*n_text);
+  auto e = DecodeBase64Url(*e_text);
+  if (!n.ok() || !e.ok()) return arrow::Status::Invalid("n or e is not base64url");
+  ARROW_ASSIGN_OR_RAISE(Pkey key, RsaPublicKey(*n, *e));
+  std::string id = kid.value_or("");
+  if (keys->count(id)) return arrow::Status::Invalid("duplicate kid '", id, "'");
+  (*keys)[id] = std::move(key);
+  return arrow::Status::OK();
+}
+
+arrow::Result<RsaKeys> ParseJwks(const std::string& text) {
+  Json jwks = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto keys_it = jwks.is_object() ? jwks.find("keys") : jwks.end();
+  if (!jwks.is_object() || keys_it == jwks.end() || !keys_it->is_array()) {
+    return arrow::Status::Invalid("JWKS: expected an object with a \"keys\" array");
+  }
+  RsaKeys keys;
+  int index = 0;
+  for (const Json& jwk : *keys_it) {
+    ++index;
+    arrow::Status status = AddJwk(jwk, &keys);
+    if (!status.ok()) return arrow::Status::Invalid("JWKS key ", index, ": ", status.message());
+  }
+  if (keys.empty()) return arrow::Status::Invalid("JWKS: no RSA signature keys");
+  return keys;
 }
 
 bool VerifyRs256(EVP_PKEY* key, std::string_view signing_input, const std::string& signature) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, key) == 1 &&
-            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                             reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
+  MdCtx ctx(EVP_MD_CTX_new());
+  // EVP_DigestVerifyInit picks RSASSA-PKCS1-v1_5, the RSA default padding, as RS256 needs.
+  return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1 &&
+         EVP_DigestVerify(ctx.get(), Bytes(signature), signature.size(), Bytes(signing_input), signing_input.size()) == 1;
 }
 
 bool VerifyHs256(const std::string& secret, std::string_view signing_input, const std::string& signature) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(), mac, &length) == nullptr) {
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), Bytes(signing_input), signing_input.size(),
+           mac, &length) == nullptr) {
     return false;
   }
+  // Constant time, so the response time does not tell how many leading bytes of a guess were right.
   return signature.size() == length && CRYPTO_memcmp(mac, signature.data(), length) == 0;
 }
 
-// A NumericDate claim (integer or float seconds); nullopt when absent.
-arrow::Result<std::optional<int64_t>> TimeClaim(const Json& claims, const char* name) {
+struct Parts {
+  std::string_view signing_input;  // header.payload, as signed
+  Json header;
+  std::string payload;             // decoded, parsed only once the signature holds
+  std::string signature;
+};
+
+arrow::Result<Parts> SplitToken(std::string_view token) {
+  if (token.size() > kMaxTokenBytes) return arrow::Status::Invalid("token too long");
+  size_t first = token.find('.');
+  size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) {
+    return arrow::Status::Invalid("malformed token: expected three parts");
+  }
+  auto header_text = DecodeBase64Url(token.substr(0, first));
+  auto payload = DecodeBase64Url(token.substr(first + 1, second - first - 1));
+  auto signature = DecodeBase64Url(token.substr(second + 1));
+  if (!header_text.ok() || !payload.ok() || !signature.ok()) return arrow::Status::Invalid("malformed token: bad base64url");
+  Parts parts{token.substr(0, second), Json::parse(*header_text, nullptr, false), std::move(*payload),
+              std::move(*signature)};
+  if (!parts.header.is_object()) return arrow::Status::Invalid("malformed token header");
+  return parts;
+}
+
+// A NumericDate claim (integer or fractional seconds); nullopt when absent. Kept as a double so
+// a fractional exp is compared exactly, not truncated.
+arrow::Result<std::optional<double>> TimeClaim(const Json& claims, const char* name) {
   auto it = claims.find(name);
-  if (it == claims.end()) return std::optional<int64_t>();
+  if (it == claims.end()) return std::optional<double>();
   if (!it->is_number()) return arrow::Status::Invalid(name, " is not a number");
-  double seconds = std::clamp(it->get<double>(), -1e15, 1e15);  // no overflow on absurd values
-  return std::optional<int64_t>(static_cast<int64_t>(seconds));
+  return std::optional<double>(it->get<double>());
+}
+
+arrow::Status CheckTimes(const Json& claims, int64_t now_unix, int64_t leeway) {
+  ARROW_ASSIGN_OR_RAISE(auto exp, TimeClaim(claims, "exp"));
+  ARROW_ASSIGN_OR_RAISE(auto nbf, TimeClaim(claims, "nbf"));
+  ARROW_ASSIGN_OR_RAISE(auto iat, TimeClaim(claims, "iat"));
+  // Exact in double for any time within 2^53 seconds; leeway is bounded in Make().
+  const double earliest = static_cast<double>(now_unix) - static_cast<double>(leeway);
+  const double latest = static_cast<double>(now_unix) + static_cast<double>(leeway);
+  if (!exp) return arrow::Status::Invalid("token has no expiry");
+  if (!(*exp > earliest)) return arrow::Status::Invalid("token expired");
+  if (nbf && !(*nbf <= latest)) return arrow::Status::Invalid("token not yet valid");
+  if (iat && !(*iat <= latest)) return arrow::Status::Invalid("token issued in the future");
+  return arrow::Status::OK();
+}
+
+bool AudienceMatches(const Json& claims, const std::string& audience) {
+  auto aud = claims.find("aud");
+  if (aud != claims.end()) {
+    if (aud->is_string()) return aud->get<std::string>() == audience;
+    if (!aud->is_array()) return false;
+    return std::any_of(aud->begin(), aud->end(),
+                       [&](const Json& item) { return item.is_string() && item.get<std::string>() == audience; });
+  }
+  // Cognito access tokens carry the app client in client_id and have no aud.
+  auto client_id = claims.find("client_id");
+  return client_id != claims.end() && client_id->is_string() && client_id->get<std::string>() == audience;
+}
+
+arrow::Result<Principal> PrincipalFrom(const Json& claims) {
+  Principal principal;
+  principal.auth_method = "jwt";
+  auto groups = claims.find("cognito:groups");
+  if (groups == claims.end()) return arrow::Status::Invalid("missing cognito:groups claim");
+  // Roles decide access: anything but a list of names is refused, never read as "no roles".
+  bool names = groups->is_array() && std::all_of(groups->begin(), groups->end(),
+                                                 [](const Json& group) { return group.is_string(); });
+  if (!names) return arrow::Status::Invalid("missing cognito:groups claim: not a list of names");
+  for (const Json& group : *groups) principal.groups.push_back(group.get<std::string>());
+  for (const char* name : {"sub", "username", "cognito:username"}) {
+    auto it = claims.find(name);
+    if (it != claims.end() && it->is_string() && !it->get<std::string>().empty()) {
+      principal.subject = it->get<std::string>();
+      break;
+    }
+  }
+  if (principal.subject.empty()) return arrow::Status::Invalid("token has no subject");
+  return principal;
 }
 
 }  // namespace
 
 struct JwtVerifier::Keys {
-  std::map<std::string, Pkey> rsa;  // by kid
+  std::string hs256_secret;  // empty: HS256 refused
+  RsaKeys rsa;               // empty: RS256 refused
 };
 
-JwtVerifier::JwtVerifier(JwtOptions options, std::unique_ptr<Keys> keys)
+JwtVerifier::JwtVerifier(JwtOptions options, std::unique_ptr<const Keys> keys)
     : options_(std::move(options)), keys_(std::move(keys)) {}
 JwtVerifier::~JwtVerifier() = default;
 
 arrow::Result<std::string> DecodeBase64Url(std::string_view text) {
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  size_t unpadded = text.find_last_not_of('=') + 1;  // npos + 1 == 0 for all '='
+  if (unpadded != text.size() && (text.size() % 4 != 0 || text.size() - unpadded > 2)) {
+    return arrow::Status::Invalid("bad base64url padding");
+  }
+  text = text.substr(0, unpadded);
   if (text.size() % 4 == 1) return arrow::Status::Invalid("bad base64url length");
   std::string out;
   out.reserve(text.size() * 3 / 4);
@@ -137,120 +284,64 @@ arrow::Result<std::unique_ptr<JwtVerifier>> JwtVerifier::Make(const JwtOptions& 
   if (options.issuer.empty() || options.audience.empty()) {
     return arrow::Status::Invalid("JWT verification needs an issuer and an audience");
   }
-  auto keys = std::make_unique<Keys>();
-  if (!options.jwks_json.empty()) {
-    Json jwks = Json::parse(options.jwks_json, nullptr, /*allow_exceptions=*/false);
-    if (!jwks.is_object() || !jwks.contains("keys") || !jwks["keys"].is_array()) {
-      return arrow::Status::Invalid("JWKS: expected an object with a \"keys\" array");
-    }
-    int index = 0;
-    for (const auto& jwk : jwks["keys"]) {
-      ++index;
-      if (!jwk.is_object()) return arrow::Status::Invalid("JWKS key ", index, ": not an object");
-      if (jwk.value("kty", "") != "RSA") continue;  // only RSA keys verify RS256
-      auto text = [&](const char* name) -> arrow::Result<std::string> {
-        if (!jwk.contains(name) || !jwk[name].is_string()) {
-          return arrow::Status::Invalid("JWKS key ", index, ": missing ", name);
-        }
-        return jwk[name].get<std::string>();
-      };
-      std::string kid = jwk.contains("kid") && jwk["kid"].is_string() ? jwk["kid"].get<std::string>() : "";
-      ARROW_ASSIGN_OR_RAISE(std::string n_text, text("n"));
-      ARROW_ASSIGN_OR_RAISE(std::string e_text, text("e"));
-      auto n = DecodeBase64Url(n_text);
-      auto e = DecodeBase64Url(e_text);
-      if (!n.ok() || !e.ok()) return arrow::Status::Invalid("JWKS key ", index, ": n or e is not base64url");
-      auto key = RsaPublicKey(*n, *e);
-      if (!key.ok()) return arrow::Status::Invalid("JWKS key ", index, ": ", key.status().message());
-      if (keys->rsa.count(kid)) return arrow::Status::Invalid("JWKS: duplicate kid '", kid, "'");
-      keys->rsa[kid] = std::move(*key);
-    }
-    if (keys->rsa.empty()) return arrow::Status::Invalid("JWKS: no RSA keys");
+  if (options.leeway_seconds < 0 || options.leeway_seconds > 24 * 3600) {
+    return arrow::Status::Invalid("JWT leeway must be between 0 and 86400 seconds");
   }
-  if (keys->rsa.empty() && options.hs256_secret.empty()) {
-    return arrow::Status::Invalid("JWT verification needs an HS256 secret or a JWKS");
-  }
-  if (!options.hs256_secret.empty() && options.hs256_secret.size() < 32) {
+  if (!options.hs256_secret.empty() && options.hs256_secret.size() < kMinSecretBytes) {
     return arrow::Status::Invalid("the HS256 secret must be at least 32 bytes");
+  }
+  auto keys = std::make_unique<Keys>();
+  keys->hs256_secret = options.hs256_secret;
+  if (!options.jwks_json.empty()) {
+    try {
+      ARROW_ASSIGN_OR_RAISE(keys->rsa, ParseJwks(options.jwks_json));
+    } catch (const Json::exception&) {
+      return arrow::Status::Invalid("JWKS: malformed");  // defensive: every access above is type-checked
+    }
+  }
+  if (keys->rsa.empty() && keys->hs256_secret.empty()) {
+    return arrow::Status::Invalid("JWT verification needs an HS256 secret or a JWKS");
   }
   return std::unique_ptr<JwtVerifier>(new JwtVerifier(options, std::move(keys)));
 }
 
 arrow::Result<Principal> JwtVerifier::Verify(std::string_view token, int64_t now_unix) const {
-  size_t first = token.find('.');
-  size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);
-  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) {
-    return arrow::Status::Invalid("malformed token");
-  }
-  std::string_view signing_input = token.substr(0, second);
-  auto header_text = DecodeBase64Url(token.substr(0, first));
-  auto payload_text = DecodeBase64Url(token.substr(first + 1, second - first - 1));
-  auto signature = DecodeBase64Url(token.substr(second + 1));
-  if (!header_text.ok() || !payload_text.ok() || !signature.ok()) return arrow::Status::Invalid("malformed token");
-  Json header = Json::parse(*header_text, nullptr, false);
-  if (!header.is_object() || !header.contains("alg") || !header["alg"].is_string()) {
-    return arrow::Status::Invalid("malformed token header");
-  }
-  const std::string alg = header["alg"].get<std::string>();
-  if (alg == "HS256") {
-    if (options_.hs256_secret.empty()) return arrow::Status::Invalid("HS256 tokens are not accepted");
-    if (!VerifyHs256(options_.hs256_secret, signing_input, *signature)) return arrow::Status::Invalid("bad signature");
-  } else if (alg == "RS256") {
-    if (keys_->rsa.empty()) return arrow::Status::Invalid("RS256 tokens are not accepted");
-    EVP_PKEY* key = nullptr;
-    if (header.contains("kid")) {
-      if (!header["kid"].is_string()) return arrow::Status::Invalid("malformed token header");
-      auto it = keys_->rsa.find(header["kid"].get<std::string>());
-      if (it == keys_->rsa.end()) return arrow::Status::Invalid("unknown key id");
-      key = it->second.get();
-    } else if (keys_->rsa.size() == 1) {
-      key = keys_->rsa.begin()->second.get();
+  try {
+    ARROW_ASSIGN_OR_RAISE(Parts parts, SplitToken(token));
+    auto alg = parts.header.find("alg");
+    if (alg == parts.header.end() || !alg->is_string()) return arrow::Status::Invalid("malformed token header: no alg");
+    // We implement no JWS extensions, so any critical one must make us refuse (RFC 7515 §4.1.11).
+    if (parts.header.contains("crit")) return arrow::Status::Invalid("unsupported critical header");
+    const std::string alg_name = alg->get<std::string>();
+    if (alg_name == "HS256") {
+      if (keys_->hs256_secret.empty()) return arrow::Status::Invalid("HS256 tokens are not accepted");
+      if (!VerifyHs256(keys_->hs256_secret, parts.signing_input, parts.signature)) {
+        return arrow::Status::Invalid("bad signature");
+      }
+    } else if (alg_name == "RS256") {
+      if (keys_->rsa.empty()) return arrow::Status::Invalid("RS256 tokens are not accepted");
+      ARROW_ASSIGN_OR_RAISE(auto kid, OptionalString(parts.header, "kid"));
+      auto key = kid ? keys_->rsa.find(*kid) : keys_->rsa.size() == 1 ? keys_->rsa.begin() : keys_->rsa.end();
+      if (key == keys_->rsa.end()) return arrow::Status::Invalid(kid ? "unknown key id" : "token names no key id");
+      if (!VerifyRs256(key->second.get(), parts.signing_input, parts.signature)) {
+        return arrow::Status::Invalid("bad signature");
+      }
     } else {
-      return arrow::Status::Invalid("token names no key id");
+      return arrow::Status::Invalid("algorithm not accepted");
     }
-    if (!VerifyRs256(key, signing_input, *signature)) return arrow::Status::Invalid("bad signature");
-  } else {
-    return arrow::Status::Invalid("algorithm not accepted");
-  }
-  // Signed by us: now the claims.
-  Json claims = Json::parse(*payload_text, nullptr, false);
-  if (!claims.is_object()) return arrow::Status::Invalid("malformed token payload");
-  ARROW_ASSIGN_OR_RAISE(auto exp, TimeClaim(claims, "exp"));
-  ARROW_ASSIGN_OR_RAISE(auto nbf, TimeClaim(claims, "nbf"));
-  if (!exp) return arrow::Status::Invalid("token has no expiry");
-  if (*exp + options_.leeway_seconds <= now_unix) return arrow::Status::Invalid("token expired");
-  if (nbf && *nbf - options_.leeway_seconds > now_unix) return arrow::Status::Invalid("token not yet valid");
-  if (!claims.contains("iss") || !claims["iss"].is_string() || claims["iss"].get<std::string>() != options_.issuer) {
-    return arrow::Status::Invalid("wrong issuer");
-  }
-  bool audience_ok = false;
-  if (claims.contains("aud")) {
-    const Json& aud = claims["aud"];
-    if (aud.is_string()) audience_ok = aud.get<std::string>() == options_.audience;
-    if (aud.is_array()) {
-      for (const auto& item : aud) audience_ok = audience_ok || (item.is_string() && item.get<std::string>() == options_.audience);
+    // Signed by a key we trust: only now are the claims worth reading.
+    Json claims = Json::parse(parts.payload, nullptr, false);
+    if (!claims.is_object()) return arrow::Status::Invalid("malformed token payload");
+    ARROW_RETURN_NOT_OK(CheckTimes(claims, now_unix, options_.leeway_seconds));
+    auto iss = claims.find("iss");
+    if (iss == claims.end() || !iss->is_string() || iss->get<std::string>() != options_.issuer) {
+      return arrow::Status::Invalid("wrong issuer");
     }
-  } else if (claims.contains("client_id") && claims["client_id"].is_string()) {
-    audience_ok = claims["client_id"].get<std::string>() == options_.audience;  // Cognito access tokens
+    if (!AudienceMatches(claims, options_.audience)) return arrow::Status::Invalid("wrong audience");
+    return PrincipalFrom(claims);
+  } catch (const Json::exception&) {
+    return arrow::Status::Invalid("malformed token");  // defensive: every access above is type-checked
   }
-  if (!audience_ok) return arrow::Status::Invalid("wrong audience");
-  if (!claims.contains("cognito:groups")) return arrow::Status::Invalid("missing cognito:groups claim");
-  const Json& groups = claims["cognito:groups"];
-  if (!groups.is_array()) return arrow::Status::Invalid("cognito:groups is not a list");
-  Principal principal;
-  principal.auth_method = "jwt";
-  for (const auto& group : groups) {
-    if (!group.is_string()) return arrow::Status::Invalid("cognito:groups is not a list of names");
-    principal.groups.push_back(group.get<std::string>());
-  }
-  for (const char* name : {"sub", "username", "cognito:username"}) {
-    if (claims.contains(name) && claims[name].is_string()) {
-      principal.subject = claims[name].get<std::string>();
-      break;
-    }
-  }
-  if (principal.subject.empty()) return arrow::Status::Invalid("token has no subject");
-  return principal;
 }
 
 }  // namespace memberlake::server

@@ -4,6 +4,7 @@
 // The header's alg decides the key kind and nothing else can: an HS256 token is only checked
 // against the configured secret and an RS256 token only against a JWKS RSA key, so a token
 // "signed" with the public key as an HMAC secret fails, and `none` or any other alg is refused.
+// Keys a token brings along (jwk, jku, x5u, x5c headers) are never used.
 #pragma once
 
 #include <cstdint>
@@ -19,33 +20,46 @@ namespace memberlake::server {
 
 struct JwtOptions {
   std::string issuer;           // "iss" must equal it
-  std::string audience;         // "aud" (string or array) holds it, or Cognito's "client_id" equals it
-  std::string hs256_secret;     // empty: HS256 tokens are refused
+  std::string audience;         // "aud" (string or array) holds it, or, without aud, Cognito's "client_id" equals it
+  std::string hs256_secret;     // empty: HS256 tokens are refused; else at least 32 bytes
   std::string jwks_json;        // JWKS text (RSA keys: kid, n, e); empty: RS256 tokens are refused
-  int64_t leeway_seconds = 30;  // clock skew allowed on exp and nbf
+  int64_t leeway_seconds = 30;  // clock skew allowed on exp, nbf and iat
 };
 
 class JwtVerifier {
  public:
-  // Invalid when issuer or audience is missing, there is no key at all, or the JWKS is bad.
+  // Builds every key once. Invalid when issuer or audience is missing, leeway is outside
+  // 0..86400, there is no key at all, the HS256 secret is shorter than 32 bytes, or the JWKS is
+  // bad: not a {"keys": [...]} object, an RSA key without n/e, n or e not base64url, a modulus
+  // under 2048 bits, a key OpenSSL's public-key check refuses, or two keys with one kid. JWKS
+  // entries that are not RSA signature keys for RS256 ("kty", "use", "alg") are skipped; a JWKS
+  // with none left is Invalid.
   static arrow::Result<std::unique_ptr<JwtVerifier>> Make(const JwtOptions& options);
   ~JwtVerifier();
+  JwtVerifier(const JwtVerifier&) = delete;
+  JwtVerifier& operator=(const JwtVerifier&) = delete;
 
-  // The principal of a valid token at `now_unix` (explicit, for deterministic tests). Any
-  // problem is Status::Invalid with a short reason fit for a log (the token is not echoed).
-  // Thread-safe.
+  // The principal (auth_method "jwt") of a valid token at `now_unix` (explicit, for deterministic
+  // tests). The signature is checked before any claim is read. Required: exp (> now - leeway),
+  // iss, the audience, cognito:groups (a list of names) and a subject ("sub", else "username" or
+  // "cognito:username"); nbf and iat, when present, must be <= now + leeway. A token with a
+  // "crit" header is refused (we implement no extensions).
+  // Any problem is Status::Invalid with a short fixed reason fit for a log or a 401 body: it never
+  // echoes the token or any part of it. Never throws. Thread-safe.
   arrow::Result<Principal> Verify(std::string_view token, int64_t now_unix) const;
 
-  struct Keys;
-
  private:
-  explicit JwtVerifier(JwtOptions options, std::unique_ptr<Keys> keys);
-  JwtOptions options_;
-  std::unique_ptr<Keys> keys_;
+  struct Keys;
+  JwtVerifier(JwtOptions options, std::unique_ptr<const Keys> keys);
+
+  const JwtOptions options_;
+  const std::unique_ptr<const Keys> keys_;  // built once in Make(), read-only afterwards
 };
 
-// Strict base64url (RFC 4648 §5, padding optional). Invalid on any other character.
+// Strict base64url (RFC 4648 §5): Invalid on any other character, on leftover bits that are not
+// zero, and on padding that does not complete a 4-character group (padding itself is optional).
 arrow::Result<std::string> DecodeBase64Url(std::string_view text);
+// Unpadded base64url, as JWS uses it.
 std::string EncodeBase64Url(std::string_view bytes);
 
 }  // namespace memberlake::server
