@@ -11,7 +11,7 @@ PYARROW_VERSION="26.0.1"
 PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libbenchmark-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless)
+  libgtest-dev libbenchmark-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -54,6 +54,12 @@ fetch_maven() {  # group/path artifact version [classifier]
   mv "$CACHE/$file.part" "$CACHE/$file"
 }
 fetch_maven org/gaul s3proxy 4.1.0 jar-with-dependencies
+DDB_POM="$ROOT/scripts/peers/dynamodb-local.pom.xml"
+if [ ! -f "$CACHE/dynamodb-local/.complete" ] || [ "$DDB_POM" -nt "$CACHE/dynamodb-local/.complete" ]; then
+  log "downloading DynamoDB Local (Maven Central)"
+  mvn -q -f "$DDB_POM" dependency:copy-dependencies -DoutputDirectory="$CACHE/dynamodb-local" >&2
+  touch "$CACHE/dynamodb-local/.complete"
+fi
 
 case "$VARIANT" in
   release) BUILD="$ROOT/build"; TYPE=Release; EXTRA=() ;;

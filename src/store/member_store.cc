@@ -1,5 +1,6 @@
 #include "store/member_store.h"
 
+#include "store/dynamodb_member_store.h"
 #include "store/sqlite_member_store.h"
 
 namespace memberlake::store {
@@ -13,7 +14,9 @@ arrow::Result<std::unique_ptr<MemberStore>> OpenMemberStore(
       return OpenSqliteMemberStore(uri.substr(p.size()), std::move(registry), options);
     }
   }
-  return arrow::Status::Invalid("unsupported store URI '", uri, "': expected sqlite:PATH");
+  const std::string dynamodb = "dynamodb://";
+  if (uri.rfind(dynamodb, 0) == 0) return OpenDynamoDbMemberStore(uri.substr(dynamodb.size()), std::move(registry), options);
+  return arrow::Status::Invalid("unsupported store URI '", uri, "': expected sqlite:PATH or dynamodb://TABLE?endpoint=...");
 }
 
 }  // namespace memberlake::store

@@ -1,5 +1,5 @@
 // The live member store: CRUD with validation, a change feed, and consistent columnar scans.
-// Implementations: SqliteMemberStore (embedded default). Open one with OpenMemberStore().
+// Implementations: SQLite (embedded default) and DynamoDB. Open one with OpenMemberStore().
 //
 // Versioning: every mutation appends one entry to the change log and gets the next
 // data_version (monotonically increasing, never reused). A member's `version` is the
@@ -90,7 +90,8 @@ struct StoreOptions {
   bool create_if_missing = false;  // false: a missing database is an error
 };
 
-// Opens a store from a URI: `sqlite:PATH` (also sqlite://PATH). Unknown schemes are
+// Opens a store from a URI: `sqlite:PATH` (also sqlite://PATH) or
+// `dynamodb://TABLE?endpoint=...&region=...&segments=N` (dynamodb_member_store.h). Unknown schemes are
 // Status::Invalid naming the scheme and the supported ones.
 arrow::Result<std::unique_ptr<MemberStore>> OpenMemberStore(
     const std::string& uri, std::shared_ptr<const model::FieldRegistry> registry,

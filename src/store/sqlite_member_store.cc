@@ -1,5 +1,7 @@
 #include "store/sqlite_member_store.h"
 
+#include "store/record_edits.h"
+
 #include "model/calendar.h"
 
 #include <sqlite3.h>
@@ -7,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <random>
 
 #include <arrow/api.h>
 
@@ -171,8 +172,7 @@ class ScanReader : public arrow::RecordBatchReader {
 class SqliteMemberStore : public MemberStore {
  public:
   SqliteMemberStore(std::shared_ptr<Connection> conn, std::shared_ptr<const model::FieldRegistry> registry)
-      : conn_(std::move(conn)), registry_(std::move(registry)), normalizer_(registry_),
-        rng_(std::random_device{}()) {
+      : conn_(std::move(conn)), registry_(std::move(registry)), normalizer_(registry_) {
     for (const auto& field : registry_->stored_fields()) {
       if (!column_list_.empty()) column_list_ += ", ";
       column_list_ += QuoteIdent(field.name);
@@ -236,17 +236,12 @@ class SqliteMemberStore : public MemberStore {
 
   arrow::Result<StoredMember> Insert(const FieldValues& fields) override {
     return InTransaction<StoredMember>([&]() -> arrow::Result<StoredMember> {
-      FieldValues values = fields;
-      if (!Has(values, "member_id")) values.emplace_back("member_id", NewUuid());
-      if (registry_->StoredIndex("lidnummer") >= 0 && !Has(values, "lidnummer")) {
+      ARROW_ASSIGN_OR_RAISE(FieldValues values, PrepareInsert(*registry_, fields, [&]() -> arrow::Result<int64_t> {
         ARROW_ASSIGN_OR_RAISE(auto stmt, Statement::Prepare(
             *conn_, "SELECT COALESCE(MAX(CAST(lidnummer AS INTEGER)), 0) + 1 FROM members"));
         ARROW_ASSIGN_OR_RAISE(bool row, stmt->Step());
-        values.emplace_back("lidnummer", std::to_string(row ? stmt->Int(0) : 1));
-      }
-      std::string now = model::UtcNowIso();
-      SetIfField(values, "created_at", now, /*overwrite=*/false);
-      SetIfField(values, "updated_at", now, /*overwrite=*/true);
+        return row ? stmt->Int(0) : int64_t{1};
+      }));
       ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
       const std::string& id = *record[static_cast<size_t>(registry_->StoredIndex("member_id"))];
       ARROW_ASSIGN_OR_RAISE(auto existing, Find(id));
@@ -263,17 +258,8 @@ class SqliteMemberStore : public MemberStore {
                                      int64_t expected_version) override {
     return InTransaction<StoredMember>([&]() -> arrow::Result<StoredMember> {
       ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
-      FieldValues values;
+      ARROW_ASSIGN_OR_RAISE(FieldValues values, MergeUpdate(*registry_, member_id, current.record, changes));
       const auto& specs = registry_->stored_fields();
-      for (size_t i = 0; i < specs.size(); ++i) values.emplace_back(specs[i].name, current.record[i]);
-      for (const auto& [name, value] : changes) {
-        if (name == "member_id" && value != std::optional<std::string>(member_id)) {
-          return arrow::Status::Invalid("member_id: cannot be changed");
-        }
-        if (registry_->StoredIndex(name) < 0) return arrow::Status::Invalid("unknown field '", name, "'");
-        SetIfField(values, name, value, /*overwrite=*/true);
-      }
-      SetIfField(values, "updated_at", model::UtcNowIso(), /*overwrite=*/true);
       ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
       ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
       std::string sql = "UPDATE members SET ";
@@ -341,16 +327,7 @@ class SqliteMemberStore : public MemberStore {
         std::shared_ptr<arrow::RecordBatch> batch;
         ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
         if (batch == nullptr) break;
-        std::vector<std::shared_ptr<arrow::StringArray>> columns(specs.size());
-        for (int c = 0; c < batch->num_columns(); ++c) {
-          const std::string& name = batch->schema()->field(c)->name();
-          int index = registry_->StoredIndex(name);
-          if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
-          if (batch->column(c)->type_id() != arrow::Type::STRING) {
-            return arrow::Status::TypeError("import column '", name, "' must be utf8");
-          }
-          columns[static_cast<size_t>(index)] = std::static_pointer_cast<arrow::StringArray>(batch->column(c));
-        }
+        ARROW_ASSIGN_OR_RAISE(auto columns, ImportColumns(*registry_, *batch));
         for (int64_t row = 0; row < batch->num_rows(); ++row) {
           auto value = [&](size_t field) -> std::optional<std::string_view> {
             const auto& column = columns[field];
@@ -359,7 +336,7 @@ class SqliteMemberStore : public MemberStore {
           };
           std::string generated_id;
           std::optional<std::string_view> id = value(static_cast<size_t>(id_index));
-          if (!id || id->empty()) id = generated_id = NewUuid();
+          if (!id || id->empty()) id = generated_id = NewMemberId();
           log->BindText(1, id);
           log->BindText(2, now);
           ARROW_RETURN_NOT_OK(log->Run());
@@ -383,39 +360,10 @@ class SqliteMemberStore : public MemberStore {
   }
 
  private:
-  static bool Has(const FieldValues& values, const std::string& name) {
-    for (const auto& [field, value] : values) {
-      if (field == name && value && !value->empty()) return true;
-    }
-    return false;
-  }
-
-  void SetIfField(FieldValues& values, const std::string& name, std::optional<std::string> value,
-                  bool overwrite) const {
-    if (registry_->StoredIndex(name) < 0) return;
-    for (auto& [field, existing] : values) {
-      if (field != name) continue;
-      if (overwrite || !existing || existing->empty()) existing = value;
-      return;
-    }
-    values.emplace_back(name, std::move(value));
-  }
-
   static std::string Placeholders(size_t n) {
     std::string out;
     for (size_t i = 0; i < n; ++i) out += i ? ", ?" : "?";
     return out;
-  }
-
-  std::string NewUuid() {
-    uint64_t hi = rng_(), lo = rng_();
-    hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                  static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                  static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-    return buf;
   }
 
   StoredMember ReadMember(const Statement& stmt) const {
@@ -504,7 +452,6 @@ class SqliteMemberStore : public MemberStore {
   std::shared_ptr<const model::FieldRegistry> registry_;
   model::MemberNormalizer normalizer_;
   std::string column_list_;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace

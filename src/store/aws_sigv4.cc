@@ -1,0 +1,123 @@
+#include "store/aws_sigv4.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "lake/sha256.h"
+#include "model/text.h"
+
+namespace memberlake::store {
+namespace {
+
+std::string Hmac(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), mac, &length);
+  return std::string(reinterpret_cast<const char*>(mac), length);
+}
+
+std::string Hex(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+}  // namespace
+
+arrow::Result<AwsCredentials> LoadAwsCredentials() {
+  AwsCredentials credentials;
+  credentials.access_key_id = Env("AWS_ACCESS_KEY_ID");
+  credentials.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
+  credentials.session_token = Env("AWS_SESSION_TOKEN");
+  if (!credentials.access_key_id.empty() && !credentials.secret_access_key.empty()) return credentials;
+  std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
+  if (file.empty()) file = Env("HOME") + "/.aws/credentials";
+  std::string profile = Env("AWS_PROFILE");
+  if (profile.empty()) profile = "default";
+  std::ifstream in(file);
+  std::string line, section;
+  credentials = AwsCredentials();
+  while (std::getline(in, line)) {
+    std::string_view text = model::Trim(line);
+    if (text.empty() || text[0] == '#' || text[0] == ';') continue;
+    if (text.front() == '[' && text.back() == ']') {
+      section = std::string(model::Trim(text.substr(1, text.size() - 2)));
+      continue;
+    }
+    auto eq = text.find('=');
+    if (section != profile || eq == std::string_view::npos) continue;
+    std::string key = Lower(std::string(model::Trim(text.substr(0, eq))));
+    std::string value(model::Trim(text.substr(eq + 1)));
+    if (key == "aws_access_key_id") credentials.access_key_id = value;
+    if (key == "aws_secret_access_key") credentials.secret_access_key = value;
+    if (key == "aws_session_token") credentials.session_token = value;
+  }
+  if (!credentials.access_key_id.empty() && !credentials.secret_access_key.empty()) return credentials;
+  return arrow::Status::Invalid("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile '",
+                                profile, "' in ", file);
+}
+
+std::string AmzDateNow() {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
+  return text;
+}
+
+std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& request, const AwsCredentials& credentials,
+                                                        const std::string& region, const std::string& service,
+                                                        const std::string& amz_date) {
+  std::vector<std::pair<std::string, std::string>> added = {{"x-amz-date", amz_date}};
+  if (!credentials.session_token.empty()) added.emplace_back("x-amz-security-token", credentials.session_token);
+  // Canonical headers: lower-case names, trimmed values, sorted by name.
+  std::vector<std::pair<std::string, std::string>> headers = {{"host", request.host}};
+  for (const auto& [name, value] : request.headers) headers.emplace_back(Lower(name), std::string(model::Trim(value)));
+  headers.insert(headers.end(), added.begin(), added.end());
+  std::sort(headers.begin(), headers.end());
+  std::string canonical_headers, signed_headers;
+  for (const auto& [name, value] : headers) {
+    canonical_headers += name + ":" + value + "\n";
+    signed_headers += (signed_headers.empty() ? "" : ";") + name;
+  }
+  const std::string canonical_request = request.method + "\n" + request.path + "\n" + request.query + "\n" +
+                                        canonical_headers + "\n" + signed_headers + "\n" +
+                                        lake::Sha256Hex(request.payload);
+  const std::string date = amz_date.substr(0, 8);
+  const std::string scope = date + "/" + region + "/" + service + "/aws4_request";
+  const std::string string_to_sign =
+      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + lake::Sha256Hex(canonical_request);
+  std::string key = Hmac("AWS4" + credentials.secret_access_key, date);
+  key = Hmac(key, region);
+  key = Hmac(key, service);
+  key = Hmac(key, "aws4_request");
+  const std::string signature = Hex(Hmac(key, string_to_sign));
+  added.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
+                                          ", SignedHeaders=" + signed_headers + ", Signature=" + signature);
+  return added;
+}
+
+}  // namespace memberlake::store

@@ -1,0 +1,41 @@
+// AWS Signature Version 4 for JSON-over-HTTP services (DynamoDB): signs a POST to "/" with
+// no query string. Credentials come from the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: also how Lambda passes its role) or the shared
+// credentials file (~/.aws/credentials, profile $AWS_PROFILE or "default").
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <arrow/result.h>
+
+namespace memberlake::store {
+
+struct AwsCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;  // empty for long-term keys
+};
+
+// The first credentials found in the environment, then the shared credentials file.
+// Status::Invalid naming both places when there are none.
+arrow::Result<AwsCredentials> LoadAwsCredentials();
+
+struct SigV4Request {
+  std::string method = "POST";
+  std::string host;        // as sent in the Host header (with :port when not the default)
+  std::string path = "/";
+  std::string query;       // canonical query string (already sorted and encoded), usually empty
+  std::vector<std::pair<std::string, std::string>> headers;  // besides host and x-amz-date
+  std::string payload;
+};
+
+// The headers to add to the request: x-amz-date, x-amz-security-token (with a session token)
+// and Authorization. `amz_date` is "YYYYMMDDTHHMMSSZ" (explicit for tests; AmzDateNow()).
+std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& request, const AwsCredentials& credentials,
+                                                        const std::string& region, const std::string& service,
+                                                        const std::string& amz_date);
+std::string AmzDateNow();
+
+}  // namespace memberlake::store
