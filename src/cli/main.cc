@@ -19,6 +19,7 @@
 #include "server/api_keys.h"
 #include "server/audit_log.h"
 #include "server/http_server.h"
+#include "server/lambda_runtime.h"
 #include "server/server_config.h"
 #include "lake/lake_storage.h"
 #include "lake/snapshot_manifest.h"
@@ -121,15 +122,14 @@ struct GenerateCliOptions {
 
 arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const GenerateCliOptions& o) {
   ARROW_ASSIGN_OR_RAISE(model::CivilDate as_of, ResolveAsOf(o.as_of));
-  ARROW_ASSIGN_OR_RAISE(auto store, OpenStore(global, o.store_uri, /*create=*/false));
-  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/true));
+  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
   TerminalProgress progress(!o.json);
   jobs::GenerateOptions options;
   options.as_of = as_of;
   options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
     progress.Update(stage, done, total);
   };
-  return jobs::GenerateSnapshot(*store, *lake, options);
+  return jobs::GenerateFromUris(o.store_uri, o.lake, registry, options);
 }
 
 void PrintSummary(const jobs::GenerateSummary& s, const std::string& lake) {
@@ -571,6 +571,20 @@ int Main(int argc, char** argv) {
   serve->add_option("--config", serve_config, "Server config TOML (see docs/server.md)")->required();
   serve->add_option("--port", serve_port, "Listen on this port instead of the config's (0: any free port)");
   serve->callback([&] { finish(RunServe(serve_config, serve_port)); });
+
+  // lambda
+  int64_t lambda_invocations = 0;
+  auto* lambda = app.add_subcommand(
+      "lambda", "Run as an AWS Lambda custom runtime (env: AWS_LAMBDA_RUNTIME_API, MEMBERLAKE_STORE, MEMBERLAKE_LAKE, "
+                "MEMBERLAKE_SERVER_CONFIG); scheduled and on-demand generation, API Gateway requests");
+  lambda->add_option("--max-invocations", lambda_invocations, "Stop after this many invocations (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  lambda->callback([&] {
+    auto options = server::LambdaOptionsFromEnvironment();
+    if (!options.ok()) return finish(options.status());
+    options->max_invocations = lambda_invocations;
+    finish(server::RunLambda(*options));
+  });
 
   // audit
   std::string audit_path;

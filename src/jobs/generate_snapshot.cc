@@ -357,4 +357,12 @@ std::string GenerateSummary::ToJson() const {
   return doc.dump(2);
 }
 
+arrow::Result<GenerateSummary> GenerateFromUris(const std::string& store_uri, const std::string& lake_uri,
+                                                std::shared_ptr<const model::FieldRegistry> registry,
+                                                const GenerateOptions& options) {
+  ARROW_ASSIGN_OR_RAISE(auto store, store::OpenMemberStore(store_uri, std::move(registry)));
+  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(lake_uri, /*create=*/true));
+  return GenerateSnapshot(*store, *lake, options);
+}
+
 }  // namespace memberlake::jobs

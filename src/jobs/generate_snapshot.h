@@ -46,4 +46,10 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store,
                                                 lake::LakeStorage& lake,
                                                 const GenerateOptions& options);
 
+// Opens the store and the lake (created if missing) named by URIs and generates: the one path
+// the CLI and the Lambda handler share.
+arrow::Result<GenerateSummary> GenerateFromUris(const std::string& store_uri, const std::string& lake_uri,
+                                                std::shared_ptr<const model::FieldRegistry> registry,
+                                                const GenerateOptions& options);
+
 }  // namespace memberlake::jobs

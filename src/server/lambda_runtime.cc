@@ -1,0 +1,214 @@
+#include "server/lambda_runtime.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "jobs/generate_snapshot.h"
+#include "model/calendar.h"
+#include "model/field_registry.h"
+#include "server/api_service.h"
+#include "server/jwt_verifier.h"
+
+namespace memberlake::server {
+namespace {
+
+using Json = nlohmann::json;
+constexpr const char* kApi = "/2018-06-01/runtime";
+
+std::string Env(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Handler {
+ public:
+  explicit Handler(const LambdaOptions& options) : options_(options) {}
+
+  arrow::Status Init() {
+    ARROW_ASSIGN_OR_RAISE(registry_, model::FieldRegistry::Load(options_.registry_path));
+    if (!options_.server_config.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto config, ServerConfig::LoadFile(options_.server_config));
+      ARROW_ASSIGN_OR_RAISE(api_, ApiService::Make(config));
+    }
+    return arrow::Status::OK();
+  }
+
+  // The invocation's answer (JSON text), or an error to report.
+  arrow::Result<std::string> Handle(const std::string& payload) {
+    Json event = Json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    if (!event.is_object()) return arrow::Status::Invalid("event is not a JSON object");
+    const bool scheduled = event.value("source", "") == "aws.events";
+    if (scheduled || event.value("action", "") == "generate") {
+      std::string as_of_text;
+      if (event.contains("as_of") && event["as_of"].is_string()) as_of_text = event["as_of"];
+      if (scheduled && event.contains("detail") && event["detail"].is_object() && event["detail"].contains("as_of")) {
+        as_of_text = event["detail"].value("as_of", "");
+      }
+      return Generate(as_of_text, scheduled ? "schedule" : "on-demand");
+    }
+    if (event.contains("requestContext") && (event.contains("rawPath") || event.contains("path"))) {
+      if (!api_) return arrow::Status::Invalid("an API Gateway event, but no MEMBERLAKE_SERVER_CONFIG");
+      return HandleHttp(event);
+    }
+    return arrow::Status::Invalid("unknown event: expected an EventBridge schedule, {\"action\": \"generate\"} or an "
+                                  "API Gateway request");
+  }
+
+ private:
+  arrow::Result<std::string> Generate(const std::string& as_of_text, const std::string& trigger) {
+    if (options_.store_uri.empty() || options_.lake_uri.empty()) {
+      return arrow::Status::Invalid("generation needs MEMBERLAKE_STORE and MEMBERLAKE_LAKE");
+    }
+    jobs::GenerateOptions generate;
+    if (as_of_text.empty()) {
+      generate.as_of = model::TodayInAmsterdam(std::chrono::system_clock::now());
+    } else {
+      ARROW_ASSIGN_OR_RAISE(generate.as_of, model::ParseIsoDate(as_of_text));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto summary, jobs::GenerateFromUris(options_.store_uri, options_.lake_uri, registry_, generate));
+    Json answer = Json::parse(summary.ToJson(), nullptr, false);
+    if (!answer.is_object()) answer = Json::object();
+    answer["trigger"] = trigger;
+    answer["snapshot_id"] = summary.manifest.snapshot_id;
+    return answer.dump();
+  }
+
+  arrow::Result<std::string> HandleHttp(const Json& event) {
+    ApiRequest request;
+    const bool v2 = event.contains("rawPath");
+    request.path = v2 ? event.value("rawPath", "/") : event.value("path", "/");
+    request.method = v2 ? event["requestContext"]["http"].value("method", "GET") : event.value("httpMethod", "GET");
+    if (event.contains("headers") && event["headers"].is_object()) {
+      for (const auto& [name, value] : event["headers"].items()) {
+        if (!value.is_string()) continue;
+        std::string lower = name;
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        request.headers[lower] = value.get<std::string>();
+      }
+    }
+    const char* params_key = v2 ? "queryStringParameters" : "multiValueQueryStringParameters";
+    if (event.contains(params_key) && event[params_key].is_object()) {
+      for (const auto& [name, value] : event[params_key].items()) {
+        if (value.is_string()) request.params.emplace(name, value.get<std::string>());
+        if (value.is_array()) {
+          for (const auto& item : value) {
+            if (item.is_string()) request.params.emplace(name, item.get<std::string>());
+          }
+        }
+      }
+    }
+    if (event.contains("body") && event["body"].is_string()) request.body = event["body"];
+    ApiResponse response = api_->Handle(request);
+    Json headers = Json::object();
+    if (!response.content_type.empty()) headers["Content-Type"] = response.content_type;
+    for (const auto& [name, value] : response.headers) headers[name] = value;
+    const bool binary = response.content_type.find("json") == std::string::npos &&
+                        response.content_type.find("text") == std::string::npos && !response.body.empty();
+    std::string body = response.body;
+    if (binary) body = Base64(body);
+    return Json{{"statusCode", response.status}, {"headers", headers}, {"body", body}, {"isBase64Encoded", binary}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+
+  // Standard base64 with padding, as API Gateway expects for binary bodies.
+  static std::string Base64(const std::string& bytes) {
+    std::string out = EncodeBase64Url(bytes);
+    for (char& c : out) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    out.append((4 - out.size() % 4) % 4, '=');
+    return out;
+  }
+
+  LambdaOptions options_;
+  std::shared_ptr<const model::FieldRegistry> registry_;
+  std::unique_ptr<ApiService> api_;
+};
+
+std::string ErrorBody(const std::string& type, const std::string& message) {
+  return Json{{"errorType", type}, {"errorMessage", message}}.dump();
+}
+
+}  // namespace
+
+arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment() {
+  LambdaOptions options;
+  options.runtime_api = Env("AWS_LAMBDA_RUNTIME_API");
+  if (options.runtime_api.empty()) return arrow::Status::Invalid("AWS_LAMBDA_RUNTIME_API is not set (not inside Lambda?)");
+  options.store_uri = Env("MEMBERLAKE_STORE");
+  options.lake_uri = Env("MEMBERLAKE_LAKE");
+  options.registry_path = Env("MEMBERLAKE_REGISTRY");
+  options.server_config = Env("MEMBERLAKE_SERVER_CONFIG");
+  if (std::string margin = Env("MEMBERLAKE_DEADLINE_MARGIN_MS"); !margin.empty()) {
+    options.deadline_margin_ms = std::atoll(margin.c_str());
+  }
+  if (options.server_config.empty() && (options.store_uri.empty() || options.lake_uri.empty())) {
+    return arrow::Status::Invalid("set MEMBERLAKE_STORE and MEMBERLAKE_LAKE (generation) or MEMBERLAKE_SERVER_CONFIG (API)");
+  }
+  return options;
+}
+
+arrow::Status RunLambda(const LambdaOptions& options) {
+  auto colon = options.runtime_api.rfind(':');
+  std::string host = options.runtime_api.substr(0, colon);
+  int port = colon == std::string::npos ? 80 : std::atoi(options.runtime_api.c_str() + colon + 1);
+  httplib::Client runtime(host, port);
+  runtime.set_read_timeout(std::chrono::hours(24));  // /next blocks until there is an event
+  runtime.set_keep_alive(true);
+  auto post = [&](const std::string& path, const std::string& body, const httplib::Headers& headers = {}) -> arrow::Status {
+    auto answer = runtime.Post((std::string(kApi) + path).c_str(), headers, body, "application/json");
+    if (!answer || answer->status >= 300) {
+      return arrow::Status::IOError("Runtime API POST ", path, " failed", answer ? " (" + std::to_string(answer->status) + ")" : "");
+    }
+    return arrow::Status::OK();
+  };
+
+  auto handler = std::make_shared<Handler>(options);
+  if (auto init = handler->Init(); !init.ok()) {
+    (void)post("/init/error", ErrorBody("InitError", init.message()),
+               {{"Lambda-Runtime-Function-Error-Type", "Runtime.InitError"}});
+    return init;
+  }
+  for (int64_t served = 0; options.max_invocations == 0 || served < options.max_invocations; ++served) {
+    auto next = runtime.Get((std::string(kApi) + "/invocation/next").c_str());
+    if (!next || next->status != 200) return arrow::Status::IOError("Runtime API: no next invocation");
+    const std::string request_id = next->get_header_value("Lambda-Runtime-Aws-Request-Id");
+    const int64_t deadline_ms = std::atoll(next->get_header_value("Lambda-Runtime-Deadline-Ms").c_str());
+    if (request_id.empty()) return arrow::Status::IOError("Runtime API: invocation without a request id");
+    // The handler runs on its own thread so the deadline can be watched.
+    auto task = std::make_shared<std::packaged_task<arrow::Result<std::string>()>>(
+        [handler, body = next->body] { return handler->Handle(body); });
+    auto result = task->get_future();
+    std::thread([task] { (*task)(); }).detach();
+    const int64_t wait_ms = deadline_ms > 0 ? deadline_ms - options.deadline_margin_ms - NowMs() : INT64_C(1) << 40;
+    if (result.wait_for(std::chrono::milliseconds(std::max<int64_t>(0, wait_ms))) != std::future_status::ready) {
+      (void)post("/invocation/" + request_id + "/error",
+                 ErrorBody("Timeout", "the handler did not finish before the deadline"),
+                 {{"Lambda-Runtime-Function-Error-Type", "Runtime.Timeout"}});
+      std::fprintf(stderr, "memberlake lambda: invocation %s timed out; exiting\n", request_id.c_str());
+      std::fflush(stderr);
+      std::_Exit(3);  // the handler thread cannot be stopped safely; Lambda starts a fresh process
+    }
+    auto answer = result.get();
+    if (answer.ok()) {
+      ARROW_RETURN_NOT_OK(post("/invocation/" + request_id + "/response", *answer));
+    } else {
+      std::string type = answer.status().IsInvalid() ? "InvalidEvent" : "HandlerError";
+      ARROW_RETURN_NOT_OK(post("/invocation/" + request_id + "/error", ErrorBody(type, answer.status().message()),
+                               {{"Lambda-Runtime-Function-Error-Type", "Runtime." + type}}));
+    }
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace memberlake::server

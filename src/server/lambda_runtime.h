@@ -1,0 +1,39 @@
+// `memberlake lambda`: the AWS Lambda custom runtime (provided.al2023). Polls the Runtime API
+// for events and answers each one:
+//   - EventBridge schedules ({"source": "aws.events", "detail-type": "Scheduled Event", ...})
+//     and on-demand events ({"action": "generate", "as_of": "YYYY-MM-DD"}) run a generation,
+//     through jobs::GenerateFromUris, the path `memberlake generate` takes;
+//   - API Gateway proxy events (HTTP API v2 or REST) go to the ApiService, as HTTP requests do,
+//     when a server config is given;
+//   - anything else is an error naming the event's shape.
+// A handler still running shortly before the invocation's deadline is reported as a timeout
+// and the process exits (Lambda then starts a fresh one); a generation cut off there never
+// publishes, so the lake keeps its previous snapshot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <arrow/result.h>
+#include <arrow/status.h>
+
+namespace memberlake::server {
+
+struct LambdaOptions {
+  std::string runtime_api;      // host:port ($AWS_LAMBDA_RUNTIME_API)
+  std::string store_uri;        // $MEMBERLAKE_STORE
+  std::string lake_uri;         // $MEMBERLAKE_LAKE
+  std::string registry_path;    // $MEMBERLAKE_REGISTRY (empty: built-in)
+  std::string server_config;    // $MEMBERLAKE_SERVER_CONFIG: enables API Gateway events
+  int64_t deadline_margin_ms = 1000;  // report a timeout this long before the deadline
+  int64_t max_invocations = 0;        // 0: serve until stopped
+};
+
+// Reads LambdaOptions from the environment; Invalid naming a missing variable.
+arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment();
+
+// The runtime loop. Returns after max_invocations, or an error when the Runtime API fails.
+arrow::Status RunLambda(const LambdaOptions& options);
+
+}  // namespace memberlake::server
