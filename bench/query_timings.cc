@@ -35,6 +35,7 @@ double MedianMs(int runs, const std::function<arrow::Status()>& body) {
 int main(int argc, char** argv) {
   std::string lake_path, email, region = "Utrecht", month = "9";
   int runs = 15;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--lake") lake_path = value;
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     else if (flag == "--region") region = value;
     else if (flag == "--month") month = value;
     else if (flag == "--runs") runs = std::stoi(value);
+    else if (flag == "--only") only = value;  // one case, for profiling: regional | point | birthdays
   }
   auto registry = *model::FieldRegistry::LoadDefault();
   auto catalog = *query::ReportCatalog::LoadDefault(*registry);
@@ -59,6 +61,15 @@ int main(int argc, char** argv) {
   query::ResultCache cache(256 << 20);
   query::MemberSource cached(lake.get(), nullptr, registry, options, &cache);
 
+  if (!only.empty()) {
+    query::QuerySpec lookup;
+    lookup.where.push_back(*query::ParseFilter("email=" + email));
+    double ms = only == "regional"  ? MedianMs(runs, [&] { return report("regional-stats", all, cold); })
+                : only == "point"   ? MedianMs(runs, [&] { return cold.Run(all, lookup).status(); })
+                                    : MedianMs(runs, [&] { return report("birthdays", regional, cold, {{"month", month}}); });
+    std::printf("{\"%s_ms\": %.3f}\n", only.c_str(), ms);
+    return 0;
+  }
   double regional_cold = MedianMs(runs, [&] { return report("regional-stats", all, cold); });
   (void)report("regional-stats", all, cached);  // fill the cache
   double regional_cached = MedianMs(runs * 20, [&] { return report("regional-stats", all, cached); });

@@ -55,10 +55,11 @@ fetch_maven() {  # group/path artifact version [classifier]
 }
 fetch_maven org/gaul s3proxy 4.1.0 jar-with-dependencies
 DDB_POM="$ROOT/scripts/peers/dynamodb-local.pom.xml"
-if [ ! -f "$CACHE/dynamodb-local/.complete" ] || [ "$DDB_POM" -nt "$CACHE/dynamodb-local/.complete" ]; then
+DDB_STAMP="$CACHE/dynamodb-local/.complete"
+if [ "$(cat "$DDB_STAMP" 2>/dev/null)" != "$(sha1sum < "$DDB_POM")" ]; then
   log "downloading DynamoDB Local (Maven Central)"
   mvn -q -f "$DDB_POM" dependency:copy-dependencies -DoutputDirectory="$CACHE/dynamodb-local" >&2
-  touch "$CACHE/dynamodb-local/.complete"
+  sha1sum < "$DDB_POM" > "$DDB_STAMP"
 fi
 
 case "$VARIANT" in

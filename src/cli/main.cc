@@ -219,17 +219,20 @@ arrow::Status PrintResult(const query::QueryResult& result, const query::Regiona
     return arrow::Status::Invalid("--csv-separator must be ';' or ','");
   }
   const auto& stats = result.stats;
-  char explain[640];
+  char explain[900];
   std::snprintf(explain, sizeof explain,
                 "-- snapshot %s (data_version %lld), scope %s: %lld file(s); row groups: %lld of %lld read "
-                "(%lld pruned on statistics, %lld by bloom filters); pages: %lld of %lld read; %lld rows matched\n",
+                "(%lld pruned on statistics, %lld by bloom filters, %lld by page indexes, %lld by dictionaries); "
+                "pages: %lld of %lld read (%lld excluded by page indexes); %lld rows matched\n",
                 result.snapshot_id.c_str(), static_cast<long long>(result.data_version), scope.ToString().c_str(),
                 static_cast<long long>(stats.files), static_cast<long long>(stats.row_groups_read),
                 static_cast<long long>(stats.row_groups_total),
                 static_cast<long long>(stats.row_groups_pruned_by_statistics),
                 static_cast<long long>(stats.row_groups_pruned_by_bloom_filter),
+                static_cast<long long>(stats.row_groups_pruned_by_page_index),
+                static_cast<long long>(stats.row_groups_pruned_by_dictionary),
                 static_cast<long long>(stats.pages_read), static_cast<long long>(stats.pages_total),
-                static_cast<long long>(stats.rows_read));
+                static_cast<long long>(stats.pages_excluded_by_page_index), static_cast<long long>(stats.rows_read));
   if (format == query::ExportFormat::kJson) {
     // JSON carries the result's provenance next to the rows.
     ARROW_ASSIGN_OR_RAISE(std::string doc, query::ResultToJsonDocument(result, scope.ToString(), o.explain));

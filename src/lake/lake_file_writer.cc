@@ -33,6 +33,8 @@ class HashingOutputStream : public arrow::io::OutputStream {
   int64_t bytes_ = 0;
 };
 
+constexpr int64_t kPageRows = 4096;
+
 std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
     const arrow::Schema& schema, const model::FieldRegistry& registry) {
   parquet::WriterProperties::Builder builder;
@@ -41,6 +43,10 @@ std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
       ->enable_statistics()
       ->enable_write_page_index()
       ->max_row_group_length(kRowGroupRows)
+      // Pages of at most 4096 rows (parquet-cpp's default is 20,000): the page index then
+      // has ~10 min/max entries per column chunk, fine enough to rule out values inside a
+      // row group's range, for our reader and for others (DuckDB, Spark) alike.
+      ->max_rows_per_page(kPageRows)
       ->created_by("memberlake " MEMBERLAKE_VERSION);
   std::vector<parquet::SortingColumn> sorting;
   for (const std::string& name : registry.sort_by()) {
@@ -53,6 +59,10 @@ std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
     for (const model::FieldSpec& spec : *fields) {
       if (schema.GetFieldIndex(spec.name) < 0) continue;
       if (!spec.dictionary) builder.disable_dictionary(spec.name);
+      // Enum pages hold RLE-encoded dictionary indices of sorted columns: already a few bytes,
+      // so zstd saves next to nothing there, while a reader pays a fresh zstd context per
+      // page (a third of a cold group-by's time on 1M members).
+      if (spec.type == model::FieldType::kEnum) builder.compression(spec.name, parquet::Compression::UNCOMPRESSED);
       if (spec.lookup) {
         parquet::BloomFilterOptions bloom;
         bloom.fpp = 0.01;

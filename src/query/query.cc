@@ -14,6 +14,8 @@
 #include <parquet/metadata.h>
 #include <parquet/bloom_filter.h>
 #include <parquet/bloom_filter_reader.h>
+#include <parquet/column_page.h>
+#include <parquet/column_reader.h>
 #include <parquet/file_reader.h>
 #include <parquet/page_index.h>
 #include <parquet/statistics.h>
@@ -106,6 +108,19 @@ arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& regis
     if (filter.values.size() != 1) return arrow::Status::Invalid(filter.column, ": expected one value");
     return ToScalar(*spec, filter.values[0]);
   };
+  // Equality on an enum (a dictionary column) as is_in: looked up once per dictionary and
+  // mapped through the indices, where `equal` would first decode every row to a string.
+  if (spec->type == model::FieldType::kEnum && (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn)) {
+    if (filter.values.empty()) return arrow::Status::Invalid(filter.column, ": 'in' needs values");
+    if (filter.op == FilterOp::kEq) ARROW_RETURN_NOT_OK(one_value().status());
+    arrow::StringBuilder set;
+    for (const std::string& text : filter.values) {
+      ARROW_ASSIGN_OR_RAISE(auto canonical, ToScalar(*spec, text));  // an unknown enum value is an error
+      ARROW_RETURN_NOT_OK(set.Append(std::static_pointer_cast<arrow::StringScalar>(canonical)->view()));
+    }
+    ARROW_ASSIGN_OR_RAISE(auto values, set.Finish());
+    return cp::call("is_in", {field}, cp::SetLookupOptions(values, cp::SetLookupOptions::NullMatchingBehavior::SKIP));
+  }
   switch (filter.op) {
     case FilterOp::kIsNull: return cp::is_null(field);
     case FilterOp::kNotNull: return cp::is_valid(field);
@@ -329,6 +344,136 @@ arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFil
   return kept;
 }
 
+// Equality (= or in) filters on string or integer columns: the ones page indexes and
+// dictionaries can rule out. Dates and ranges are left to statistics.
+std::vector<std::pair<int, const FilterSpec*>> EqualityProbes(const parquet::FileMetaData& metadata,
+                                                              const model::FieldRegistry& registry,
+                                                              const std::vector<FilterSpec>& filters) {
+  std::vector<std::pair<int, const FilterSpec*>> probes;
+  for (const FilterSpec& filter : filters) {
+    const model::FieldSpec* spec = registry.Find(filter.column);
+    if (spec == nullptr || (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) continue;
+    if (spec->type != model::FieldType::kString && spec->type != model::FieldType::kEnum &&
+        spec->type != model::FieldType::kInteger) {
+      continue;
+    }
+    int column = metadata.schema()->ColumnIndex(filter.column);
+    if (column >= 0) probes.emplace_back(column, &filter);
+  }
+  return probes;
+}
+
+// Whether page `p` of a column index may hold one of `values`.
+bool PageMayHold(const parquet::ColumnIndex& index, size_t p, const std::vector<std::string>& values,
+                 bool integer) {
+  if (index.null_pages()[p]) return false;
+  for (const std::string& value : values) {
+    if (integer) {
+      const auto& typed = static_cast<const parquet::Int64ColumnIndex&>(index);
+      int64_t number = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+      if (ec != std::errc() || end != value.data() + value.size()) return true;  // the scan reports it
+      if (typed.min_values()[p] <= number && number <= typed.max_values()[p]) return true;
+    } else {
+      const auto& typed = static_cast<const parquet::ByteArrayColumnIndex&>(index);
+      auto view = [](const parquet::ByteArray& b) { return std::string_view(reinterpret_cast<const char*>(b.ptr), b.len); };
+      if (view(typed.min_values()[p]) <= value && value <= view(typed.max_values()[p])) return true;
+    }
+  }
+  return false;
+}
+
+// Page-index pruning. The column index holds min/max per data page, finer than the row
+// group's statistics: a value falling between pages' ranges, or only in null pages, rules the
+// row group out. Pages the index excludes are counted; parquet-cpp 26 has no API to read a
+// row group's remaining row ranges only (apache/arrow#45284), so a kept row group is read whole.
+std::vector<int> RowGroupsPassingPageIndex(parquet::ParquetFileReader& reader, const model::FieldRegistry& registry,
+                                           const std::vector<FilterSpec>& filters, const std::vector<int>& row_groups,
+                                           ScanStats* stats) {
+  auto probes = EqualityProbes(*reader.metadata(), registry, filters);
+  auto page_index = probes.empty() ? nullptr : reader.GetPageIndexReader();
+  if (!page_index) return row_groups;
+  std::vector<int> kept;
+  for (int rg : row_groups) {
+    auto row_group = page_index->RowGroup(rg);
+    bool possible = true;
+    for (const auto& [column, filter] : probes) {
+      std::shared_ptr<parquet::ColumnIndex> index = row_group ? row_group->GetColumnIndex(column) : nullptr;
+      if (!index) continue;
+      const bool integer = registry.Find(filter->column)->type == model::FieldType::kInteger;
+      if (integer && reader.metadata()->schema()->Column(column)->physical_type() != parquet::Type::INT64) continue;
+      int64_t matching = 0;
+      const size_t pages = index->null_pages().size();
+      for (size_t p = 0; p < pages; ++p) matching += PageMayHold(*index, p, filter->values, integer) ? 1 : 0;
+      stats->pages_excluded_by_page_index += static_cast<int64_t>(pages) - matching;
+      possible &= matching > 0;
+    }
+    if (possible) kept.push_back(rg);
+  }
+  return kept;
+}
+
+// True when every data page of the column chunk is dictionary-encoded, so its dictionary
+// lists every value (a writer that fell back to plain encoding mid-chunk breaks that).
+bool FullyDictionaryEncoded(const parquet::ColumnChunkMetaData& chunk) {
+  if (!chunk.has_dictionary_page() || chunk.encoding_stats().empty()) return false;
+  for (const auto& page : chunk.encoding_stats()) {
+    if (page.page_type != parquet::PageType::DATA_PAGE && page.page_type != parquet::PageType::DATA_PAGE_V2) continue;
+    if (page.encoding != parquet::Encoding::RLE_DICTIONARY && page.encoding != parquet::Encoding::PLAIN_DICTIONARY) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Dictionary-page pruning: for = / in on a fully dictionary-encoded string column, a row group
+// whose dictionary holds none of the values cannot match. Reads only the dictionary pages.
+arrow::Result<std::vector<int>> RowGroupsPassingDictionaries(parquet::ParquetFileReader& reader,
+                                                             const model::FieldRegistry& registry,
+                                                             const std::vector<FilterSpec>& filters,
+                                                             const std::vector<int>& row_groups) {
+  std::vector<std::pair<int, const FilterSpec*>> probes;
+  for (const auto& probe : EqualityProbes(*reader.metadata(), registry, filters)) {
+    if (registry.Find(probe.second->column)->type != model::FieldType::kInteger) probes.push_back(probe);
+  }
+  if (probes.empty()) return row_groups;
+  std::vector<int> kept;
+  for (int rg : row_groups) {
+    auto chunk_reader = reader.RowGroup(rg);
+    bool possible = true;
+    for (const auto& [column, filter] : probes) {
+      auto chunk = reader.metadata()->RowGroup(rg)->ColumnChunk(column);
+      if (!FullyDictionaryEncoded(*chunk)) continue;
+      auto pages = chunk_reader->GetColumnPageReader(column);
+      std::shared_ptr<parquet::Page> first = pages->NextPage();
+      if (!first || first->type() != parquet::PageType::DICTIONARY_PAGE) continue;
+      const auto& dictionary = static_cast<const parquet::DictionaryPage&>(*first);
+      if (dictionary.encoding() != parquet::Encoding::PLAIN && dictionary.encoding() != parquet::Encoding::PLAIN_DICTIONARY) continue;
+      // PLAIN byte arrays: a 4-byte little-endian length, then the bytes.
+      std::set<std::string_view> values;
+      const uint8_t* data = dictionary.data();
+      const int32_t size = dictionary.size();
+      int32_t offset = 0;
+      bool readable = true;
+      for (int32_t i = 0; i < dictionary.num_values() && readable; ++i) {
+        if (offset + 4 > size) { readable = false; break; }
+        uint32_t length = static_cast<uint32_t>(data[offset]) | static_cast<uint32_t>(data[offset + 1]) << 8 |
+                          static_cast<uint32_t>(data[offset + 2]) << 16 | static_cast<uint32_t>(data[offset + 3]) << 24;
+        offset += 4;
+        if (length > static_cast<uint32_t>(size - offset)) { readable = false; break; }
+        values.emplace(reinterpret_cast<const char*>(data + offset), length);
+        offset += static_cast<int32_t>(length);
+      }
+      if (!readable) continue;
+      bool any = false;
+      for (const std::string& value : filter->values) any |= values.count(value) > 0;
+      possible &= any;
+    }
+    if (possible) kept.push_back(rg);
+  }
+  return kept;
+}
+
 // Data pages of `columns` in `row_groups`, from the offset index.
 int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& row_groups,
                    const std::vector<std::string>& columns) {
@@ -384,14 +529,18 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     auto file_reader = parquet::ParquetFileReader::Open(input, parquet::default_reader_properties(),
                                                         parquet_fragment->metadata());
     ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
+    ScanStats& stats = result->stats;
+    auto after_index = RowGroupsPassingPageIndex(*file_reader, registry, spec.where, after_bloom, &stats);
+    ARROW_ASSIGN_OR_RAISE(auto after_dictionary, RowGroupsPassingDictionaries(*file_reader, registry, spec.where, after_index));
     std::vector<int> all(static_cast<size_t>(row_groups));
     for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
-    ScanStats& stats = result->stats;
     stats.files += 1;
     stats.row_groups_total += row_groups;
     stats.row_groups_pruned_by_statistics += row_groups - static_cast<int64_t>(kept.size());
     stats.row_groups_pruned_by_bloom_filter += static_cast<int64_t>(kept.size() - after_bloom.size());
-    kept = std::move(after_bloom);
+    stats.row_groups_pruned_by_page_index += static_cast<int64_t>(after_bloom.size() - after_index.size());
+    stats.row_groups_pruned_by_dictionary += static_cast<int64_t>(after_index.size() - after_dictionary.size());
+    kept = std::move(after_dictionary);
     stats.row_groups_read += static_cast<int64_t>(kept.size());
     stats.pages_total += CountPages(*file_reader, all, needed);
     stats.pages_read += CountPages(*file_reader, kept, needed);

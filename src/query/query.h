@@ -87,6 +87,9 @@ struct ScanStats {
   int64_t row_groups_total = 0;
   int64_t row_groups_pruned_by_statistics = 0;
   int64_t row_groups_pruned_by_bloom_filter = 0;  // equality on a lookup column, value absent
+  int64_t row_groups_pruned_by_page_index = 0;    // no page's min/max admits the value
+  int64_t row_groups_pruned_by_dictionary = 0;    // the value is not in the chunk's dictionary
+  int64_t pages_excluded_by_page_index = 0;       // pages of filter columns the index rules out
   int64_t row_groups_read = 0;
   int64_t pages_total = 0;  // data pages of the needed columns in all row groups (page index)
   int64_t pages_read = 0;   // data pages of the needed columns in the row groups read
