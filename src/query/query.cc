@@ -7,6 +7,8 @@
 #include <arrow/acero/exec_plan.h>
 #include <arrow/acero/options.h>
 #include <arrow/api.h>
+#include <arrow/util/bit_util.h>
+#include <arrow/util/bitmap_ops.h>
 #include <arrow/compute/api.h>
 #include <arrow/compute/initialize.h>
 #include <arrow/dataset/api.h>
@@ -219,7 +221,88 @@ arrow::Result<std::shared_ptr<arrow::Array>> QuantilesOfLists(const arrow::Chunk
   return out.Finish();
 }
 
+// count(*) grouped by dictionary columns with one dictionary each (DecodeDictionaries keeps
+// group keys so): a count per combination of codes in a dense array. The shape of
+// regional-stats; nullopt when the query has another shape (Acero then does the work).
+arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> CountByCodes(const arrow::Table& rows,
+                                                                         const QuerySpec& spec) {
+  using Nothing = std::optional<std::shared_ptr<arrow::Table>>;
+  if (spec.group_by.empty() || spec.aggregates.empty()) return Nothing();
+  for (const AggregateSpec& a : spec.aggregates) {
+    if (a.fn != AggregateFn::kCountAll) return Nothing();
+  }
+  std::vector<std::shared_ptr<arrow::Array>> dictionaries;
+  std::vector<int64_t> strides;
+  int64_t cells = 1;
+  for (const std::string& key : spec.group_by) {
+    auto column = rows.GetColumnByName(key);
+    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY || column->num_chunks() == 0) return Nothing();
+    auto dictionary = static_cast<const arrow::DictionaryArray&>(*column->chunk(0)).dictionary();
+    for (const auto& chunk : column->chunks()) {
+      const auto& other = static_cast<const arrow::DictionaryArray&>(*chunk).dictionary();
+      if (other != dictionary && !other->Equals(*dictionary)) return Nothing();
+    }
+    strides.push_back(cells);
+    cells *= dictionary->length() + 1;  // the last code of each key stands for null
+    if (cells > (1 << 20)) return Nothing();
+    dictionaries.push_back(dictionary);
+  }
+  std::vector<int64_t> counts(static_cast<size_t>(cells), 0);
+  std::vector<int64_t> cell;
+  arrow::TableBatchReader reader(rows);
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+    if (batch == nullptr) break;
+    cell.assign(static_cast<size_t>(batch->num_rows()), 0);
+    for (size_t k = 0; k < spec.group_by.size(); ++k) {
+      const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
+      const auto& indices = static_cast<const arrow::Int32Array&>(*cast.make_array());
+      const int32_t* codes = indices.raw_values();
+      const int64_t null_code = dictionaries[k]->length();
+      int64_t* target = cell.data();
+      const int64_t stride = strides[k];
+      if (indices.null_count() == 0) {
+        for (int64_t i = 0; i < batch->num_rows(); ++i) target[i] += codes[i] * stride;
+      } else {
+        for (int64_t i = 0; i < batch->num_rows(); ++i) target[i] += (indices.IsValid(i) ? codes[i] : null_code) * stride;
+      }
+    }
+    for (int64_t c : cell) ++counts[static_cast<size_t>(c)];
+  }
+  // One row per combination that occurs: key codes (null for the null code) and the count.
+  std::vector<arrow::Int32Builder> keys(spec.group_by.size());
+  arrow::Int64Builder totals;
+  for (int64_t c = 0; c < cells; ++c) {
+    if (counts[static_cast<size_t>(c)] == 0) continue;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      int64_t code = (c / strides[k]) % (dictionaries[k]->length() + 1);
+      ARROW_RETURN_NOT_OK(code == dictionaries[k]->length() ? keys[k].AppendNull()
+                                                            : keys[k].Append(static_cast<int32_t>(code)));
+    }
+    ARROW_RETURN_NOT_OK(totals.Append(counts[static_cast<size_t>(c)]));
+  }
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    ARROW_ASSIGN_OR_RAISE(auto indices, keys[k].Finish());
+    ARROW_ASSIGN_OR_RAISE(auto encoded, arrow::DictionaryArray::FromArrays(
+                                            arrow::dictionary(arrow::int32(), dictionaries[k]->type()), indices, dictionaries[k]));
+    fields.push_back(arrow::field(spec.group_by[k], encoded->type()));
+    columns.push_back(encoded);
+  }
+  ARROW_ASSIGN_OR_RAISE(auto count_column, totals.Finish());
+  for (const AggregateSpec& a : spec.aggregates) {
+    fields.push_back(arrow::field(a.name, arrow::int64()));
+    columns.push_back(count_column);
+  }
+  return Nothing(arrow::Table::Make(arrow::schema(fields), columns));
+}
+
 arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec) {
+  ARROW_ASSIGN_OR_RAISE(auto counted, CountByCodes(*rows, spec));
+  if (counted) return *counted;
   std::vector<std::string> group_by = spec.group_by;
   const bool has_quantiles = std::any_of(spec.aggregates.begin(), spec.aggregates.end(),
                                          [](const AggregateSpec& a) { return a.fn == AggregateFn::kQuantile; });
@@ -493,13 +576,75 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
   return pages;
 }
 
+bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter) {
+  const model::FieldSpec* spec = registry.Find(filter.column);
+  return spec != nullptr && spec->type == model::FieldType::kEnum &&
+         (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
+}
+
+// Enum = / in filters on dictionary codes: each batch's dictionary (a handful of values) is
+// searched once and the filter runs on the int32 indices, where a kernel on the column would
+// decode every row to a string first (Arrow's set lookups and comparisons unpack dictionaries).
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
+                                                           const model::FieldRegistry& registry,
+                                                           const std::vector<FilterSpec>& filters) {
+  if (filters.empty() || table->num_rows() == 0) return table;
+  std::vector<std::set<std::string>> wanted;
+  for (const FilterSpec& filter : filters) {
+    std::set<std::string> values;
+    for (const std::string& text : filter.values) {
+      ARROW_ASSIGN_OR_RAISE(auto canonical, ToScalar(*registry.Find(filter.column), text));
+      values.insert(std::string(std::static_pointer_cast<arrow::StringScalar>(canonical)->view()));
+    }
+    wanted.push_back(std::move(values));
+  }
+  arrow::TableBatchReader reader(*table);
+  arrow::RecordBatchVector kept;
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+    if (batch == nullptr) break;
+    arrow::Datum mask;
+    for (size_t f = 0; f < filters.size(); ++f) {
+      auto column = batch->GetColumnByName(filters[f].column);
+      if (column == nullptr || column->type_id() != arrow::Type::DICTIONARY) {
+        return arrow::Status::TypeError("enum column ", filters[f].column, " is not dictionary-encoded");
+      }
+      const auto& encoded = static_cast<const arrow::DictionaryArray&>(*column);
+      const auto& dictionary = static_cast<const arrow::StringArray&>(*encoded.dictionary());
+      std::vector<uint8_t> allowed(static_cast<size_t>(dictionary.length()), 0);
+      for (int64_t i = 0; i < dictionary.length(); ++i) {
+        allowed[static_cast<size_t>(i)] = dictionary.IsValid(i) && wanted[f].count(std::string(dictionary.GetView(i)));
+      }
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
+      const auto& indices = static_cast<const arrow::Int32Array&>(*cast.make_array());
+      const int64_t n = indices.length();
+      ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(n));
+      uint8_t* bits = bitmap->mutable_data();
+      const int32_t* codes = indices.raw_values();
+      const bool has_nulls = indices.null_count() > 0;
+      for (int64_t i = 0; i < n; ++i) {
+        if ((!has_nulls || indices.IsValid(i)) && allowed[static_cast<size_t>(codes[i])]) arrow::bit_util::SetBit(bits, i);
+      }
+      arrow::Datum keep(std::make_shared<arrow::BooleanArray>(n, std::move(bitmap)));
+      if (mask.is_value()) {
+        ARROW_ASSIGN_OR_RAISE(mask, cp::And(mask, keep));
+      } else {
+        mask = std::move(keep);
+      }
+    }
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, cp::Filter(batch, mask));
+    kept.push_back(filtered.record_batch());
+  }
+  return arrow::Table::FromRecordBatches(table->schema(), kept);
+}
+
 // The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
 // Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
 // `exclude_ids` (changed in the live store since the snapshot) are left out.
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
-    const QuerySpec& spec, cp::Expression filter, const cp::Expression& bound,
-    const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
+    const QuerySpec& spec, const cp::Expression& bound, const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
     const lake::SnapshotManifest& manifest, QueryResult* result) {
   result->snapshot_id = manifest.snapshot_id;
   result->data_version = manifest.data_version;
@@ -510,6 +655,13 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   std::vector<FilterSpec> enum_filters = spec.where;
   if (!scope.all()) enum_filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
+  std::vector<cp::Expression> other_clauses;
+  for (const FilterSpec& f : enum_filters) {
+    if (IsEnumEquality(registry, f)) continue;
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
+    other_clauses.push_back(std::move(clause));
+  }
+  cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
   for (const std::string& path : paths) {
     ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(path, lake.filesystem())));
     auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(fragment);
@@ -552,17 +704,30 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     arrow::StringBuilder ids;
     ARROW_RETURN_NOT_OK(ids.AppendValues(exclude_ids));
     ARROW_ASSIGN_OR_RAISE(auto id_set, ids.Finish());
-    filter = cp::and_(filter, cp::not_(cp::call("is_in", {cp::field_ref("member_id")},
-                                                cp::SetLookupOptions(id_set))));
+    filter_without_enums = cp::and_(filter_without_enums, cp::not_(cp::call("is_in", {cp::field_ref("member_id")},
+                                                                            cp::SetLookupOptions(id_set))));
   }
   ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
                                                                    lake.filesystem(), std::move(fragments)));
+  // Enum equalities (and the scope) run on dictionary codes after the scan; the scanner
+  // evaluates the rest. Their columns are read for that even when the result drops them.
+  std::vector<FilterSpec> on_codes;
+  std::vector<std::string> projected = needed;
+  for (const FilterSpec& f : enum_filters) {
+    if (!IsEnumEquality(registry, f)) continue;
+    on_codes.push_back(f);
+    if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
+  }
   ds::ScannerBuilder builder(dataset);
-  ARROW_RETURN_NOT_OK(builder.Project(needed));
-  ARROW_RETURN_NOT_OK(builder.Filter(filter));
+  ARROW_RETURN_NOT_OK(builder.Project(projected));
+  ARROW_RETURN_NOT_OK(builder.Filter(filter_without_enums));
   ARROW_RETURN_NOT_OK(builder.UseThreads(true));
   ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
-  return scanner->ToTable();
+  ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+  ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, registry, on_codes));
+  std::vector<int> keep;
+  for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
+  return rows->SelectColumns(keep);
 }
 
 }  // namespace
@@ -710,8 +875,22 @@ std::vector<lake::SnapshotFile> FilesInScope(const lake::SnapshotManifest& manif
 
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
                                     const model::FieldRegistry& registry, const RegionalScope& scope,
-                                    const QuerySpec& spec, const lake::SnapshotManifest* manifest) {
+                                    const QuerySpec& given, const lake::SnapshotManifest* manifest) {
   ARROW_RETURN_NOT_OK(cp::Initialize());
+  // Enum values in their canonical spelling ("gewoon lid" -> "Gewoon lid"), so statistics,
+  // dictionaries and codes compare like the data does.
+  QuerySpec spec = given;
+  for (FilterSpec& filter : spec.where) {
+    const model::FieldSpec* field = registry.Find(filter.column);
+    if (field == nullptr || field->type != model::FieldType::kEnum ||
+        (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn && filter.op != FilterOp::kNe)) {
+      continue;
+    }
+    for (std::string& value : filter.values) {
+      ARROW_ASSIGN_OR_RAISE(auto canonical, ToScalar(*field, value));
+      value = std::string(std::static_pointer_cast<arrow::StringScalar>(canonical)->view());
+    }
+  }
   if (lake == nullptr && live == nullptr) return arrow::Status::Invalid("a query needs a lake or live rows");
   // Check every name before touching the lake, so a typo costs nothing.
   std::vector<std::string> needed;
@@ -761,7 +940,7 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
       ARROW_ASSIGN_OR_RAISE(current, lake::ReadCurrentManifest(*lake));
       manifest = &current;
     }
-    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, filter, bound, needed,
+    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, bound, needed,
                                                            live ? live->replaced_ids : std::vector<std::string>{},
                                                            *manifest, &result));
     parts.push_back(std::move(snapshot_rows));

@@ -56,6 +56,12 @@ CASES = [
      "from m where status = 'Actief' group by 1 order by 1"),
     (["--where", "regio=Limburg", "--agg", "quantile(leeftijd,0.1)", "--agg", "count"],
      "select quantile_cont(leeftijd, 0.1), count(*) from m where regio = 'Limburg'"),
+    # Counting on dictionary codes (the regional-stats path), with an optional enum key (nulls),
+    # an in-filter on codes and a second, case-forgiven enum filter.
+    (["--where", "regio in Utrecht|Limburg", "--where", "lidmaatschap=gewoon lid", "--group-by", "geslacht,clubblad",
+      "--agg", "count", "--order-by", "geslacht", "--order-by", "clubblad"],
+     "select geslacht, clubblad, count(*) from m where regio in ('Utrecht', 'Limburg') "
+     "and lidmaatschap = 'Gewoon lid' group by all order by 1 nulls last, 2 nulls last"),
     (["--where", "ingangsdatum<2000-01-01", "--select", "member_id,ingangsdatum", "--order-by", "ingangsdatum:desc",
       "--order-by", "member_id", "--limit", "25"],
      "select member_id, ingangsdatum from m where ingangsdatum < date '2000-01-01' order by 2 desc, 1 limit 25"),
