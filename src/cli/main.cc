@@ -332,6 +332,7 @@ arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions
     spec.order_by.push_back(std::move(order));
   }
   if (o.limit >= 0) spec.limit = o.limit;
+  spec.count_pages = o.output.explain;
   ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
   ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(global, registry, o.source));
   ARROW_ASSIGN_OR_RAISE(auto result, open.source->Run(scope, spec));
@@ -371,7 +372,11 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
   }
   ARROW_RETURN_NOT_OK(query::ParseExportFormat(o.output.format).status());
   ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(global, registry, o.source));
-  auto run = [&](const query::QuerySpec& spec) { return open.source->Run(scope, spec); };
+  auto run = [&](const query::QuerySpec& spec) {
+    query::QuerySpec counted = spec;
+    counted.count_pages = o.output.explain;
+    return open.source->Run(scope, counted);
+  };
   ARROW_ASSIGN_OR_RAISE(auto result, query::ReportCatalog::Run(run, *report, params, open.today));
   return PrintResult(result, scope, o.output);
 }

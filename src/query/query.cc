@@ -258,7 +258,8 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> CountByCodes(const a
     for (size_t k = 0; k < spec.group_by.size(); ++k) {
       const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));
       ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
-      const auto& indices = static_cast<const arrow::Int32Array&>(*cast.make_array());
+      auto indices_array = cast.make_array();  // kept alive: `indices` refers into it
+      const auto& indices = static_cast<const arrow::Int32Array&>(*indices_array);
       const int32_t* codes = indices.raw_values();
       const int64_t null_code = dictionaries[k]->length();
       int64_t* target = cell.data();
@@ -617,7 +618,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
         allowed[static_cast<size_t>(i)] = dictionary.IsValid(i) && wanted[f].count(std::string(dictionary.GetView(i)));
       }
       ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
-      const auto& indices = static_cast<const arrow::Int32Array&>(*cast.make_array());
+      auto indices_array = cast.make_array();  // kept alive: `indices` refers into it
+      const auto& indices = static_cast<const arrow::Int32Array&>(*indices_array);
       const int64_t n = indices.length();
       ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(n));
       uint8_t* bits = bitmap->mutable_data();
@@ -694,8 +696,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     stats.row_groups_pruned_by_dictionary += static_cast<int64_t>(after_index.size() - after_dictionary.size());
     kept = std::move(after_dictionary);
     stats.row_groups_read += static_cast<int64_t>(kept.size());
-    stats.pages_total += CountPages(*file_reader, all, needed);
-    stats.pages_read += CountPages(*file_reader, kept, needed);
+    if (spec.count_pages) {
+      stats.pages_total += CountPages(*file_reader, all, needed);
+      stats.pages_read += CountPages(*file_reader, kept, needed);
+    }
     if (kept.empty()) continue;
     ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
     fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));

@@ -69,6 +69,7 @@ struct QuerySpec {
   std::vector<AggregateSpec> aggregates;
   std::vector<OrderSpec> order_by;
   std::optional<int64_t> limit;
+  bool count_pages = false;  // fill ScanStats' page counts (--explain): reads every offset index
 };
 
 // Text forms used by the CLI and the HTTP API:

@@ -32,6 +32,7 @@ std::string CanonicalQueryText(const QuerySpec& spec, const RegionalScope& scope
     out += o.descending ? "d" : "a";
   }
   out += "limit" + (spec.limit ? std::to_string(*spec.limit) : std::string("-"));
+  out += spec.count_pages ? "|pages" : "";
   return out;
 }
 

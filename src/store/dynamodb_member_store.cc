@@ -76,7 +76,9 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
 // One attribute value as the raw text the store keeps; nullopt for a missing or NULL value.
 std::optional<std::string> AttributeText(const Json& value) {
   if (!value.is_object() || value.empty()) return std::nullopt;
-  const auto& [type, content] = *value.items().begin();
+  auto first = value.begin();  // {"S": "..."}: one member, the type tag
+  const std::string type = first.key();
+  const Json& content = first.value();
   if (type == "S" || type == "N") return content.get<std::string>();
   if (type == "BOOL") return content.get<bool>() ? "true" : "false";
   if (type == "NULL") return std::nullopt;
