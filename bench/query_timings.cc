@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "query/member_source.h"
+#include "query/process_tuning.h"
 #include "query/report_catalog.h"
 
 using namespace memberlake;
@@ -33,6 +34,7 @@ double MedianMs(int runs, const std::function<arrow::Status()>& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  memberlake::query::TuneProcessAllocator();  // as the memberlake binary does
   std::string lake_path, email, region = "Utrecht", month = "9";
   int runs = 15;
   std::string only;

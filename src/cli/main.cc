@@ -26,6 +26,7 @@
 #include "model/member_json.h"
 #include "query/export.h"
 #include "query/member_source.h"
+#include "query/process_tuning.h"
 #include "query/query.h"
 #include "query/report_catalog.h"
 #include "query/result_format.h"
@@ -628,6 +629,7 @@ int Main(int argc, char** argv) {
 }  // namespace memberlake::cli
 
 int main(int argc, char** argv) {
+  memberlake::query::TuneProcessAllocator();
   int code = memberlake::cli::Main(argc, argv);
   memberlake::lake::ShutdownLakeStorage();
   return code;
