@@ -33,7 +33,7 @@ class HashingOutputStream : public arrow::io::OutputStream {
   int64_t bytes_ = 0;
 };
 
-constexpr int64_t kPageRows = 4096;
+constexpr int64_t kPageRows = 8192;
 
 std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
     const arrow::Schema& schema, const model::FieldRegistry& registry) {

@@ -50,6 +50,8 @@ class LakeFileWriter {
   bool start_row_group_ = false;
 };
 
-inline constexpr int64_t kRowGroupRows = 128 * 1024;
+// A point lookup decodes the whole row group its bloom filter admits (parquet-cpp reads no part
+// of a row group), so groups stay small; a full scan pays a little per group (docs/benchmarks.md).
+inline constexpr int64_t kRowGroupRows = 32 * 1024;
 
 }  // namespace memberlake::lake

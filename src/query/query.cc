@@ -8,6 +8,7 @@
 #include <arrow/acero/options.h>
 #include <arrow/api.h>
 #include <arrow/util/bit_util.h>
+#include <arrow/util/bitmap_generate.h>
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/compute/api.h>
 #include <arrow/compute/initialize.h>
@@ -19,12 +20,14 @@
 #include <parquet/column_page.h>
 #include <parquet/column_reader.h>
 #include <parquet/file_reader.h>
+#include <parquet/arrow/reader.h>
 #include <parquet/page_index.h>
 #include <parquet/statistics.h>
 
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
 #include "model/text.h"
+#include "query/lru_cache.h"
 
 namespace memberlake::query {
 namespace {
@@ -221,11 +224,111 @@ arrow::Result<std::shared_ptr<arrow::Array>> QuantilesOfLists(const arrow::Chunk
   return out.Finish();
 }
 
+bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter) {
+  const model::FieldSpec* spec = registry.Find(filter.column);
+  return spec != nullptr && spec->type == model::FieldType::kEnum &&
+         (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
+}
+
+// The filters that run on dictionary codes: enum = / in of the query, and the scope.
+std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const RegionalScope& scope,
+                                    const QuerySpec& spec) {
+  std::vector<FilterSpec> filters;
+  for (const FilterSpec& f : spec.where) {
+    if (IsEnumEquality(registry, f)) filters.push_back(f);
+  }
+  if (!scope.all()) filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
+  return filters;
+}
+
+// Calls `fn(codes)` with the raw indices of a dictionary array, whatever their integer width
+// (a cast to one width would copy every column).
+template <typename Fn>
+arrow::Status VisitCodes(const arrow::DictionaryArray& encoded, Fn&& fn) {
+  const arrow::Array& indices = *encoded.indices();
+  switch (indices.type_id()) {
+    case arrow::Type::INT8: fn(static_cast<const arrow::Int8Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT8: fn(static_cast<const arrow::UInt8Array&>(indices).raw_values()); break;
+    case arrow::Type::INT16: fn(static_cast<const arrow::Int16Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT16: fn(static_cast<const arrow::UInt16Array&>(indices).raw_values()); break;
+    case arrow::Type::INT32: fn(static_cast<const arrow::Int32Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT32: fn(static_cast<const arrow::UInt32Array&>(indices).raw_values()); break;
+    case arrow::Type::INT64: fn(static_cast<const arrow::Int64Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT64: fn(static_cast<const arrow::UInt64Array&>(indices).raw_values()); break;
+    default: return arrow::Status::TypeError("dictionary indices of type ", indices.type()->ToString());
+  }
+  return arrow::Status::OK();
+}
+
+// A filter's values as the set of codes it admits, one flag per entry of `dictionary`.
+std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const std::vector<std::string>& values) {
+  const auto& strings = static_cast<const arrow::StringArray&>(dictionary);
+  std::vector<uint8_t> allowed(static_cast<size_t>(strings.length()), 0);
+  for (int64_t i = 0; i < strings.length(); ++i) {
+    allowed[static_cast<size_t>(i)] =
+        strings.IsValid(i) && std::find(values.begin(), values.end(), strings.GetView(i)) != values.end();
+  }
+  return allowed;
+}
+
+// Clears keep[i] for every row of `batch` that some code filter rules out (nulls never match).
+arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vector<FilterSpec>& filters,
+                               std::vector<uint8_t>* keep) {
+  for (const FilterSpec& filter : filters) {
+    auto column = batch.GetColumnByName(filter.column);
+    if (column == nullptr || column->type_id() != arrow::Type::DICTIONARY ||
+        static_cast<const arrow::DictionaryArray&>(*column).dictionary()->type_id() != arrow::Type::STRING) {
+      return arrow::Status::TypeError("enum column ", filter.column, " is not dictionary-encoded text");
+    }
+    const auto& encoded = static_cast<const arrow::DictionaryArray&>(*column);
+    const std::vector<uint8_t> allowed = AllowedCodes(*encoded.dictionary(), filter.values);
+    const arrow::Array& indices = *encoded.indices();
+    uint8_t* flags = keep->data();
+    ARROW_RETURN_NOT_OK(VisitCodes(encoded, [&](const auto* codes) {
+      if (indices.null_count() == 0) {
+        for (int64_t i = 0; i < indices.length(); ++i) flags[i] &= allowed[static_cast<size_t>(codes[i])];
+      } else {
+        for (int64_t i = 0; i < indices.length(); ++i) {
+          flags[i] &= indices.IsValid(i) ? allowed[static_cast<size_t>(codes[i])] : 0;
+        }
+      }
+    }));
+  }
+  return arrow::Status::OK();
+}
+
+// Enum = / in filters (and the scope) on dictionary codes: each batch's dictionary (a handful
+// of values) is searched once and the filter runs on the indices, where a kernel on the column
+// would decode every row to a string first (Arrow's set lookups unpack dictionaries).
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
+                                                           const std::vector<FilterSpec>& filters) {
+  if (filters.empty() || table->num_rows() == 0) return table;
+  arrow::TableBatchReader reader(*table);
+  arrow::RecordBatchVector kept;
+  std::vector<uint8_t> keep;
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
+    if (batch == nullptr) break;
+    keep.assign(static_cast<size_t>(batch->num_rows()), 1);
+    ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, filters, &keep));
+    ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(batch->num_rows()));
+    arrow::internal::GenerateBitsUnrolled(bitmap->mutable_data(), 0, batch->num_rows(),
+                                          [&, i = int64_t{0}]() mutable { return keep[static_cast<size_t>(i++)] != 0; });
+    arrow::Datum mask(std::make_shared<arrow::BooleanArray>(batch->num_rows(), std::move(bitmap)));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, cp::Filter(batch, mask));
+    kept.push_back(filtered.record_batch());
+  }
+  return arrow::Table::FromRecordBatches(table->schema(), kept);
+}
+
 // count(*) grouped by dictionary columns with one dictionary each (DecodeDictionaries keeps
-// group keys so): a count per combination of codes in a dense array. The shape of
+// group keys so): a count per combination of codes in a dense array, counting only the rows
+// `code_filters` admit, so the rows are never materialised filtered. The shape of
 // regional-stats; nullopt when the query has another shape (Acero then does the work).
 arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> CountByCodes(const arrow::Table& rows,
-                                                                         const QuerySpec& spec) {
+                                                                         const QuerySpec& spec,
+                                                                         const std::vector<FilterSpec>& code_filters) {
   using Nothing = std::optional<std::shared_ptr<arrow::Table>>;
   if (spec.group_by.empty() || spec.aggregates.empty()) return Nothing();
   for (const AggregateSpec& a : spec.aggregates) {
@@ -247,30 +350,49 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> CountByCodes(const a
     if (cells > (1 << 20)) return Nothing();
     dictionaries.push_back(dictionary);
   }
-  std::vector<int64_t> counts(static_cast<size_t>(cells), 0);
-  std::vector<int64_t> cell;
+  for (const FilterSpec& filter : code_filters) {
+    auto column = rows.GetColumnByName(filter.column);
+    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY) return Nothing();
+  }
+  // Four interleaved tallies: rows arrive sorted by region, so consecutive rows mostly hit the
+  // same cell, and one tally would serialise every increment on the previous one.
+  constexpr int kLanes = 4;
+  std::vector<int64_t> lanes(static_cast<size_t>(cells) * kLanes, 0);
+  std::vector<uint32_t> cell;  // cells < 2^20
+  std::vector<uint8_t> keep;
   arrow::TableBatchReader reader(rows);
   while (true) {
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
     if (batch == nullptr) break;
-    cell.assign(static_cast<size_t>(batch->num_rows()), 0);
+    const int64_t n = batch->num_rows();
+    cell.assign(static_cast<size_t>(n), 0);
+    keep.assign(static_cast<size_t>(n), 1);
+    ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, code_filters, &keep));
     for (size_t k = 0; k < spec.group_by.size(); ++k) {
       const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
-      auto indices_array = cast.make_array();  // kept alive: `indices` refers into it
-      const auto& indices = static_cast<const arrow::Int32Array&>(*indices_array);
-      const int32_t* codes = indices.raw_values();
-      const int64_t null_code = dictionaries[k]->length();
-      int64_t* target = cell.data();
-      const int64_t stride = strides[k];
-      if (indices.null_count() == 0) {
-        for (int64_t i = 0; i < batch->num_rows(); ++i) target[i] += codes[i] * stride;
-      } else {
-        for (int64_t i = 0; i < batch->num_rows(); ++i) target[i] += (indices.IsValid(i) ? codes[i] : null_code) * stride;
-      }
+      const arrow::Array& indices = *encoded.indices();
+      const auto null_code = static_cast<uint32_t>(dictionaries[k]->length());
+      const auto stride = static_cast<uint32_t>(strides[k]);
+      uint32_t* target = cell.data();
+      ARROW_RETURN_NOT_OK(VisitCodes(encoded, [&](const auto* codes) {
+        if (indices.null_count() == 0) {
+          for (int64_t i = 0; i < n; ++i) target[i] += static_cast<uint32_t>(codes[i]) * stride;
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            target[i] += (indices.IsValid(i) ? static_cast<uint32_t>(codes[i]) : null_code) * stride;
+          }
+        }
+      }));
     }
-    for (int64_t c : cell) ++counts[static_cast<size_t>(c)];
+    const uint32_t* cells_of = cell.data();
+    const uint8_t* kept = keep.data();
+    int64_t* tally = lanes.data();
+    for (int64_t i = 0; i < n; ++i) tally[static_cast<size_t>(cells_of[i]) * kLanes + (i & (kLanes - 1))] += kept[i];
+  }
+  std::vector<int64_t> counts(static_cast<size_t>(cells), 0);
+  for (int64_t c = 0; c < cells; ++c) {
+    for (int lane = 0; lane < kLanes; ++lane) counts[static_cast<size_t>(c)] += lanes[static_cast<size_t>(c * kLanes + lane)];
   }
   // One row per combination that occurs: key codes (null for the null code) and the count.
   std::vector<arrow::Int32Builder> keys(spec.group_by.size());
@@ -300,10 +422,12 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> CountByCodes(const a
   }
   return Nothing(arrow::Table::Make(arrow::schema(fields), columns));
 }
-
-arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec) {
-  ARROW_ASSIGN_OR_RAISE(auto counted, CountByCodes(*rows, spec));
+// Groups and aggregates `rows`, first keeping only the rows `code_filters` admit.
+arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec,
+                                                       const std::vector<FilterSpec>& code_filters) {
+  ARROW_ASSIGN_OR_RAISE(auto counted, CountByCodes(*rows, spec, code_filters));
   if (counted) return *counted;
+  ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, code_filters));
   std::vector<std::string> group_by = spec.group_by;
   const bool has_quantiles = std::any_of(spec.aggregates.begin(), spec.aggregates.end(),
                                          [](const AggregateSpec& a) { return a.fn == AggregateFn::kQuantile; });
@@ -389,6 +513,29 @@ std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metad
   return kept;
 }
 
+// True when the row group's statistics prove it holds one of the filter's values: min and max
+// are values that occur, so an equality on either cannot be ruled out by a bloom filter, page
+// index or dictionary, and reading those would be wasted (status = 'Actief' in every group).
+bool StatisticsProveMatch(const parquet::FileMetaData& metadata, int rg, int column, const FilterSpec& filter) {
+  auto stats = metadata.RowGroup(rg)->ColumnChunk(column)->statistics();
+  if (stats == nullptr || !stats->HasMinMax()) return false;
+  for (const std::string& value : filter.values) {
+    if (stats->physical_type() == parquet::Type::BYTE_ARRAY) {
+      const auto& typed = static_cast<const parquet::ByteArrayStatistics&>(*stats);
+      auto view = [](const parquet::ByteArray& b) { return std::string_view(reinterpret_cast<const char*>(b.ptr), b.len); };
+      if (view(typed.min()) == value || view(typed.max()) == value) return true;
+    } else if (stats->physical_type() == parquet::Type::INT64) {
+      const auto& typed = static_cast<const parquet::Int64Statistics&>(*stats);
+      int64_t number = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+      if (ec == std::errc() && end == value.data() + value.size() && (typed.min() == number || typed.max() == number)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 // Drops row groups whose bloom filter rules out every value of some equality filter on a
 // lookup column (the registry's `lookup = true`: ids, e-mail, postcode, ...).
 arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFileReader& reader,
@@ -410,6 +557,7 @@ arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFil
     auto row_group = blooms.RowGroup(rg);
     bool possible = true;
     for (const auto& [column, filter] : probes) {
+      if (StatisticsProveMatch(*reader.metadata(), rg, column, *filter)) continue;
       std::unique_ptr<parquet::BloomFilter> bloom = row_group ? row_group->GetColumnBloomFilter(column) : nullptr;
       if (!bloom) continue;
       bool any = false;
@@ -473,15 +621,17 @@ bool PageMayHold(const parquet::ColumnIndex& index, size_t p, const std::vector<
 // row group's remaining row ranges only (apache/arrow#45284), so a kept row group is read whole.
 std::vector<int> RowGroupsPassingPageIndex(parquet::ParquetFileReader& reader, const model::FieldRegistry& registry,
                                            const std::vector<FilterSpec>& filters, const std::vector<int>& row_groups,
-                                           ScanStats* stats) {
+                                           bool count_pages, ScanStats* stats) {
   auto probes = EqualityProbes(*reader.metadata(), registry, filters);
   auto page_index = probes.empty() ? nullptr : reader.GetPageIndexReader();
   if (!page_index) return row_groups;
   std::vector<int> kept;
   for (int rg : row_groups) {
-    auto row_group = page_index->RowGroup(rg);
+    std::shared_ptr<parquet::RowGroupPageIndexReader> row_group;  // read on first use
     bool possible = true;
     for (const auto& [column, filter] : probes) {
+      if (!count_pages && StatisticsProveMatch(*reader.metadata(), rg, column, *filter)) continue;
+      if (!row_group) row_group = page_index->RowGroup(rg);
       std::shared_ptr<parquet::ColumnIndex> index = row_group ? row_group->GetColumnIndex(column) : nullptr;
       if (!index) continue;
       const bool integer = registry.Find(filter->column)->type == model::FieldType::kInteger;
@@ -523,11 +673,13 @@ arrow::Result<std::vector<int>> RowGroupsPassingDictionaries(parquet::ParquetFil
   if (probes.empty()) return row_groups;
   std::vector<int> kept;
   for (int rg : row_groups) {
-    auto chunk_reader = reader.RowGroup(rg);
+    std::shared_ptr<parquet::RowGroupReader> chunk_reader;  // opened on first use; outlives its page readers
     bool possible = true;
     for (const auto& [column, filter] : probes) {
+      if (StatisticsProveMatch(*reader.metadata(), rg, column, *filter)) continue;
       auto chunk = reader.metadata()->RowGroup(rg)->ColumnChunk(column);
       if (!FullyDictionaryEncoded(*chunk)) continue;
+      if (!chunk_reader) chunk_reader = reader.RowGroup(rg);
       auto pages = chunk_reader->GetColumnPageReader(column);
       std::shared_ptr<parquet::Page> first = pages->NextPage();
       if (!first || first->type() != parquet::PageType::DICTIONARY_PAGE) continue;
@@ -577,82 +729,48 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
   return pages;
 }
 
-bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter) {
-  const model::FieldSpec* spec = registry.Find(filter.column);
-  return spec != nullptr && spec->type == model::FieldType::kEnum &&
-         (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
+// Lake files are written once under unique names and never changed, so a file's parsed footer
+// is kept across queries, keyed by location and size: reading and parsing the full dataset's
+// footer is a tenth of a point lookup.
+LruCache<std::shared_ptr<parquet::FileMetaData>>& FooterCache() {
+  static LruCache<std::shared_ptr<parquet::FileMetaData>> cache(64 << 20);
+  return cache;
 }
 
-// Enum = / in filters on dictionary codes: each batch's dictionary (a handful of values) is
-// searched once and the filter runs on the int32 indices, where a kernel on the column would
-// decode every row to a string first (Arrow's set lookups and comparisons unpack dictionaries).
-arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
-                                                           const model::FieldRegistry& registry,
-                                                           const std::vector<FilterSpec>& filters) {
-  if (filters.empty() || table->num_rows() == 0) return table;
-  std::vector<std::set<std::string>> wanted;
-  for (const FilterSpec& filter : filters) {
-    std::set<std::string> values;
-    for (const std::string& text : filter.values) {
-      ARROW_ASSIGN_OR_RAISE(auto canonical, ToScalar(*registry.Find(filter.column), text));
-      values.insert(std::string(std::static_pointer_cast<arrow::StringScalar>(canonical)->view()));
-    }
-    wanted.push_back(std::move(values));
+// One lake file as a fragment with its footer loaded, and a reader on it for the pruning passes.
+struct OpenLakeFile {
+  std::shared_ptr<ds::ParquetFileFragment> fragment;
+  std::shared_ptr<parquet::arrow::FileReader> reader;
+};
+
+arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFileFormat>& format,
+                                             const lake::LakeStorage& lake, const lake::SnapshotFile& file) {
+  const std::string path = lake.FullPath(file.path);
+  const std::string key = lake.filesystem()->type_name() + ":" + path + "#" + std::to_string(file.bytes);
+  ds::FileSource source(path, lake.filesystem());
+  ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(source));
+  OpenLakeFile opened{std::static_pointer_cast<ds::ParquetFileFragment>(fragment), nullptr};
+  std::shared_ptr<parquet::FileMetaData> footer = FooterCache().Get(key).value_or(nullptr);
+  ARROW_ASSIGN_OR_RAISE(opened.reader, format->GetReader(source, std::make_shared<ds::ScanOptions>(), footer));
+  if (footer == nullptr) {
+    footer = opened.reader->parquet_reader()->metadata();
+    FooterCache().Put(key, footer, static_cast<int64_t>(footer->size()));
   }
-  arrow::TableBatchReader reader(*table);
-  arrow::RecordBatchVector kept;
-  while (true) {
-    std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
-    if (batch == nullptr) break;
-    arrow::Datum mask;
-    for (size_t f = 0; f < filters.size(); ++f) {
-      auto column = batch->GetColumnByName(filters[f].column);
-      if (column == nullptr || column->type_id() != arrow::Type::DICTIONARY) {
-        return arrow::Status::TypeError("enum column ", filters[f].column, " is not dictionary-encoded");
-      }
-      const auto& encoded = static_cast<const arrow::DictionaryArray&>(*column);
-      const auto& dictionary = static_cast<const arrow::StringArray&>(*encoded.dictionary());
-      std::vector<uint8_t> allowed(static_cast<size_t>(dictionary.length()), 0);
-      for (int64_t i = 0; i < dictionary.length(); ++i) {
-        allowed[static_cast<size_t>(i)] = dictionary.IsValid(i) && wanted[f].count(std::string(dictionary.GetView(i)));
-      }
-      ARROW_ASSIGN_OR_RAISE(arrow::Datum cast, cp::Cast(encoded.indices(), arrow::int32()));
-      auto indices_array = cast.make_array();  // kept alive: `indices` refers into it
-      const auto& indices = static_cast<const arrow::Int32Array&>(*indices_array);
-      const int64_t n = indices.length();
-      ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(n));
-      uint8_t* bits = bitmap->mutable_data();
-      const int32_t* codes = indices.raw_values();
-      const bool has_nulls = indices.null_count() > 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if ((!has_nulls || indices.IsValid(i)) && allowed[static_cast<size_t>(codes[i])]) arrow::bit_util::SetBit(bits, i);
-      }
-      arrow::Datum keep(std::make_shared<arrow::BooleanArray>(n, std::move(bitmap)));
-      if (mask.is_value()) {
-        ARROW_ASSIGN_OR_RAISE(mask, cp::And(mask, keep));
-      } else {
-        mask = std::move(keep);
-      }
-    }
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, cp::Filter(batch, mask));
-    kept.push_back(filtered.record_batch());
-  }
-  return arrow::Table::FromRecordBatches(table->schema(), kept);
+  ARROW_RETURN_NOT_OK(opened.fragment->EnsureCompleteMetadata(opened.reader.get()));
+  return opened;
 }
 
 // The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
 // Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
-// `exclude_ids` (changed in the live store since the snapshot) are left out.
+// `exclude_ids` (changed in the live store since the snapshot) are left out. Without
+// `apply_code_filters` the caller applies CodeFilters (their columns must be in `needed`).
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
-    const QuerySpec& spec, const cp::Expression& bound, const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
-    const lake::SnapshotManifest& manifest, QueryResult* result) {
+    const QuerySpec& spec, const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
+    bool apply_code_filters, const lake::SnapshotManifest& manifest, QueryResult* result) {
   result->snapshot_id = manifest.snapshot_id;
   result->data_version = manifest.data_version;
   result->as_of = manifest.as_of;
-  std::vector<std::string> paths;
-  for (const auto& file : FilesInScope(manifest, scope)) paths.push_back(lake.FullPath(file.path));
   auto format = std::make_shared<ds::ParquetFileFormat>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   std::vector<FilterSpec> enum_filters = spec.where;
@@ -664,27 +782,27 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     other_clauses.push_back(std::move(clause));
   }
   cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
-  for (const std::string& path : paths) {
-    ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(path, lake.filesystem())));
-    auto parquet_fragment = std::static_pointer_cast<ds::ParquetFileFragment>(fragment);
-    ARROW_RETURN_NOT_OK(parquet_fragment->EnsureCompleteMetadata());
+  // Arrow's statistics pruning sees only these clauses: it cannot use enum statistics, and
+  // simplifying the whole filter per row group costs more than reading a small group.
+  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums, filter_without_enums.Bind(*registry.lake_schema()));
+  for (const lake::SnapshotFile& file : FilesInScope(manifest, scope)) {
+    ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
+    const auto& parquet_fragment = opened.fragment;
+    parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
     // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
-    ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound));
-    std::set<int> by_arrow;
-    for (const auto& piece : arrow_kept) {
-      for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
-    }
-    std::vector<int> kept;
-    for (int rg : RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters)) {
-      if (by_arrow.count(rg)) kept.push_back(rg);
+    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters);
+    if (!other_clauses.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
+      std::set<int> by_arrow;
+      for (const auto& piece : arrow_kept) {
+        for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
+      }
+      std::erase_if(kept, [&](int rg) { return by_arrow.count(rg) == 0; });
     }
     const int row_groups = parquet_fragment->metadata()->num_row_groups();
-    ARROW_ASSIGN_OR_RAISE(auto input, lake.filesystem()->OpenInputFile(path));
-    auto file_reader = parquet::ParquetFileReader::Open(input, parquet::default_reader_properties(),
-                                                        parquet_fragment->metadata());
     ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
     ScanStats& stats = result->stats;
-    auto after_index = RowGroupsPassingPageIndex(*file_reader, registry, spec.where, after_bloom, &stats);
+    auto after_index = RowGroupsPassingPageIndex(*file_reader, registry, spec.where, after_bloom, spec.count_pages, &stats);
     ARROW_ASSIGN_OR_RAISE(auto after_dictionary, RowGroupsPassingDictionaries(*file_reader, registry, spec.where, after_index));
     std::vector<int> all(static_cast<size_t>(row_groups));
     for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
@@ -713,13 +831,11 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
   }
   ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
                                                                    lake.filesystem(), std::move(fragments)));
-  // Enum equalities (and the scope) run on dictionary codes after the scan; the scanner
-  // evaluates the rest. Their columns are read for that even when the result drops them.
-  std::vector<FilterSpec> on_codes;
+  // Enum equalities (and the scope) run on dictionary codes after the scan, here or by the
+  // caller; the scanner evaluates the rest. Their columns are read even when the result drops them.
+  const std::vector<FilterSpec> on_codes = CodeFilters(registry, scope, spec);
   std::vector<std::string> projected = needed;
-  for (const FilterSpec& f : enum_filters) {
-    if (!IsEnumEquality(registry, f)) continue;
-    on_codes.push_back(f);
+  for (const FilterSpec& f : on_codes) {
     if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
   }
   ds::ScannerBuilder builder(dataset);
@@ -728,7 +844,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
   ARROW_RETURN_NOT_OK(builder.UseThreads(true));
   ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
   ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
-  ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, registry, on_codes));
+  if (apply_code_filters) {
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+  }
   std::vector<int> keep;
   for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
   return rows->SelectColumns(keep);
@@ -926,6 +1044,15 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   if (!aggregating && spec.select.empty()) {
     for (const auto& field : registry.lake_schema()->fields()) needed.push_back(field->name());
   }
+  // count(*) grouped by enums applies the code filters (enum equalities, the scope) while it
+  // counts codes, instead of materialising the filtered rows first.
+  std::vector<FilterSpec> counted_filters;
+  if (!spec.group_by.empty() && !spec.aggregates.empty() &&
+      std::all_of(spec.aggregates.begin(), spec.aggregates.end(),
+                  [](const AggregateSpec& a) { return a.fn == AggregateFn::kCountAll; })) {
+    counted_filters = CodeFilters(registry, scope, spec);
+    for (const FilterSpec& f : counted_filters) ARROW_RETURN_NOT_OK(need(f.column));
+  }
   if (spec.limit && *spec.limit < 0) return arrow::Status::Invalid("limit must not be negative");
 
   if (!scope.all()) {  // every row is checked against the scope as well: defence in depth
@@ -944,9 +1071,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
       ARROW_ASSIGN_OR_RAISE(current, lake::ReadCurrentManifest(*lake));
       manifest = &current;
     }
-    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, bound, needed,
+    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, needed,
                                                            live ? live->replaced_ids : std::vector<std::string>{},
-                                                           *manifest, &result));
+                                                           counted_filters.empty(), *manifest, &result));
     parts.push_back(std::move(snapshot_rows));
   }
   if (live != nullptr && live->rows != nullptr && live->rows->num_rows() > 0) {
@@ -977,8 +1104,10 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   result.stats.rows_read = rows->num_rows();
   if (aggregating) {
     // Group on dictionary codes and decode only the groups.
-    ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, spec.group_by));
-    ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec));
+    std::vector<std::string> encoded = spec.group_by;
+    for (const FilterSpec& f : counted_filters) encoded.push_back(f.column);
+    ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, encoded));
+    ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec, counted_filters));
   }
   ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
 

@@ -62,6 +62,15 @@ CASES = [
       "--agg", "count", "--order-by", "geslacht", "--order-by", "clubblad"],
      "select geslacht, clubblad, count(*) from m where regio in ('Utrecht', 'Limburg') "
      "and lidmaatschap = 'Gewoon lid' group by all order by 1 nulls last, 2 nulls last"),
+    # count(*) with enum filters grouped by a text column: the code filters run before Acero groups
+    (["--where", "status=Actief", "--where", "clubblad in Papier|Digitaal", "--group-by", "woonplaats", "--agg", "count",
+      "--order-by", "woonplaats"],
+     "select woonplaats, count(*) from m where status = 'Actief' and clubblad in ('Papier', 'Digitaal') "
+     "group by 1 order by 1"),
+    # counted on codes while the scanner applies a plain filter
+    (["--where", "leeftijd>=60", "--where", "status in Actief|Opgezegd", "--group-by", "regio", "--agg", "count",
+      "--order-by", "regio"],
+     "select regio, count(*) from m where leeftijd >= 60 and status in ('Actief', 'Opgezegd') group by 1 order by 1"),
     (["--where", "ingangsdatum<2000-01-01", "--select", "member_id,ingangsdatum", "--order-by", "ingangsdatum:desc",
       "--order-by", "member_id", "--limit", "25"],
      "select member_id, ingangsdatum from m where ingangsdatum < date '2000-01-01' order by 2 desc, 1 limit 25"),
