@@ -22,6 +22,7 @@
 #include "server/lambda_runtime.h"
 #include "server/server_config.h"
 #include "lake/lake_storage.h"
+#include "lake/snapshot_lifecycle.h"
 #include "lake/snapshot_manifest.h"
 #include "model/member_json.h"
 #include "query/export.h"
@@ -118,6 +119,7 @@ struct GenerateCliOptions {
   std::string store_uri;
   std::string lake;
   std::string as_of;
+  int keep = 0;  // 0: keep every snapshot
   bool json = false;
 };
 
@@ -130,6 +132,10 @@ arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const
   options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
     progress.Update(stage, done, total);
   };
+  if (o.keep > 0) {
+    options.retention = lake::RetentionPolicy{};
+    options.retention->keep_last = o.keep;
+  }
   return jobs::GenerateFromUris(o.store_uri, o.lake, registry, options);
 }
 
@@ -145,6 +151,11 @@ void PrintSummary(const jobs::GenerateSummary& s, const std::string& lake) {
   }
   std::printf("seconds: scan %.3f  transform %.3f  write %.3f  publish %.3f  total %.3f\n",
               s.scan_seconds, s.transform_seconds, s.write_seconds, s.publish_seconds, s.total_seconds);
+  if (s.retention) {
+    std::printf("pruned: %zu old snapshot(s), %zu file(s), %.1f MB\n", s.retention->expired_snapshots.size(),
+                s.retention->removed_files.size(), static_cast<double>(s.retention->bytes_freed) / 1e6);
+  }
+  if (!s.retention_error.empty()) std::fprintf(stderr, "pruning old snapshots failed: %s\n", s.retention_error.c_str());
 }
 
 struct SnapshotsOptions {
@@ -174,6 +185,31 @@ arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o)
   }
   ARROW_RETURN_NOT_OK(lake::VerifySnapshot(*lake, manifest));
   std::printf("snapshot %s: %zu files verified\n", manifest.snapshot_id.c_str(), manifest.files.size());
+  return arrow::Status::OK();
+}
+
+struct PruneOptions {
+  std::string lake;
+  lake::RetentionPolicy policy;
+  int64_t grace_minutes = 60;
+  bool dry_run = false;
+  bool json = false;
+};
+
+arrow::Status RunPrune(PruneOptions o) {
+  ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
+  o.policy.orphan_grace = std::chrono::minutes(o.grace_minutes);
+  ARROW_ASSIGN_OR_RAISE(auto report, lake::ApplyRetention(*lake, o.policy, std::chrono::system_clock::now(), o.dry_run));
+  if (o.json) {
+    std::printf("%s\n", report.ToJson().c_str());
+    return arrow::Status::OK();
+  }
+  const char* verb = o.dry_run ? "would remove" : "removed";
+  for (const auto& path : report.removed_files) std::printf("%s %s\n", verb, path.c_str());
+  std::printf("%zu snapshot(s) kept, %zu expired; %s %zu file(s), %lld of them orphaned, %.1f MB%s\n",
+              report.kept_snapshots.size(), report.expired_snapshots.size(), verb, report.removed_files.size(),
+              static_cast<long long>(report.orphan_files), static_cast<double>(report.bytes_freed) / 1e6,
+              o.dry_run ? " (dry run: nothing was removed)" : "");
   return arrow::Status::OK();
 }
 
@@ -516,6 +552,8 @@ int Main(int argc, char** argv) {
   generate->add_option("--store", go.store_uri, "Store URI, e.g. sqlite:var/members.db")->required();
   generate->add_option("--lake", go.lake, "Lake folder or file:// URI")->required();
   generate->add_option("--as-of", go.as_of, "Reference date YYYY-MM-DD for calculated fields (default: today, Europe/Amsterdam)");
+  generate->add_option("--keep", go.keep, "After publishing, prune to the newest N snapshots (see snapshots prune; 0: keep all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   generate->add_flag("--json", go.json, "Print a JSON summary");
   generate->callback([&] {
     auto summary = Generate(global, go);
@@ -526,7 +564,7 @@ int Main(int argc, char** argv) {
 
   // snapshots
   SnapshotsOptions sno;
-  auto* snapshots = app.add_subcommand("snapshots", "Inspect the lake's snapshots");
+  auto* snapshots = app.add_subcommand("snapshots", "Inspect the lake's snapshots and prune old ones");
   snapshots->require_subcommand(1);
   auto* sn_list = snapshots->add_subcommand("list", "List snapshot ids, oldest first");
   auto* sn_show = snapshots->add_subcommand("show", "Print a snapshot's manifest");
@@ -536,6 +574,20 @@ int Main(int argc, char** argv) {
     if (cmd != sn_list) cmd->add_option("--snapshot", sno.snapshot_id, "Snapshot id (default: current)");
     cmd->callback([&, cmd] { finish(RunSnapshots(cmd->get_name(), sno)); });
   }
+  PruneOptions prune;
+  auto* sn_prune = snapshots->add_subcommand(
+      "prune", "Lifecycle: remove old snapshots (manifest first, then the files only they use) and files no manifest names");
+  sn_prune->add_option("--lake", prune.lake, "Lake folder, file:// or s3:// URI")->required();
+  sn_prune->add_option("--keep", prune.policy.keep_last, "Keep the newest N snapshots (the current one always)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  sn_prune->add_option("--keep-days", prune.policy.keep_days, "Also keep snapshots generated in the last D days")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sn_prune->add_option("--orphan-grace-minutes", prune.grace_minutes,
+                       "Leave unreferenced files younger than this (a running generation writes them before its manifest)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  sn_prune->add_flag("--dry-run", prune.dry_run, "Only report what would be removed");
+  sn_prune->add_flag("--json", prune.json, "Print the report as JSON");
+  sn_prune->callback([&] { finish(RunPrune(prune)); });
 
   // query
   QueryCliOptions qo;

@@ -187,10 +187,10 @@ arrow::Status WriteQuarantine(lake::LakeStorage& lake, const lake::SnapshotManif
   return out->Close();
 }
 
-std::string SpillDir(const GenerateOptions& options, const std::string& snapshot_id) {
-  std::filesystem::path base = options.spill_dir.empty() ? std::filesystem::temp_directory_path()
-                                                         : std::filesystem::path(options.spill_dir);
-  return (base / ("memberlake-spill-" + snapshot_id)).string();
+constexpr const char* kSpillPrefix = "memberlake-spill-";
+
+std::filesystem::path SpillBase(const GenerateOptions& options) {
+  return options.spill_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(options.spill_dir);
 }
 
 }  // namespace
@@ -217,7 +217,11 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   manifest.quarantine_path = lake::SnapshotManifest::QuarantinePath(manifest.snapshot_id);
 
   // Scan (its own thread) and transform; rows are ordered into the spill as they arrive.
-  ARROW_ASSIGN_OR_RAISE(auto spill, lake::PartitionSpill::Make(registry, SpillDir(options, manifest.snapshot_id)));
+  // Spill folders of generations that were killed (kill -9, a Lambda timeout) would pile up
+  // in the temp folder, which a warm Lambda keeps between invocations.
+  lake::PartitionSpill::RemoveAbandonedSpills(SpillBase(options).string(), kSpillPrefix);
+  ARROW_ASSIGN_OR_RAISE(auto spill, lake::PartitionSpill::Make(
+                                        registry, (SpillBase(options) / (kSpillPrefix + manifest.snapshot_id)).string()));
   ARROW_ASSIGN_OR_RAISE(store::StoreScan scan, store.Scan());
   manifest.data_version = scan.data_version;
   std::vector<model::RecordProblem> problems;
@@ -335,6 +339,14 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   ARROW_RETURN_NOT_OK(lake::PublishManifest(lake, manifest));
   progress("publish", 1, 1);
   summary.publish_seconds = SecondsSince(t_publish);
+  if (options.retention) {
+    auto pruned = lake::ApplyRetention(lake, *options.retention, std::chrono::system_clock::now(), /*dry_run=*/false);
+    if (pruned.ok()) {
+      summary.retention = std::move(*pruned);
+    } else {
+      summary.retention_error = pruned.status().ToString();
+    }
+  }
   summary.total_seconds = SecondsSince(started);
   return summary;
 }
@@ -354,6 +366,13 @@ std::string GenerateSummary::ToJson() const {
   }
   doc["seconds"] = {{"scan", scan_seconds}, {"transform", transform_seconds},
                     {"write", write_seconds}, {"publish", publish_seconds}, {"total", total_seconds}};
+  if (retention) {
+    doc["retention"] = {{"expired_snapshots", retention->expired_snapshots},
+                        {"removed_files", retention->removed_files.size()},
+                        {"orphan_files", retention->orphan_files},
+                        {"bytes_freed", retention->bytes_freed}};
+  }
+  if (!retention_error.empty()) doc["retention_error"] = retention_error;
   return doc.dump(2);
 }
 

@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <arrow/result.h>
 
 #include "lake/lake_storage.h"
+#include "lake/snapshot_lifecycle.h"
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
 #include "model/field_registry.h"
@@ -29,6 +31,9 @@ struct GenerateOptions {
   model::CivilDate as_of;
   ProgressFn progress;    // may be empty
   std::string spill_dir;  // local scratch folder for sorting; empty: the system temp folder
+  // Lifecycle after publishing (none: keep every snapshot). A failure here does not undo the
+  // published snapshot: it is reported in GenerateSummary::retention_error.
+  std::optional<lake::RetentionPolicy> retention;
 };
 
 struct GenerateSummary {
@@ -39,6 +44,8 @@ struct GenerateSummary {
   double write_seconds = 0;      // sort and Parquet encoding of every file
   double publish_seconds = 0;    // quarantine report, manifest, CURRENT
   double total_seconds = 0;
+  std::optional<lake::LifecycleReport> retention;  // when GenerateOptions::retention was set
+  std::string retention_error;
   std::string ToJson() const;
 };
 

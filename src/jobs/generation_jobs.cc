@@ -14,12 +14,15 @@ std::string JobStatus::ToJson() const {
                                 {"as_of", as_of},         {"created_at", created_at}, {"started_at", started_at},
                                 {"finished_at", finished_at}, {"stage", stage},   {"done", done},
                                 {"total", total},         {"snapshot_id", snapshot_id}, {"members", members},
-                                {"quarantined", quarantined}, {"data_version", data_version}, {"error", error}};
+                                {"quarantined", quarantined}, {"data_version", data_version}, {"error", error},
+                                {"pruned_snapshots", pruned_snapshots}};
+  if (!retention_error.empty()) doc["retention_error"] = retention_error;
   return doc.dump();
 }
 
-GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish)
-    : open_store_(std::move(open_store)), lake_(lake), on_finish_(std::move(on_finish)) {
+GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish,
+                               std::optional<lake::RetentionPolicy> retention)
+    : open_store_(std::move(open_store)), lake_(lake), on_finish_(std::move(on_finish)), retention_(std::move(retention)) {
   worker_ = std::thread([this] { Loop(); });
 }
 
@@ -92,6 +95,7 @@ void GenerationJobs::Loop() {
 void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
   GenerateOptions options;
   options.as_of = as_of;
+  options.retention = retention_;
   options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
     std::lock_guard<std::mutex> lock(mutex_);
     JobStatus& job = jobs_[id];
@@ -118,6 +122,8 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     finished.members = summary->manifest.members;
     finished.quarantined = summary->manifest.quarantined;
     finished.data_version = summary->manifest.data_version;
+    if (summary->retention) finished.pruned_snapshots = summary->retention->expired_snapshots;
+    finished.retention_error = summary->retention_error;
   } else {
     finished.state = "failed";
     finished.error = summary.status().message();

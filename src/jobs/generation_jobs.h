@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <arrow/result.h>
 
@@ -33,6 +34,8 @@ struct JobStatus {
   std::string snapshot_id;  // succeeded
   int64_t members = 0, quarantined = 0, data_version = 0;
   std::string error;        // failed
+  std::vector<std::string> pruned_snapshots;  // expired by the retention policy afterwards
+  std::string retention_error;                // pruning failed (the snapshot stands)
   std::string ToJson() const;
 };
 
@@ -42,8 +45,9 @@ class GenerationJobs {
   // Called on the job thread when a job ends (succeeded or failed), e.g. to audit it.
   using FinishFn = std::function<void(const JobStatus&)>;
 
-  // `lake` must outlive this object.
-  GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {});
+  // `lake` must outlive this object. With `retention`, every generation prunes old snapshots.
+  GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {},
+                 std::optional<lake::RetentionPolicy> retention = std::nullopt);
   // Waits for a running job to finish (a graceful shutdown drains it); queued jobs are failed.
   ~GenerationJobs();
 
@@ -61,6 +65,7 @@ class GenerationJobs {
   StoreOpener open_store_;
   lake::LakeStorage* lake_;
   FinishFn on_finish_;
+  std::optional<lake::RetentionPolicy> retention_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<std::string, JobStatus> jobs_;

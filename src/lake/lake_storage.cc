@@ -1,5 +1,6 @@
 #include "lake/lake_storage.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -140,6 +141,40 @@ arrow::Result<std::vector<std::string>> LakeStorage::List(std::string_view relat
   for (const auto& info : infos) names.push_back(info.base_name());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+arrow::Result<std::vector<LakeStorage::StoredEntry>> LakeStorage::ListTree(std::string_view relative_dir) const {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = FullPath(relative_dir);
+  selector.allow_not_found = true;
+  selector.recursive = true;
+  ARROW_ASSIGN_OR_RAISE(auto infos, fs_->GetFileInfo(selector));
+  std::vector<StoredEntry> entries;
+  const std::string prefix = root_.empty() ? "" : root_ + "/";
+  for (const auto& info : infos) {
+    if (info.path().compare(0, prefix.size(), prefix) != 0) continue;  // outside the root: never ours
+    StoredEntry entry;
+    entry.path = info.path().substr(prefix.size());
+    entry.is_dir = info.IsDirectory();
+    entry.bytes = info.IsFile() ? info.size() : 0;
+    entry.modified = std::chrono::time_point_cast<std::chrono::system_clock::duration>(info.mtime());
+    entries.push_back(std::move(entry));
+  }
+  std::sort(entries.begin(), entries.end(), [](const StoredEntry& a, const StoredEntry& b) { return a.path < b.path; });
+  return entries;
+}
+
+arrow::Status LakeStorage::DeleteFile(std::string_view relative) { return fs_->DeleteFile(FullPath(relative)); }
+
+arrow::Status LakeStorage::DeleteDirIfEmpty(std::string_view relative) {
+  arrow::fs::FileSelector selector;
+  selector.base_dir = FullPath(relative);
+  selector.allow_not_found = true;
+  ARROW_ASSIGN_OR_RAISE(auto inside, fs_->GetFileInfo(selector));
+  if (!inside.empty()) return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(auto info, fs_->GetFileInfo(FullPath(relative)));
+  if (info.type() != arrow::fs::FileType::Directory) return arrow::Status::OK();
+  return fs_->DeleteDir(FullPath(relative));
 }
 
 }  // namespace memberlake::lake

@@ -9,6 +9,7 @@
 //    and renaming it, on object stores by a single PUT.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,18 @@ class LakeStorage {
   arrow::Result<bool> Exists(std::string_view relative) const;
   // File names (not paths) directly inside a folder; empty when the folder is missing.
   arrow::Result<std::vector<std::string>> List(std::string_view relative_dir) const;
+
+  struct StoredEntry {
+    std::string path;  // lake-relative
+    bool is_dir = false;
+    int64_t bytes = 0;
+    std::chrono::system_clock::time_point modified;
+  };
+  // Every file and folder below a folder, recursively, sorted by path; empty when it is missing.
+  arrow::Result<std::vector<StoredEntry>> ListTree(std::string_view relative_dir) const;
+  arrow::Status DeleteFile(std::string_view relative);
+  // Removes a folder only when it holds nothing (object stores: a no-op without a marker).
+  arrow::Status DeleteDirIfEmpty(std::string_view relative);
 
  private:
   LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location)

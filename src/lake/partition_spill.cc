@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
 #include <arrow/io/file.h>
@@ -88,7 +92,51 @@ struct PartitionSpill::State {
   int32_t inner_radix = 1;      // keys per partition
   std::vector<PartitionFile> files;
   bool finished = false;
+  int lock_fd = -1;  // holds the flock on dir/owner.lock
 };
+
+namespace {
+
+constexpr const char* kLockName = "owner.lock";
+
+// An exclusive, non-blocking flock on `path` (created if missing): the descriptor, or -1 when
+// another open file description holds it (in this process or another).
+int TryLock(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+int PartitionSpill::RemoveAbandonedSpills(const std::string& parent, const std::string& prefix,
+                                          std::chrono::seconds min_age) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(parent, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path dir = it->path();
+    if (dir.filename().string().rfind(prefix, 0) != 0 || !it->is_directory(ec) || it->is_symlink(ec)) continue;
+    const fs::path lock = dir / kLockName;
+    int fd = -1;
+    if (fs::exists(lock, ec)) {
+      fd = TryLock(lock.string());
+      if (fd < 0) continue;  // its owner is alive
+    } else {
+      auto modified = fs::last_write_time(dir, ec);
+      if (ec || fs::file_time_type::clock::now() - modified < min_age) continue;
+    }
+    std::error_code remove_error;
+    fs::remove_all(dir, remove_error);
+    if (fd >= 0) ::close(fd);
+    if (!remove_error) ++removed;
+  }
+  return removed;
+}
 
 PartitionSpill::~PartitionSpill() {
   if (!state_) return;
@@ -97,7 +145,8 @@ PartitionSpill::~PartitionSpill() {
     if (file.sink) (void)file.sink->Close();
   }
   std::error_code ec;
-  std::filesystem::remove_all(state_->dir, ec);
+  if (!state_->dir.empty()) std::filesystem::remove_all(state_->dir, ec);
+  if (state_->lock_fd >= 0) ::close(state_->lock_fd);
 }
 
 arrow::Result<std::unique_ptr<PartitionSpill>> PartitionSpill::Make(
@@ -106,10 +155,12 @@ arrow::Result<std::unique_ptr<PartitionSpill>> PartitionSpill::Make(
   spill->state_ = std::make_unique<State>();
   State& s = *spill->state_;
   s.registry = registry;
-  s.dir = spill_dir;
   std::error_code ec;
   std::filesystem::create_directories(spill_dir, ec);
   if (ec) return arrow::Status::IOError("cannot create spill folder ", spill_dir, ": ", ec.message());
+  s.lock_fd = TryLock(spill_dir + "/" + kLockName);
+  if (s.lock_fd < 0) return arrow::Status::IOError("cannot lock spill folder ", spill_dir, " (in use?)");
+  s.dir = spill_dir;  // ours from here on: removed with the object
 
   std::vector<std::string> names;
   if (!registry->partition_field().empty()) names.push_back(registry->partition_field());

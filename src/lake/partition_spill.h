@@ -8,7 +8,13 @@
 //
 // Order: partitions and keys in byte order of their values (as Parquet compares strings),
 // nulls last, and rows with equal keys in arrival order (stable).
+//
+// A spill folder holds an advisory lock (flock on its `owner.lock`) for its object's lifetime,
+// so a folder left by a killed process (kill -9, a Lambda timeout, a power cut) is told apart
+// from one in use: RemoveAbandonedSpills deletes the former.
 #pragma once
+
+#include <chrono>
 
 #include <memory>
 #include <string>
@@ -25,9 +31,15 @@ class PartitionSpill {
  public:
   ~PartitionSpill();
 
-  // `spill_dir`: a local folder for the spill files (created; removed afterwards).
+  // `spill_dir`: a local folder for the spill files (created and locked; removed afterwards).
   static arrow::Result<std::unique_ptr<PartitionSpill>> Make(
       std::shared_ptr<const model::FieldRegistry> registry, const std::string& spill_dir);
+
+  // Deletes the folders in `parent` whose names start with `prefix` and whose owner is gone:
+  // their lock is free, or they have none and are older than `min_age` (a spill being set up
+  // has no lock for a moment). Returns how many it deleted; best effort, never fails.
+  static int RemoveAbandonedSpills(const std::string& parent, const std::string& prefix,
+                                   std::chrono::seconds min_age = std::chrono::minutes(10));
 
   // Rows with registry->lake_schema(). Not thread-safe; call from one thread.
   arrow::Status Add(const std::shared_ptr<arrow::RecordBatch>& rows);

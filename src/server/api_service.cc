@@ -301,14 +301,25 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     impl->stores = std::make_unique<store::StorePool>(opener, static_cast<size_t>(config.threads) + 2);
     if (impl->lake) {
       Impl* self = impl.get();
-      impl->generation = std::make_unique<jobs::GenerationJobs>(opener, impl->lake.get(), [self](const jobs::JobStatus& job) {
+      std::optional<lake::RetentionPolicy> retention;
+      if (config.keep_snapshots > 0) {
+        retention = lake::RetentionPolicy{};
+        retention->keep_last = static_cast<int>(config.keep_snapshots);
+      }
+      auto on_finish = [self](const jobs::JobStatus& job) {
         Caller system;
         system.principal.subject = job.requested_by;
         system.principal.auth_method = "job";
-        AuditNote note{"generate.finish", job.id, job.members, std::to_string(job.data_version), "all",
-                       job.state == "succeeded" ? "snapshot " + job.snapshot_id : job.error};
+        std::string detail = job.state == "succeeded" ? "snapshot " + job.snapshot_id : job.error;
+        if (!job.pruned_snapshots.empty()) {
+          detail += "; pruned " + std::to_string(job.pruned_snapshots.size()) + " old snapshot(s) from " +
+                    job.pruned_snapshots.front() + " to " + job.pruned_snapshots.back();
+        }
+        if (!job.retention_error.empty()) detail += "; pruning failed: " + job.retention_error;
+        AuditNote note{"generate.finish", job.id, job.members, std::to_string(job.data_version), "all", detail};
         self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
-      });
+      };
+      impl->generation = std::make_unique<jobs::GenerationJobs>(opener, impl->lake.get(), on_finish, retention);
     }
   }
   if (config.cache_bytes > 0) {

@@ -77,6 +77,10 @@ class Handler {
     } else {
       ARROW_ASSIGN_OR_RAISE(generate.as_of, model::ParseIsoDate(as_of_text));
     }
+    if (options_.keep_snapshots > 0) {
+      generate.retention = lake::RetentionPolicy{};
+      generate.retention->keep_last = options_.keep_snapshots;
+    }
     ARROW_ASSIGN_OR_RAISE(auto summary, jobs::GenerateFromUris(options_.store_uri, options_.lake_uri, registry_, generate));
     Json answer = Json::parse(summary.ToJson(), nullptr, false);
     if (!answer.is_object()) answer = Json::object();
@@ -151,6 +155,14 @@ arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment() {
   options.server_config = Env("MEMBERLAKE_SERVER_CONFIG");
   if (std::string margin = Env("MEMBERLAKE_DEADLINE_MARGIN_MS"); !margin.empty()) {
     options.deadline_margin_ms = std::atoll(margin.c_str());
+  }
+  if (std::string keep = Env("MEMBERLAKE_KEEP_SNAPSHOTS"); !keep.empty()) {
+    char* end = nullptr;
+    long value = std::strtol(keep.c_str(), &end, 10);
+    if (*end != '\0' || value < 0 || value > 100000) {
+      return arrow::Status::Invalid("MEMBERLAKE_KEEP_SNAPSHOTS: '", keep, "' is not a whole number of snapshots");
+    }
+    options.keep_snapshots = static_cast<int>(value);
   }
   if (options.server_config.empty() && (options.store_uri.empty() || options.lake_uri.empty())) {
     return arrow::Status::Invalid("set MEMBERLAKE_STORE and MEMBERLAKE_LAKE (generation) or MEMBERLAKE_SERVER_CONFIG (API)");

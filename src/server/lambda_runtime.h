@@ -27,6 +27,7 @@ struct LambdaOptions {
   std::string registry_path;    // $MEMBERLAKE_REGISTRY (empty: built-in)
   std::string server_config;    // $MEMBERLAKE_SERVER_CONFIG: enables API Gateway events
   int64_t deadline_margin_ms = 1000;  // report a timeout this long before the deadline
+  int keep_snapshots = 0;             // $MEMBERLAKE_KEEP_SNAPSHOTS: prune after generating (0: keep all)
   int64_t max_invocations = 0;        // 0: serve until stopped
 };
 

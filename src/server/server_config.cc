@@ -43,7 +43,8 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log"}},
-      {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of"}},
+      {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
+                "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
                 "leeway_seconds"}},
       {"audit", {"path"}},
@@ -80,6 +81,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("data", "cache_bytes", &c.cache_bytes);
   r.Get("data", "max_snapshot_age_seconds", &c.max_snapshot_age_seconds);
   r.Get("data", "as_of", &c.as_of);
+  r.Get("data", "keep_snapshots", &c.keep_snapshots);
   r.Get("auth", "issuer", &c.issuer);
   r.Get("auth", "audience", &c.audience);
   r.Get("auth", "hs256_secret", &c.hs256_secret);
@@ -97,6 +99,9 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   c.write_timeout_seconds = static_cast<int>(write_timeout);
   c.keep_alive_seconds = static_cast<int>(keep_alive);
   c.keep_alive_max_requests = static_cast<int>(keep_alive_max);
+  if (c.keep_snapshots < 0 || c.keep_snapshots > 100000) {
+    return arrow::Status::Invalid("server config: data.keep_snapshots must be 0 (keep all) or a number of snapshots");
+  }
   if (c.store.empty() && c.lake.empty()) return arrow::Status::Invalid("server config: give data.store, data.lake or both");
   if (c.issuer.empty() || c.audience.empty()) {
     if (c.api_keys_file.empty()) {

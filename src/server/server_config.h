@@ -29,6 +29,7 @@ struct ServerConfig {
   int64_t cache_bytes = 256LL << 20;       // result cache bound
   int64_t max_snapshot_age_seconds = 0;    // older snapshots: answer from the live store
   std::string as_of;                       // fixed reference date (tests); empty: today
+  int64_t keep_snapshots = 0;              // generations prune to the newest N (0: keep all)
   // [auth]
   std::string issuer;
   std::string audience;

@@ -77,7 +77,7 @@ class Response:
 
 
 class Server:
-    def __init__(self, base: Path, store: str, lake: Path, keys: Keys, api_key_file: Path):
+    def __init__(self, base: Path, store: str, lake: Path, keys: Keys, api_key_file: Path, data_extra: str = ""):
         self.base, self.store, self.lake, self.keys = base, store, lake, keys
         self.audit = base / "audit" / "audit.log"
         (base / "jwks.json").write_text(json.dumps(keys.jwks))
@@ -94,6 +94,7 @@ access_log = "{base / 'access.log'}"
 store = "{store}"
 lake = "{lake}"
 as_of = "{AS_OF}"
+{data_extra}
 
 [auth]
 issuer = "{ISSUER}"
@@ -145,7 +146,7 @@ path = "{self.audit}"
         return self.request("GET", path, token, **kwargs)
 
 
-def start_server(tmp_path_factory, members=3000, seed=11):
+def start_server(tmp_path_factory, members=3000, seed=11, data_extra=""):
     base = tmp_path_factory.mktemp("server")
     store = f"sqlite:{base / 'members.db'}"
     lake = base / "lake"
@@ -156,6 +157,6 @@ def start_server(tmp_path_factory, members=3000, seed=11):
     api_key = run("apikey", "create", "--name", "export-script", "--group", "Members_Export",
                   "--group", "Regio_Utrecht", "--file", keys_file).stdout.strip()
     keys = Keys()
-    server = Server(base, store, lake, keys, keys_file)
+    server = Server(base, store, lake, keys, keys_file, data_extra)
     server.api_key = api_key
     return server

@@ -91,7 +91,7 @@ def start(env, *args):
 
 def test_scheduled_and_on_demand_generation_and_handler_errors(world):
     api, env, lake, _ = world
-    proc = start(env, "--max-invocations", "4")
+    proc = start(dict(env, MEMBERLAKE_KEEP_SNAPSHOTS="1"), "--max-invocations", "4")
     api.invoke("r1", {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
                       "time": "2026-11-25T03:00:00Z", "detail": {"as_of": AS_OF}})
     kind, body, _ = api.wait("r1")
@@ -104,6 +104,8 @@ def test_scheduled_and_on_demand_generation_and_handler_errors(world):
     api.invoke("r2", {"action": "generate", "as_of": "2026-02-01"})
     kind, body, _ = api.wait("r2")
     assert kind == "response" and body["trigger"] == "on-demand" and body["snapshot_id"] != current
+    assert body["retention"]["expired_snapshots"] == [current]  # MEMBERLAKE_KEEP_SNAPSHOTS=1
+    assert not (lake / "manifests" / f"snapshot-{current}.json").exists()
 
     api.invoke("r3", {"action": "generate", "as_of": "2026-02-30"})
     kind, body, error_type = api.wait("r3")
@@ -122,7 +124,9 @@ def test_timeout_is_reported_and_the_lake_keeps_its_snapshot(world, tmp_path):
     before = (lake / "manifests" / "CURRENT").read_text()
     big = f"sqlite:{tmp_path / 'big.db'}"
     run("seed", "--store", big, "--members", 150000, "--seed", 8)
-    env = dict(env, MEMBERLAKE_STORE=big)
+    spill_root = tmp_path / "lambda-tmp"  # /tmp of a warm Lambda outlives the process
+    spill_root.mkdir()
+    env = dict(env, MEMBERLAKE_STORE=big, TMPDIR=str(spill_root))
     proc = start(env)
     api.invoke("slow", {"action": "generate", "as_of": AS_OF}, timeout_ms=700)
     kind, body, error_type = api.wait("slow")
@@ -130,6 +134,12 @@ def test_timeout_is_reported_and_the_lake_keeps_its_snapshot(world, tmp_path):
     assert proc.wait(timeout=60) != 0  # the process ends; Lambda would start a fresh one
     assert (lake / "manifests" / "CURRENT").read_text() == before
     run("snapshots", "verify", "--lake", lake)
+    left = [p.name for p in spill_root.iterdir()]
+    assert len(left) == 1 and left[0].startswith("memberlake-spill-"), left  # the cut-off generation's spill
+    # The next generation in the same (warm) sandbox removes it.
+    subprocess.run([BIN, "generate", "--store", env["MEMBERLAKE_STORE"], "--lake", str(lake), "--as-of", AS_OF],
+                   env=env, check=True, capture_output=True, timeout=300)
+    assert list(spill_root.iterdir()) == []
 
 
 def test_init_error_is_reported(world):

@@ -105,3 +105,25 @@ def test_s3_server_killed_mid_upload_keeps_previous_snapshot(s3, tmp_path):
     again = json.loads(ml(s3, "generate", "--store", big, "--lake", lake, "--as-of", AS_OF, "--json").stdout)
     assert again["manifest"] != first["manifest"]
     ml(s3, "snapshots", "verify", "--lake", lake)
+
+
+def test_prune_on_s3_keeps_the_newest_and_removes_orphans(s3, store):
+    lake = s3.uri(BUCKET, "pruned")
+    ids = []
+    for _ in range(3):
+        ids.append(json.loads(ml(s3, "generate", "--store", store, "--lake", lake, "--as-of", AS_OF,
+                                 "--json").stdout)["snapshot_id"])
+    fs = s3.filesystem()
+    with fs.open_output_stream(f"{BUCKET}/pruned/parquet/regional/utrecht/members-20200101-000000000-dead.parquet") as out:
+        out.write(b"left by a killed generation")
+    report = json.loads(ml(s3, "snapshots", "prune", "--lake", lake, "--keep", 1, "--orphan-grace-minutes", 0,
+                           "--json").stdout)
+    assert report["expired_snapshots"] == ids[:2] and report["kept_snapshots"] == ids[2:]
+    assert report["orphan_files"] == 1
+    from pyarrow import fs as pafs
+    left = [info.path for info in fs.get_file_info(pafs.FileSelector(f"{BUCKET}/pruned", recursive=True))
+            if info.type == pafs.FileType.File]
+    assert left and all(ids[2] in path or path.endswith("CURRENT") for path in left), left
+    assert ml(s3, "snapshots", "verify", "--lake", lake).returncode == 0
+    rows = ds.dataset(f"{BUCKET}/pruned/parquet/regional", filesystem=fs, format="parquet").count_rows()
+    assert rows > 0

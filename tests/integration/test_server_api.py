@@ -253,3 +253,31 @@ def test_graceful_shutdown(tmp_path_factory):
     entry = json.loads(lines[-1])
     assert entry["path"] == "/api/reports/regional-stats" and entry["status"] == 200 and entry["actor"]
     assert run("audit", "verify", "--log", server.audit).returncode == 0
+
+
+def test_generation_prunes_old_snapshots_when_configured(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=300, seed=4, data_extra="keep_snapshots = 1")
+    try:
+        token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+        first = server.get("/api/snapshots", token).json()["current"]
+        jobs = []
+        for _ in range(2):
+            started = server.request("POST", "/api/generate", token, body=b"")
+            assert started.status == 202, started.text
+            job_id = started.json()["job_id"]
+            deadline = time.time() + 120
+            while (job := server.get(f"/api/jobs/{job_id}", token).json())["state"] not in ("succeeded", "failed"):
+                assert time.time() < deadline
+                time.sleep(0.1)
+            jobs.append(job)
+        assert [j["state"] for j in jobs] == ["succeeded", "succeeded"]
+        assert jobs[0]["pruned_snapshots"] == [first] and jobs[1]["pruned_snapshots"] == [jobs[0]["snapshot_id"]]
+        listed = server.get("/api/snapshots", token).json()
+        assert [s["snapshot_id"] for s in listed["snapshots"]] == [jobs[1]["snapshot_id"]] == [listed["current"]]
+        assert server.get("/api/reports/regional-stats", token).status == 200
+        auditor = server.keys.hs256(["System_Logs_Read"])
+        entries = server.get("/api/audit", auditor, params={"limit": 1000}).json()["entries"]
+        finished = [e for e in entries if e["action"] == "generate.finish"]
+        assert len(finished) == 2 and all("pruned 1 old snapshot(s)" in json.dumps(e) for e in finished), finished
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <tuple>
 
 #include <arrow/api.h>
@@ -82,6 +83,43 @@ TEST(PartitionSpill, OrdersLikeAStableSortOfAllRows) {
     EXPECT_TRUE(std::filesystem::exists(dir));
   }
   EXPECT_FALSE(std::filesystem::exists(dir));  // spill files go with the object
+}
+
+}  // namespace
+}  // namespace memberlake::lake
+
+namespace memberlake::lake {
+namespace {
+
+TEST(PartitionSpill, RemovesOnlyAbandonedSpillFolders) {
+  namespace fs = std::filesystem;
+  auto registry = *model::FieldRegistry::LoadDefault();
+  const fs::path parent = fs::temp_directory_path() / ("memberlake-abandoned-test-" + std::to_string(getpid()));
+  fs::remove_all(parent);
+  fs::create_directories(parent);
+  auto live = PartitionSpill::Make(registry, (parent / "spill-live").string());  // holds its lock
+  ASSERT_TRUE(live.ok()) << live.status().ToString();
+  // A second spill cannot take a folder in use.
+  EXPECT_FALSE(PartitionSpill::Make(registry, (parent / "spill-live").string()).ok());
+  // What a killed generation leaves: its folder, a spill file and the lock file nobody holds.
+  fs::create_directories(parent / "spill-dead");
+  std::ofstream(parent / "spill-dead" / "owner.lock").put('\n');
+  std::ofstream(parent / "spill-dead" / "partition-0.arrow") << "rows";
+  fs::create_directories(parent / "spill-unlocked-old");
+  fs::last_write_time(parent / "spill-unlocked-old", fs::file_time_type::clock::now() - std::chrono::hours(2));
+  fs::create_directories(parent / "spill-unlocked-new");
+  fs::create_directories(parent / "other-old");
+  fs::last_write_time(parent / "other-old", fs::file_time_type::clock::now() - std::chrono::hours(2));
+
+  EXPECT_EQ(PartitionSpill::RemoveAbandonedSpills(parent.string(), "spill-"), 2);
+  EXPECT_FALSE(fs::exists(parent / "spill-dead"));
+  EXPECT_FALSE(fs::exists(parent / "spill-unlocked-old"));
+  EXPECT_TRUE(fs::exists(parent / "spill-live"));          // locked by a live spill
+  EXPECT_TRUE(fs::exists(parent / "spill-unlocked-new"));  // may be a spill being set up
+  EXPECT_TRUE(fs::exists(parent / "other-old"));           // not ours
+  live->reset();
+  EXPECT_FALSE(fs::exists(parent / "spill-live"));  // a finished spill removes its folder
+  fs::remove_all(parent);
 }
 
 }  // namespace
