@@ -1,5 +1,7 @@
 #include "jobs/generation_jobs.h"
 
+#include <chrono>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -93,6 +95,7 @@ void GenerationJobs::Loop() {
 }
 
 void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
+  const auto started = std::chrono::steady_clock::now();
   GenerateOptions options;
   options.as_of = as_of;
   options.retention = retention_;
@@ -116,6 +119,7 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     finished = jobs_[id];
   }
   finished.finished_at = model::UtcNowIso();
+  finished.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (summary.ok()) {
     finished.state = "succeeded";
     finished.snapshot_id = summary->manifest.snapshot_id;

@@ -34,6 +34,7 @@ struct JobStatus {
   std::string snapshot_id;  // succeeded
   int64_t members = 0, quarantined = 0, data_version = 0;
   std::string error;        // failed
+  double seconds = 0;       // wall time of the run (finished jobs)
   std::vector<std::string> pruned_snapshots;  // expired by the retention policy afterwards
   std::string retention_error;                // pruning failed (the snapshot stands)
   std::string ToJson() const;

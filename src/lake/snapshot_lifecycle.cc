@@ -14,29 +14,6 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-// The generation time a snapshot id starts with (YYYYMMDD-HHMMSS, UTC); nullopt if it has none.
-std::optional<Clock::time_point> GeneratedAt(const std::string& id) {
-  auto number = [&](size_t from, size_t count, int* out) {
-    if (id.size() < from + count) return false;
-    int value = 0;
-    for (size_t i = from; i < from + count; ++i) {
-      if (id[i] < '0' || id[i] > '9') return false;
-      value = value * 10 + (id[i] - '0');
-    }
-    *out = value;
-    return true;
-  };
-  model::CivilDate date;
-  int hour = 0, minute = 0, second = 0;
-  if (!number(0, 4, &date.year) || !number(4, 2, &date.month) || !number(6, 2, &date.day) || id.size() < 15 ||
-      id[8] != '-' || !number(9, 2, &hour) || !number(11, 2, &minute) || !number(13, 2, &second) ||
-      !model::IsValidDate(date)) {
-    return std::nullopt;
-  }
-  const int64_t seconds = static_cast<int64_t>(model::DaysFromCivil(date)) * 86400 + hour * 3600 + minute * 60 + second;
-  return Clock::time_point(std::chrono::seconds(seconds));
-}
-
 // The full-dataset folder a generation running at `t` writes into (the layout is
 // SnapshotManifest's: the folder of an id of that UTC day).
 std::string FullDatasetMonthDir(Clock::time_point t) {
@@ -79,7 +56,7 @@ arrow::Result<LifecycleReport> ApplyRetention(LakeStorage& lake, const Retention
   const auto keep_since = now - std::chrono::hours(24) * policy.keep_days;
   for (size_t i = 0; i < ids.size(); ++i) {
     const std::string& id = ids[i];
-    auto generated = GeneratedAt(id);
+    auto generated = SnapshotIdTime(id);
     const bool keep = i + static_cast<size_t>(policy.keep_last) >= ids.size() || id == current ||
                       (!current.empty() && id > current) ||
                       (policy.keep_days > 0 && (!generated || *generated >= keep_since));

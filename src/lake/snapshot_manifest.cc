@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lake/sha256.h"
+#include "model/calendar.h"
 #include "model/text.h"
 
 namespace memberlake::lake {
@@ -59,6 +60,28 @@ std::string NewSnapshotId() {
                 utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
                 static_cast<int>(ms % 1000), static_cast<unsigned>(rng() & 0xffff));
   return buf;
+}
+
+std::optional<std::chrono::system_clock::time_point> SnapshotIdTime(const std::string& id) {
+  auto number = [&](size_t from, size_t count, int* out) {
+    if (id.size() < from + count) return false;
+    int value = 0;
+    for (size_t i = from; i < from + count; ++i) {
+      if (id[i] < '0' || id[i] > '9') return false;
+      value = value * 10 + (id[i] - '0');
+    }
+    *out = value;
+    return true;
+  };
+  model::CivilDate date;
+  int hour = 0, minute = 0, second = 0;
+  if (!number(0, 4, &date.year) || !number(4, 2, &date.month) || !number(6, 2, &date.day) || id.size() < 15 ||
+      id[8] != '-' || !number(9, 2, &hour) || !number(11, 2, &minute) || !number(13, 2, &second) ||
+      !model::IsValidDate(date)) {
+    return std::nullopt;
+  }
+  const int64_t seconds = static_cast<int64_t>(model::DaysFromCivil(date)) * 86400 + hour * 3600 + minute * 60 + second;
+  return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
 std::string NewSnapshotIdAfter(const std::string& previous) {

@@ -15,7 +15,9 @@
 // and several generations on one day never collide.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,6 +65,9 @@ struct SnapshotManifest {
 };
 
 inline constexpr const char* kCurrentPointer = "manifests/CURRENT";
+
+// The generation time (UTC, to the second) a snapshot id starts with; nullopt if it has none.
+std::optional<std::chrono::system_clock::time_point> SnapshotIdTime(const std::string& snapshot_id);
 
 // A new, unique snapshot id for a generation starting now.
 std::string NewSnapshotId();

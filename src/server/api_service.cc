@@ -5,6 +5,7 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <set>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "server/api_keys.h"
 #include "server/audit_log.h"
 #include "server/jwt_verifier.h"
+#include "server/metrics.h"
 #include "store/store_pool.h"
 
 namespace memberlake::server {
@@ -212,6 +214,9 @@ class ApiService::Impl {
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
 
+  Metrics metrics;
+
+  // Handles and records the request in `metrics`.
   ApiResponse Handle(const ApiRequest& request);
   void WriteAudit(const Caller& caller, const AuditNote& note, const arrow::Status& status);
 
@@ -241,6 +246,8 @@ class ApiService::Impl {
 
   arrow::Result<ApiResponse> Me(const Caller& caller);
   arrow::Result<ApiResponse> Ready();
+  ApiResponse HandleUnmetered(const ApiRequest& request);
+  ApiResponse MetricsResponse();
   arrow::Result<ApiResponse> ListMembers(const ApiRequest& request, const Caller& caller, AuditNote* note);
   arrow::Result<ApiResponse> GetMember(const Caller& caller, const std::string& id, AuditNote* note);
   arrow::Result<ApiResponse> WriteMember(const ApiRequest& request, const Caller& caller, Action action,
@@ -307,6 +314,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
         retention->keep_last = static_cast<int>(config.keep_snapshots);
       }
       auto on_finish = [self](const jobs::JobStatus& job) {
+        self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
         Caller system;
         system.principal.subject = job.requested_by;
         system.principal.auth_method = "job";
@@ -393,12 +401,26 @@ void ApiService::Impl::WriteAudit(const Caller& caller, const AuditNote& note, c
     event.detail = status.message();
   }
   auto appended = audit->Append(event);
-  if (!appended.ok()) std::fprintf(stderr, "memberlake: audit append failed: %s\n", appended.ToString().c_str());
+  if (!appended.ok()) {
+    metrics.RecordAuditFailure();
+    std::fprintf(stderr, "memberlake: audit append failed: %s\n", appended.ToString().c_str());
+  }
 }
 
 ApiResponse ApiService::Impl::Handle(const ApiRequest& request) {
+  const auto started = std::chrono::steady_clock::now();
+  ApiResponse response = HandleUnmetered(request);
+  static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  metrics.RecordRequest(RouteTemplate(request.path), kMethods.count(request.method) ? request.method : "other",
+                        response.status,
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return response;
+}
+
+ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
   try {
     if (request.method == "GET" && request.path == "/health") return JsonResponse(200, Json{{"status", "ok"}});
+    if (request.method == "GET" && request.path == "/metrics") return MetricsResponse();
     if (request.method == "GET" && request.path == "/ready") {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
@@ -495,6 +517,51 @@ arrow::Result<ApiResponse> ApiService::Impl::Ready() {
   }
   if (!problems.empty()) return arrow::Status::IOError("not ready: ", problems.dump());
   return JsonResponse(200, Json{{"status", "ready"}});
+}
+
+ApiResponse ApiService::Impl::MetricsResponse() {
+  using Sample = Metrics::Sample;
+  std::vector<Sample> samples;
+  std::optional<int64_t> snapshot_version;
+  if (lake) {
+    if (auto manifest = lake::ReadCurrentManifest(*lake); manifest.ok()) {
+      snapshot_version = manifest->data_version;
+      samples.push_back({"memberlake_snapshot_data_version", "gauge", "data_version of the current snapshot.",
+                         static_cast<double>(manifest->data_version)});
+      samples.push_back({"memberlake_snapshot_members", "gauge", "Members in the current snapshot's full dataset.",
+                         static_cast<double>(manifest->members)});
+      if (auto generated = lake::SnapshotIdTime(manifest->snapshot_id)) {
+        samples.push_back({"memberlake_snapshot_age_seconds", "gauge", "Seconds since the current snapshot was generated.",
+                           std::chrono::duration<double>(std::chrono::system_clock::now() - *generated).count()});
+      }
+    }
+  }
+  if (stores) {
+    if (auto lease = stores->Acquire(); lease.ok()) {
+      if (auto version = (*lease)->DataVersion(); version.ok()) {
+        samples.push_back({"memberlake_live_data_version", "gauge", "data_version of the live store.",
+                           static_cast<double>(*version)});
+        if (snapshot_version) {
+          samples.push_back({"memberlake_live_changes_since_snapshot", "gauge",
+                             "Live changes not yet in a snapshot (hybrid reads merge them).",
+                             static_cast<double>(*version - *snapshot_version)});
+        }
+      }
+    }
+  }
+  auto cache_samples = [&](const std::string& prefix, const std::string& what, const query::CacheStats& stats) {
+    samples.push_back({prefix + "_hits_total", "counter", what + " hits.", static_cast<double>(stats.hits)});
+    samples.push_back({prefix + "_misses_total", "counter", what + " misses.", static_cast<double>(stats.misses)});
+    samples.push_back({prefix + "_evictions_total", "counter", what + " evictions.", static_cast<double>(stats.evictions)});
+    samples.push_back({prefix + "_entries", "gauge", what + " entries.", static_cast<double>(stats.entries)});
+    samples.push_back({prefix + "_bytes", "gauge", what + " size in bytes.", static_cast<double>(stats.bytes)});
+  };
+  if (cache) cache_samples("memberlake_result_cache", "Query result cache", cache->stats());
+  if (rendered) cache_samples("memberlake_response_cache", "Rendered response cache", rendered->stats());
+  ApiResponse response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.body = metrics.Render(samples);
+  return response;
 }
 
 arrow::Result<ApiResponse> ApiService::Impl::Me(const Caller& caller) {

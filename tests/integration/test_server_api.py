@@ -279,5 +279,53 @@ def test_generation_prunes_old_snapshots_when_configured(tmp_path_factory):
         entries = server.get("/api/audit", auditor, params={"limit": 1000}).json()["entries"]
         finished = [e for e in entries if e["action"] == "generate.finish"]
         assert len(finished) == 2 and all("pruned 1 old snapshot(s)" in json.dumps(e) for e in finished), finished
+        metrics = server.get("/metrics").text
+        assert metric(metrics, 'memberlake_generations_total{outcome="succeeded"}') == 2
+        assert metric(metrics, "memberlake_generation_duration_seconds_count") == 2
     finally:
         server.stop()
+
+
+def metric(text, series):
+    """The value of the line for `series` (name plus labels) in Prometheus text; None if absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ")[-1])
+    return None
+
+
+def test_metrics_count_requests_by_route_and_carry_no_member_data(api):
+    token = admin(api)
+    members = api.get("/api/members", token, params={"limit": 3}).json()["rows"]
+    member = members[0]
+    assert api.get(f"/api/members/{member['member_id']}", token).status == 200
+    assert api.get("/api/reports/regional-stats", token).status in (200, 304)
+    assert api.get("/api/reports/regional-stats", token).status == 200
+    assert api.get("/api/reports/regional-stats").status == 401
+    before = api.get("/metrics")
+    assert before.status == 200 and before.headers["Content-Type"].startswith("text/plain")
+    text = before.text
+    ok = metric(text, 'memberlake_http_requests_total{route="/api/reports/{name}",method="GET",status="200"}')
+    assert ok >= 2
+    assert metric(text, 'memberlake_http_requests_total{route="/api/reports/{name}",method="GET",status="401"}') >= 1
+    assert metric(text, 'memberlake_http_requests_total{route="/api/members/{id}",method="GET",status="200"}') >= 1
+    # histograms are cumulative and end in +Inf = count
+    prefix = 'memberlake_http_request_duration_seconds_bucket{route="/api/reports/{name}",method="GET",le='
+    buckets = [float(line.split(" ")[-1]) for line in text.splitlines() if line.startswith(prefix)]
+    assert buckets == sorted(buckets) and buckets[-1] == metric(
+        text, 'memberlake_http_request_duration_seconds_count{route="/api/reports/{name}",method="GET"}')
+    # the snapshot and the live store, as the API reports them
+    current = api.get("/api/snapshots", token).json()
+    manifest = json.loads((api.lake / "manifests" / f"snapshot-{current['current']}.json").read_text())
+    assert metric(text, "memberlake_snapshot_data_version") == manifest["data_version"]
+    assert metric(text, "memberlake_live_changes_since_snapshot") == (
+        metric(text, "memberlake_live_data_version") - manifest["data_version"])
+    assert 0 <= metric(text, "memberlake_snapshot_age_seconds") < 24 * 3600
+    # no member data, whatever was asked
+    for row in members:
+        for value in (row["member_id"], row.get("email"), row.get("achternaam")):
+            assert not value or value not in text
+    # a repeated report is a cache hit
+    hits = metric(text, "memberlake_response_cache_hits_total")
+    assert api.get("/api/reports/regional-stats", token).status == 200
+    assert metric(api.get("/metrics").text, "memberlake_response_cache_hits_total") > hits

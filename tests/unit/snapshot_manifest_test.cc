@@ -132,3 +132,21 @@ TEST(LakeStorage, RejectsUnknownSchemesAndUnwritableFolders) {
 
 }  // namespace
 }  // namespace memberlake::lake
+
+namespace memberlake::lake {
+namespace {
+
+TEST(SnapshotIdTime, ReadsTheUtcGenerationTime) {
+  auto t = SnapshotIdTime("20260107-101500123-abcd");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 1767780900);  // 2026-01-07T10:15:00Z
+  EXPECT_FALSE(SnapshotIdTime("20261307-101500123-abcd").has_value());  // month 13
+  EXPECT_FALSE(SnapshotIdTime("2026-01-07").has_value());
+  EXPECT_FALSE(SnapshotIdTime("").has_value());
+  auto fresh = SnapshotIdTime(NewSnapshotId());
+  ASSERT_TRUE(fresh.has_value());
+  EXPECT_LT(std::chrono::abs(std::chrono::system_clock::now() - *fresh), std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace memberlake::lake

@@ -1,0 +1,119 @@
+#include "server/metrics.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace memberlake::server {
+namespace {
+
+std::vector<std::string> PathParts(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > start) parts.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+std::string Number(double value) {
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char buf[400];  // fixed notation of any double fits
+  // The shortest fixed form that reads back exactly: "0.0005", as Prometheus clients print bounds.
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed);
+  return ec == std::errc() ? std::string(buf, end) : "NaN";
+}
+
+void Header(std::string* out, const std::string& name, const std::string& type, const std::string& help) {
+  *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+std::string RouteTemplate(const std::string& path) {
+  const std::vector<std::string> parts = PathParts(path);
+  if (parts.size() == 1 && (parts[0] == "health" || parts[0] == "ready" || parts[0] == "metrics")) return "/" + parts[0];
+  if (parts.empty() || parts[0] != "api" || parts.size() < 2) return "other";
+  const std::string& resource = parts[1];
+  if (parts.size() == 2 && (resource == "me" || resource == "members" || resource == "reports" || resource == "query" ||
+                            resource == "snapshots" || resource == "generate" || resource == "audit")) {
+    return "/api/" + resource;
+  }
+  if (parts.size() == 3 && (resource == "members" || resource == "jobs")) return "/api/" + resource + "/{id}";
+  if (parts.size() == 3 && resource == "reports") return "/api/reports/{name}";
+  if (parts.size() >= 5 && resource == "snapshots" && parts[3] == "files") return "/api/snapshots/{id}/files/{path}";
+  return "other";
+}
+
+void Metrics::Histogram::Add(double seconds) {
+  for (size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) {
+      ++buckets[i];
+      break;
+    }
+  }
+  ++count;  // a value above the last bound counts only in +Inf (= count)
+  sum += seconds;
+}
+
+void Metrics::RecordRequest(const std::string& route, const std::string& method, int status, double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++requests_[{route, method, status}];
+  latency_[{route, method}].Add(seconds);
+}
+
+void Metrics::RecordGeneration(bool succeeded, double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++(succeeded ? generations_succeeded_ : generations_failed_);
+  generation_seconds_.Add(seconds);
+}
+
+void Metrics::RecordAuditFailure() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++audit_failures_;
+}
+
+std::string Metrics::Render(const std::vector<Sample>& sampled) const {
+  std::string out;
+  auto histogram = [&](const std::string& name, const std::string& labels, const Histogram& h) {
+    const std::string sep = labels.empty() ? "" : ",";
+    int64_t cumulative = 0;
+    for (size_t i = 0; i < kBuckets.size(); ++i) {
+      cumulative += h.buckets[i];
+      out += name + "_bucket{" + labels + sep + "le=\"" + Number(kBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += name + "_bucket{" + labels + sep + "le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+    const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+    out += name + "_sum" + braces + " " + Number(h.sum) + "\n";
+    out += name + "_count" + braces + " " + std::to_string(h.count) + "\n";
+  };
+  std::lock_guard<std::mutex> lock(mutex_);
+  Header(&out, "memberlake_http_requests_total", "counter", "Requests answered, by route template, method and status.");
+  for (const auto& [key, count] : requests_) {
+    const auto& [route, method, status] = key;
+    out += "memberlake_http_requests_total{route=\"" + route + "\",method=\"" + method + "\",status=\"" +
+           std::to_string(status) + "\"} " + std::to_string(count) + "\n";
+  }
+  Header(&out, "memberlake_http_request_duration_seconds", "histogram",
+         "Time from a parsed request to its response, by route template and method.");
+  for (const auto& [key, h] : latency_) {
+    histogram("memberlake_http_request_duration_seconds", "route=\"" + key.first + "\",method=\"" + key.second + "\"", h);
+  }
+  Header(&out, "memberlake_generations_total", "counter", "Generation jobs finished, by outcome.");
+  out += "memberlake_generations_total{outcome=\"succeeded\"} " + std::to_string(generations_succeeded_) + "\n";
+  out += "memberlake_generations_total{outcome=\"failed\"} " + std::to_string(generations_failed_) + "\n";
+  Header(&out, "memberlake_generation_duration_seconds", "histogram", "Wall time of generation jobs.");
+  histogram("memberlake_generation_duration_seconds", "", generation_seconds_);
+  Header(&out, "memberlake_audit_append_failures_total", "counter", "Audit events that could not be written.");
+  out += "memberlake_audit_append_failures_total " + std::to_string(audit_failures_) + "\n";
+  for (const Sample& sample : sampled) {
+    Header(&out, sample.name, sample.type, sample.help);
+    out += sample.name + " " + Number(sample.value) + "\n";
+  }
+  return out;
+}
+
+}  // namespace memberlake::server

@@ -1,0 +1,56 @@
+// Server metrics in the Prometheus text exposition format (GET /metrics): request counts and
+// latency histograms per route, generation outcomes, plus gauges the caller samples at scrape
+// time (snapshot age, live lag, caches). Labels are bounded by construction: route templates
+// (never raw paths, which hold member ids and file names), methods and status codes. Nothing
+// names a member or a region, so the endpoint needs no authentication, like /health.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace memberlake::server {
+
+// "/api/members/{id}" for "/api/members/6f1c...", "/api/reports/{name}", ...; paths outside
+// the API's routes become "other".
+std::string RouteTemplate(const std::string& path);
+
+class Metrics {
+ public:
+  // A value sampled at scrape time; `type` is "gauge" or "counter".
+  struct Sample {
+    std::string name, type, help;
+    double value = 0;
+  };
+
+  void RecordRequest(const std::string& route, const std::string& method, int status, double seconds);
+  void RecordGeneration(bool succeeded, double seconds);
+  void RecordAuditFailure();
+
+  // The exposition text: recorded series first, then `sampled`.
+  std::string Render(const std::vector<Sample>& sampled) const;
+
+  // Upper bounds of the latency buckets, in seconds (+Inf implied).
+  static constexpr std::array<double, 14> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                      0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+
+ private:
+  struct Histogram {
+    std::array<int64_t, kBuckets.size()> buckets{};  // not cumulative; Render sums them
+    int64_t count = 0;
+    double sum = 0;
+    void Add(double seconds);
+  };
+  mutable std::mutex mutex_;
+  std::map<std::tuple<std::string, std::string, int>, int64_t> requests_;  // route, method, status
+  std::map<std::pair<std::string, std::string>, Histogram> latency_;      // route, method
+  int64_t generations_succeeded_ = 0, generations_failed_ = 0;
+  Histogram generation_seconds_;
+  int64_t audit_failures_ = 0;
+};
+
+}  // namespace memberlake::server
