@@ -1,6 +1,7 @@
 #include "model/calendar.h"
 
 #include <cstdio>
+#include <optional>
 
 namespace memberlake::model {
 
@@ -108,14 +109,42 @@ int64_t EuSwitchUtc(int year, int month) {
 
 }  // namespace
 
-CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now) {
+int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point now) {
   int64_t utc = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   int64_t utc_days = utc >= 0 ? utc / 86400 : (utc - 86399) / 86400;
   int year = CivilFromDays(static_cast<int32_t>(utc_days)).year;
   bool summer = utc >= EuSwitchUtc(year, 3) && utc < EuSwitchUtc(year, 10);
-  int64_t local = utc + (summer ? 7200 : 3600);
+  return summer ? 7200 : 3600;
+}
+
+CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now) {
+  int64_t local = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() +
+                  AmsterdamUtcOffsetSeconds(now);
   int64_t local_days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
   return CivilFromDays(static_cast<int32_t>(local_days));
+}
+
+std::chrono::system_clock::time_point NextAmsterdamTime(std::chrono::system_clock::time_point now, int hour,
+                                                        int minute) {
+  using std::chrono::seconds;
+  using TimePoint = std::chrono::system_clock::time_point;
+  const int32_t today = DaysFromCivil(TodayInAmsterdam(now));
+  for (int32_t day = today - 1; day <= today + 2; ++day) {
+    const int64_t local = static_cast<int64_t>(day) * 86400 + hour * 3600 + minute * 60;
+    // The UTC moment whose local time this is: the offset that holds at that moment. In the
+    // autumn both do (the earlier one wins); in the spring gap neither does (one hour later).
+    std::optional<TimePoint> moment;
+    for (int64_t offset : {7200, 3600}) {
+      TimePoint candidate{seconds(local - offset)};
+      if (AmsterdamUtcOffsetSeconds(candidate) == offset) {
+        moment = candidate;
+        break;
+      }
+    }
+    if (!moment) moment = TimePoint{seconds(local - 3600)};
+    if (*moment > now) return *moment;
+  }
+  return now + std::chrono::hours(24);  // unreachable: one of four days is after `now`
 }
 
 }  // namespace memberlake::model

@@ -39,4 +39,12 @@ std::string UtcNowIso(std::chrono::system_clock::time_point now = std::chrono::s
 // The calendar date in Europe/Amsterdam (CET/CEST, EU summer-time rule) at `now`.
 CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now);
 
+// Europe/Amsterdam's offset from UTC at `utc`: 3600 (CET) or 7200 (CEST), in seconds.
+int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point utc);
+
+// The first moment after `now` at which the clock in Europe/Amsterdam shows `hour`:`minute`
+// (every day; a time skipped by the spring switch runs an hour later, a repeated one once).
+std::chrono::system_clock::time_point NextAmsterdamTime(std::chrono::system_clock::time_point now, int hour,
+                                                        int minute);
+
 }  // namespace memberlake::model

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/generation_jobs.h"
+#include "jobs/generation_triggers.h"
 #include "lake/sha256.h"
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
@@ -211,11 +212,15 @@ class ApiService::Impl {
   std::unique_ptr<ApiKeyStore> api_keys;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<jobs::GenerationJobs> generation;
+  std::unique_ptr<jobs::GenerationTriggers> triggers;  // stopped before `generation` goes
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
 
   Metrics metrics;
 
+  model::CivilDate Today() const {
+    return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());
+  }
   // Handles and records the request in `metrics`.
   ApiResponse Handle(const ApiRequest& request);
   void WriteAudit(const Caller& caller, const AuditNote& note, const arrow::Status& status);
@@ -224,9 +229,6 @@ class ApiService::Impl {
   arrow::Result<Caller> Authenticate(const ApiRequest& request) const;
   arrow::Result<ApiResponse> Route(const ApiRequest& request, const Caller& caller, AuditNote* note);
 
-  model::CivilDate Today() const {
-    return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());
-  }
   query::ReadOptions ReadOpts() const {
     query::ReadOptions options;
     options.max_snapshot_age_seconds = config.max_snapshot_age_seconds;
@@ -271,6 +273,7 @@ ApiService::ApiService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ApiService::~ApiService() { Drain(); }
 
 void ApiService::Drain() {
+  impl_->triggers.reset();  // no new jobs
   if (impl_->generation) impl_->generation.reset();  // joins a running job
   if (impl_->audit) (void)impl_->audit->Sync();
 }
@@ -328,6 +331,25 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
         self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
       };
       impl->generation = std::make_unique<jobs::GenerationJobs>(opener, impl->lake.get(), on_finish, retention);
+      jobs::TriggerConfig triggers;
+      if (!config.daily_at.empty()) {
+        ARROW_ASSIGN_OR_RAISE(triggers.daily_at, jobs::ParseClockTime(config.daily_at));
+      }
+      triggers.every_seconds = config.every_seconds;
+      triggers.on_change_min_changes = config.on_change_min_changes;
+      triggers.on_change_quiet_seconds = config.on_change_quiet_seconds;
+      triggers.on_change_max_delay_seconds = config.on_change_max_delay_seconds;
+      if (triggers.enabled()) {
+        auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {
+          ARROW_ASSIGN_OR_RAISE(auto lease, self->stores->Acquire());
+          ARROW_ASSIGN_OR_RAISE(int64_t live, lease->DataVersion());
+          auto manifest = lake::ReadCurrentManifest(*self->lake);
+          if (!manifest.ok() && !manifest.status().IsKeyError()) return manifest.status();
+          return std::make_pair(live, manifest.ok() ? manifest->data_version : int64_t{0});
+        };
+        impl->triggers = std::make_unique<jobs::GenerationTriggers>(triggers, impl->generation.get(), probe,
+                                                                     [self] { return self->Today(); });
+      }
     }
   }
   if (config.cache_bytes > 0) {

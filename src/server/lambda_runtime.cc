@@ -40,6 +40,11 @@ class Handler {
     ARROW_ASSIGN_OR_RAISE(registry_, model::FieldRegistry::Load(options_.registry_path));
     if (!options_.server_config.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto config, ServerConfig::LoadFile(options_.server_config));
+      // A frozen sandbox runs no timers: on Lambda, EventBridge schedules and the table's
+      // DynamoDB stream are the triggers, not the server's [triggers].
+      config.daily_at.clear();
+      config.every_seconds = 0;
+      config.on_change_min_changes = 0;
       ARROW_ASSIGN_OR_RAISE(api_, ApiService::Make(config));
     }
     return arrow::Status::OK();
@@ -58,12 +63,18 @@ class Handler {
       }
       return Generate(as_of_text, scheduled ? "schedule" : "on-demand");
     }
+    // A batch from the members table's DynamoDB stream (the event source mapping's batching
+    // window debounces bursts of edits): the changes are published by one generation.
+    if (event.contains("Records") && event["Records"].is_array() && !event["Records"].empty() &&
+        event["Records"][0].is_object() && event["Records"][0].value("eventSource", "") == "aws:dynamodb") {
+      return Generate("", "on-change");
+    }
     if (event.contains("requestContext") && (event.contains("rawPath") || event.contains("path"))) {
       if (!api_) return arrow::Status::Invalid("an API Gateway event, but no MEMBERLAKE_SERVER_CONFIG");
       return HandleHttp(event);
     }
-    return arrow::Status::Invalid("unknown event: expected an EventBridge schedule, {\"action\": \"generate\"} or an "
-                                  "API Gateway request");
+    return arrow::Status::Invalid("unknown event: expected an EventBridge schedule, {\"action\": \"generate\"}, a "
+                                  "DynamoDB stream batch or an API Gateway request");
   }
 
  private:

@@ -2,7 +2,8 @@
 // for events and answers each one:
 //   - EventBridge schedules ({"source": "aws.events", "detail-type": "Scheduled Event", ...})
 //     and on-demand events ({"action": "generate", "as_of": "YYYY-MM-DD"}) run a generation,
-//     through jobs::GenerateFromUris, the path `memberlake generate` takes;
+//     through jobs::GenerateFromUris, the path `memberlake generate` takes; so does a batch of
+//     records from the members table's DynamoDB stream (the on-change trigger);
 //   - API Gateway proxy events (HTTP API v2 or REST) go to the ApiService, as HTTP requests do,
 //     when a server config is given;
 //   - anything else is an error naming the event's shape.

@@ -62,5 +62,14 @@ def test_lifecycle_and_schedule():
     assert function["Runtime"] == "provided.al2023"
     assert function["Events"]["Daily"]["Type"] == "Schedule"
     assert "aws.events" in function["Events"]["Daily"]["Properties"]["Input"]
+    # on change: the members table's stream, batched
+    stream = function["Events"]["MemberChanges"]
+    assert stream["Type"] == "DynamoDB" and stream["Properties"]["MaximumBatchingWindowInSeconds"] > 0
+    assert "MembersTable" in str(stream["Properties"]["Stream"])
+    table = template["Resources"]["MembersTable"]["Properties"]
+    assert table["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"
+    # pruning is manifest-aware; an S3 expiry by age would delete a current snapshot's files
+    assert "ExpirationInDays" not in str(rules)
+    assert "KeepSnapshots" in str(function["Environment"]["Variables"]["MEMBERLAKE_KEEP_SNAPSHOTS"])
     env = function["Environment"]["Variables"]
     assert "dynamodb://" in str(env["MEMBERLAKE_STORE"]) and "s3://" in str(env["MEMBERLAKE_LAKE"])

@@ -118,6 +118,19 @@ def test_scheduled_and_on_demand_generation_and_handler_errors(world):
     run("snapshots", "verify", "--lake", lake)
 
 
+def test_a_dynamodb_stream_batch_triggers_a_generation(world):
+    api, env, lake, _ = world
+    proc = start(env, "--max-invocations", "1")
+    record = {"eventSource": "aws:dynamodb", "eventName": "MODIFY", "awsRegion": "eu-west-1",
+              "dynamodb": {"Keys": {"member_id": {"S": "00000000-0000-0000-0000-000000000001"}},
+                           "StreamViewType": "KEYS_ONLY", "SequenceNumber": "1"}}
+    api.invoke("s1", {"Records": [record, dict(record, eventName="INSERT")]})
+    kind, body, _ = api.wait("s1")
+    assert kind == "response" and body["trigger"] == "on-change", body
+    assert (lake / "manifests" / "CURRENT").read_text().strip() == body["snapshot_id"]
+    assert proc.wait(timeout=60) == 0
+
+
 def test_timeout_is_reported_and_the_lake_keeps_its_snapshot(world, tmp_path):
     api, env, lake, _ = world
     run("generate", "--store", env["MEMBERLAKE_STORE"], "--lake", lake, "--as-of", AS_OF)

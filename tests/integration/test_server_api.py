@@ -329,3 +329,55 @@ def test_metrics_count_requests_by_route_and_carry_no_member_data(api):
     hits = metric(text, "memberlake_response_cache_hits_total")
     assert api.get("/api/reports/regional-stats", token).status == 200
     assert metric(api.get("/metrics").text, "memberlake_response_cache_hits_total") > hits
+
+
+def wait_for(predicate, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    return None
+
+
+def generations_by(server, trigger):
+    auditor = server.keys.hs256(["System_Logs_Read"])
+    entries = server.get("/api/audit", auditor, params={"limit": 1000}).json()["entries"]
+    return [e for e in entries if e["action"] == "generate.finish" and trigger in json.dumps(e)]
+
+
+def test_on_change_trigger_generates_after_a_burst_of_edits(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=300, seed=6,
+                          data_extra="[triggers]\non_change_min_changes = 2\non_change_quiet_seconds = 1")
+    try:
+        token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+        first = server.get("/api/snapshots", token).json()["current"]
+        one = dict(NEW, email="trigger.one@example.nl")
+        assert server.request("POST", "/api/members", token, body=one).status == 201
+        time.sleep(3)  # one change is below the minimum: no generation
+        assert server.get("/api/snapshots", token).json()["current"] == first
+        two = dict(NEW, email="trigger.two@example.nl")
+        assert server.request("POST", "/api/members", token, body=two).status == 201
+        current = wait_for(lambda: (c := server.get("/api/snapshots", token).json()["current"]) != first and c, 60)
+        assert current, "no generation after two changes and a quiet second"
+        manifest = json.loads((server.lake / "manifests" / f"snapshot-{current}.json").read_text())
+        live = metric(server.get("/metrics").text, "memberlake_live_data_version")
+        assert manifest["data_version"] == live  # both changes are in the snapshot
+        listed = server.get("/api/members", token, params={"where": "email in trigger.one@example.nl|trigger.two@example.nl"})
+        assert len(listed.json()["rows"]) == 2
+        assert wait_for(lambda: generations_by(server, "trigger:on-change"), 10)
+        time.sleep(2)  # nothing waits any more: no further generation
+        assert server.get("/api/snapshots", token).json()["current"] == current
+    finally:
+        server.stop()
+
+
+def test_scheduled_trigger_generates_every_interval(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=200, seed=8, data_extra="[triggers]\nevery_seconds = 1")
+    try:
+        assert wait_for(lambda: len(generations_by(server, "trigger:schedule")) >= 2, 60)
+        token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+        assert len(server.get("/api/snapshots", token).json()["snapshots"]) >= 3
+    finally:
+        assert server.stop() == 0  # stops cleanly with the trigger thread running

@@ -138,4 +138,22 @@ TEST(Calendar, TodayInAmsterdamAtTheExactSwitches) {
 }
 
 }  // namespace
+TEST(Calendar, NextAmsterdamTimeIsLocalWallClockTime) {
+  // winter (CET): 03:00 local is 02:00 UTC; not yet reached, then reached
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 1, 7, 1, 0), 3, 0), Utc(2026, 1, 7, 2, 0));
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 1, 7, 2, 0), 3, 0), Utc(2026, 1, 8, 2, 0));  // exactly now: the next day
+  // summer (CEST): 03:00 local is 01:00 UTC
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 7, 1, 12, 0), 3, 0), Utc(2026, 7, 2, 1, 0));
+  // local midnight late in the UTC evening
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 7, 1, 12, 0), 0, 30), Utc(2026, 7, 1, 22, 30));
+  // spring switch, 29 March 2026: 02:30 local does not exist, it runs at 03:30 CEST (01:30 UTC)
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 3, 28, 12, 0), 2, 30), Utc(2026, 3, 29, 1, 30));
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 3, 28, 12, 0), 3, 0), Utc(2026, 3, 29, 1, 0));
+  // autumn switch, 25 October 2026: 02:30 local happens twice, it runs once, the first time
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 10, 24, 12, 0), 2, 30), Utc(2026, 10, 25, 0, 30));
+  EXPECT_EQ(NextAmsterdamTime(Utc(2026, 10, 25, 0, 30), 2, 30), Utc(2026, 10, 26, 1, 30));
+  EXPECT_EQ(AmsterdamUtcOffsetSeconds(Utc(2026, 1, 7, 0, 0)), 3600);
+  EXPECT_EQ(AmsterdamUtcOffsetSeconds(Utc(2026, 7, 7, 0, 0)), 7200);
+}
+
 }  // namespace memberlake::model
