@@ -1,6 +1,7 @@
 #include "store/dynamodb_member_store.h"
 
 #include <algorithm>
+#include <set>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -158,13 +159,22 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(FieldValues values, PrepareInsert(*registry_, fields, [&] { return AddToCounter("lidnummer", 1); }));
     ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
     const std::string id = *record[static_cast<size_t>(registry_->StoredIndex("member_id"))];
-    ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(id, "insert"));
-    auto put = client_->Call("PutItem", {{"TableName", options_.table},
-                                         {"Item", ToItem(record, version)},
-                                         {"ConditionExpression", "attribute_not_exists(member_id)"}});
-    if (put.status().IsAlreadyExists()) return arrow::Status::AlreadyExists("member ", id, " already exists");
-    ARROW_RETURN_NOT_OK(put.status());
-    return StoredMember{std::move(record), version};
+    const std::optional<int64_t> lidnummer = LidnummerOf(*registry_, record);
+    ARROW_ASSIGN_OR_RAISE(bool new_claim, ClaimLidnummer(lidnummer, id));
+    auto written = [&]() -> arrow::Result<int64_t> {
+      ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(id, "insert"));
+      auto put = client_->Call("PutItem", {{"TableName", options_.table},
+                                           {"Item", ToItem(record, version)},
+                                           {"ConditionExpression", "attribute_not_exists(member_id)"}});
+      if (put.status().IsAlreadyExists()) return arrow::Status::AlreadyExists("member ", id, " already exists");
+      ARROW_RETURN_NOT_OK(put.status());
+      return version;
+    }();
+    if (!written.ok()) {
+      if (new_claim) ReleaseLidnummer(lidnummer, id);
+      return written.status();
+    }
+    return StoredMember{std::move(record), *written};
   }
 
   arrow::Result<StoredMember> Update(const std::string& member_id, const FieldValues& changes,
@@ -172,19 +182,32 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
     ARROW_ASSIGN_OR_RAISE(FieldValues values, MergeUpdate(*registry_, member_id, current.record, changes));
     ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
-    ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
-    auto put = client_->Call("PutItem", {{"TableName", options_.table},
-                                         {"Item", ToItem(record, version)},
-                                         {"ConditionExpression", "#v = :expected"},
-                                         {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                                         {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}});
-    if (put.status().IsAlreadyExists()) return Conflict(member_id, expected_version);
-    ARROW_RETURN_NOT_OK(put.status());
-    return StoredMember{std::move(record), version};
+    const std::optional<int64_t> old_number = LidnummerOf(*registry_, current.record);
+    const std::optional<int64_t> new_number = LidnummerOf(*registry_, record);
+    const bool renumbered = old_number != new_number;
+    bool new_claim = false;
+    if (renumbered) {
+      ARROW_ASSIGN_OR_RAISE(new_claim, ClaimLidnummer(new_number, member_id));
+    }
+    auto written = [&]() -> arrow::Result<int64_t> {
+      ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
+      auto put = client_->Call("PutItem", {{"TableName", options_.table},
+                                           {"Item", ToItem(record, version)},
+                                           {"ConditionExpression", "#v = :expected"},
+                                           {"ExpressionAttributeNames", {{"#v", "_version"}}},
+                                           {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}});
+      if (put.status().IsAlreadyExists()) return Conflict(member_id, expected_version).status();
+      ARROW_RETURN_NOT_OK(put.status());
+      return version;
+    }();
+    if (renumbered && written.ok()) ReleaseLidnummer(old_number, member_id);
+    if (renumbered && !written.ok() && new_claim) ReleaseLidnummer(new_number, member_id);
+    ARROW_RETURN_NOT_OK(written.status());
+    return StoredMember{std::move(record), *written};
   }
 
   arrow::Status Delete(const std::string& member_id, int64_t expected_version) override {
-    ARROW_RETURN_NOT_OK(CheckVersion(member_id, expected_version).status());
+    ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
     ARROW_RETURN_NOT_OK(LogChange(member_id, "delete").status());
     auto deleted = client_->Call("DeleteItem", {{"TableName", options_.table},
                                                 {"Key", {{"member_id", {{"S", member_id}}}}},
@@ -192,7 +215,9 @@ class DynamoDbMemberStore : public MemberStore {
                                                 {"ExpressionAttributeNames", {{"#v", "_version"}}},
                                                 {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}});
     if (deleted.status().IsAlreadyExists()) return Conflict(member_id, expected_version).status();
-    return deleted.status();
+    ARROW_RETURN_NOT_OK(deleted.status());
+    ReleaseLidnummer(LidnummerOf(*registry_, current.record), member_id);
+    return arrow::Status::OK();
   }
 
   arrow::Result<std::vector<StoredMember>> List(int64_t offset, int64_t limit) override {
@@ -267,6 +292,38 @@ class DynamoDbMemberStore : public MemberStore {
 
   Json ChangeItem(int64_t version, const std::string& member_id, const std::string& op) const {
     return {{"p", {{"S", "changes"}}}, {"v", Number(version)}, {"member_id", {{"S", member_id}}}, {"op", {{"S", op}}}};
+  }
+
+  // Member numbers are unique through claim items in the changes table (p = "lidnummer",
+  // v = the number, member_id = its holder): a conditional put takes a free number or one
+  // this member already holds. A member is written after its claim, and a claim released
+  // after the member lets go of the number, so a crash in between leaves at worst a claim
+  // without a member (the number stays reserved), never two members with one number.
+  static Json ClaimKey(int64_t lidnummer) { return {{"p", {{"S", "lidnummer"}}}, {"v", Number(lidnummer)}}; }
+
+  // True when the claim is new (false: the member held it already), so a failed write
+  // releases only what it took.
+  arrow::Result<bool> ClaimLidnummer(std::optional<int64_t> lidnummer, const std::string& member_id) {
+    if (!lidnummer) return false;
+    Json item = ClaimKey(*lidnummer);
+    item["member_id"] = {{"S", member_id}};
+    auto claimed = client_->Call("PutItem", {{"TableName", changes_table_},
+                                             {"Item", item},
+                                             {"ConditionExpression", "attribute_not_exists(p) OR member_id = :id"},
+                                             {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}},
+                                             {"ReturnValues", "ALL_OLD"}});
+    if (claimed.status().IsAlreadyExists()) return LidnummerInUse(*lidnummer);
+    ARROW_RETURN_NOT_OK(claimed.status());
+    return !claimed->contains("Attributes");
+  }
+
+  // Best effort: a claim left behind only keeps a number reserved.
+  void ReleaseLidnummer(std::optional<int64_t> lidnummer, const std::string& member_id) {
+    if (!lidnummer) return;
+    (void)client_->Call("DeleteItem", {{"TableName", changes_table_},
+                                       {"Key", ClaimKey(*lidnummer)},
+                                       {"ConditionExpression", "member_id = :id"},
+                                       {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}}});
   }
 
   // The next data_version, with its change entry already in the log.
@@ -460,7 +517,8 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
     // One range of versions per batch, one change entry per row.
     ARROW_ASSIGN_OR_RAISE(int64_t last, AddToCounter("data_version", batch->num_rows()));
     int64_t version = last - batch->num_rows();
-    std::vector<Json> items, changes;
+    std::vector<Json> items, changes, claims;
+    std::set<int64_t> claimed;  // a batch write may not name one key twice (legacy duplicates)
     for (int64_t row = 0; row < batch->num_rows(); ++row) {
       model::MemberRecord record(specs.size());
       for (size_t f = 0; f < specs.size(); ++f) {
@@ -469,7 +527,13 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
       auto& id = record[static_cast<size_t>(id_index)];
       if (!id || id->empty()) id = NewMemberId();
       if (lid_index >= 0 && record[static_cast<size_t>(lid_index)] && IsInteger(*record[static_cast<size_t>(lid_index)])) {
-        max_lidnummer = std::max<int64_t>(max_lidnummer, std::stoll(*record[static_cast<size_t>(lid_index)]));
+        const int64_t number = std::stoll(*record[static_cast<size_t>(lid_index)]);
+        max_lidnummer = std::max<int64_t>(max_lidnummer, number);
+        if (claimed.insert(number).second) {
+          Json claim = ClaimKey(number);
+          claim["member_id"] = {{"S", *id}};
+          claims.push_back(std::move(claim));
+        }
       }
       ++version;
       changes.push_back(ChangeItem(version, *id, "insert"));
@@ -477,6 +541,7 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
     }
     // The log first: a change is never missing from it.
     ARROW_RETURN_NOT_OK(BatchPut(changes_table_, std::move(changes)));
+    ARROW_RETURN_NOT_OK(BatchPut(changes_table_, std::move(claims)));
     ARROW_RETURN_NOT_OK(BatchPut(options_.table, std::move(items)));
     loaded += batch->num_rows();
   }

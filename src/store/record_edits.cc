@@ -1,5 +1,6 @@
 #include "store/record_edits.h"
 
+#include <charconv>
 #include <cstdio>
 #include <random>
 
@@ -48,6 +49,20 @@ arrow::Result<FieldValues> PrepareInsert(const model::FieldRegistry& registry, F
   SetField(registry, values, "created_at", now, /*overwrite=*/false);
   SetField(registry, values, "updated_at", now, /*overwrite=*/true);
   return values;
+}
+
+std::optional<int64_t> LidnummerOf(const model::FieldRegistry& registry, const model::MemberRecord& record) {
+  const int index = registry.StoredIndex("lidnummer");
+  if (index < 0 || !record[static_cast<size_t>(index)]) return std::nullopt;
+  const std::string& text = *record[static_cast<size_t>(index)];
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+arrow::Status LidnummerInUse(int64_t lidnummer) {
+  return arrow::Status::AlreadyExists("lidnummer: ", lidnummer, " is already another member's number");
 }
 
 arrow::Result<FieldValues> MergeUpdate(const model::FieldRegistry& registry, const std::string& member_id,

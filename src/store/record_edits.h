@@ -40,6 +40,13 @@ arrow::Result<FieldValues> PrepareInsert(const model::FieldRegistry& registry, F
 arrow::Result<FieldValues> MergeUpdate(const model::FieldRegistry& registry, const std::string& member_id,
                                        const model::MemberRecord& current, const FieldValues& changes);
 
+// A validated record's lidnummer (nullopt when it has none). Member numbers are unique: stores
+// refuse an insert or update that would give a second member the same one, with
+// LidnummerInUse, which names the number and never the member holding it (the caller may not
+// be allowed to know of that member).
+std::optional<int64_t> LidnummerOf(const model::FieldRegistry& registry, const model::MemberRecord& record);
+arrow::Status LidnummerInUse(int64_t lidnummer);
+
 // The columns of an import batch by stored-field index (null where the batch has none).
 // Invalid for a column that is no stored field, TypeError for one that is not utf8.
 arrow::Result<std::vector<std::shared_ptr<arrow::StringArray>>> ImportColumns(const model::FieldRegistry& registry,

@@ -246,6 +246,7 @@ class SqliteMemberStore : public MemberStore {
       const std::string& id = *record[static_cast<size_t>(registry_->StoredIndex("member_id"))];
       ARROW_ASSIGN_OR_RAISE(auto existing, Find(id));
       if (existing) return arrow::Status::AlreadyExists("member ", id, " already exists");
+      ARROW_RETURN_NOT_OK(CheckLidnummerFree(record, id));
       ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(id, "insert"));
       ARROW_RETURN_NOT_OK(WriteRow("INSERT INTO members (" + column_list_ + ", _version) VALUES (" +
                                        Placeholders(registry_->stored_fields().size() + 1) + ")",
@@ -261,6 +262,9 @@ class SqliteMemberStore : public MemberStore {
       ARROW_ASSIGN_OR_RAISE(FieldValues values, MergeUpdate(*registry_, member_id, current.record, changes));
       const auto& specs = registry_->stored_fields();
       ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
+      if (LidnummerOf(*registry_, record) != LidnummerOf(*registry_, current.record)) {
+        ARROW_RETURN_NOT_OK(CheckLidnummerFree(record, member_id));
+      }
       ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
       std::string sql = "UPDATE members SET ";
       for (size_t i = 0; i < specs.size(); ++i) sql += QuoteIdent(specs[i].name) + " = ?, ";
@@ -381,6 +385,18 @@ class SqliteMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(bool row, stmt->Step());
     if (!row) return std::optional<StoredMember>();
     return std::optional<StoredMember>(ReadMember(*stmt));
+  }
+
+  // Inside the write transaction, so no other writer can take the number in between.
+  arrow::Status CheckLidnummerFree(const model::MemberRecord& record, const std::string& member_id) {
+    std::optional<int64_t> lidnummer = LidnummerOf(*registry_, record);
+    if (!lidnummer) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto stmt, Statement::Prepare(
+        *conn_, "SELECT 1 FROM members WHERE CAST(lidnummer AS INTEGER) = ? AND member_id <> ? LIMIT 1"));
+    stmt->BindInt(1, *lidnummer);
+    stmt->BindText(2, member_id);
+    ARROW_ASSIGN_OR_RAISE(bool taken, stmt->Step());
+    return taken ? LidnummerInUse(*lidnummer) : arrow::Status::OK();
   }
 
   arrow::Result<StoredMember> CheckVersion(const std::string& member_id, int64_t expected) {
