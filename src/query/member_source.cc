@@ -67,9 +67,11 @@ arrow::Result<std::string> SnapshotProblem(const lake::LakeStorage& lake, const 
 
 arrow::Result<LiveRows> ReadLiveDelta(store::MemberStore& store, int64_t since, model::CivilDate as_of) {
   const auto& registry = store.registry();
-  ARROW_ASSIGN_OR_RAISE(auto changes, store.ChangesSince(since));
   LiveRows live;
+  // The version first: everything up to it is then in the changes and rows read after it
+  // (which may hold newer ones too), so data_version is a floor the answer never falls below.
   ARROW_ASSIGN_OR_RAISE(live.data_version, store.DataVersion());
+  ARROW_ASSIGN_OR_RAISE(auto changes, store.ChangesSince(since));
   std::set<std::string> ids;
   for (const auto& change : changes) ids.insert(change.member_id);
   live.replaced_ids.assign(ids.begin(), ids.end());

@@ -58,7 +58,8 @@ class MemberSource {
   ResultCache* cache_;
 };
 
-// The live store's members changed after `since`, transformed for `as_of`.
+// The live store's members changed after `since`, transformed for `as_of`. The rows reflect at
+// least the returned data_version (a write during the read may show up too, never go missing).
 arrow::Result<LiveRows> ReadLiveDelta(store::MemberStore& store, int64_t since, model::CivilDate as_of);
 // Every live member, transformed for `as_of`.
 arrow::Result<LiveRows> ReadLiveAll(store::MemberStore& store, model::CivilDate as_of);
