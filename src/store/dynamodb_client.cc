@@ -109,7 +109,9 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
       message = answer.contains("message") ? answer.value("message", "") : answer.value("Message", "");
     }
     last_error = (type.empty() ? "HTTP " + std::to_string(status) : type) + (message.empty() ? "" : ": " + message);
+    last_error_answer_ = answer.is_object() ? answer : nlohmann::json::object();
     if (Retryable(status, type)) continue;
+    if (type == "TransactionCanceledException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);
     if (type == "ConditionalCheckFailedException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);
     if (type == "ResourceNotFoundException") return arrow::Status::KeyError("DynamoDB ", operation, ": ", last_error);
     if (type == "ValidationException" || type == "SerializationException") {
@@ -118,6 +120,34 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     return arrow::Status::IOError("DynamoDB ", operation, ": ", last_error);
   }
   return arrow::Status::IOError("DynamoDB ", operation, ": gave up after ", options_.max_attempts, " attempts: ", last_error);
+}
+
+arrow::Status DynamoDbClient::TransactWrite(const nlohmann::json& items, std::vector<std::string>* reasons) {
+  last_error_answer_ = nlohmann::json::object();
+  auto answer = Call("TransactWriteItems", {{"TransactItems", items}});
+  if (answer.ok() || !answer.status().IsAlreadyExists() || reasons == nullptr) return answer.status();
+  reasons->clear();
+  const auto& listed = last_error_answer_.value("CancellationReasons", nlohmann::json::array());
+  for (const auto& reason : listed) reasons->push_back(reason.is_object() ? reason.value("Code", "None") : "None");
+  if (reasons->empty()) {
+    // Some implementations list the codes only in the message: "... reasons [None, ConditionalCheckFailed]".
+    const std::string message = answer.status().message();
+    const size_t open = message.rfind('['), close = message.rfind(']');
+    if (open != std::string::npos && close != std::string::npos && close > open) {
+      std::string codes = message.substr(open + 1, close - open - 1);
+      size_t start = 0;
+      while (start <= codes.size()) {
+        size_t comma = codes.find(',', start);
+        if (comma == std::string::npos) comma = codes.size();
+        std::string code = codes.substr(start, comma - start);
+        code.erase(0, code.find_first_not_of(' '));
+        code.erase(code.find_last_not_of(' ') + 1);
+        reasons->push_back(code);
+        start = comma + 1;
+      }
+    }
+  }
+  return answer.status();
 }
 
 }  // namespace memberlake::store

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <arrow/result.h>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,12 @@ class DynamoDbClient {
   // anything still failing after the retries -> IOError; each message names the error type.
   arrow::Result<nlohmann::json> Call(const std::string& operation, const nlohmann::json& request);
 
+  // TransactWriteItems with `items` (all or nothing). A cancelled transaction is
+  // Status::AlreadyExists, with one reason code per item in `reasons` ("None",
+  // "ConditionalCheckFailed", "TransactionConflict", ...) so callers can tell which
+  // condition failed.
+  arrow::Status TransactWrite(const nlohmann::json& items, std::vector<std::string>* reasons);
+
   int64_t requests() const { return requests_; }
   int64_t retries() const { return retries_; }
   const DynamoDbOptions& options() const { return options_; }
@@ -48,6 +55,7 @@ class DynamoDbClient {
   std::string host_;
   std::unique_ptr<Transport> transport_;
   int64_t requests_ = 0, retries_ = 0;
+  nlohmann::json last_error_answer_;  // the body of the last failed call
 };
 
 }  // namespace memberlake::store

@@ -1,12 +1,14 @@
 #include "store/dynamodb_member_store.h"
 
 #include <algorithm>
-#include <set>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 
 #include <arrow/api.h>
@@ -160,21 +162,17 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
     const std::string id = *record[static_cast<size_t>(registry_->StoredIndex("member_id"))];
     const std::optional<int64_t> lidnummer = LidnummerOf(*registry_, record);
-    ARROW_ASSIGN_OR_RAISE(bool new_claim, ClaimLidnummer(lidnummer, id));
-    auto written = [&]() -> arrow::Result<int64_t> {
-      ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(id, "insert"));
-      auto put = client_->Call("PutItem", {{"TableName", options_.table},
-                                           {"Item", ToItem(record, version)},
-                                           {"ConditionExpression", "attribute_not_exists(member_id)"}});
-      if (put.status().IsAlreadyExists()) return arrow::Status::AlreadyExists("member ", id, " already exists");
-      ARROW_RETURN_NOT_OK(put.status());
-      return version;
-    }();
-    if (!written.ok()) {
-      if (new_claim) ReleaseLidnummer(lidnummer, id);
-      return written.status();
-    }
-    return StoredMember{std::move(record), *written};
+    std::vector<Json> claims;
+    if (lidnummer) claims.push_back(ClaimWrite(*lidnummer, id));
+    auto put = [&](int64_t version) {
+      return Json{{"Put", {{"TableName", options_.table},
+                           {"Item", ToItem(record, version)},
+                           {"ConditionExpression", "attribute_not_exists(member_id)"}}}};
+    };
+    ARROW_ASSIGN_OR_RAISE(int64_t version, Commit(id, "insert", put, claims, [&](size_t failed) {
+      return failed == 0 ? arrow::Status::AlreadyExists("member ", id, " already exists") : LidnummerInUse(*lidnummer);
+    }));
+    return StoredMember{std::move(record), version};
   }
 
   arrow::Result<StoredMember> Update(const std::string& member_id, const FieldValues& changes,
@@ -184,38 +182,34 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
     const std::optional<int64_t> old_number = LidnummerOf(*registry_, current.record);
     const std::optional<int64_t> new_number = LidnummerOf(*registry_, record);
-    const bool renumbered = old_number != new_number;
-    bool new_claim = false;
-    if (renumbered) {
-      ARROW_ASSIGN_OR_RAISE(new_claim, ClaimLidnummer(new_number, member_id));
-    }
-    auto written = [&]() -> arrow::Result<int64_t> {
-      ARROW_ASSIGN_OR_RAISE(int64_t version, LogChange(member_id, "update"));
-      auto put = client_->Call("PutItem", {{"TableName", options_.table},
-                                           {"Item", ToItem(record, version)},
-                                           {"ConditionExpression", "#v = :expected"},
-                                           {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                                           {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}});
-      if (put.status().IsAlreadyExists()) return Conflict(member_id, expected_version).status();
-      ARROW_RETURN_NOT_OK(put.status());
-      return version;
-    }();
-    if (renumbered && written.ok()) ReleaseLidnummer(old_number, member_id);
-    if (renumbered && !written.ok() && new_claim) ReleaseLidnummer(new_number, member_id);
-    ARROW_RETURN_NOT_OK(written.status());
-    return StoredMember{std::move(record), *written};
+    std::vector<Json> claims;
+    if (new_number && new_number != old_number) claims.push_back(ClaimWrite(*new_number, member_id));
+    auto put = [&](int64_t version) {
+      return Json{{"Put", {{"TableName", options_.table},
+                           {"Item", ToItem(record, version)},
+                           {"ConditionExpression", "#v = :expected"},
+                           {"ExpressionAttributeNames", {{"#v", "_version"}}},
+                           {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}}}};
+    };
+    ARROW_ASSIGN_OR_RAISE(int64_t version, Commit(member_id, "update", put, claims, [&](size_t failed) {
+      return failed == 0 ? Conflict(member_id, expected_version).status() : LidnummerInUse(*new_number);
+    }));
+    if (old_number != new_number) ReleaseLidnummer(old_number, member_id);
+    return StoredMember{std::move(record), version};
   }
 
   arrow::Status Delete(const std::string& member_id, int64_t expected_version) override {
     ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
-    ARROW_RETURN_NOT_OK(LogChange(member_id, "delete").status());
-    auto deleted = client_->Call("DeleteItem", {{"TableName", options_.table},
-                                                {"Key", {{"member_id", {{"S", member_id}}}}},
-                                                {"ConditionExpression", "#v = :expected"},
-                                                {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                                                {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}});
-    if (deleted.status().IsAlreadyExists()) return Conflict(member_id, expected_version).status();
-    ARROW_RETURN_NOT_OK(deleted.status());
+    auto remove = [&](int64_t) {
+      return Json{{"Delete", {{"TableName", options_.table},
+                              {"Key", {{"member_id", {{"S", member_id}}}}},
+                              {"ConditionExpression", "#v = :expected"},
+                              {"ExpressionAttributeNames", {{"#v", "_version"}}},
+                              {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}}}};
+    };
+    ARROW_RETURN_NOT_OK(Commit(member_id, "delete", remove, {}, [&](size_t) {
+      return Conflict(member_id, expected_version).status();
+    }).status());
     ReleaseLidnummer(LidnummerOf(*registry_, current.record), member_id);
     return arrow::Status::OK();
   }
@@ -295,29 +289,21 @@ class DynamoDbMemberStore : public MemberStore {
   }
 
   // Member numbers are unique through claim items in the changes table (p = "lidnummer",
-  // v = the number, member_id = its holder): a conditional put takes a free number or one
-  // this member already holds. A member is written after its claim, and a claim released
-  // after the member lets go of the number, so a crash in between leaves at worst a claim
-  // without a member (the number stays reserved), never two members with one number.
+  // v = the number, member_id = its holder), written in the same transaction as the member:
+  // the put takes a free number or one this member holds already. Releasing the old number
+  // after a renumbering or a delete is a separate, best-effort step: a crash in between
+  // leaves a claim without a member (the number stays reserved), never two members with one.
   static Json ClaimKey(int64_t lidnummer) { return {{"p", {{"S", "lidnummer"}}}, {"v", Number(lidnummer)}}; }
 
-  // True when the claim is new (false: the member held it already), so a failed write
-  // releases only what it took.
-  arrow::Result<bool> ClaimLidnummer(std::optional<int64_t> lidnummer, const std::string& member_id) {
-    if (!lidnummer) return false;
-    Json item = ClaimKey(*lidnummer);
+  Json ClaimWrite(int64_t lidnummer, const std::string& member_id) const {
+    Json item = ClaimKey(lidnummer);
     item["member_id"] = {{"S", member_id}};
-    auto claimed = client_->Call("PutItem", {{"TableName", changes_table_},
-                                             {"Item", item},
-                                             {"ConditionExpression", "attribute_not_exists(p) OR member_id = :id"},
-                                             {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}},
-                                             {"ReturnValues", "ALL_OLD"}});
-    if (claimed.status().IsAlreadyExists()) return LidnummerInUse(*lidnummer);
-    ARROW_RETURN_NOT_OK(claimed.status());
-    return !claimed->contains("Attributes");
+    return {{"Put", {{"TableName", changes_table_},
+                     {"Item", item},
+                     {"ConditionExpression", "attribute_not_exists(p) OR member_id = :id"},
+                     {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}}}}};
   }
 
-  // Best effort: a claim left behind only keeps a number reserved.
   void ReleaseLidnummer(std::optional<int64_t> lidnummer, const std::string& member_id) {
     if (!lidnummer) return;
     (void)client_->Call("DeleteItem", {{"TableName", changes_table_},
@@ -326,11 +312,49 @@ class DynamoDbMemberStore : public MemberStore {
                                        {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}}});
   }
 
-  // The next data_version, with its change entry already in the log.
-  arrow::Result<int64_t> LogChange(const std::string& member_id, const std::string& op) {
-    ARROW_ASSIGN_OR_RAISE(int64_t version, AddToCounter("data_version", 1));
-    ARROW_RETURN_NOT_OK(client_->Call("PutItem", {{"TableName", changes_table_}, {"Item", ChangeItem(version, member_id, op)}}).status());
-    return version;
+  // One change, all or nothing (TransactWriteItems): the data_version counter moves from the
+  // value just read to the next, the change is logged under that version, the member item is
+  // written by `member_write(version)` under its own condition, and `extra` (claims) apply.
+  // So a reader that sees data_version V sees every change up to V in the log and in the
+  // table. Another writer moving the counter first, or a transaction conflict, means another
+  // try; a failed condition of the member write (0) or of extra[i] (1 + i) is
+  // `condition_failed(index)`. Returns the new data_version.
+  arrow::Result<int64_t> Commit(const std::string& member_id, const std::string& op,
+                                const std::function<Json(int64_t)>& member_write, const std::vector<Json>& extra,
+                                const std::function<arrow::Status(size_t)>& condition_failed) {
+    constexpr int kAttempts = 25;
+    std::minstd_rand rng(std::random_device{}());
+    arrow::Status last = arrow::Status::OK();
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (5 << std::min(attempt, 5))));
+      ARROW_ASSIGN_OR_RAISE(int64_t current, DataVersion());
+      const int64_t next = current + 1;
+      Json items = Json::array();
+      items.push_back({{"Update", {{"TableName", changes_table_},
+                                   {"Key", CounterKey()},
+                                   {"UpdateExpression", "SET data_version = :next"},
+                                   {"ConditionExpression", "attribute_not_exists(data_version) OR data_version = :current"},
+                                   {"ExpressionAttributeValues", {{":next", Number(next)}, {":current", Number(current)}}}}}});
+      items.push_back({{"Put", {{"TableName", changes_table_},
+                                {"Item", ChangeItem(next, member_id, op)},
+                                {"ConditionExpression", "attribute_not_exists(p)"}}}});
+      items.push_back(member_write(next));
+      for (const Json& item : extra) items.push_back(item);
+      std::vector<std::string> reasons;
+      last = client_->TransactWrite(items, &reasons);
+      if (last.ok()) return next;
+      if (!last.IsAlreadyExists()) return last;
+      auto failed = [&](size_t i) { return i < reasons.size() && reasons[i] == "ConditionalCheckFailed"; };
+      const bool conflict = std::any_of(reasons.begin(), reasons.end(),
+                                        [](const std::string& r) { return r == "TransactionConflict"; });
+      if (conflict || reasons.empty() || failed(0) || failed(1)) continue;  // raced another writer
+      for (size_t i = 2; i < items.size(); ++i) {
+        if (failed(i)) return condition_failed(i - 2);
+      }
+      return last;
+    }
+    return arrow::Status::IOError("member ", member_id, ": the change kept colliding with other writers (",
+                                  last.message(), ")");
   }
 
   Json ToItem(const model::MemberRecord& record, int64_t version) const {
