@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
-#include <cstdlib>
 #include <ctime>
-#include <fstream>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -39,45 +37,7 @@ std::string Lower(std::string text) {
   return text;
 }
 
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
 }  // namespace
-
-arrow::Result<AwsCredentials> LoadAwsCredentials() {
-  AwsCredentials credentials;
-  credentials.access_key_id = Env("AWS_ACCESS_KEY_ID");
-  credentials.secret_access_key = Env("AWS_SECRET_ACCESS_KEY");
-  credentials.session_token = Env("AWS_SESSION_TOKEN");
-  if (!credentials.access_key_id.empty() && !credentials.secret_access_key.empty()) return credentials;
-  std::string file = Env("AWS_SHARED_CREDENTIALS_FILE");
-  if (file.empty()) file = Env("HOME") + "/.aws/credentials";
-  std::string profile = Env("AWS_PROFILE");
-  if (profile.empty()) profile = "default";
-  std::ifstream in(file);
-  std::string line, section;
-  credentials = AwsCredentials();
-  while (std::getline(in, line)) {
-    std::string_view text = model::Trim(line);
-    if (text.empty() || text[0] == '#' || text[0] == ';') continue;
-    if (text.front() == '[' && text.back() == ']') {
-      section = std::string(model::Trim(text.substr(1, text.size() - 2)));
-      continue;
-    }
-    auto eq = text.find('=');
-    if (section != profile || eq == std::string_view::npos) continue;
-    std::string key = Lower(std::string(model::Trim(text.substr(0, eq))));
-    std::string value(model::Trim(text.substr(eq + 1)));
-    if (key == "aws_access_key_id") credentials.access_key_id = value;
-    if (key == "aws_secret_access_key") credentials.secret_access_key = value;
-    if (key == "aws_session_token") credentials.session_token = value;
-  }
-  if (!credentials.access_key_id.empty() && !credentials.secret_access_key.empty()) return credentials;
-  return arrow::Status::Invalid("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile '",
-                                profile, "' in ", file);
-}
 
 std::string AmzDateNow() {
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());

@@ -1,9 +1,9 @@
 // AWS Signature Version 4 for JSON-over-HTTP services (DynamoDB): signs a POST to "/" with
-// no query string. Credentials come from the environment (AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN: also how Lambda passes its role) or the shared
-// credentials file (~/.aws/credentials, profile $AWS_PROFILE or "default").
+// no query string. Where credentials come from: store/aws_credentials.h.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,11 +16,8 @@ struct AwsCredentials {
   std::string access_key_id;
   std::string secret_access_key;
   std::string session_token;  // empty for long-term keys
+  std::optional<std::chrono::system_clock::time_point> expiration;  // temporary credentials
 };
-
-// The first credentials found in the environment, then the shared credentials file.
-// Status::Invalid naming both places when there are none.
-arrow::Result<AwsCredentials> LoadAwsCredentials();
 
 struct SigV4Request {
   std::string method = "POST";

@@ -10,6 +10,7 @@
 #include <arrow/result.h>
 #include <nlohmann/json.hpp>
 
+#include "store/aws_credentials.h"
 #include "store/aws_sigv4.h"
 
 namespace memberlake::store {
@@ -26,7 +27,7 @@ struct DynamoDbOptions {
 // One connection's worth of client; not thread-safe (make one per thread, they are cheap).
 class DynamoDbClient {
  public:
-  // Invalid without credentials (LoadAwsCredentials) or with a bad endpoint.
+  // Invalid without credentials (AwsCredentialProvider::FromChain) or with a bad endpoint.
   static arrow::Result<std::unique_ptr<DynamoDbClient>> Make(const DynamoDbOptions& options);
   ~DynamoDbClient();
 
@@ -49,9 +50,10 @@ class DynamoDbClient {
   struct Transport;
 
  private:
-  DynamoDbClient(DynamoDbOptions options, AwsCredentials credentials, std::string host, std::unique_ptr<Transport> transport);
+  DynamoDbClient(DynamoDbOptions options, std::shared_ptr<AwsCredentialProvider> credentials, std::string host,
+                 std::unique_ptr<Transport> transport);
   DynamoDbOptions options_;
-  AwsCredentials credentials_;
+  std::shared_ptr<AwsCredentialProvider> credentials_;
   std::string host_;
   std::unique_ptr<Transport> transport_;
   int64_t requests_ = 0, retries_ = 0;

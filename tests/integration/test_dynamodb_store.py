@@ -126,7 +126,7 @@ def test_missing_table_and_credentials_are_clear_errors(ddb, tmp_path):
     env = {k: v for k, v in ddb.env.items() if not k.startswith("AWS_")}
     env["HOME"] = str(tmp_path)
     nocreds = ml(env, "members", "list", "--store", ddb.uri("Crud"), check=False)
-    assert nocreds.returncode != 0 and "AWS credentials" in nocreds.stderr
+    assert nocreds.returncode != 0 and "AWS credentials" in nocreds.stderr and "instance metadata" in nocreds.stderr
 
 
 def test_concurrent_writers_each_get_their_own_version(ddb, tmp_path):
@@ -153,3 +153,92 @@ def test_concurrent_writers_each_get_their_own_version(ddb, tmp_path):
     assert len(versions) == len(set(versions)) == 32 and versions[-1] <= 52
     numbers = [m["lidnummer"] for m in listed if isinstance(m.get("lidnummer"), int)]
     assert len(numbers) == len(set(numbers))
+
+
+class CredentialsEndpoint:
+    """A fake EC2 instance metadata service (IMDSv2) and ECS container credentials endpoint on
+    loopback, handing out temporary credentials DynamoDB Local accepts."""
+
+    def __init__(self, valid_minutes=60):
+        import datetime
+        import http.server
+        import threading
+        endpoint = self
+        self.calls = []
+        self.valid_minutes = valid_minutes
+
+        def credentials():
+            expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=endpoint.valid_minutes)
+            # one key id: DynamoDB Local keeps separate tables per key id
+            return json.dumps({"Code": "Success", "AccessKeyId": "ASIAFAKEROLE",
+                               "SecretAccessKey": "fake-secret", "Token": "fake-session-token",
+                               "Expiration": expiry.strftime("%Y-%m-%dT%H:%M:%SZ")}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body=b""):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_PUT(self):
+                endpoint.calls.append(("PUT", self.path, dict(self.headers)))
+                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                    return self.answer(200, b"imds-session-token")
+                self.answer(400)
+
+            def do_GET(self):
+                endpoint.calls.append(("GET", self.path, dict(self.headers)))
+                if self.path.startswith("/latest/"):
+                    if self.headers.get("X-aws-ec2-metadata-token") != "imds-session-token":
+                        return self.answer(401)  # IMDSv2 only
+                    if self.path == "/latest/meta-data/iam/security-credentials/":
+                        return self.answer(200, b"memberlake-role")
+                    if self.path == "/latest/meta-data/iam/security-credentials/memberlake-role":
+                        return self.answer(200, credentials())
+                if self.path == "/v2/credentials/task" and self.headers.get("Authorization") == "task-secret":
+                    return self.answer(200, credentials())
+                self.answer(403)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def without_keys(ddb, tmp_path, **extra):
+    env = {k: v for k, v in ddb.env.items() if not k.startswith("AWS_")}
+    env.update({"HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true", **extra})
+    return env
+
+
+def test_instance_and_container_credentials(ddb, tmp_path):
+    endpoint = CredentialsEndpoint()
+    try:
+        store = ddb.uri("RoleCredentials")
+        imds = without_keys(ddb, tmp_path, AWS_EC2_METADATA_DISABLED="false",
+                            AWS_EC2_METADATA_SERVICE_ENDPOINT=endpoint.url)
+        ml(imds, "seed", "--store", store, "--members", 30, "--seed", 9)
+        assert ("PUT", "/latest/api/token") in [(m, p) for m, p, _ in endpoint.calls]
+        role = [h for m, p, h in endpoint.calls if p.endswith("/memberlake-role")]
+        assert role and role[0]["X-aws-ec2-metadata-token"] == "imds-session-token"
+        task = without_keys(ddb, tmp_path, AWS_CONTAINER_CREDENTIALS_FULL_URI=endpoint.url + "/v2/credentials/task",
+                            AWS_CONTAINER_AUTHORIZATION_TOKEN="task-secret")
+        assert len(json.loads(ml(task, "members", "list", "--store", store, "--limit", 100).stdout)) == 30
+        wrong = dict(task, AWS_CONTAINER_AUTHORIZATION_TOKEN="not-the-secret")
+        refused = ml(wrong, "members", "list", "--store", store, check=False)
+        assert refused.returncode != 0 and "container credentials" in refused.stderr and "403" in refused.stderr
+        # Credentials about to expire are fetched again before requests go out.
+        endpoint.valid_minutes = 2
+        before = len(endpoint.calls)
+        ml(imds, "members", "list", "--store", store, "--limit", 100)
+        ml(imds, "seed", "--store", ddb.uri("RoleCredentials2"), "--members", 60, "--seed", 9)
+        fetched = [p for m, p, _ in endpoint.calls[before:] if p.endswith("/memberlake-role")]
+        assert len(fetched) > 2
+    finally:
+        endpoint.stop()

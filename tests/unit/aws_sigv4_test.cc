@@ -5,7 +5,7 @@
 namespace memberlake::store {
 namespace {
 
-const AwsCredentials kExample{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
+const AwsCredentials kExample{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "", std::nullopt};
 
 std::string Authorization(const std::vector<std::pair<std::string, std::string>>& headers) {
   for (const auto& [name, value] : headers) {
@@ -39,6 +39,59 @@ TEST(SigV4Test, SignsEveryHeaderPayloadAndToken) {
   with_token.session_token = "token";
   auto headers = SignV4(request, with_token, "eu-west-1", "dynamodb", "20261125T100000Z");
   EXPECT_NE(Authorization(headers).find("x-amz-security-token"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace memberlake::store
+
+#include "store/aws_credentials.h"
+
+namespace memberlake::store {
+namespace {
+
+TEST(AwsCredentialProvider, RefreshesTemporaryCredentialsBeforeTheyExpire) {
+  using Clock = AwsCredentialProvider::Clock;
+  Clock::time_point now = Clock::time_point(std::chrono::hours(1000));
+  int fetches = 0;
+  bool endpoint_up = true;
+  auto issue = [&](const std::string& id, std::chrono::minutes valid) {
+    AwsCredentials c{id, "secret", "token", std::nullopt};
+    c.expiration = now + valid;
+    return c;
+  };
+  AwsCredentialProvider provider("test", [&]() -> arrow::Result<AwsCredentials> {
+    ++fetches;
+    if (!endpoint_up) return arrow::Status::IOError("endpoint down");
+    return issue("KEY" + std::to_string(fetches), std::chrono::minutes(60));
+  }, issue("KEY0", std::chrono::minutes(60)), [&] { return now; });
+
+  EXPECT_EQ(provider.Current()->access_key_id, "KEY0");
+  now += std::chrono::minutes(50);  // 10 minutes left: still fine
+  EXPECT_EQ(provider.Current()->access_key_id, "KEY0");
+  EXPECT_EQ(fetches, 0);
+  now += std::chrono::minutes(6);  // 4 minutes left: fetched again
+  EXPECT_EQ(provider.Current()->access_key_id, "KEY1");
+  EXPECT_EQ(fetches, 1);
+  // A failed refresh keeps credentials that still hold, and fails once they have expired.
+  endpoint_up = false;
+  now += std::chrono::minutes(57);
+  EXPECT_EQ(provider.Current()->access_key_id, "KEY1");
+  now += std::chrono::minutes(5);
+  auto expired = provider.Current();
+  ASSERT_FALSE(expired.ok());
+  EXPECT_NE(expired.status().message().find("expired"), std::string::npos);
+  endpoint_up = true;
+  EXPECT_EQ(provider.Current()->access_key_id, "KEY4");
+}
+
+TEST(AwsCredentialProvider, LongTermKeysAreNeverFetchedAgain) {
+  int fetches = 0;
+  AwsCredentialProvider provider("static", [&]() -> arrow::Result<AwsCredentials> {
+    ++fetches;
+    return arrow::Status::IOError("no");
+  }, AwsCredentials{"AKID", "secret", "", std::nullopt});
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(provider.Current()->access_key_id, "AKID");
+  EXPECT_EQ(fetches, 0);
 }
 
 }  // namespace
