@@ -221,8 +221,9 @@ struct OutputOptions {
   bool explain = false;
 
   void AddTo(CLI::App* cmd) {
-    cmd->add_option("--format", format, "table, json, ndjson, csv (Dutch Excel), xlsx or parquet");
-    cmd->add_option("--out", out, "Write to this file instead of stdout (required for xlsx and parquet on a terminal)");
+    cmd->add_option("--format", format,
+                    "table, json, ndjson, csv (Dutch Excel), xlsx, parquet, or pdf (address labels, 3 x 8 on A4)");
+    cmd->add_option("--out", out, "Write to this file instead of stdout (required for xlsx, parquet and pdf on a terminal)");
     cmd->add_option("--csv-separator", csv_separator, "CSV field separator: ';' (default, Dutch Excel) or ','");
     cmd->add_flag("--explain", explain, "Report files and row groups read and pruned (stderr for file formats)");
   }

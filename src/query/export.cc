@@ -15,6 +15,7 @@
 #include <parquet/arrow/writer.h>
 
 #include "model/calendar.h"
+#include "query/address_labels.h"
 #include "query/result_format.h"
 
 namespace memberlake::query {
@@ -132,7 +133,8 @@ arrow::Result<ExportFormat> ParseExportFormat(std::string_view name) {
   if (name == "csv") return ExportFormat::kCsv;
   if (name == "xlsx") return ExportFormat::kXlsx;
   if (name == "parquet") return ExportFormat::kParquet;
-  return arrow::Status::Invalid("unknown format '", name, "' (table, json, ndjson, csv, xlsx, parquet)");
+  if (name == "pdf") return ExportFormat::kPdf;
+  return arrow::Status::Invalid("unknown format '", name, "' (table, json, ndjson, csv, xlsx, parquet, pdf)");
 }
 
 std::string_view FileExtension(ExportFormat format) {
@@ -143,6 +145,7 @@ std::string_view FileExtension(ExportFormat format) {
     case ExportFormat::kCsv: return "csv";
     case ExportFormat::kXlsx: return "xlsx";
     case ExportFormat::kParquet: return "parquet";
+    case ExportFormat::kPdf: return "pdf";
   }
   return "bin";
 }
@@ -155,11 +158,14 @@ std::string_view ContentType(ExportFormat format) {
     case ExportFormat::kCsv: return "text/csv; charset=utf-8";
     case ExportFormat::kXlsx: return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
     case ExportFormat::kParquet: return "application/vnd.apache.parquet";
+    case ExportFormat::kPdf: return "application/pdf";
   }
   return "application/octet-stream";
 }
 
-bool IsBinary(ExportFormat format) { return format == ExportFormat::kXlsx || format == ExportFormat::kParquet; }
+bool IsBinary(ExportFormat format) {
+  return format == ExportFormat::kXlsx || format == ExportFormat::kParquet || format == ExportFormat::kPdf;
+}
 
 arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat format, const ExportOptions& options) {
   if (format == ExportFormat::kParquet) return ToParquet(table);
@@ -167,6 +173,7 @@ arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat f
   if (format == ExportFormat::kNdjson) return ToNdjson(table);
   if (format == ExportFormat::kTable) return TableToText(table);
   ARROW_ASSIGN_OR_RAISE(auto rows, table.CombineChunksToBatch());
+  if (format == ExportFormat::kPdf) return AddressLabelsPdf(*rows);
   if (format == ExportFormat::kCsv) {
     if (options.csv_separator != ';' && options.csv_separator != ',') {
       return arrow::Status::Invalid("CSV separator must be ';' or ','");

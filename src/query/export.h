@@ -1,5 +1,6 @@
 // Query results as files: table (terminal), JSON, NDJSON, CSV for Dutch Excel, XLSX, Parquet.
-// Every format carries the same rows and columns.
+// Every format carries the same rows and columns; PDF is the exception: address labels, one
+// per row, for results with address columns (query/address_labels.h).
 //
 // CSV: UTF-8 with a byte order mark (Excel then reads é, ë, ö, ij correctly), ';' between
 // fields by default (Dutch Excel's list separator; ',' on request) and a decimal comma with ';',
@@ -15,7 +16,7 @@
 
 namespace memberlake::query {
 
-enum class ExportFormat { kTable, kJson, kNdjson, kCsv, kXlsx, kParquet };
+enum class ExportFormat { kTable, kJson, kNdjson, kCsv, kXlsx, kParquet, kPdf };
 
 // Status::Invalid naming the format and the supported ones.
 arrow::Result<ExportFormat> ParseExportFormat(std::string_view name);

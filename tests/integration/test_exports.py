@@ -128,3 +128,26 @@ def test_binary_format_needs_a_file_and_failed_exports_leave_nothing(lake, tmp_p
     assert not target.parent.exists()
     proc = run("report", "member-overview", "--lake", lake, "--format", "csv", "--csv-separator", "|", check=False)
     assert proc.returncode == 2 and "--csv-separator" in proc.stderr
+
+
+def test_address_labels_pdf(lake, tmp_path):
+    import math
+
+    import pypdf
+    out = tmp_path / "labels.pdf"
+    run("report", "address-stickers", "--lake", lake, "--region", "Utrecht", "--format", "pdf", "--out", out)
+    rows = run_json("report", "address-stickers", "--lake", lake, "--region", "Utrecht", "--format", "json")["rows"]
+    reader = pypdf.PdfReader(out)  # an independent reader
+    assert len(reader.pages) == math.ceil(len(rows) / 24) >= 1
+    page = reader.pages[0]
+    assert [round(float(v)) for v in page.mediabox] == [0, 0, 595, 842]  # A4
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    for row in rows:  # every label, in order, with its address
+        assert row["korte_naam"][:30] in text and row["straat"] in text
+        assert f"{row['postcode']}  {row['woonplaats']}" in text
+    assert "Zoë van der Öztürk-IJsselmuiden" in text
+    assert "René \"Bikkel\" Geneviève; de Vries" in text
+    assert text.index(rows[0]["korte_naam"]) < text.index(rows[-1]["korte_naam"])
+    # a result without addresses cannot be labels: a clear error, no file
+    bad = run("report", "email-list", "--lake", lake, "--format", "pdf", "--out", tmp_path / "no.pdf", check=False)
+    assert bad.returncode == 2 and "straat" in bad.stderr and not (tmp_path / "no.pdf").exists()

@@ -381,3 +381,16 @@ def test_scheduled_trigger_generates_every_interval(tmp_path_factory):
         assert len(server.get("/api/snapshots", token).json()["snapshots"]) >= 3
     finally:
         assert server.stop() == 0  # stops cleanly with the trigger thread running
+
+
+def test_address_labels_as_pdf_through_the_api(api):
+    token = api.keys.hs256(["Communication_Export", f"Regio_{OWN}"])
+    labels = api.get("/api/reports/address-stickers", token, params={"format": "pdf"})
+    assert labels.status == 200 and labels.headers["Content-Type"].startswith("application/pdf")
+    assert labels.body.startswith(b"%PDF-1.4") and labels.body.rstrip().endswith(b"%%EOF")
+    rows = api.get("/api/reports/address-stickers", token, params={"format": "json"}).json()["rows"]
+    assert rows and all(r["regio"] == OWN for r in rows)
+    assert labels.body.count(b" Tj\n") == len(rows)  # one label per row of the caller's region
+    auditor = api.keys.hs256(["System_Logs_Read"])
+    entries = api.get("/api/audit", auditor, params={"limit": 10000}).json()["entries"]
+    assert any(e["action"] == "report.export" and "pdf" in json.dumps(e) for e in entries)
