@@ -106,7 +106,7 @@ class RegistryParser {
 
     static const std::set<std::string> kKnownKeys = {
         "name", "type", "required", "values", "aliases", "default", "format",
-        "group", "sensitivity", "lookup", "dictionary", "function", "from"};
+        "group", "sensitivity", "lookup", "dictionary", "function", "from", "anonymise"};
     for (const auto& [key, value] : *table) {
       if (!kKnownKeys.count(std::string(key.str()))) {
         return Fail(entry, "unknown key '", key.str(), "'");
@@ -162,6 +162,33 @@ class RegistryParser {
     else if (sensitivity == "direct") spec.sensitivity = Sensitivity::kDirect;
     else if (sensitivity == "restricted") spec.sensitivity = Sensitivity::kRestricted;
     else return Fail(entry, "unknown sensitivity '", sensitivity, "' (none, quasi, direct, restricted)");
+
+    using Rule = AnonymiseRule::Kind;
+    const bool identifying = spec.sensitivity == Sensitivity::kDirect || spec.sensitivity == Sensitivity::kRestricted;
+    spec.anonymise.kind = spec.sensitivity == Sensitivity::kNone ? Rule::kKeep : Rule::kDrop;
+    if (auto rule = (*table)["anonymise"].value<std::string>()) {
+      const std::string& text = *rule;
+      auto number = [&](size_t from) {
+        int n = 0;
+        for (size_t i = from; i < text.size(); ++i) {
+          if (text[i] < '0' || text[i] > '9' || n > 1000) return 0;
+          n = n * 10 + (text[i] - '0');
+        }
+        return from < text.size() ? n : 0;
+      };
+      const bool date = spec.type == FieldType::kDate || spec.type == FieldType::kTimestamp;
+      if (text == "keep") spec.anonymise = {Rule::kKeep, 0};
+      else if (text == "drop") spec.anonymise = {Rule::kDrop, 0};
+      else if (text == "year" && date) spec.anonymise = {Rule::kYear, 0};
+      else if (text.rfind("band:", 0) == 0 && spec.type == FieldType::kInteger && number(5) > 0) spec.anonymise = {Rule::kBand, number(5)};
+      else if (text.rfind("prefix:", 0) == 0 && spec.type == FieldType::kString && number(7) > 0) spec.anonymise = {Rule::kPrefix, number(7)};
+      else return Fail(entry, "anonymise '", text, "' does not fit this ", type, " field (keep, drop, year for dates, band:N for integers, prefix:N for text)");
+      if (identifying && spec.anonymise.kind != Rule::kDrop) {
+        return Fail(entry, "anonymise '", text, "': ", sensitivity, " fields are always dropped");
+      }
+    } else if ((*table)["anonymise"]) {
+      return Fail(entry, "'anonymise' must be a string");
+    }
 
     spec.function = (*table)["function"].value_or(std::string());
     ARROW_ASSIGN_OR_RAISE(spec.from, Strings(*table, "from", entry));

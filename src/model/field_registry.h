@@ -22,6 +22,16 @@ enum class FieldFormat { kNone, kEmail, kNlPostcode, kIban };
 
 std::string_view FieldTypeName(FieldType type);
 
+// What anonymisation does with a field (registry key `anonymise`): keep it, drop it, keep only
+// the year of a date, the band of an integer ("band:5": 40-44), or the first N characters of
+// a text ("prefix:2": the PC2 area of a postcode). Direct and restricted fields are always
+// dropped; quasi-identifiers are dropped unless a rule says how to coarsen them.
+struct AnonymiseRule {
+  enum class Kind { kKeep, kDrop, kYear, kBand, kPrefix };
+  Kind kind = Kind::kKeep;
+  int n = 0;  // band width or prefix length
+};
+
 struct FieldSpec {
   std::string name;
   FieldType type = FieldType::kString;
@@ -34,6 +44,7 @@ struct FieldSpec {
   Sensitivity sensitivity = Sensitivity::kNone;
   bool lookup = false;      // write a bloom filter for equality lookups
   bool dictionary = true;   // dictionary-encode in Parquet (false for identifiers)
+  AnonymiseRule anonymise;  // defaults by sensitivity (see AnonymiseRule)
 
   // Calculated fields only: the built-in function and its input fields, in order.
   bool calculated = false;

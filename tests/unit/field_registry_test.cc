@@ -99,7 +99,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadRegistryCase{"schema_version = 1", "schema_version = \"one\"", "schema_version"},
         BadRegistryCase{"group = \"identity\"", "group = \"identity\"\nunique = true",
                         "unknown key 'unique'"},
-        BadRegistryCase{"[lake]", "[lake\n", "line "}));
+        BadRegistryCase{"[lake]", "[lake\n", "line "},
+        // anonymisation rules: never keep an identifier, and a rule must fit the field's type
+        BadRegistryCase{"name = \"email\"\ntype = \"string\"", "name = \"email\"\ntype = \"string\"\nanonymise = \"keep\"",
+                        "'email': anonymise 'keep': direct fields are always dropped"},
+        BadRegistryCase{"anonymise = \"band:10\"", "anonymise = \"band:0\"", "anonymise 'band:0' does not fit"},
+        BadRegistryCase{"anonymise = \"keep\"", "anonymise = \"year\"", "anonymise 'year' does not fit this enum field"}));
 
 TEST(FieldRegistry, MissingFileIsAnIOError) {
   auto registry = FieldRegistry::LoadFile("/nonexistent/fields.toml");
