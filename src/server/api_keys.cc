@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "lake/sha256.h"
+#include "model/text.h"
 #include "server/jwt_verifier.h"
 
 namespace memberlake::server {
@@ -89,8 +90,7 @@ arrow::Result<ParsedKey> ReadEntry(const toml::table& table) {
   ARROW_ASSIGN_OR_RAISE(key.groups, Groups(table));
   if (!IsLowerHex(key.id, kIdChars)) return arrow::Status::Invalid("id must be 8 lower-case hex characters");
   // sha256sum and hashlib print lower case, but a hand-copied upper-case hash means the same.
-  std::transform(key.sha256_hex.begin(), key.sha256_hex.end(), key.sha256_hex.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  key.sha256_hex = model::AsciiLower(std::move(key.sha256_hex));
   if (!IsLowerHex(key.sha256_hex, 64)) return arrow::Status::Invalid("sha256 must be 64 hex characters");
   return key;
 }

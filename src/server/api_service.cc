@@ -19,6 +19,7 @@
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
 #include "model/member_json.h"
+#include "model/text.h"
 #include "query/export.h"
 #include "query/member_source.h"
 #include "query/report_catalog.h"
@@ -78,24 +79,11 @@ std::vector<std::string> Params(const ApiRequest& request, const std::string& na
   return values;
 }
 
-// The non-empty pieces of `text` between `separator`s.
-std::vector<std::string> SplitOn(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find(separator, start);
-    if (end == std::string_view::npos) end = text.size();
-    if (end > start) parts.emplace_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
-
 // Values of a repeatable parameter that may also be comma-separated.
 std::vector<std::string> ListParam(const ApiRequest& request, const std::string& name) {
   std::vector<std::string> out;
   for (const auto& value : Params(request, name)) {
-    for (auto& part : SplitOn(value, ',')) out.push_back(std::move(part));
+    for (auto& part : model::SplitNonEmpty(value, ',')) out.push_back(std::move(part));
   }
   return out;
 }
@@ -411,7 +399,7 @@ void ApiService::Impl::WriteAudit(const Caller& caller, const AuditNote& note, c
   event.roles = caller.principal.groups;
   event.action = note.action;
   std::string scope = note.scope.empty() ? caller.grant.ScopeText() : note.scope;
-  event.scope = scope == "all" ? std::vector<std::string>{"*"} : SplitOn(scope, ',');  // regions hold no ','
+  event.scope = scope == "all" ? std::vector<std::string>{"*"} : model::SplitNonEmpty(scope, ',');  // regions hold no ','
   event.rows = note.rows;
   event.data_version = note.data_version;
   event.target = note.target;
@@ -471,7 +459,7 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
 }
 
 arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, const Caller& caller, AuditNote* note) {
-  const auto parts = SplitOn(request.path, '/');
+  const auto parts = model::SplitNonEmpty(request.path, '/');
   const std::string& m = request.method;
   auto method_not_allowed = [&] { return arrow::Status::NotImplemented("method ", m, " not allowed on ", request.path); };
   if (parts.size() < 2 || parts[0] != "api") return arrow::Status::KeyError("no such endpoint: ", request.path);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/calendar.h"
+#include "model/text.h"
 #include "server/api_service.h"
 
 namespace memberlake::server {
@@ -64,9 +65,7 @@ ApiRequest ToApiRequest(const httplib::Request& req) {
   request.path = req.path;
   for (const auto& [name, value] : req.params) request.params.emplace(name, value);
   for (const auto& [name, value] : req.headers) {
-    std::string lower = name;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-    request.headers[lower] = value;
+    request.headers[model::AsciiLower(name)] = value;
   }
   request.body = req.body;
   return request;

@@ -13,6 +13,7 @@
 #include "jobs/generate_snapshot.h"
 #include "model/calendar.h"
 #include "model/field_registry.h"
+#include "model/text.h"
 #include "server/api_service.h"
 #include "server/jwt_verifier.h"
 
@@ -108,9 +109,7 @@ class Handler {
     if (event.contains("headers") && event["headers"].is_object()) {
       for (const auto& [name, value] : event["headers"].items()) {
         if (!value.is_string()) continue;
-        std::string lower = name;
-        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        request.headers[lower] = value.get<std::string>();
+        request.headers[model::AsciiLower(name)] = value.get<std::string>();
       }
     }
     const char* params_key = v2 ? "queryStringParameters" : "multiValueQueryStringParameters";

@@ -4,20 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "model/text.h"
+
 namespace memberlake::server {
 namespace {
-
-std::vector<std::string> PathParts(const std::string& path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos) slash = path.size();
-    if (slash > start) parts.push_back(path.substr(start, slash - start));
-    start = slash + 1;
-  }
-  return parts;
-}
 
 std::string Number(double value) {
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
@@ -34,7 +24,7 @@ void Header(std::string* out, const std::string& name, const std::string& type, 
 }  // namespace
 
 std::string RouteTemplate(const std::string& path) {
-  const std::vector<std::string> parts = PathParts(path);
+  const std::vector<std::string> parts = model::SplitNonEmpty(path, '/');
   if (parts.size() == 1 && (parts[0] == "health" || parts[0] == "ready" || parts[0] == "metrics")) return "/" + parts[0];
   if (parts.empty() || parts[0] != "api" || parts.size() < 2) return "other";
   const std::string& resource = parts[1];

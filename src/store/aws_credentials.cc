@@ -22,11 +22,6 @@ std::string Env(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
 size_t Collect(char* data, size_t size, size_t count, void* out) {
   static_cast<std::string*>(out)->append(data, size * count);
   return size * count;
@@ -108,7 +103,7 @@ std::optional<AwsCredentials> FromProfile(const std::string& file, const std::st
     }
     auto eq = text.find('=');
     if (section != profile || eq == std::string_view::npos) continue;
-    std::string key = Lower(std::string(model::Trim(text.substr(0, eq))));
+    std::string key = model::AsciiLower(std::string(model::Trim(text.substr(0, eq))));
     std::string value(model::Trim(text.substr(eq + 1)));
     if (key == "aws_access_key_id") credentials.access_key_id = value;
     if (key == "aws_secret_access_key") credentials.secret_access_key = value;
@@ -190,7 +185,7 @@ arrow::Result<std::shared_ptr<AwsCredentialProvider>> AwsCredentialProvider::Fro
     if (first.ok()) return std::make_shared<AwsCredentialProvider>("container credentials", fetch, std::move(*first));
     looked += ", container credentials (" + first.status().message() + ")";
   }
-  if (Lower(Env("AWS_EC2_METADATA_DISABLED")) != "true") {
+  if (model::AsciiLower(Env("AWS_EC2_METADATA_DISABLED")) != "true") {
     std::string endpoint = Env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (endpoint.empty()) endpoint = "http://169.254.169.254";
     while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();

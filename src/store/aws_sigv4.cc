@@ -32,11 +32,6 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
-
 }  // namespace
 
 std::string AmzDateNow() {
@@ -55,7 +50,7 @@ std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& requ
   if (!credentials.session_token.empty()) added.emplace_back("x-amz-security-token", credentials.session_token);
   // Canonical headers: lower-case names, trimmed values, sorted by name.
   std::vector<std::pair<std::string, std::string>> headers = {{"host", request.host}};
-  for (const auto& [name, value] : request.headers) headers.emplace_back(Lower(name), std::string(model::Trim(value)));
+  for (const auto& [name, value] : request.headers) headers.emplace_back(model::AsciiLower(name), std::string(model::Trim(value)));
   headers.insert(headers.end(), added.begin(), added.end());
   std::sort(headers.begin(), headers.end());
   std::string canonical_headers, signed_headers;

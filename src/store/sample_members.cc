@@ -7,6 +7,8 @@
 
 #include <arrow/api.h>
 
+#include "model/text.h"
+
 namespace memberlake::store {
 namespace {
 
@@ -106,11 +108,6 @@ std::string Num(int64_t value, int width = 0) {
 
 std::string IsoDate(model::CivilDate d) { return Num(d.year, 4) + "-" + Num(d.month, 2) + "-" + Num(d.day, 2); }
 std::string DutchDate(model::CivilDate d) { return Num(d.day, 2) + "-" + Num(d.month, 2) + "-" + Num(d.year, 4); }
-
-std::string Lower(std::string text) {
-  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
 
 std::string MailName(const std::string& text) {
   std::string out;
@@ -327,13 +324,13 @@ class SampleReader : public arrow::RecordBatchReader {
       }
       case 1: m[kGeboortedatum] = DutchDate(birth); break;
       case 2: m[kIngangsdatum] = DutchDate(joined); break;
-      case 3: m[kStatusCol] = Lower(*m[kStatusCol]); break;
-      case 4: m[kLidmaatschapCol] = Lower(*m[kLidmaatschapCol]); break;
-      case 5: m[kClubblad] = Lower(*m[kClubblad]); break;
+      case 3: m[kStatusCol] = model::AsciiLower(*m[kStatusCol]); break;
+      case 4: m[kLidmaatschapCol] = model::AsciiLower(*m[kLidmaatschapCol]); break;
+      case 5: m[kClubblad] = model::AsciiLower(*m[kClubblad]); break;
       default:
         if (*m[kLand] == "Nederland") {
           std::string pc = *m[kPostcode];
-          m[kPostcode] = Lower(pc.substr(0, 4) + pc.substr(5));
+          m[kPostcode] = model::AsciiLower(pc.substr(0, 4) + pc.substr(5));
         }
         break;
     }
