@@ -51,13 +51,18 @@ std::vector<std::string> Split(std::string_view text, char separator) {
   return parts;
 }
 
-arrow::Result<int64_t> ParseInteger(std::string_view text, const std::string& column) {
+// `text` as a whole number, all of it; nullopt otherwise.
+std::optional<int64_t> WholeNumber(std::string_view text) {
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
-    return arrow::Status::Invalid(column, ": '", text, "' is not a whole number");
-  }
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return value;
+}
+
+arrow::Result<int64_t> ParseInteger(std::string_view text, const std::string& column) {
+  std::optional<int64_t> value = WholeNumber(text);
+  if (!value) return arrow::Status::Invalid(column, ": '", text, "' is not a whole number");
+  return *value;
 }
 
 // A filter value as a scalar of the column's lake type.
@@ -481,6 +486,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Ta
   return result;
 }
 
+std::string_view View(const parquet::ByteArray& bytes) {
+  return std::string_view(reinterpret_cast<const char*>(bytes.ptr), bytes.len);
+}
+
 // Row groups whose statistics admit every enum equality filter. Arrow's dataset layer does not
 // use string statistics of dictionary-encoded columns, and enums are exactly the columns
 // the lake is sorted and partitioned by, so this is where most pruning comes from.
@@ -502,8 +511,7 @@ std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metad
       auto stats = row_group->ColumnChunk(column)->statistics();
       if (stats == nullptr || !stats->HasMinMax()) continue;
       auto typed = std::static_pointer_cast<parquet::ByteArrayStatistics>(stats);
-      std::string_view min(reinterpret_cast<const char*>(typed->min().ptr), typed->min().len);
-      std::string_view max(reinterpret_cast<const char*>(typed->max().ptr), typed->max().len);
+      std::string_view min = View(typed->min()), max = View(typed->max());
       bool any = false;
       for (const std::string& value : filter.values) any |= min <= value && value <= max;
       possible &= any;
@@ -522,15 +530,11 @@ bool StatisticsProveMatch(const parquet::FileMetaData& metadata, int rg, int col
   for (const std::string& value : filter.values) {
     if (stats->physical_type() == parquet::Type::BYTE_ARRAY) {
       const auto& typed = static_cast<const parquet::ByteArrayStatistics&>(*stats);
-      auto view = [](const parquet::ByteArray& b) { return std::string_view(reinterpret_cast<const char*>(b.ptr), b.len); };
-      if (view(typed.min()) == value || view(typed.max()) == value) return true;
+      if (View(typed.min()) == value || View(typed.max()) == value) return true;
     } else if (stats->physical_type() == parquet::Type::INT64) {
       const auto& typed = static_cast<const parquet::Int64Statistics&>(*stats);
-      int64_t number = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-      if (ec == std::errc() && end == value.data() + value.size() && (typed.min() == number || typed.max() == number)) {
-        return true;
-      }
+      std::optional<int64_t> number = WholeNumber(value);
+      if (number && (typed.min() == *number || typed.max() == *number)) return true;
     }
   }
   return false;
@@ -602,14 +606,12 @@ bool PageMayHold(const parquet::ColumnIndex& index, size_t p, const std::vector<
   for (const std::string& value : values) {
     if (integer) {
       const auto& typed = static_cast<const parquet::Int64ColumnIndex&>(index);
-      int64_t number = 0;
-      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-      if (ec != std::errc() || end != value.data() + value.size()) return true;  // the scan reports it
-      if (typed.min_values()[p] <= number && number <= typed.max_values()[p]) return true;
+      std::optional<int64_t> number = WholeNumber(value);
+      if (!number) return true;  // the scan reports it
+      if (typed.min_values()[p] <= *number && *number <= typed.max_values()[p]) return true;
     } else {
       const auto& typed = static_cast<const parquet::ByteArrayColumnIndex&>(index);
-      auto view = [](const parquet::ByteArray& b) { return std::string_view(reinterpret_cast<const char*>(b.ptr), b.len); };
-      if (view(typed.min_values()[p]) <= value && value <= view(typed.max_values()[p])) return true;
+      if (View(typed.min_values()[p]) <= value && value <= View(typed.max_values()[p])) return true;
     }
   }
   return false;
