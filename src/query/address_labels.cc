@@ -6,6 +6,7 @@
 
 #include <arrow/api.h>
 
+#include "model/text.h"
 #include "query/result_format.h"
 
 namespace memberlake::query {
@@ -76,12 +77,6 @@ std::string PdfString(std::string text) {
   return out + ")";
 }
 
-std::string Trimmed(std::string text) {
-  while (!text.empty() && text.back() == ' ') text.pop_back();
-  while (!text.empty() && text.front() == ' ') text.erase(text.begin());
-  return text;
-}
-
 }  // namespace
 
 arrow::Result<std::string> AddressLabelsPdf(const arrow::RecordBatch& rows) {
@@ -102,7 +97,7 @@ arrow::Result<std::string> AddressLabelsPdf(const arrow::RecordBatch& rows) {
   auto text = [&](const std::shared_ptr<arrow::Array>& array, int64_t row) -> arrow::Result<std::string> {
     if (array == nullptr) return std::string();
     ARROW_ASSIGN_OR_RAISE(auto cell, CellText(*array, row));
-    return Trimmed(cell.value_or(""));
+    return std::string(model::Trim(cell.value_or("")));
   };
 
   // Content streams, one per page.
@@ -117,7 +112,7 @@ arrow::Result<std::string> AddressLabelsPdf(const arrow::RecordBatch& rows) {
       ARROW_ASSIGN_OR_RAISE(std::string code, text(postcode, row));
       ARROW_ASSIGN_OR_RAISE(std::string town, text(city, row));
       ARROW_ASSIGN_OR_RAISE(std::string land, text(country, row));
-      for (std::string line : {who, where, Trimmed(code + "  " + town)}) {
+      for (std::string line : {who, where, std::string(model::Trim(code + "  " + town))}) {
         if (!line.empty()) lines.push_back(line);
       }
       if (!land.empty() && land != "Nederland") {
