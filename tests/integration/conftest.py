@@ -46,3 +46,12 @@ def sample(tmp_path_factory, bin_path):
     manifest = json.loads((lake / summary["manifest"]).read_text())
     return {"store": store, "db": base / "members.db", "lake": lake, "summary": summary,
             "manifest": manifest}
+
+
+@pytest.fixture(scope="module")
+def ddb(tmp_path_factory):
+    """DynamoDB Local on loopback, one per test module that asks for it."""
+    from peers import DynamoDbLocal
+    server = DynamoDbLocal(tmp_path_factory.mktemp("ddb"))
+    yield server
+    server.stop()

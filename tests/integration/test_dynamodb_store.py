@@ -5,21 +5,13 @@ import json
 import subprocess
 
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import AS_OF, BIN, run
-from peers import DynamoDbLocal, S3Server, ThrottlingProxy
+from peers import S3Server, ThrottlingProxy
 
 NEW = {"voornaam": "Dirk", "achternaam": "de Vries", "email": "dirk.ddb@example.nl", "status": "Actief",
        "lidmaatschap": "Gewoon lid", "regio": "Limburg", "geboortedatum": "1975-04-03",
        "ingangsdatum": "2020-02-01", "clubblad": "Papier"}
-
-
-@pytest.fixture(scope="module")
-def ddb(tmp_path_factory):
-    server = DynamoDbLocal(tmp_path_factory.mktemp("ddb"))
-    yield server
-    server.stop()
 
 
 def ml(env, *args, check=True, input=None):

@@ -9,17 +9,8 @@ import subprocess
 import pytest
 
 from conftest import BIN
-from peers import DynamoDbLocal
-
 MEMBER = {"voornaam": "Nina", "achternaam": "Nummer", "email": "nina@example.nl", "status": "Actief",
           "lidmaatschap": "Gewoon lid", "regio": "Oost"}
-
-
-@pytest.fixture(scope="module")
-def ddb(tmp_path_factory):
-    server = DynamoDbLocal(tmp_path_factory.mktemp("ddb-numbers"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])

@@ -265,10 +265,9 @@ def test_generation_prunes_old_snapshots_when_configured(tmp_path_factory):
             started = server.request("POST", "/api/generate", token, body=b"")
             assert started.status == 202, started.text
             job_id = started.json()["job_id"]
-            deadline = time.time() + 120
-            while (job := server.get(f"/api/jobs/{job_id}", token).json())["state"] not in ("succeeded", "failed"):
-                assert time.time() < deadline
-                time.sleep(0.1)
+            job = wait_for(lambda: (j := server.get(f"/api/jobs/{job_id}", token).json())["state"] in
+                           ("succeeded", "failed") and j, 120)
+            assert job, "the generation job did not finish"
             jobs.append(job)
         assert [j["state"] for j in jobs] == ["succeeded", "succeeded"]
         assert jobs[0]["pruned_snapshots"] == [first] and jobs[1]["pruned_snapshots"] == [jobs[0]["snapshot_id"]]
