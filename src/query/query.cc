@@ -235,15 +235,22 @@ bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filt
          (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
 }
 
-// The filters that run on dictionary codes: enum = / in of the query, and the scope.
-std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const RegionalScope& scope,
-                                    const QuerySpec& spec) {
-  std::vector<FilterSpec> filters;
-  for (const FilterSpec& f : spec.where) {
-    if (IsEnumEquality(registry, f)) filters.push_back(f);
-  }
+// The query's filters and, for a regional scope, its region filter: every row is checked
+// against the scope as well as only the scope's files being read (defence in depth).
+std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, const RegionalScope& scope,
+                                         const std::vector<FilterSpec>& where) {
+  std::vector<FilterSpec> filters = where;
   if (!scope.all()) filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
   return filters;
+}
+
+// The filters that run on dictionary codes: the enum = / in ones (the scope's among them).
+std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters) {
+  std::vector<FilterSpec> on_codes;
+  for (const FilterSpec& f : filters) {
+    if (IsEnumEquality(registry, f)) on_codes.push_back(f);
+  }
+  return on_codes;
 }
 
 // Calls `fn(codes)` with the raw indices of a dictionary array, whatever their integer width
@@ -775,10 +782,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
   result->as_of = manifest.as_of;
   auto format = std::make_shared<ds::ParquetFileFormat>();
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
-  std::vector<FilterSpec> enum_filters = spec.where;
-  if (!scope.all()) enum_filters.push_back({registry.partition_field(), FilterOp::kIn, scope.regions()});
+  const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
   std::vector<cp::Expression> other_clauses;
-  for (const FilterSpec& f : enum_filters) {
+  for (const FilterSpec& f : filters) {
     if (IsEnumEquality(registry, f)) continue;
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
     other_clauses.push_back(std::move(clause));
@@ -792,7 +798,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     const auto& parquet_fragment = opened.fragment;
     parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
     // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
-    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, enum_filters);
+    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters);
     if (!other_clauses.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
       std::set<int> by_arrow;
@@ -835,7 +841,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
                                                                    lake.filesystem(), std::move(fragments)));
   // Enum equalities (and the scope) run on dictionary codes after the scan, here or by the
   // caller; the scanner evaluates the rest. Their columns are read even when the result drops them.
-  const std::vector<FilterSpec> on_codes = CodeFilters(registry, scope, spec);
+  const std::vector<FilterSpec> on_codes = CodeFilters(registry, filters);
   std::vector<std::string> projected = needed;
   for (const FilterSpec& f : on_codes) {
     if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
@@ -1032,8 +1038,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   for (const auto& a : spec.aggregates) {
     if (!a.column.empty()) ARROW_RETURN_NOT_OK(need(a.column));
   }
+  const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
   std::vector<cp::Expression> clauses;
-  for (const auto& filter : spec.where) {
+  for (const auto& filter : filters) {
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, filter));
     clauses.push_back(std::move(clause));
   }
@@ -1052,16 +1059,11 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   if (!spec.group_by.empty() && !spec.aggregates.empty() &&
       std::all_of(spec.aggregates.begin(), spec.aggregates.end(),
                   [](const AggregateSpec& a) { return a.fn == AggregateFn::kCountAll; })) {
-    counted_filters = CodeFilters(registry, scope, spec);
+    counted_filters = CodeFilters(registry, filters);
     for (const FilterSpec& f : counted_filters) ARROW_RETURN_NOT_OK(need(f.column));
   }
   if (spec.limit && *spec.limit < 0) return arrow::Status::Invalid("limit must not be negative");
 
-  if (!scope.all()) {  // every row is checked against the scope as well: defence in depth
-    FilterSpec in_scope{registry.partition_field(), FilterOp::kIn, scope.regions()};
-    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, in_scope));
-    clauses.push_back(std::move(clause));
-  }
   cp::Expression filter = clauses.empty() ? cp::literal(true) : cp::and_(clauses);
   ARROW_ASSIGN_OR_RAISE(auto bound, filter.Bind(*registry.lake_schema()));
 
