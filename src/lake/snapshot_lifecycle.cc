@@ -7,7 +7,6 @@
 
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
-#include "model/text.h"
 
 namespace memberlake::lake {
 namespace {
@@ -46,11 +45,11 @@ arrow::Result<LifecycleReport> ApplyRetention(LakeStorage& lake, const Retention
   LifecycleReport report;
   report.dry_run = dry_run;
 
-  std::string current;
-  ARROW_ASSIGN_OR_RAISE(bool has_current, lake.Exists(kCurrentPointer));
-  if (has_current) {
-    ARROW_ASSIGN_OR_RAISE(std::string pointer, lake.ReadAll(kCurrentPointer));
-    current = std::string(model::Trim(pointer));
+  std::string current;  // empty: the lake has no current snapshot
+  if (auto id = ReadCurrentSnapshotId(lake); id.ok()) {
+    current = *id;
+  } else if (!id.status().IsKeyError()) {
+    return id.status();
   }
   ARROW_ASSIGN_OR_RAISE(std::vector<std::string> ids, ListSnapshotIds(lake));
   const auto keep_since = now - std::chrono::hours(24) * policy.keep_days;

@@ -186,11 +186,16 @@ arrow::Result<SnapshotManifest> ReadManifest(const LakeStorage& storage, const s
   return manifest;
 }
 
-arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage) {
+arrow::Result<std::string> ReadCurrentSnapshotId(const LakeStorage& storage) {
   ARROW_ASSIGN_OR_RAISE(bool exists, storage.Exists(kCurrentPointer));
   if (!exists) return arrow::Status::KeyError("no snapshot in lake ", storage.location());
   ARROW_ASSIGN_OR_RAISE(std::string pointer, storage.ReadAll(kCurrentPointer));
-  return ReadManifest(storage, std::string(model::Trim(pointer)));
+  return std::string(model::Trim(pointer));
+}
+
+arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage) {
+  ARROW_ASSIGN_OR_RAISE(std::string id, ReadCurrentSnapshotId(storage));
+  return ReadManifest(storage, id);
 }
 
 arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& storage) {

@@ -74,6 +74,8 @@ std::string NewSnapshotId();
 // Same, but guaranteed to sort after `previous` (same millisecond, or a clock step back).
 std::string NewSnapshotIdAfter(const std::string& previous);
 
+// The id CURRENT names; Status::KeyError("no snapshot ...") when the lake has none.
+arrow::Result<std::string> ReadCurrentSnapshotId(const LakeStorage& storage);
 // The manifest CURRENT points to; Status::KeyError("no snapshot ...") when the lake has none.
 arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage);
 arrow::Result<SnapshotManifest> ReadManifest(const LakeStorage& storage, const std::string& snapshot_id);
