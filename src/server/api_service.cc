@@ -319,15 +319,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
         self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
       };
       impl->generation = std::make_unique<jobs::GenerationJobs>(opener, impl->lake.get(), on_finish, retention);
-      jobs::TriggerConfig triggers;
-      if (!config.daily_at.empty()) {
-        ARROW_ASSIGN_OR_RAISE(triggers.daily_at, jobs::ParseClockTime(config.daily_at));
-      }
-      triggers.every_seconds = config.every_seconds;
-      triggers.on_change_min_changes = config.on_change_min_changes;
-      triggers.on_change_quiet_seconds = config.on_change_quiet_seconds;
-      triggers.on_change_max_delay_seconds = config.on_change_max_delay_seconds;
-      if (triggers.enabled()) {
+      if (config.triggers.enabled()) {
         auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {
           ARROW_ASSIGN_OR_RAISE(auto lease, self->stores->Acquire());
           ARROW_ASSIGN_OR_RAISE(int64_t live, lease->DataVersion());
@@ -335,7 +327,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
           if (!manifest.ok() && !manifest.status().IsKeyError()) return manifest.status();
           return std::make_pair(live, manifest.ok() ? manifest->data_version : int64_t{0});
         };
-        impl->triggers = std::make_unique<jobs::GenerationTriggers>(triggers, impl->generation.get(), probe,
+        impl->triggers = std::make_unique<jobs::GenerationTriggers>(config.triggers, impl->generation.get(), probe,
                                                                      [self] { return self->Today(); });
       }
     }

@@ -43,9 +43,7 @@ class Handler {
       ARROW_ASSIGN_OR_RAISE(auto config, ServerConfig::LoadFile(options_.server_config));
       // A frozen sandbox runs no timers: on Lambda, EventBridge schedules and the table's
       // DynamoDB stream are the triggers, not the server's [triggers].
-      config.daily_at.clear();
-      config.every_seconds = 0;
-      config.on_change_min_changes = 0;
+      config.triggers = jobs::TriggerConfig{};
       ARROW_ASSIGN_OR_RAISE(api_, ApiService::Make(config));
     }
     return arrow::Status::OK();

@@ -11,8 +11,6 @@
 
 #include <toml++/toml.h>
 
-#include "jobs/generation_triggers.h"
-
 namespace memberlake::server {
 namespace {
 
@@ -95,11 +93,13 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("auth", "api_keys_file", &c.api_keys_file);
   r.Get("auth", "leeway_seconds", &c.leeway_seconds);
   r.Get("audit", "path", &c.audit_log);
-  r.Get("triggers", "daily_at", &c.daily_at);
-  r.Get("triggers", "every_seconds", &c.every_seconds);
-  r.Get("triggers", "on_change_min_changes", &c.on_change_min_changes);
-  r.Get("triggers", "on_change_quiet_seconds", &c.on_change_quiet_seconds);
-  r.Get("triggers", "on_change_max_delay_seconds", &c.on_change_max_delay_seconds);
+  std::string daily_at;
+  jobs::TriggerConfig& t = c.triggers;
+  r.Get("triggers", "daily_at", &daily_at);
+  r.Get("triggers", "every_seconds", &t.every_seconds);
+  r.Get("triggers", "on_change_min_changes", &t.on_change_min_changes);
+  r.Get("triggers", "on_change_quiet_seconds", &t.on_change_quiet_seconds);
+  r.Get("triggers", "on_change_max_delay_seconds", &t.on_change_max_delay_seconds);
   if (port < 0 || port > 65535) return arrow::Status::Invalid("server config: server.port must be 0..65535");
   if (threads < 1 || threads > 1024) return arrow::Status::Invalid("server config: server.threads must be 1..1024");
   if (c.max_body_bytes < 1024) return arrow::Status::Invalid("server config: server.max_body_bytes must be >= 1024");
@@ -113,18 +113,18 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     return arrow::Status::Invalid("server config: data.keep_snapshots must be 0 (keep all) or a number of snapshots");
   }
   if (c.store.empty() && c.lake.empty()) return arrow::Status::Invalid("server config: give data.store, data.lake or both");
-  if (!c.daily_at.empty()) {
-    auto time = jobs::ParseClockTime(c.daily_at);
+  if (!daily_at.empty()) {
+    auto time = jobs::ParseClockTime(daily_at);
     if (!time.ok()) return arrow::Status::Invalid("server config: triggers.daily_at: ", time.status().message());
+    t.daily_at = *time;
   }
-  for (auto [name, value, minimum] : {std::tuple{"every_seconds", c.every_seconds, int64_t{0}},
-                                      std::tuple{"on_change_min_changes", c.on_change_min_changes, int64_t{0}},
-                                      std::tuple{"on_change_quiet_seconds", c.on_change_quiet_seconds, int64_t{0}},
-                                      std::tuple{"on_change_max_delay_seconds", c.on_change_max_delay_seconds, int64_t{1}}}) {
+  for (auto [name, value, minimum] : {std::tuple{"every_seconds", t.every_seconds, int64_t{0}},
+                                      std::tuple{"on_change_min_changes", t.on_change_min_changes, int64_t{0}},
+                                      std::tuple{"on_change_quiet_seconds", t.on_change_quiet_seconds, int64_t{0}},
+                                      std::tuple{"on_change_max_delay_seconds", t.on_change_max_delay_seconds, int64_t{1}}}) {
     if (value < minimum) return arrow::Status::Invalid("server config: triggers.", name, " must be at least ", minimum);
   }
-  const bool triggers = !c.daily_at.empty() || c.every_seconds > 0 || c.on_change_min_changes > 0;
-  if (triggers && (c.store.empty() || c.lake.empty())) {
+  if (t.enabled() && (c.store.empty() || c.lake.empty())) {
     return arrow::Status::Invalid("server config: [triggers] needs data.store and data.lake");
   }
   if (c.issuer.empty() || c.audience.empty()) {

@@ -8,6 +8,8 @@
 
 #include <arrow/result.h>
 
+#include "jobs/generation_triggers.h"
+
 namespace memberlake::server {
 
 struct ServerConfig {
@@ -40,12 +42,10 @@ struct ServerConfig {
   int64_t leeway_seconds = 30;
   // [audit]
   std::string audit_log;                   // default: <lake>/../audit/audit.log
-  // [triggers] automatic generation (jobs/generation_triggers.h); needs data.store and data.lake
-  std::string daily_at;                    // "HH:MM" in Europe/Amsterdam; empty: no daily run
-  int64_t every_seconds = 0;               // 0: off
-  int64_t on_change_min_changes = 0;       // 0: off
-  int64_t on_change_quiet_seconds = 60;    // a burst of edits ends after this much silence
-  int64_t on_change_max_delay_seconds = 900;
+  // [triggers] automatic generation; needs data.store and data.lake. daily_at = "HH:MM"
+  // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
+  // on_change_max_delay_seconds: see jobs/generation_triggers.h.
+  jobs::TriggerConfig triggers;
 
   static arrow::Result<ServerConfig> LoadFile(const std::string& path);
   static arrow::Result<ServerConfig> LoadString(std::string_view toml_text, const std::string& base_dir);

@@ -68,8 +68,8 @@ TEST(ServerConfigTriggers, BadSettingsAreNamed) {
   const std::string base = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n[auth]\napi_keys_file = \"k.toml\"\n";
   auto ok = server::ServerConfig::LoadString(base + "[triggers]\ndaily_at = \"03:30\"\non_change_min_changes = 5\n", "/tmp");
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
-  EXPECT_EQ(ok->daily_at, "03:30");
-  EXPECT_EQ(ok->on_change_min_changes, 5);
+  EXPECT_EQ(ok->triggers.daily_at, std::make_pair(3, 30));
+  EXPECT_EQ(ok->triggers.on_change_min_changes, 5);
   auto bad_time = server::ServerConfig::LoadString(base + "[triggers]\ndaily_at = \"25:00\"\n", "/tmp");
   ASSERT_FALSE(bad_time.ok());
   EXPECT_NE(bad_time.status().message().find("triggers.daily_at"), std::string::npos);
