@@ -11,7 +11,7 @@ PYARROW_VERSION="26.0.1"
 PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3" "cfn-lint==1.58.0" "pypdf==5.1.0")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libbenchmark-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
+  libgtest-dev libbenchmark-dev ccache libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -72,6 +72,8 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DMEMBERLAKE_PYTHON="$VENV/bin/python" "${EXTRA[@]}" >/dev/null
 fi
 log "building ($VARIANT)"
+# Paths below the checkout's parent hash alike, so other checkouts share the compiler cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$(dirname "$ROOT")}"
 if ! cmake --build "$BUILD" -j "$(nproc)" > "$BUILD/build.log" 2>&1; then
   grep -vE '^\[[0-9]+/[0-9]+\]' "$BUILD/build.log" | tail -60 >&2
   log "build failed (full log: $BUILD/build.log)"; exit 1
