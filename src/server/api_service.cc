@@ -27,6 +27,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   } else {
     ARROW_ASSIGN_OR_RAISE(impl->registry, model::FieldRegistry::LoadFile(config.registry));
   }
+  impl->normalizer = std::make_unique<model::MemberNormalizer>(impl->registry);
   if (config.access_policy.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->policy, AccessPolicy::LoadDefault(impl->registry));
   } else {
@@ -173,7 +174,7 @@ ApiResponse ApiService::Impl::Handle(const ApiRequest& request) {
 ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
   try {
     if (request.method == "GET" && request.path == "/health") return JsonResponse(200, Json{{"status", "ok"}});
-    if (request.method == "GET" && request.path == "/metrics") return MetricsResponse();
+    if (request.method == "GET" && request.path == "/metrics") return MetricsResponse(request);
     if (request.method == "GET" && request.path == "/ready") {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
@@ -272,24 +273,41 @@ arrow::Result<ApiResponse> ApiService::Impl::Ready() {
   return JsonResponse(200, Json{{"status", "ready"}});
 }
 
-ApiResponse ApiService::Impl::MetricsResponse() {
+// Only a scraper that presents the configured token counts as trusted; the comparison takes
+// the same time wherever the tokens differ.
+bool ApiService::Impl::TrustedScraper(const ApiRequest& request) const {
+  if (config.metrics_token.empty()) return false;
+  const std::string expected = "Bearer " + config.metrics_token;
+  const std::string given = Header(request, "authorization");
+  if (given.size() != expected.size()) return false;
+  unsigned char difference = 0;
+  for (size_t i = 0; i < given.size(); ++i) difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
+  return difference == 0;
+}
+
+ApiResponse ApiService::Impl::MetricsResponse(const ApiRequest& request) {
   using Sample = Metrics::Sample;
   std::vector<Sample> samples;
   std::optional<int64_t> snapshot_version;
+  // Member counts and data versions (whose steps count the club's edits) tell the size and
+  // activity of the membership: for a trusted scraper only. The rest names nothing of it.
+  const bool trusted = TrustedScraper(request);
   if (lake) {
     if (auto manifest = lake::ReadCurrentManifest(*lake); manifest.ok()) {
       snapshot_version = manifest->data_version;
-      samples.push_back({"memberlake_snapshot_data_version", "gauge", "data_version of the current snapshot.",
-                         static_cast<double>(manifest->data_version)});
-      samples.push_back({"memberlake_snapshot_members", "gauge", "Members in the current snapshot's full dataset.",
-                         static_cast<double>(manifest->members)});
+      if (trusted) {
+        samples.push_back({"memberlake_snapshot_data_version", "gauge", "data_version of the current snapshot.",
+                           static_cast<double>(manifest->data_version)});
+        samples.push_back({"memberlake_snapshot_members", "gauge", "Members in the current snapshot's full dataset.",
+                           static_cast<double>(manifest->members)});
+      }
       if (auto generated = lake::SnapshotIdTime(manifest->snapshot_id)) {
         samples.push_back({"memberlake_snapshot_age_seconds", "gauge", "Seconds since the current snapshot was generated.",
                            std::chrono::duration<double>(std::chrono::system_clock::now() - *generated).count()});
       }
     }
   }
-  if (stores) {
+  if (stores && trusted) {
     if (auto lease = stores->Acquire(); lease.ok()) {
       if (auto version = (*lease)->DataVersion(); version.ok()) {
         samples.push_back({"memberlake_live_data_version", "gauge", "data_version of the live store.",

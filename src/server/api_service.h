@@ -7,7 +7,8 @@
 // those) are appended to the hash-chained audit log.
 //
 // Routes (JSON unless a format is asked for):
-//   GET    /health, /ready, /metrics (Prometheus text; no member data, see server/metrics.h)
+//   GET    /health, /ready, /metrics (Prometheus text; no member data; club-wide figures for a
+//          trusted scraper only, see server/metrics.h)
 //   GET    /api/me
 //   GET    /api/members?region=&where=&order_by=&select=&limit=&offset=   (lake + live delta)
 //   POST   /api/members                 GET/PATCH/DELETE /api/members/{id}

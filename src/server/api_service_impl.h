@@ -46,6 +46,7 @@ class ApiService::Impl {
   ServerConfig config;
   std::shared_ptr<const model::FieldRegistry> registry;
   std::shared_ptr<const AccessPolicy> policy;
+  std::unique_ptr<model::MemberNormalizer> normalizer;  // the store's rules, for input checks
   std::shared_ptr<const query::ReportCatalog> catalog;
   std::shared_ptr<lake::LakeStorage> lake;
   std::unique_ptr<store::StorePool> stores;
@@ -102,7 +103,8 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> Me(const Caller& caller);
   arrow::Result<ApiResponse> Ready();
   ApiResponse HandleUnmetered(const ApiRequest& request);
-  ApiResponse MetricsResponse();
+  ApiResponse MetricsResponse(const ApiRequest& request);
+  bool TrustedScraper(const ApiRequest& request) const;
   arrow::Result<ApiResponse> ListMembers(const ApiRequest& request, const Caller& caller, AuditNote* note);
   arrow::Result<ApiResponse> GetMember(const Caller& caller, const std::string& id, AuditNote* note);
   arrow::Result<ApiResponse> WriteMember(const ApiRequest& request, const Caller& caller, Action action,
@@ -118,6 +120,10 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> GetJob(const Caller& caller, const std::string& id);
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
 
+  // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
+  arrow::Status CheckMemberValues(const store::FieldValues& fields) const;
+  arrow::Status CheckChosenIdentity(const Caller& caller, store::MemberStore& store, const store::FieldValues& fields,
+                                    const std::optional<store::StoredMember>& current);
   std::string MemberJson(const Caller& caller, const store::StoredMember& member) const;
   std::optional<std::string> RegionOf(const model::MemberRecord& record) const;
 };

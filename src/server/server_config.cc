@@ -43,7 +43,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   }
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
-                  "keep_alive_seconds", "keep_alive_max_requests", "access_log"}},
+                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -77,6 +77,8 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "keep_alive_seconds", &keep_alive);
   r.Get("server", "keep_alive_max_requests", &keep_alive_max);
   r.Get("server", "access_log", &c.access_log);
+  std::string metrics_token_env;
+  r.Get("server", "metrics_token_env", &metrics_token_env);
   r.Get("data", "store", &c.store);
   r.Get("data", "lake", &c.lake);
   r.Get("data", "registry", &c.registry);
@@ -139,6 +141,14 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                                     ", which is not set");
     }
     c.hs256_secret = secret;
+  }
+  if (!metrics_token_env.empty()) {
+    const char* token = std::getenv(metrics_token_env.c_str());
+    if (token == nullptr || std::string_view(token).size() < 16) {
+      return arrow::Status::Invalid("server config: server.metrics_token_env names ", metrics_token_env,
+                                    ", which is not set to a token of 16 characters or more");
+    }
+    c.metrics_token = token;
   }
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
                             &c.audit_log}) {

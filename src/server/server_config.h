@@ -23,6 +23,9 @@ struct ServerConfig {
   int keep_alive_seconds = 5;
   int keep_alive_max_requests = 10000;
   std::string access_log = "-";            // file, "-" for stderr, "" for none
+  // A trusted scraper's bearer token, from the variable `metrics_token_env` names: only with
+  // it does /metrics carry club-wide figures (member counts, data versions, lag).
+  std::string metrics_token;
   // [data]
   std::string store;                       // store URI (sqlite:PATH)
   std::string lake;                        // lake folder

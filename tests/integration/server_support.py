@@ -22,6 +22,7 @@ from conftest import BIN, AS_OF, run, run_json
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_memberlake"
 AUDIENCE = "memberlake-dashboard"
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+METRICS_TOKEN = "scraper-token-0123456789abcdef"  # the trusted scraper's (server.metrics_token_env)
 
 
 def b64url(data: bytes) -> str:
@@ -89,6 +90,7 @@ port = 0
 threads = 8
 max_body_bytes = 65536
 access_log = "{base / 'access.log'}"
+metrics_token_env = "MEMBERLAKE_TEST_METRICS_TOKEN"
 
 [data]
 store = "{store}"
@@ -106,7 +108,7 @@ api_keys_file = "{api_key_file}"
 [audit]
 path = "{self.audit}"
 """)
-        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET)
+        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET, MEMBERLAKE_TEST_METRICS_TOKEN=METRICS_TOKEN)
         self.proc = subprocess.Popen([BIN, "serve", "--config", str(config)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
