@@ -125,8 +125,25 @@ std::shared_ptr<arrow::Table> Page(const std::shared_ptr<arrow::Table>& table, i
 bool ListsMembers(const query::QuerySpec& spec) { return spec.aggregates.empty() && spec.group_by.empty(); }
 
 std::string CanonicalParams(const ApiRequest& request) {
+  // Names and values are escaped, so that no value can spell a separator: otherwise
+  // where=a%3Db%26where%3Dc (one filter) and where=a=b&where=c (two) would share one key and one
+  // cached answer.
+  auto escape = [](const std::string& text) {
+    static const char* kHex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+      if (c == '%' || c == '&' || c == '=' || c == '|' || c == '\n' || c < 0x20) {
+        out += '%';
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
+  };
   std::string text;
-  for (const auto& [name, value] : request.params) text += name + "=" + value + "&";
+  for (const auto& [name, value] : request.params) text += escape(name) + "=" + escape(value) + "&";
   return text;
 }
 

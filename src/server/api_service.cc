@@ -49,40 +49,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     // Fail at start, not on the first request, when the store cannot be opened.
     ARROW_RETURN_NOT_OK(opener().status());
     impl->stores = std::make_unique<store::StorePool>(opener, static_cast<size_t>(config.threads) + 2);
-    if (impl->lake) {
-      Impl* self = impl.get();
-      std::optional<lake::RetentionPolicy> retention;
-      if (config.keep_snapshots > 0) {
-        retention = lake::RetentionPolicy{};
-        retention->keep_last = static_cast<int>(config.keep_snapshots);
-      }
-      auto on_finish = [self](const jobs::JobStatus& job) {
-        self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
-        Caller system;
-        system.principal.subject = job.requested_by;
-        system.principal.auth_method = "job";
-        std::string detail = job.state == "succeeded" ? "snapshot " + job.snapshot_id : job.error;
-        if (!job.pruned_snapshots.empty()) {
-          detail += "; pruned " + std::to_string(job.pruned_snapshots.size()) + " old snapshot(s) from " +
-                    job.pruned_snapshots.front() + " to " + job.pruned_snapshots.back();
-        }
-        if (!job.retention_error.empty()) detail += "; pruning failed: " + job.retention_error;
-        AuditNote note{"generate.finish", job.id, job.members, std::to_string(job.data_version), "all", detail};
-        self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
-      };
-      impl->generation = std::make_unique<jobs::GenerationJobs>(opener, impl->lake.get(), on_finish, retention);
-      if (config.triggers.enabled()) {
-        auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {
-          ARROW_ASSIGN_OR_RAISE(auto lease, self->stores->Acquire());
-          ARROW_ASSIGN_OR_RAISE(int64_t live, lease->DataVersion());
-          auto manifest = lake::ReadCurrentManifest(*self->lake);
-          if (!manifest.ok() && !manifest.status().IsKeyError()) return manifest.status();
-          return std::make_pair(live, manifest.ok() ? manifest->data_version : int64_t{0});
-        };
-        impl->triggers = std::make_unique<jobs::GenerationTriggers>(config.triggers, impl->generation.get(), probe,
-                                                                     [self] { return self->Today(); });
-      }
-    }
+    impl->store_opener = opener;
   }
   if (config.cache_bytes > 0) {
     impl->cache = std::make_unique<query::ResultCache>(config.cache_bytes);
@@ -103,7 +70,52 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->api_keys, ApiKeyStore::LoadFile(config.api_keys_file));
   }
   ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log));
+  // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
+  // every step that can fail, so a failed start leaves no job running.
+  impl->StartJobs();
   return std::unique_ptr<ApiService>(new ApiService(std::move(impl)));
+}
+
+void ApiService::Impl::StartJobs() {
+  if (!stores || !lake) return;
+  Impl* self = this;
+  std::optional<lake::RetentionPolicy> retention;
+  if (config.keep_snapshots > 0) {
+    retention = lake::RetentionPolicy{};
+    retention->keep_last = static_cast<int>(config.keep_snapshots);
+  }
+  auto on_finish = [self](const jobs::JobStatus& job) {
+    self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
+    Caller system;
+    system.principal.subject = job.requested_by;
+    system.principal.auth_method = "job";
+    std::string detail = job.state == "succeeded" ? "snapshot " + job.snapshot_id : job.error;
+    if (!job.pruned_snapshots.empty()) {
+      detail += "; pruned " + std::to_string(job.pruned_snapshots.size()) + " old snapshot(s) from " +
+                job.pruned_snapshots.front() + " to " + job.pruned_snapshots.back();
+    }
+    if (!job.retention_error.empty()) detail += "; pruning failed: " + job.retention_error;
+    AuditNote note{"generate.finish", job.id, job.members, std::to_string(job.data_version), "all", detail};
+    self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
+  };
+  generation = std::make_unique<jobs::GenerationJobs>(store_opener, lake.get(), on_finish, retention);
+  if (config.triggers.enabled()) {
+    auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {
+      ARROW_ASSIGN_OR_RAISE(auto lease, self->stores->Acquire());
+      ARROW_ASSIGN_OR_RAISE(int64_t live, lease->DataVersion());
+      auto manifest = lake::ReadCurrentManifest(*self->lake);
+      if (!manifest.ok() && !manifest.status().IsKeyError()) return manifest.status();
+      return std::make_pair(live, manifest.ok() ? manifest->data_version : int64_t{0});
+    };
+    triggers = std::make_unique<jobs::GenerationTriggers>(config.triggers, generation.get(), probe,
+                                                          [self] { return self->Today(); });
+  }
+}
+
+ApiService::Impl::~Impl() {
+  // The job threads use the audit log, the metrics and the stores: they stop first.
+  triggers.reset();
+  generation.reset();
 }
 
 arrow::Result<Caller> ApiService::Impl::Authenticate(const ApiRequest& request) const {

@@ -65,12 +65,17 @@ class ApiService::Impl {
   std::unique_ptr<JwtVerifier> jwt;
   std::unique_ptr<ApiKeyStore> api_keys;
   std::unique_ptr<AuditLog> audit;
-  std::unique_ptr<jobs::GenerationJobs> generation;
-  std::unique_ptr<jobs::GenerationTriggers> triggers;  // stopped before `generation` goes
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
-
   Metrics metrics;
+  store::StorePool::Opener store_opener;
+  // Last, so that they go first: their threads use everything above (see ~Impl).
+  std::unique_ptr<jobs::GenerationJobs> generation;
+  std::unique_ptr<jobs::GenerationTriggers> triggers;  // stopped before `generation` goes
+
+  ~Impl();
+  // Starts the generation jobs and triggers (with a store and a lake); the last step of Make.
+  void StartJobs();
 
   model::CivilDate Today() const {
     return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());

@@ -175,3 +175,20 @@ def test_region_is_authorised_before_the_write(tmp_path_factory):
         assert server.get(f"/api/members/{own['member_id']}", regional).json()["regio"] == UTRECHT
     finally:
         assert server.stop() == 0
+
+
+def test_two_queries_never_share_one_cached_answer(api):
+    """The response cache key once joined name=value& unescaped: one filter whose value holds
+    '&where=' read as the same key as two filters, and got their cached rows."""
+    admin = token(api, "Members_CRUD", "Regio_All")
+    member = members_of(api, UTRECHT, 1)[0]
+    name = api.get(f"/api/members/{member['member_id']}", admin).json()["achternaam"]
+    two_filters = api.get("/api/query", admin, params={"where": [f"achternaam={name}", f"regio={UTRECHT}"],
+                                                        "select": "member_id"})
+    assert two_filters.status == 200, two_filters.text
+    assert member["member_id"] in [r["member_id"] for r in two_filters.json()["rows"]]
+    one_filter = api.get("/api/query", admin, params={"where": f"achternaam={name}&where=regio={UTRECHT}",
+                                                      "select": "member_id"})
+    assert one_filter.status == 200, one_filter.text
+    assert one_filter.json()["rows"] == []  # nobody is called "<name>&where=regio=Utrecht"
+    assert one_filter.headers.get("ETag") != two_filters.headers.get("ETag")
