@@ -15,12 +15,11 @@ arrow::Result<ApiResponse> ApiService::Impl::ListMembers(const ApiRequest& reque
   note->action = format.is_export ? "member.export" : "member.list";
   ARROW_ASSIGN_OR_RAISE(auto scope, policy->ScopeFor(caller.grant, Params(request, "region")));
   note->scope = scope.ToString();
-  ARROW_ASSIGN_OR_RAISE(int64_t limit, IntParam(request, "limit", kDefaultPage, 0, kMaxPage));
-  ARROW_ASSIGN_OR_RAISE(int64_t offset, IntParam(request, "offset", 0, 0, 10'000'000));
+  ARROW_ASSIGN_OR_RAISE(PageRequest page, PageParams(request, format, kDefaultPage));
   ARROW_ASSIGN_OR_RAISE(query::QuerySpec spec, QueryFromParams(request));
   if (!spec.group_by.empty() || !spec.aggregates.empty()) return arrow::Status::Invalid("use /api/query to aggregate");
   if (spec.order_by.empty()) spec.order_by.push_back({"lidnummer", false});
-  spec.limit = offset + limit;
+  if (page.limit) spec.limit = page.offset + *page.limit;
   ARROW_ASSIGN_OR_RAISE(spec, policy->AuthorizeQuery(caller.grant, std::move(spec), format.is_export));
   query::QuerySpec count;
   count.where = spec.where;
@@ -32,11 +31,10 @@ arrow::Result<ApiResponse> ApiService::Impl::ListMembers(const ApiRequest& reque
     int64_t members = total.table->num_rows() == 0
                           ? 0
                           : std::static_pointer_cast<arrow::Int64Array>(total.table->column(0)->chunk(0))->Value(0);
-    result.table = Page(result.table, offset, limit);
+    result.table = Page(result.table, page.offset, page.limit);
     note->rows = result.table->num_rows();
     note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);
-    return Render(request, result, scope, format, "members",
-                  Json{{"total", members}, {"offset", offset}, {"limit", limit}});
+    return RenderPage(request, result, scope, format, "members", Json::object(), members, page);
   });
 }
 

@@ -98,6 +98,17 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
   return response;
 }
 
+arrow::Result<ApiResponse> ApiService::Impl::RenderPage(const ApiRequest& request, const query::QueryResult& result,
+                                                        const query::RegionalScope& scope, const ParsedFormat& format,
+                                                        const std::string& name, Json extra, int64_t total,
+                                                        const PageRequest& page) {
+  const int64_t returned = result.table->num_rows();
+  if (!format.is_export) extra.update(PageJson(total, page, returned));
+  ARROW_ASSIGN_OR_RAISE(ApiResponse response, Render(request, result, scope, format, name, std::move(extra)));
+  if (format.is_export) AddPageHeaders(&response, total, page, returned);
+  return response;
+}
+
 arrow::Result<ApiResponse> ApiService::Impl::ListReports(const Caller& caller) {
   Json reports = Json::array();
   for (const auto& report : catalog->reports()) {
@@ -148,21 +159,24 @@ arrow::Result<ApiResponse> ApiService::Impl::RunReport(const ApiRequest& request
 arrow::Result<ApiResponse> ApiService::Impl::AdHocQuery(const ApiRequest& request, const Caller& caller,
                                                         AuditNote* note) {
   ARROW_RETURN_NOT_OK(OnlyParams(request, {"region", "where", "order_by", "select", "group_by", "agg", "limit",
-                                           "format", "csv_separator"}));
+                                           "offset", "format", "csv_separator"}));
   ARROW_ASSIGN_OR_RAISE(ParsedFormat format, FormatParam(request));
   ARROW_ASSIGN_OR_RAISE(auto scope, policy->ScopeFor(caller.grant, Params(request, "region")));
   ARROW_ASSIGN_OR_RAISE(query::QuerySpec spec, QueryFromParams(request));
-  ARROW_ASSIGN_OR_RAISE(int64_t limit, IntParam(request, "limit", kMaxPage, 0, kMaxPage));
-  spec.limit = limit;
+  // The whole result is computed (the engine sorts before it limits anyway), so the answer
+  // knows its total; the page is cut from it.
+  ARROW_ASSIGN_OR_RAISE(PageRequest page, PageParams(request, format, kMaxPage));
   ARROW_ASSIGN_OR_RAISE(spec, policy->AuthorizeQuery(caller.grant, std::move(spec), format.is_export));
   if (ListsMembers(spec) || format.is_export) note->action = format.is_export ? "query.export" : "query.read";
   note->scope = scope.ToString();
   std::string key = "query?" + CanonicalParams(request) + "|" + ViewKey(caller);
   return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
     ARROW_ASSIGN_OR_RAISE(auto result, source.Run(scope, spec));
+    const int64_t total = result.table->num_rows();
+    result.table = Page(result.table, page.offset, page.limit);
     note->rows = result.table->num_rows();
     note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);
-    return Render(request, result, scope, format, "query", Json::object());
+    return RenderPage(request, result, scope, format, "query", Json::object(), total, page);
   });
 }
 

@@ -116,9 +116,49 @@ arrow::Result<ParsedFormat> FormatParam(const ApiRequest& request) {
 }
 
 // The rows of `table` from `offset`, at most `limit`.
-std::shared_ptr<arrow::Table> Page(const std::shared_ptr<arrow::Table>& table, int64_t offset, int64_t limit) {
+std::shared_ptr<arrow::Table> Page(const std::shared_ptr<arrow::Table>& table, int64_t offset,
+                                   std::optional<int64_t> limit) {
   if (offset >= table->num_rows()) return table->Slice(table->num_rows(), 0);
-  return table->Slice(offset, limit);
+  return limit ? table->Slice(offset, *limit) : table->Slice(offset);
+}
+
+arrow::Result<PageRequest> PageParams(const ApiRequest& request, const ParsedFormat& format, int64_t json_default) {
+  PageRequest page;
+  ARROW_ASSIGN_OR_RAISE(page.offset, IntParam(request, "offset", 0, 0, kMaxExportRows));
+  if (format.is_export) {
+    if (OneParam(request, "limit")) {
+      ARROW_ASSIGN_OR_RAISE(page.limit, IntParam(request, "limit", 0, 0, kMaxExportRows));
+    }
+  } else {
+    ARROW_ASSIGN_OR_RAISE(page.limit, IntParam(request, "limit", json_default, 0, kMaxPage));
+  }
+  return page;
+}
+
+namespace {
+std::optional<int64_t> NextOffset(int64_t total, const PageRequest& page, int64_t returned) {
+  int64_t end = page.offset + returned;
+  if (end >= total) return std::nullopt;
+  return end;
+}
+}  // namespace
+
+Json PageJson(int64_t total, const PageRequest& page, int64_t returned) {
+  auto next = NextOffset(total, page, returned);
+  return Json{{"total", total},
+              {"offset", page.offset},
+              {"limit", page.limit ? Json(*page.limit) : Json(nullptr)},
+              {"returned", returned},
+              {"truncated", next.has_value()},
+              {"next", next ? Json(*next) : Json(nullptr)}};
+}
+
+void AddPageHeaders(ApiResponse* response, int64_t total, const PageRequest& page, int64_t returned) {
+  auto next = NextOffset(total, page, returned);
+  response->headers.emplace_back("X-Total-Count", std::to_string(total));
+  response->headers.emplace_back("X-Memberlake-Offset", std::to_string(page.offset));
+  response->headers.emplace_back("X-Memberlake-Truncated", next ? "true" : "false");
+  if (next) response->headers.emplace_back("X-Memberlake-Next-Offset", std::to_string(*next));
 }
 
 // Personal data: anything that lists members (not aggregates over them).

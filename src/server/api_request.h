@@ -23,7 +23,8 @@ namespace memberlake::server {
 using Json = nlohmann::ordered_json;
 
 constexpr int64_t kDefaultPage = 100;
-constexpr int64_t kMaxPage = 10000;
+constexpr int64_t kMaxPage = 10000;          // rows in one JSON page
+constexpr int64_t kMaxExportRows = 100000000;  // a limit asked of a file export
 
 // One request's caller.
 
@@ -61,8 +62,24 @@ std::string VersionTag(int64_t version);
 // Letters, digits, '-' and '_', 1 to 128 characters (snapshot ids).
 bool SafeId(const std::string& id);
 arrow::Result<ParsedFormat> FormatParam(const ApiRequest& request);
-// The rows of `table` from `offset`, at most `limit`.
-std::shared_ptr<arrow::Table> Page(const std::shared_ptr<arrow::Table>& table, int64_t offset, int64_t limit);
+// The rows of `table` from `offset`, at most `limit` (all when nullopt).
+std::shared_ptr<arrow::Table> Page(const std::shared_ptr<arrow::Table>& table, int64_t offset,
+                                   std::optional<int64_t> limit);
+
+// Paging of a list (?offset=&limit=). A JSON answer is one page: `json_default` rows unless
+// asked, at most kMaxPage. A file export carries every row unless a limit is asked for.
+// Either way the answer says how many rows there are and whether it holds them all.
+struct PageRequest {
+  int64_t offset = 0;
+  std::optional<int64_t> limit;  // nullopt: every row from offset
+};
+arrow::Result<PageRequest> PageParams(const ApiRequest& request, const ParsedFormat& format, int64_t json_default);
+// {"total", "offset", "limit", "returned", "truncated", "next"}: `next` is the offset of the
+// following page, null on the last one.
+Json PageJson(int64_t total, const PageRequest& page, int64_t returned);
+// The same for files: X-Total-Count, X-Memberlake-Offset, X-Memberlake-Truncated and, when
+// truncated, X-Memberlake-Next-Offset.
+void AddPageHeaders(ApiResponse* response, int64_t total, const PageRequest& page, int64_t returned);
 
 // Personal data: anything that lists members (not aggregates over them).
 bool ListsMembers(const query::QuerySpec& spec);

@@ -13,7 +13,8 @@
 //   GET    /api/members?region=&where=&order_by=&select=&limit=&offset=   (lake + live delta)
 //   POST   /api/members                 GET/PATCH/DELETE /api/members/{id}
 //   GET    /api/reports                 GET /api/reports/{name}?format=&region=&<param>=
-//   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&region=&format=
+//   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&offset=&region=&format=
+//   (lists and queries: JSON pages say total/truncated/next; file exports hold every row)
 //   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
 //   POST   /api/generate                GET /api/jobs/{id}
 //   GET    /api/audit?after=&limit=

@@ -101,6 +101,10 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> WithSource(const ApiRequest& request, const std::string& key, AuditNote* note,
                                         const SourceRun& run);
 
+  // Render with the page's total, truncated and next (JSON members, or headers of a file).
+  arrow::Result<ApiResponse> RenderPage(const ApiRequest& request, const query::QueryResult& result,
+                                        const query::RegionalScope& scope, const ParsedFormat& format,
+                                        const std::string& name, Json extra, int64_t total, const PageRequest& page);
   arrow::Result<ApiResponse> Render(const ApiRequest& request, const query::QueryResult& result,
                                     const query::RegionalScope& scope, const ParsedFormat& format,
                                     const std::string& name, Json extra);
