@@ -175,7 +175,9 @@ void ApiService::Impl::WriteAudit(const Caller& caller, const AuditNote& note, c
 
 ApiResponse ApiService::Impl::Handle(const ApiRequest& request) {
   const auto started = std::chrono::steady_clock::now();
-  ApiResponse response = HandleUnmetered(request);
+  // Preflights carry no credentials: answered before authentication.
+  ApiResponse response = request.method == "OPTIONS" ? Preflight(request) : HandleUnmetered(request);
+  AddCorsHeaders(request, &response);
   static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
   metrics.RecordRequest(RouteTemplate(request.path), kMethods.count(request.method) ? request.method : "other",
                         response.status,

@@ -112,6 +112,9 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> Me(const Caller& caller);
   arrow::Result<ApiResponse> Ready();
   ApiResponse HandleUnmetered(const ApiRequest& request);
+  // CORS (api_cors.cc): the answer to OPTIONS, and the headers every answer gets.
+  ApiResponse Preflight(const ApiRequest& request) const;
+  void AddCorsHeaders(const ApiRequest& request, ApiResponse* response) const;
   ApiResponse MetricsResponse(const ApiRequest& request);
   bool TrustedScraper(const ApiRequest& request) const;
   arrow::Result<ApiResponse> ListMembers(const ApiRequest& request, const Caller& caller, AuditNote* note);

@@ -43,7 +43,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   }
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
-                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env"}},
+                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -79,6 +79,18 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "access_log", &c.access_log);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
+  if (const toml::node* origins = doc["server"]["cors_origins"].node()) {
+    const toml::array* list = origins->as_array();
+    if (list == nullptr) return arrow::Status::Invalid("server config: server.cors_origins must be a list of origins");
+    for (const auto& origin : *list) {
+      auto text = origin.value<std::string>();
+      if (!text || text->empty() || text->back() == '/' || text->find("://") == std::string::npos) {
+        return arrow::Status::Invalid("server config: server.cors_origins: each origin is scheme://host[:port], "
+                                      "like \"https://leden.h-dcn.nl\"");
+      }
+      c.cors_origins.push_back(*text);
+    }
+  }
   r.Get("data", "store", &c.store);
   r.Get("data", "lake", &c.lake);
   r.Get("data", "registry", &c.registry);

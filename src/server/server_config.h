@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <arrow/result.h>
 
@@ -26,6 +27,9 @@ struct ServerConfig {
   // A trusted scraper's bearer token, from the variable `metrics_token_env` names: only with
   // it does /metrics carry club-wide figures (member counts, data versions, lag).
   std::string metrics_token;
+  // Browser origins allowed to call the API (CORS), e.g. "https://leden.h-dcn.nl"; exact
+  // matches only. Empty: no CORS headers, preflights refused.
+  std::vector<std::string> cors_origins;
   // [data]
   std::string store;                       // store URI (sqlite:PATH)
   std::string lake;                        // lake folder

@@ -23,6 +23,7 @@ ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_memberlake"
 AUDIENCE = "memberlake-dashboard"
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 METRICS_TOKEN = "scraper-token-0123456789abcdef"  # the trusted scraper's (server.metrics_token_env)
+FRONTEND = "https://leden.example.nl"  # the club's frontend (server.cors_origins)
 
 
 def b64url(data: bytes) -> str:
@@ -91,6 +92,7 @@ threads = 8
 max_body_bytes = 65536
 access_log = "{base / 'access.log'}"
 metrics_token_env = "MEMBERLAKE_TEST_METRICS_TOKEN"
+cors_origins = ["{FRONTEND}"]
 
 [data]
 store = "{store}"

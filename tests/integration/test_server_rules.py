@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from server_support import METRICS_TOKEN, start_server
+from server_support import FRONTEND, METRICS_TOKEN, start_server
 from test_server_api import NEW, metric
 
 UTRECHT, OTHER = "Utrecht", "Groningen/Drenthe"
@@ -192,3 +192,15 @@ def test_two_queries_never_share_one_cached_answer(api):
     assert one_filter.status == 200, one_filter.text
     assert one_filter.json()["rows"] == []  # nobody is called "<name>&where=regio=Utrecht"
     assert one_filter.headers.get("ETag") != two_filters.headers.get("ETag")
+
+
+def test_cors_allows_only_the_configured_frontend(api):
+    admin = token(api, "Members_Read", "Regio_All")
+    listed = api.get("/api/members", admin, params={"limit": 1}, headers={"Origin": FRONTEND})
+    assert listed.status == 200
+    assert listed.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert "X-Total-Count" in listed.headers["Access-Control-Expose-Headers"]
+    assert listed.headers["Vary"] == "Origin"
+    other = api.get("/api/members", admin, params={"limit": 1}, headers={"Origin": "https://evil.example.com"})
+    assert other.status == 200 and "Access-Control-Allow-Origin" not in other.headers
+    assert other.headers["Vary"] == "Origin"
