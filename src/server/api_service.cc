@@ -8,6 +8,9 @@
 
 namespace memberlake::server {
 
+// config/openapi.json, compiled in (CMakeLists.txt memberlake_embed).
+extern const std::string_view kOpenApiJson;
+
 ApiService::ApiService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ApiService::~ApiService() { Drain(); }
 
@@ -189,6 +192,12 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
   try {
     if (request.method == "GET" && request.path == "/health") return JsonResponse(200, Json{{"status", "ok"}});
     if (request.method == "GET" && request.path == "/metrics") return MetricsResponse(request);
+    if (request.method == "GET" && request.path == "/api/openapi.json") {
+      // The contract is no secret: tools fetch it before they hold a token.
+      ApiResponse contract;
+      contract.body = std::string(kOpenApiJson);
+      return contract;
+    }
     if (request.method == "GET" && request.path == "/ready") {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
