@@ -164,3 +164,12 @@ def start_server(tmp_path_factory, members=3000, seed=11, data_extra=""):
     server = Server(base, store, lake, keys, keys_file, data_extra)
     server.api_key = api_key
     return server
+
+
+def serve(tmp_path_factory, **kwargs):
+    """The body of a module fixture: yields a started server (start_server's arguments) and
+    stops it, checking a clean exit, unless a test stopped it already."""
+    server = start_server(tmp_path_factory, **kwargs)
+    yield server
+    if server.proc.poll() is None:
+        assert server.stop() == 0

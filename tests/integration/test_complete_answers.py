@@ -9,7 +9,7 @@ import openpyxl
 import pyarrow.parquet as pq
 import pytest
 
-from server_support import start_server
+from server_support import serve
 
 MEMBERS = 10_600  # more than the largest JSON page (10,000)
 FORMATS = ("json", "ndjson", "csv", "xlsx", "parquet")
@@ -17,10 +17,7 @@ FORMATS = ("json", "ndjson", "csv", "xlsx", "parquet")
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    server = start_server(tmp_path_factory, members=MEMBERS, seed=31)
-    yield server
-    if server.proc.poll() is None:
-        assert server.stop() == 0
+    yield from serve(tmp_path_factory, members=MEMBERS, seed=31)
 
 
 def admin(api):

@@ -6,7 +6,7 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
-from server_support import start_server
+from server_support import serve
 
 # The service's routes (server/api_service.h); a new route must be documented to pass.
 ROUTES = {
@@ -22,10 +22,7 @@ METHODS = {"get", "post", "put", "patch", "delete", "options"}
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    server = start_server(tmp_path_factory, members=300, seed=41)
-    yield server
-    if server.proc.poll() is None:
-        assert server.stop() == 0
+    yield from serve(tmp_path_factory, members=300, seed=41)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import BIN, run
-from server_support import METRICS_TOKEN, start_server
+from server_support import METRICS_TOKEN, serve, start_server
 
 OWN, OTHER = "Utrecht", "Groningen/Drenthe"
 NEW = {"voornaam": "Ëlla", "achternaam": "van Dijk", "email": "ella.api@example.nl", "status": "Actief",
@@ -20,10 +20,7 @@ NEW = {"voornaam": "Ëlla", "achternaam": "van Dijk", "email": "ella.api@example
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    server = start_server(tmp_path_factory, members=2000, seed=5)
-    yield server
-    if server.proc.poll() is None:
-        assert server.stop() == 0
+    yield from serve(tmp_path_factory, members=2000, seed=5)
 
 
 def crud(api):
