@@ -10,9 +10,9 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
-#include <arrow/compute/initialize.h>
 #include <arrow/util/thread_pool.h>
 
+#include "model/arrow_compute.h"
 #include "model/calendar.h"
 #include "model/text.h"
 
@@ -605,8 +605,7 @@ constexpr int64_t kParallelCells = 256 * 1024;
 }  // namespace
 
 arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBatch& raw) const {
-  static const arrow::Status init = arrow::compute::Initialize();
-  ARROW_RETURN_NOT_OK(init);
+  ARROW_RETURN_NOT_OK(EnsureArrowCompute());
   const auto& specs = registry_->stored_fields();
   const int64_t rows = raw.num_rows();
   // Raw columns by stored-field index (nullptr: the field is missing in every row).
