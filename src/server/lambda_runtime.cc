@@ -42,7 +42,7 @@ int64_t NowMs() {
       .count();
 }
 
-class Handler {
+class Handler : public LambdaEventHandler {
  public:
   explicit Handler(const LambdaOptions& options) : options_(options) {}
 
@@ -60,7 +60,7 @@ class Handler {
 
   // The invocation's answer (JSON text), or an error to report.
   // Never throws: whatever the event holds, the answer is a result or an error to report.
-  arrow::Result<std::string> Handle(const std::string& payload) {
+  arrow::Result<std::string> Handle(const std::string& payload) override {
     return model::CatchAll("lambda event", [&] { return HandleEvent(payload); });
   }
 
@@ -181,6 +181,12 @@ std::string ErrorBody(const std::string& type, const std::string& message) {
 }
 
 }  // namespace
+
+arrow::Result<std::shared_ptr<LambdaEventHandler>> LambdaEventHandler::Make(const LambdaOptions& options) {
+  auto handler = std::make_shared<Handler>(options);
+  ARROW_RETURN_NOT_OK(handler->Init());
+  return handler;
+}
 
 arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment() {
   LambdaOptions options;

@@ -2,6 +2,7 @@
 trail's durability and single writer."""
 import io
 import json
+import os
 import subprocess
 
 import pyarrow.parquet as pq
@@ -100,3 +101,14 @@ def test_the_audit_trail_of_an_s3_lake_survives_the_machine_and_stays_one_chain(
     wrong_key = subprocess.run([BIN, "audit", "verify", "--log", audit_uri, "--key-env", "WRONG_KEY"],
                                env=dict(s3.env, WRONG_KEY="another-key-0123456789"), capture_output=True, text=True)
     assert wrong_key.returncode != 0 and "entry 1" in wrong_key.stderr
+
+
+def test_the_server_finds_the_registry_like_the_cli(tmp_path):
+    # $MEMBERLAKE_REGISTRY is the registry of every entry point, the server's included: one that
+    # cannot be read stops the server at start instead of being ignored for the built-in one.
+    config = tmp_path / "server.toml"
+    config.write_text(f'[data]\nlake = "{tmp_path / "lake"}"\n[auth]\nissuer = "i"\naudience = "a"\n'
+                      f'hs256_secret = "{"s" * 32}"\n')
+    env = dict(os.environ, MEMBERLAKE_REGISTRY=str(tmp_path / "club-fields.toml"))
+    proc = subprocess.run([BIN, "serve", "--config", str(config)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "club-fields.toml" in proc.stderr, proc.stderr
