@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "store/dynamodb_items.h"
+
 namespace memberlake::store {
 namespace {
 
@@ -58,7 +60,8 @@ arrow::Result<std::unique_ptr<DynamoDbClient>> DynamoDbClient::Make(const Dynamo
 }
 
 arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation, const nlohmann::json& request) {
-  const std::string payload = request.dump();
+  // Replacing invalid UTF-8 (a member's text may hold any bytes) rather than throwing.
+  const std::string payload = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string last_error;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (attempt > 1) {
@@ -105,9 +108,9 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     }
     std::string type, message;
     if (answer.is_object()) {
-      type = answer.value("__type", "");
+      type = JsonString(answer, "__type");
       type = type.substr(type.find('#') == std::string::npos ? 0 : type.find('#') + 1);
-      message = answer.contains("message") ? answer.value("message", "") : answer.value("Message", "");
+      message = JsonString(answer, "message", JsonString(answer, "Message"));
     }
     last_error = (type.empty() ? "HTTP " + std::to_string(status) : type) + (message.empty() ? "" : ": " + message);
     last_error_answer_ = answer.is_object() ? answer : nlohmann::json::object();
@@ -128,8 +131,10 @@ arrow::Status DynamoDbClient::TransactWrite(const nlohmann::json& items, std::ve
   auto answer = Call("TransactWriteItems", {{"TransactItems", items}});
   if (answer.ok() || !answer.status().IsAlreadyExists() || reasons == nullptr) return answer.status();
   reasons->clear();
-  const auto& listed = last_error_answer_.value("CancellationReasons", nlohmann::json::array());
-  for (const auto& reason : listed) reasons->push_back(reason.is_object() ? reason.value("Code", "None") : "None");
+  const nlohmann::json* listed = JsonMember(last_error_answer_, "CancellationReasons");
+  if (listed && listed->is_array()) {
+    for (const auto& reason : *listed) reasons->push_back(JsonString(reason, "Code", "None"));
+  }
   if (reasons->empty()) {
     // Some implementations list the codes only in the message: "... reasons [None, ConditionalCheckFailed]".
     const std::string message = answer.status().message();

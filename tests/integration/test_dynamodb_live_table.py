@@ -1,0 +1,159 @@
+"""The club's live table as other programs write it (domain.md, "The live table as it really
+is"), on DynamoDB Local: items written with boto3, not memberlake, in odd types and without
+_version; memberlake reads them without dying, edits them without damage, and keeps member
+numbers unique against them."""
+import json
+import subprocess
+
+import boto3
+import pytest
+
+from conftest import AS_OF, BIN
+
+CLUB_MEMBER = {
+    "member_id": {"S": "club-0001"}, "lidnummer": {"N": "4321"}, "voornaam": {"S": "Anneke"},
+    "achternaam": {"S": "Jansen"}, "email": {"S": "anneke@example.nl"}, "status": {"S": "Actief"},
+    "lidmaatschap": {"S": "Gewoon lid"}, "regio": {"S": "Utrecht"}, "bouwjaar": {"S": "1985"},
+    "geboortedatum": {"S": "1971-11-29"}, "name": {"S": "Anneke Jansen"},
+    "preferred_language": {"S": "nl"}, "nationaliteit": {"S": "Nederlandse"},
+    "status_history": {"L": [{"M": {"from": {"S": "Aangemeld"}, "to": {"S": "Actief"}, "event": {"S": "approve"},
+                                    "at": {"S": "2025-03-01T10:15:30.123456"}, "by": {"S": "secretaris@h-dcn.nl"}}}]},
+    "lastModified": {"N": "1740823530"},
+}
+
+NEW = {"voornaam": "Dirk", "achternaam": "de Vries", "email": "dirk.live@example.nl", "status": "Actief",
+       "lidmaatschap": "Gewoon lid", "regio": "Limburg"}
+
+
+def ml(env, *args, check=True):
+    proc = subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
+    if check:
+        assert proc.returncode == 0, f"{args}: {proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def dynamo(ddb):
+    # DynamoDB Local keeps tables per access key id and region: the same as memberlake's.
+    return boto3.client("dynamodb", endpoint_url=ddb.endpoint, region_name="eu-west-1",
+                        aws_access_key_id=ddb.env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=ddb.env["AWS_SECRET_ACCESS_KEY"])
+
+
+def raw(dynamo, table, member_id):
+    return dynamo.get_item(TableName=table, Key={"member_id": {"S": member_id}}, ConsistentRead=True)["Item"]
+
+
+ODD_VALUES = [{"L": [{"S": "a"}, {"N": "1"}]}, {"M": {"x": {"S": "y"}}}, {"N": "12"}, {"S": "text"},
+              {"BOOL": True}, {"NULL": True}, {"SS": ["a", "b"]}, {"NS": ["1", "2"]}, {"B": b"\x00\xff"},
+              {"BS": [b"\x01"]}, {"L": []}, {"M": {}}]
+
+
+def test_items_of_every_type_in_registry_attributes_never_kill_the_process(ddb, dynamo, tmp_path):
+    env, table = ddb.env, "OddTypes"
+    store = ddb.uri(table, segments=2)
+    ml(env, "seed", "--store", store, "--members", 20, "--seed", 3)
+    attributes = ["voornaam", "lidnummer", "email", "geboortedatum", "regio", "status", "bouwjaar", "tijdstempel",
+                  "postcode", "nieuwsbrief", "created_at"]
+    odd_ids = []
+    for i, attribute in enumerate(attributes):
+        for j, value in enumerate(ODD_VALUES):
+            item = {k: v for k, v in CLUB_MEMBER.items()}
+            item["member_id"] = {"S": f"odd-{i}-{j}"}
+            item["lidnummer"] = {"N": str(7000 + i * 100 + j)}
+            item[attribute] = value
+            dynamo.put_item(TableName=table, Item=item)
+            odd_ids.append(item["member_id"]["S"])
+    listed = ml(env, "members", "list", "--store", store, "--limit", 1000)
+    assert len(json.loads(listed.stdout)) == 20 + len(odd_ids)
+    for member_id in ["odd-0-0", "odd-1-4", "odd-3-8", "odd-6-9"]:
+        got = ml(env, "members", "get", "--store", store, member_id, check=False)
+        assert got.returncode in (0, 2), got.stderr  # a value or a clear error, never a signal
+    summary = json.loads(ml(env, "generate", "--store", store, "--lake", tmp_path / "lake", "--as-of", AS_OF,
+                            "--json").stdout)
+    manifest = json.loads((tmp_path / "lake" / summary["manifest"]).read_text())
+    assert manifest["members"] + manifest["quarantined"] == 20 + len(odd_ids)
+    assert manifest["quarantined"] > 0  # a list in lidnummer or a map in a date cannot be repaired
+    assert summary["data_version"] >= 20
+    # _version as another program might write it: S "2" is version 2; a list is a clear error
+    # naming the member and the attribute, not a dead process.
+    dynamo.put_item(TableName=table, Item=dict(CLUB_MEMBER, member_id={"S": "v-text"}, _version={"S": "2"}))
+    assert json.loads(ml(env, "members", "get", "--store", store, "v-text").stdout)["_version"] == 2
+    for odd in ({"L": [{"N": "1"}]}, {"BOOL": True}, {"N": "1.5"}, {"M": {}}):
+        dynamo.put_item(TableName=table, Item=dict(CLUB_MEMBER, member_id={"S": "v-odd"}, _version=odd))
+        for command in (["members", "get", "--store", store, "v-odd"], ["members", "list", "--store", store]):
+            failed = ml(env, *command, check=False)
+            assert failed.returncode == 2 and "v-odd" in failed.stderr and "_version" in failed.stderr, failed
+
+
+def test_an_item_without_version_is_edited_keeping_every_other_attribute(ddb, dynamo):
+    env, table = ddb.env, "ClubShape"
+    store = ddb.uri(table)
+    ml(env, "seed", "--store", store, "--members", 5, "--seed", 3)
+    dynamo.put_item(TableName=table, Item=CLUB_MEMBER)
+    before = raw(dynamo, table, "club-0001")
+    got = json.loads(ml(env, "members", "get", "--store", store, "club-0001").stdout)
+    assert got["_version"] == 0 and got["bouwjaar"] == 1985
+    stale = ml(env, "members", "update", "--store", store, "club-0001", "--expected-version", 3,
+               "--json", '{"regio": "Limburg"}', check=False)
+    assert stale.returncode == 4
+    edited = json.loads(ml(env, "members", "update", "--store", store, "club-0001", "--expected-version", 0,
+                           "--json", '{"regio": "Limburg"}').stdout)
+    assert edited["regio"] == "Limburg" and edited["_version"] > 0
+    after = raw(dynamo, table, "club-0001")
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed == {"regio", "_version", "updated_at"}, changed
+    assert after["regio"] == {"S": "Limburg"} and after["bouwjaar"] == {"S": "1985"}
+    assert after["status_history"] == CLUB_MEMBER["status_history"] and after["name"] == CLUB_MEMBER["name"]
+    # Editing bouwjaar itself writes the registry's type; clearing a field removes it.
+    again = json.loads(ml(env, "members", "update", "--store", store, "club-0001", "--expected-version",
+                          edited["_version"], "--json", '{"bouwjaar": "1986", "geboortedatum": null}').stdout)
+    after2 = raw(dynamo, table, "club-0001")
+    assert after2["bouwjaar"] == {"N": "1986"} and "geboortedatum" not in after2
+    assert after2["status_history"] == CLUB_MEMBER["status_history"]
+    # A second versionless item can be deleted with expected version 0.
+    other = dict(CLUB_MEMBER, member_id={"S": "club-0002"}, lidnummer={"S": "4322"})
+    dynamo.put_item(TableName=table, Item=other)
+    ml(env, "members", "delete", "--store", store, "club-0002", "--expected-version", 0)
+    assert "Item" not in dynamo.get_item(TableName=table, Key={"member_id": {"S": "club-0002"}}, ConsistentRead=True)
+    stale_delete = ml(env, "members", "delete", "--store", store, "club-0001", "--expected-version", 0, check=False)
+    assert stale_delete.returncode == 4 and again["_version"] > 0
+
+
+def test_member_numbers_are_unique_against_every_writer_and_come_from_counters(ddb, dynamo):
+    env, table = ddb.env, "ClubNumbers"
+    ml(env, "seed", "--store", ddb.uri(table), "--members", 5, "--seed", 3)
+    dynamo.create_table(TableName="Counters", KeySchema=[{"AttributeName": "counter_id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "counter_id", "AttributeType": "S"}],
+                        BillingMode="PAY_PER_REQUEST")
+    dynamo.put_item(TableName="Counters", Item={"counter_id": {"S": "member_number"}, "member_number": {"N": "6545"}})
+    dynamo.put_item(TableName=table, Item=CLUB_MEMBER)  # holds 4321 as N
+    dynamo.put_item(TableName=table, Item=dict(CLUB_MEMBER, member_id={"S": "club-s"}, lidnummer={"S": "4400"}))
+    dynamo.put_item(TableName=table, Item=dict(CLUB_MEMBER, member_id={"S": "club-d"},
+                                               lidnummer={"S": "6546 Donateur"}))
+    store = ddb.uri(table, counters="Counters")
+    for taken in (4321, 4400, 6546):
+        refused = ml(env, "members", "add", "--store", store, "--json", json.dumps(dict(NEW, lidnummer=taken)),
+                     check=False)
+        assert refused.returncode == 4 and str(taken) in refused.stderr, refused.stderr
+    member = json.loads(ml(env, "members", "add", "--store", store, "--json", json.dumps(NEW)).stdout)
+    assert member["lidnummer"] == 6547  # 6546 is held by the donateur: skipped
+    counter = dynamo.get_item(TableName="Counters", Key={"counter_id": {"S": "member_number"}}, ConsistentRead=True)
+    assert counter["Item"]["member_number"] == {"N": "6547"}
+    moved = ml(env, "members", "update", "--store", store, member["member_id"], "--expected-version",
+               member["_version"], "--json", '{"lidnummer": 4400}', check=False)
+    assert moved.returncode == 4 and "4400" in moved.stderr
+    # Without a counters table the store's own counter skips numbers the table holds: its next
+    # number is another program's, so it moves past the highest number in the table.
+    own_counter = dynamo.get_item(TableName=f"{table}-changes", Key={"p": {"S": "counter"}, "v": {"N": "0"}},
+                                  ConsistentRead=True)["Item"]["lidnummer"]
+    own_next = int(own_counter["N"]) + 1
+    dynamo.put_item(TableName=table, Item=dict(CLUB_MEMBER, member_id={"S": "club-next"},
+                                               lidnummer={"N": str(own_next)}))
+    listed = json.loads(ml(env, "members", "list", "--store", ddb.uri(table), "--limit", 100).stdout)
+    highest = max([m["lidnummer"] for m in listed if isinstance(m.get("lidnummer"), int)] + [own_next])
+    own = json.loads(ml(env, "members", "add", "--store", ddb.uri(table), "--json",
+                        json.dumps(dict(NEW, email="own@example.nl"))).stdout)
+    assert own["lidnummer"] == highest + 1
+    missing = ml(env, "members", "list", "--store", ddb.uri(table, counters="NoCounters"), check=False)
+    assert missing.returncode != 0 and "NoCounters" in missing.stderr
