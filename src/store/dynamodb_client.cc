@@ -21,7 +21,8 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
 bool Retryable(long http_status, const std::string& type) {
   if (http_status >= 500) return true;
   static const char* kThrottles[] = {"ProvisionedThroughputExceededException", "ThrottlingException",
-                                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"};
+                                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
+                                     "LimitExceededException"};
   return std::any_of(std::begin(kThrottles), std::end(kThrottles), [&](const char* t) { return type == t; });
 }
 
@@ -46,7 +47,10 @@ arrow::Result<std::unique_ptr<DynamoDbClient>> DynamoDbClient::Make(const Dynamo
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   DynamoDbOptions options = given;
   if (options.region.empty()) return arrow::Status::Invalid("DynamoDB needs a region");
-  if (options.endpoint.empty()) options.endpoint = "https://dynamodb." + options.region + ".amazonaws.com";
+  if (options.endpoint.empty()) {
+    options.endpoint = std::string(options.streams ? "https://streams.dynamodb." : "https://dynamodb.") + options.region +
+                       ".amazonaws.com";
+  }
   auto scheme = options.endpoint.find("://");
   if (scheme == std::string::npos) return arrow::Status::Invalid("DynamoDB endpoint '", options.endpoint, "' needs http:// or https://");
   std::string host = options.endpoint.substr(scheme + 3);
@@ -63,6 +67,7 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
   // Replacing invalid UTF-8 (a member's text may hold any bytes) rather than throwing.
   const std::string payload = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string last_error;
+  last_error_type_.clear();
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (attempt > 1) {
       ++retries_;
@@ -73,7 +78,7 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     SigV4Request signing;
     signing.host = host_;
     signing.headers = {{"content-type", "application/x-amz-json-1.0"},
-                       {"x-amz-target", "DynamoDB_20120810." + operation}};
+                       {"x-amz-target", (options_.streams ? "DynamoDBStreams_20120810." : "DynamoDB_20120810.") + operation}};
     signing.payload = payload;
     ARROW_ASSIGN_OR_RAISE(AwsCredentials credentials, credentials_->Current());
     auto signed_headers = SignV4(signing, credentials, options_.region, "dynamodb", AmzDateNow());
@@ -114,6 +119,7 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     }
     last_error = (type.empty() ? "HTTP " + std::to_string(status) : type) + (message.empty() ? "" : ": " + message);
     last_error_answer_ = answer.is_object() ? answer : nlohmann::json::object();
+    last_error_type_ = type;
     if (Retryable(status, type)) continue;
     if (type == "TransactionCanceledException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);
     if (type == "ConditionalCheckFailedException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);

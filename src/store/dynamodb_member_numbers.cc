@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "store/dynamodb_change_log.h"
 #include "store/dynamodb_items.h"
 #include "store/record_edits.h"
 
@@ -9,8 +10,6 @@ namespace memberlake::store {
 namespace {
 
 using Json = nlohmann::json;
-
-Json Number(int64_t value) { return Json{{"N", std::to_string(value)}}; }
 
 // The member number an item's lidnummer attribute holds: N 1234, S "1234", S "1234 Donateur".
 std::optional<int64_t> LeadingNumber(const Json& item) {
@@ -23,8 +22,6 @@ std::optional<int64_t> LeadingNumber(const Json& item) {
 }
 
 }  // namespace
-
-Json ChangesCounterKey() { return {{"p", {{"S", "counter"}}}, {"v", {{"N", "0"}}}}; }
 
 arrow::Status DynamoDbMemberNumbers::Open() {
   if (options_.counters_table.empty()) return arrow::Status::OK();
@@ -45,7 +42,7 @@ arrow::Status DynamoDbMemberNumbers::Open() {
 arrow::Result<int64_t> DynamoDbMemberNumbers::Increment() {
   Json request = {{"UpdateExpression", "ADD #c :one"},
                   {"ExpressionAttributeNames", {{"#c", options_.counter_attribute}}},
-                  {"ExpressionAttributeValues", {{":one", Number(1)}}},
+                  {"ExpressionAttributeValues", {{":one", NumberValue(1)}}},
                   {"ReturnValues", "UPDATED_NEW"}};
   std::string name = options_.counter_attribute;
   if (options_.counters_table.empty()) {
@@ -99,7 +96,7 @@ arrow::Status DynamoDbMemberNumbers::CheckFree(int64_t number, const std::string
                   {"ProjectionExpression", "member_id"},
                   {"FilterExpression", "member_id <> :id AND (lidnummer = :n OR lidnummer = :s OR begins_with(lidnummer, :p))"},
                   {"ExpressionAttributeValues", {{":id", {{"S", member_id}}},
-                                                 {":n", Number(number)},
+                                                 {":n", NumberValue(number)},
                                                  {":s", {{"S", std::to_string(number)}}},
                                                  {":p", {{"S", std::to_string(number) + " "}}}}}};
   while (true) {
@@ -113,7 +110,7 @@ arrow::Status DynamoDbMemberNumbers::CheckFree(int64_t number, const std::string
 }
 
 Json DynamoDbMemberNumbers::ClaimItem(int64_t number, const std::string& member_id) {
-  return {{"p", {{"S", "lidnummer"}}}, {"v", Number(number)}, {"member_id", {{"S", member_id}}}};
+  return {{"p", {{"S", "lidnummer"}}}, {"v", NumberValue(number)}, {"member_id", {{"S", member_id}}}};
 }
 
 arrow::Result<Json> DynamoDbMemberNumbers::ClaimWrite(int64_t number, const std::string& member_id) {
@@ -145,7 +142,7 @@ arrow::Status DynamoDbMemberNumbers::RaiseOwnCounter(int64_t floor) {
                                              {"Key", ChangesCounterKey()},
                                              {"UpdateExpression", "SET lidnummer = :floor"},
                                              {"ConditionExpression", "attribute_not_exists(lidnummer) OR lidnummer < :floor"},
-                                             {"ExpressionAttributeValues", {{":floor", Number(floor)}}}});
+                                             {"ExpressionAttributeValues", {{":floor", NumberValue(floor)}}}});
   return raised.status().IsAlreadyExists() ? arrow::Status::OK() : raised.status();
 }
 

@@ -27,10 +27,6 @@
 
 namespace memberlake::store {
 
-// The key of the changes table's counter item (data_version, and lidnummer without a
-// counters table).
-nlohmann::json ChangesCounterKey();
-
 struct MemberNumberOptions {
   std::string members_table;
   std::string changes_table;

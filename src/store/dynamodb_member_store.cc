@@ -12,9 +12,11 @@
 
 #include "model/member_normalizer.h"
 #include "store/dynamodb_client.h"
+#include "store/dynamodb_change_log.h"
 #include "store/dynamodb_items.h"
 #include "store/dynamodb_member_numbers.h"
 #include "store/dynamodb_scan_reader.h"
+#include "store/dynamodb_stream.h"
 #include "store/record_edits.h"
 
 namespace memberlake::store {
@@ -28,6 +30,8 @@ struct TableOptions {
   int segments = 4;
   std::string counters_table;  // counters=: the club's Counters table for new member numbers
   std::string counter_id = "member_number";
+  std::string changes_table;   // changes=: memberlake's change log table (default TABLE-changes)
+  bool follow_stream = true;   // stream=off: ignore the table's stream (only memberlake's writes are seen)
 };
 
 std::string PercentDecode(std::string_view text) {
@@ -49,6 +53,7 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
   auto question = rest.find('?');
   options.table = rest.substr(0, question);
   if (options.table.empty()) return arrow::Status::Invalid("dynamodb:// URI needs a table name");
+  options.changes_table = options.table + "-changes";
   if (question == std::string::npos) return options;
   std::string_view query(rest);
   query.remove_prefix(question + 1);
@@ -73,15 +78,18 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
       options.counters_table = value;
     } else if (key == "counter_id") {
       options.counter_id = value;
+    } else if (key == "changes") {
+      options.changes_table = value;
+    } else if (key == "stream") {
+      if (value != "auto" && value != "off") return arrow::Status::Invalid("stream must be auto or off");
+      options.follow_stream = value == "auto";
     } else {
       return arrow::Status::Invalid("dynamodb:// URI: unknown option '", key,
-                                    "' (endpoint, region, segments, max_attempts, counters, counter_id)");
+                                    "' (endpoint, region, segments, max_attempts, counters, counter_id, changes, stream)");
     }
   }
   return options;
 }
-
-Json Number(int64_t value) { return Json{{"N", std::to_string(value)}}; }
 
 }  // namespace
 
@@ -89,7 +97,7 @@ class DynamoDbMemberStore : public MemberStore {
  public:
   DynamoDbMemberStore(TableOptions options, std::shared_ptr<const model::FieldRegistry> registry,
                       std::unique_ptr<DynamoDbClient> client)
-      : options_(std::move(options)), changes_table_(options_.table + "-changes"), registry_(std::move(registry)),
+      : options_(std::move(options)), changes_table_(options_.changes_table), registry_(std::move(registry)),
         normalizer_(registry_), client_(std::move(client)),
         numbers_({options_.table, changes_table_, options_.counters_table, options_.counter_id}, client_.get()) {}
 
@@ -101,7 +109,8 @@ class DynamoDbMemberStore : public MemberStore {
       auto described = client_->Call("DescribeTable", {{"TableName", table}});
       if (described.ok()) continue;
       if (!described.status().IsKeyError()) return described.status();
-      if (!create) return arrow::Status::Invalid("DynamoDB table ", table, " not found");
+      // The members table is the club's; the change log is memberlake's own, made when absent.
+      if (!create && table == options_.table) return arrow::Status::Invalid("DynamoDB table ", table, " not found");
       Json definitions = Json::array();
       for (const char* name : {"member_id", "p", "v"}) {
         for (const auto& key : keys) {
@@ -122,10 +131,30 @@ class DynamoDbMemberStore : public MemberStore {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
-    return numbers_.Open();
+    ARROW_RETURN_NOT_OK(numbers_.Open());
+    return FollowStream();
   }
 
+  // Follows the members table's stream when it has one (docs/aws.md, dynamodb_stream.h).
+  arrow::Status FollowStream() {
+    if (!options_.follow_stream) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(Json described, client_->Call("DescribeTable", {{"TableName", options_.table}}));
+    const Json* table = JsonMember(described, "Table");
+    const std::string arn = table ? JsonString(*table, "LatestStreamArn") : "";
+    const Json* spec = table ? JsonMember(*table, "StreamSpecification") : nullptr;
+    const Json* enabled = spec ? JsonMember(*spec, "StreamEnabled") : nullptr;
+    if (arn.empty() || !(enabled && enabled->is_boolean() && enabled->get<bool>())) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(stream_, DynamoDbStreamFollower::Make(options_.client, arn, changes_table_, client_.get()));
+    return arrow::Status::OK();
+  }
+
+  // With a stream, the change log first catches up with every writer's changes.
   arrow::Result<int64_t> DataVersion() override {
+    if (stream_) ARROW_RETURN_NOT_OK(stream_->CatchUp());
+    return CounterVersion();
+  }
+
+  arrow::Result<int64_t> CounterVersion() {
     ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("GetItem", {{"TableName", changes_table_},
                                                                  {"Key", ChangesCounterKey()},
                                                                  {"ConsistentRead", true}}));
@@ -201,8 +230,8 @@ class DynamoDbMemberStore : public MemberStore {
     }
     auto update = [&](int64_t version) {
       Json bound = values_json;
-      bound[":version"] = Number(version);
-      bound[":expected"] = Number(expected_version);
+      bound[":version"] = NumberValue(version);
+      bound[":expected"] = NumberValue(expected_version);
       return Json{{"Update", {{"TableName", options_.table},
                               {"Key", {{"member_id", {{"S", member_id}}}}},
                               {"UpdateExpression", "SET #v = :version" + set + remove},
@@ -224,7 +253,7 @@ class DynamoDbMemberStore : public MemberStore {
                               {"Key", {{"member_id", {{"S", member_id}}}}},
                               {"ConditionExpression", VersionCondition(expected_version)},
                               {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                              {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}}}};
+                              {"ExpressionAttributeValues", {{":expected", NumberValue(expected_version)}}}}}};
     };
     ARROW_RETURN_NOT_OK(Commit(member_id, "delete", remove, {}, [&](size_t) {
       return Conflict(member_id, expected_version).status();
@@ -262,10 +291,20 @@ class DynamoDbMemberStore : public MemberStore {
   }
 
   arrow::Result<std::vector<ChangeEntry>> ChangesSince(int64_t after) override {
+    ARROW_ASSIGN_OR_RAISE(Json counter, client_->Call("GetItem", {{"TableName", changes_table_},
+                                                                  {"Key", ChangesCounterKey()},
+                                                                  {"ConsistentRead", true}}));
+    const Json* item = JsonMember(counter, "Item");
+    ARROW_ASSIGN_OR_RAISE(auto gap, IntegerAttribute(item ? *item : Json(), "gap_version"));
+    if (gap && after < *gap) {
+      return ChangeLogGap("changes before data_version " + std::to_string(*gap) +
+                          " may be missing from the log (DynamoDB stream records past their 24-hour retention, "
+                          "or the stream newly followed)");
+    }
     std::vector<ChangeEntry> changes;
     Json request = {{"TableName", changes_table_},
                     {"KeyConditionExpression", "p = :p AND v > :after"},
-                    {"ExpressionAttributeValues", {{":p", {{"S", "changes"}}}, {":after", Number(after)}}},
+                    {"ExpressionAttributeValues", {{":p", {{"S", "changes"}}}, {":after", NumberValue(after)}}},
                     {"ConsistentRead", true}};
     while (true) {
       ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Query", request));
@@ -304,7 +343,7 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("UpdateItem", {{"TableName", changes_table_},
                                                                     {"Key", ChangesCounterKey()},
                                                                     {"UpdateExpression", "ADD data_version :n"},
-                                                                    {"ExpressionAttributeValues", {{":n", Number(amount)}}},
+                                                                    {"ExpressionAttributeValues", {{":n", NumberValue(amount)}}},
                                                                     {"ReturnValues", "UPDATED_NEW"}}));
     const Json* attributes = JsonMember(answer, "Attributes");
     ARROW_ASSIGN_OR_RAISE(auto value, IntegerAttribute(attributes ? *attributes : Json(), "data_version"));
@@ -312,9 +351,6 @@ class DynamoDbMemberStore : public MemberStore {
     return *value;
   }
 
-  Json ChangeItem(int64_t version, const std::string& member_id, const std::string& op) const {
-    return {{"p", {{"S", "changes"}}}, {"v", Number(version)}, {"member_id", {{"S", member_id}}}, {"op", {{"S", op}}}};
-  }
 
   // One change, all or nothing (TransactWriteItems): the data_version counter moves from the
   // value just read to the next, the change is logged under that version, the member item is
@@ -331,16 +367,16 @@ class DynamoDbMemberStore : public MemberStore {
     arrow::Status last = arrow::Status::OK();
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (5 << std::min(attempt, 5))));
-      ARROW_ASSIGN_OR_RAISE(int64_t current, DataVersion());
+      ARROW_ASSIGN_OR_RAISE(int64_t current, CounterVersion());
       const int64_t next = current + 1;
       Json items = Json::array();
       items.push_back({{"Update", {{"TableName", changes_table_},
                                    {"Key", ChangesCounterKey()},
                                    {"UpdateExpression", "SET data_version = :next"},
                                    {"ConditionExpression", "attribute_not_exists(data_version) OR data_version = :current"},
-                                   {"ExpressionAttributeValues", {{":next", Number(next)}, {":current", Number(current)}}}}}});
+                                   {"ExpressionAttributeValues", {{":next", NumberValue(next)}, {":current", NumberValue(current)}}}}}});
       items.push_back({{"Put", {{"TableName", changes_table_},
-                                {"Item", ChangeItem(next, member_id, op)},
+                                {"Item", ChangeLogItem(next, member_id, op)},
                                 {"ConditionExpression", "attribute_not_exists(p)"}}}});
       items.push_back(member_write(next));
       for (const Json& item : extra) items.push_back(item);
@@ -372,7 +408,7 @@ class DynamoDbMemberStore : public MemberStore {
     for (size_t i = 0; i < specs.size() && i < record.size(); ++i) {
       if (record[i]) item[specs[i].name] = TypedValue(specs[i], *record[i]);
     }
-    item["_version"] = Number(version);
+    item["_version"] = NumberValue(version);
     return item;
   }
 
@@ -441,6 +477,7 @@ class DynamoDbMemberStore : public MemberStore {
   model::MemberNormalizer normalizer_;
   std::unique_ptr<DynamoDbClient> client_;
   DynamoDbMemberNumbers numbers_;
+  std::unique_ptr<DynamoDbStreamFollower> stream_;  // null: the table has no stream
 };
 
 arrow::Result<StoreScan> DynamoDbMemberStore::Scan(int64_t batch_rows) {
@@ -482,7 +519,7 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
         if (claimed.insert(*number).second) claims.push_back(DynamoDbMemberNumbers::ClaimItem(*number, *id));
       }
       ++version;
-      changes.push_back(ChangeItem(version, *id, "insert"));
+      changes.push_back(ChangeLogItem(version, *id, "insert"));
       items.push_back(ToItem(record, version));
     }
     // The log first: a change is never missing from it.
