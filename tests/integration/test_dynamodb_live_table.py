@@ -222,3 +222,74 @@ def test_changes_by_other_writers_reach_hybrid_reads_through_the_stream(ddb, dyn
                        UpdateExpression="SET regio = :r", ExpressionAttributeValues={":r": {"S": "Limburg"}})
     healed = query("regio=Limburg")
     assert healed["source"] == "hybrid" and len(healed["rows"]) == 4
+
+
+def test_stream_faults_split_closed_shards_trimmed_horizon_and_throttling(ddb, dynamo, tmp_path):
+    """The stream scripted by a proxy in front of DynamoDB Local (the table itself is real):
+    a shard split (parent read to its end before its children, closed shards marked done),
+    a throttled GetRecords (retried), and a checkpoint past the trim horizon (answered live)."""
+    from peers import ScriptedStream
+    env, table = ddb.env, "FaultyStream"
+    create_club_table(dynamo, table)
+    for i in range(20):
+        dynamo.put_item(TableName=table, Item=club_member(i))
+    stream = ScriptedStream(ddb.endpoint)
+    try:
+        stream.add_shard("shardId-0002-parent")
+        store, lake = ddb.uri(table, endpoint=stream.endpoint), tmp_path / "lake"
+        ml(env, "generate", "--store", store, "--lake", lake, "--as-of", AS_OF)
+
+        def query():
+            return json.loads(ml(env, "query", "--store", store, "--lake", lake, "--where", "regio=Limburg",
+                                 "--select", "member_id", "--format", "json").stdout)
+
+        def logged():
+            items = dynamo.query(TableName=f"{table}-changes", KeyConditionExpression="p = :p",
+                                 ExpressionAttributeValues={":p": {"S": "changes"}}, ConsistentRead=True)["Items"]
+            return [(int(i["v"]["N"]), i["member_id"]["S"], i["op"]["S"]) for i in items]
+
+        def limburg(i):
+            dynamo.update_item(TableName=table, Key={"member_id": {"S": f"club-{i:04d}"}},
+                               UpdateExpression="SET regio = :r", ExpressionAttributeValues={":r": {"S": "Limburg"}})
+
+        # Edits by another program; then the parent shard closes and splits in two children.
+        for i in (1, 2):
+            limburg(i)
+            stream.record("shardId-0002-parent", "MODIFY", f"club-{i:04d}")
+        stream.close("shardId-0002-parent")
+        stream.add_shard("shardId-0001-child", parent="shardId-0002-parent")  # sorts before its parent
+        stream.add_shard("shardId-0003-child", parent="shardId-0002-parent")
+        limburg(3)
+        stream.record("shardId-0001-child", "MODIFY", "club-0003")
+        dynamo.delete_item(TableName=table, Key={"member_id": {"S": "club-0001"}})
+        stream.record("shardId-0003-child", "REMOVE", "club-0001")
+        stream.throttle_every = 2
+        answer = query()
+        assert answer["source"] == "hybrid"
+        assert sorted(r["member_id"] for r in answer["rows"]) == ["club-0002", "club-0003"]
+        assert stream.throttled > 0
+        entries = logged()
+        order = [member for _, member, _ in sorted(entries)]
+        assert order.index("club-0002") < order.index("club-0003")  # the parent's records first
+        assert [e for e in entries if e[1] == "club-0001"][-1][2] == "delete"
+        state = dynamo.get_item(TableName=f"{table}-changes", Key={"p": {"S": "stream"}, "v": {"N": "0"}},
+                                ConsistentRead=True)["Item"]["shards"]["M"]
+        assert state["shardId-0002-parent"]["M"]["done"] == {"BOOL": True}
+        assert state["shardId-0001-child"]["M"]["done"] == {"BOOL": False}
+        # The checkpoints are durable: another process logs nothing twice.
+        count = len(entries)
+        assert query()["rows"] == answer["rows"] and len(logged()) == count
+        # The closed parent disappears from the stream (trimmed after 24 hours, done): forgotten.
+        del stream.shards["shardId-0002-parent"]
+        limburg(4)
+        stream.record("shardId-0003-child", "MODIFY", "club-0004")
+        answer = query()
+        assert answer["source"] == "hybrid" and len(answer["rows"]) == 3 and len(logged()) == count + 1
+        # The next checkpoint lies beyond the trim horizon: changes may be lost, answered live.
+        stream.trim_next = True
+        limburg(5)  # in the table, its stream record trimmed away unread
+        answer = query()
+        assert answer["source"] == "live" and "incomplete" in answer["fallback_reason"]
+        assert sorted(r["member_id"] for r in answer["rows"]) == ["club-0002", "club-0003", "club-0004", "club-0005"]
+    finally:
+        stream.stop()
