@@ -293,3 +293,43 @@ def test_stream_faults_split_closed_shards_trimmed_horizon_and_throttling(ddb, d
         assert sorted(r["member_id"] for r in answer["rows"]) == ["club-0002", "club-0003", "club-0004", "club-0005"]
     finally:
         stream.stop()
+
+
+def test_api_members_and_the_on_change_trigger_follow_the_stream(ddb, dynamo, tmp_path_factory, monkeypatch):
+    """`memberlake serve` on the club's table: /api/members shows boto3's edits and deletes, and
+    the on-change trigger generates after them (it polls the data_version the stream moves)."""
+    import time
+
+    from server_support import Keys, Server
+    table = "ServedClub"
+    create_club_table(dynamo, table)
+    for i in range(30):
+        dynamo.put_item(TableName=table, Item=club_member(i))
+    base = tmp_path_factory.mktemp("served")
+    store, lake = ddb.uri(table), base / "lake"
+    ml(ddb.env, "generate", "--store", store, "--lake", lake, "--as-of", AS_OF)
+    keys_file = base / "api_keys.toml"
+    keys_file.write_text("# memberlake API keys (hashes only)\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"):
+        monkeypatch.setenv(name, ddb.env[name])
+    server = Server(base, store, lake, Keys(), keys_file,
+                    "[triggers]\non_change_min_changes = 2\non_change_quiet_seconds = 1")
+    try:
+        token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+        first = server.get("/api/snapshots", token).json()["current"]
+        dynamo.update_item(TableName=table, Key={"member_id": {"S": "club-0003"}},
+                           UpdateExpression="SET regio = :r", ExpressionAttributeValues={":r": {"S": "Limburg"}})
+        dynamo.delete_item(TableName=table, Key={"member_id": {"S": "club-0004"}})
+        listed = server.get("/api/members", token, params={"where": "member_id in club-0003|club-0004|club-0005"})
+        assert listed.status == 200, listed.text
+        rows = {r["member_id"]: r for r in listed.json()["rows"]}
+        assert sorted(rows) == ["club-0003", "club-0005"] and rows["club-0003"]["regio"] == "Limburg"
+        deadline, current = time.time() + 60, first
+        while time.time() < deadline and current == first:
+            time.sleep(0.3)
+            current = server.get("/api/snapshots", token).json()["current"]
+        assert current != first, "no generation after two changes by another program"
+        manifest = json.loads((lake / "manifests" / f"snapshot-{current}.json").read_text())
+        assert manifest["members"] == 29
+    finally:
+        server.stop()
