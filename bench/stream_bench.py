@@ -11,30 +11,18 @@ rate is pending / (first - second).
 """
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from aws_bench import timed  # noqa: E402  (bench/ is this script's directory)
 from peers import DynamoDbLocal  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = os.environ.get("MEMBERLAKE_BIN", str(ROOT / "build" / "memberlake"))
 AS_OF = "2026-01-07"
 REGIONS = ["Utrecht", "Limburg", "Oost", "Friesland", "Noord-Holland"]
-
-
-def timed(env, *args):
-    start = time.perf_counter()
-    out = subprocess.run([BIN, *map(str, args)], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{args}: {out.stderr}")
-    return time.perf_counter() - start, out.stdout
 
 
 def member(i, regio):
