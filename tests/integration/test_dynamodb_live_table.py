@@ -331,5 +331,14 @@ def test_api_members_and_the_on_change_trigger_follow_the_stream(ddb, dynamo, tm
         assert current != first, "no generation after two changes by another program"
         manifest = json.loads((lake / "manifests" / f"snapshot-{current}.json").read_text())
         assert manifest["members"] == 29
+        # An edit through the API of an item without _version keeps every other attribute.
+        before = raw(dynamo, table, "club-0007")
+        patched = server.request("PATCH", "/api/members/club-0007", token, body={"woonplaats": "Venlo"},
+                                 headers={"If-Match": '"0"'})
+        assert patched.status == 200, patched.text
+        after = raw(dynamo, table, "club-0007")
+        assert {k for k in set(before) | set(after) if before.get(k) != after.get(k)} == \
+            {"woonplaats", "_version", "updated_at"}
+        assert after["bouwjaar"] == {"S": "1985"} and after["status_history"] == before["status_history"]
     finally:
         server.stop()
