@@ -16,6 +16,15 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kRecordsPerCommit = 20;  // + counter and state: within any TransactWriteItems limit
+// Stream records live 24 hours: a follower that last caught up longer ago than this may have
+// missed records of shards it never checkpointed (a shard born and trimmed in between).
+constexpr int64_t kHorizonSeconds = 23 * 3600;
+// An idle follower still notes that it was up to date, so quiet days are not taken for gaps.
+constexpr int64_t kTouchSeconds = 3600;
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 struct Checkpoint {
   std::string seq;  // the last sequence number logged; empty: from the shard's start
@@ -32,6 +41,7 @@ struct DynamoDbStreamFollower::State {
   bool exists = false;
   std::string arn;
   int64_t rev = 0;
+  int64_t at = 0;  // when the log was last known caught up (epoch seconds)
   std::map<std::string, Checkpoint> checkpoints;
   std::map<std::string, std::string> listed;  // shard id -> parent shard id ("" for none)
 };
@@ -73,6 +83,8 @@ arrow::Status LoadState(DynamoDbClient& tables, const std::string& changes_table
   state->arn = StringAttribute(*item, "arn");
   ARROW_ASSIGN_OR_RAISE(auto rev, IntegerAttribute(*item, "rev"));
   state->rev = rev.value_or(0);
+  ARROW_ASSIGN_OR_RAISE(auto at, IntegerAttribute(*item, "at"));
+  state->at = at.value_or(0);
   const Json* shards = JsonMember(*item, "shards");
   const Json* map = shards ? JsonMember(*shards, "M") : nullptr;
   if (map == nullptr || !map->is_object()) return arrow::Status::OK();
@@ -95,10 +107,14 @@ arrow::Status DynamoDbStreamFollower::CatchUp() {
   try {
     for (int pass = 0; pass < 10000; ++pass) {
       bool progressed = false;
-      arrow::Status status = Pass(&progressed);
+      State state;
+      arrow::Status status = Pass(state, &progressed);
       if (status.IsAlreadyExists()) continue;  // another follower moved the state: read it again
       ARROW_RETURN_NOT_OK(status);
-      if (!progressed) return arrow::Status::OK();
+      if (progressed) continue;
+      if (NowSeconds() - state.at < kTouchSeconds) return arrow::Status::OK();
+      status = Commit(state, StateWrite{}, {}, /*gap=*/false);  // caught up: note when
+      if (!status.IsAlreadyExists()) return status;
     }
     return arrow::Status::IOError("DynamoDB stream ", stream_arn_, ": the change log does not catch up");
   } catch (const std::exception& e) {
@@ -107,8 +123,7 @@ arrow::Status DynamoDbStreamFollower::CatchUp() {
 }
 
 // One pass over the shards; `progressed` when something was logged or the state changed.
-arrow::Status DynamoDbStreamFollower::Pass(bool* progressed) {
-  State state;
+arrow::Status DynamoDbStreamFollower::Pass(State& state, bool* progressed) {
   ARROW_RETURN_NOT_OK(LoadState(*tables_, changes_table_, &state));
   if (!state.exists || state.arn != stream_arn_) {
     // First follow, or a new stream: what happened before is not in the log.
@@ -116,6 +131,11 @@ arrow::Status DynamoDbStreamFollower::Pass(bool* progressed) {
     StateWrite reset;
     reset.reset = true;
     return Commit(state, reset, {}, /*gap=*/true);
+  }
+  if (NowSeconds() - state.at > kHorizonSeconds) {
+    // Not caught up for longer than the stream keeps records: some may be lost.
+    *progressed = true;
+    return Commit(state, StateWrite{}, {}, /*gap=*/true);
   }
   Json request = {{"StreamArn", stream_arn_}};
   while (true) {
@@ -258,8 +278,10 @@ arrow::Status DynamoDbStreamFollower::Commit(State& state, const StateWrite& wri
                                 {"ConditionExpression", "attribute_not_exists(p)"}}}});
     }
     Json names = Json::object();
-    Json values = {{":rev", NumberValue(state.rev)}, {":next_rev", NumberValue(state.rev + 1)}};
-    std::string update = "SET rev = :next_rev";
+    const int64_t now = NowSeconds();
+    Json values = {{":rev", NumberValue(state.rev)}, {":next_rev", NumberValue(state.rev + 1)}, {":at", NumberValue(now)}};
+    std::string update = "SET rev = :next_rev, #at = :at";
+    names["#at"] = "at";
     if (write.reset) {
       update += ", arn = :arn, shards = :none";
       values[":arn"] = {{"S", stream_arn_}};
@@ -288,6 +310,7 @@ arrow::Status DynamoDbStreamFollower::Commit(State& state, const StateWrite& wri
       records_logged_ += static_cast<int64_t>(changes.size());
       state.exists = true;
       state.rev += 1;
+      state.at = now;
       if (write.reset) state.checkpoints.clear();
       if (!write.shard.empty()) state.checkpoints[write.shard] = write.checkpoint;
       for (const auto& shard : write.remove) state.checkpoints.erase(shard);

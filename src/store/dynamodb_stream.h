@@ -12,8 +12,9 @@
 // children (shard splits), closed shards are marked done once drained.
 //
 // Lost changes. Stream records live 24 hours. When a checkpoint's shard has been trimmed away,
-// GetShardIterator answers TrimmedDataAccessException, the stream was replaced (another ARN), or
-// memberlake follows the stream for the first time, changes may be missing from the log: the
+// GetShardIterator answers TrimmedDataAccessException, the stream was replaced (another ARN),
+// the log was last caught up more than 23 hours ago (the state's `at`, refreshed hourly even
+// when idle), or memberlake follows the stream for the first time, changes may be missing: the
 // follower sets `gap_version` on the counter item to the next data_version, and the store's
 // ChangesSince(after < gap_version) answers ChangeLogGap, so readers answer from a full scan
 // and say so, until a snapshot generated after the gap replaces the old one.
@@ -52,7 +53,7 @@ class DynamoDbStreamFollower {
  private:
   DynamoDbStreamFollower(std::string stream_arn, std::string changes_table, DynamoDbClient* tables,
                          std::unique_ptr<DynamoDbClient> streams);
-  arrow::Status Pass(bool* progressed);
+  arrow::Status Pass(State& state, bool* progressed);
   arrow::Status FollowShard(State& state, const std::string& shard, bool* progressed);
   arrow::Status Commit(State& state, const StateWrite& write,
                        const std::vector<std::pair<std::string, std::string>>& changes, bool gap);
