@@ -349,3 +349,23 @@ def test_api_members_and_the_on_change_trigger_follow_the_stream(ddb, dynamo, tm
         assert after["bouwjaar"] == {"S": "1985"} and after["status_history"] == before["status_history"]
     finally:
         server.stop()
+
+
+def test_racing_followers_log_each_stream_record_once(ddb, dynamo, tmp_path):
+    env, table = ddb.env, "RacedStream"
+    create_club_table(dynamo, table)
+    store, lake = ddb.uri(table), tmp_path / "lake"
+    ml(env, "generate", "--store", store, "--lake", lake, "--as-of", AS_OF)  # follows from here (one gap)
+    for i in range(150):
+        dynamo.put_item(TableName=table, Item=club_member(i))
+    query = [BIN, "query", "--store", store, "--lake", lake, "--select", "member_id", "--format", "json"]
+    readers = [subprocess.Popen(query, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    for reader in readers:
+        out, err = reader.communicate(timeout=300)
+        assert reader.returncode == 0, err
+        assert len(json.loads(out)["rows"]) == 150
+    entries = dynamo.query(TableName=f"{table}-changes", KeyConditionExpression="p = :p",
+                           ExpressionAttributeValues={":p": {"S": "changes"}}, ConsistentRead=True)["Items"]
+    members = [e["member_id"]["S"] for e in entries]
+    assert len(members) == 150 and len(set(members)) == 150  # each record once, none skipped
