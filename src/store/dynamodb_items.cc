@@ -26,14 +26,20 @@ int64_t JsonInteger(const Json& object, std::string_view key, int64_t fallback) 
   return fallback;
 }
 
-arrow::Result<Json> JsonObjects(const Json& answer, std::string_view key, std::string_view what) {
+const Json& EmptyJson() {
+  static const Json empty = Json::object();
+  return empty;
+}
+
+arrow::Result<const Json*> JsonObjects(const Json& answer, std::string_view key, std::string_view what) {
+  static const Json none = Json::array();
   const Json* list = JsonMember(answer, key);
-  if (list == nullptr) return Json::array();
+  if (list == nullptr) return &none;
   if (!list->is_array()) return arrow::Status::Invalid(what, ": '", key, "' is not a list");
   for (const Json& entry : *list) {
     if (!entry.is_object()) return arrow::Status::Invalid(what, ": an entry of '", key, "' is not an object");
   }
-  return *list;
+  return list;
 }
 
 std::string AttributeType(const Json& value) {

@@ -24,9 +24,14 @@ std::string JsonString(const nlohmann::json& object, std::string_view key, std::
 // `object[key]` as an integer when it is a JSON integer, else `fallback`.
 int64_t JsonInteger(const nlohmann::json& object, std::string_view key, int64_t fallback = 0);
 
-// An answer's list `key` (Items, Records, Shards, ...): an empty array when absent; Invalid
-// naming `what` and the key when present but not an array of objects.
-arrow::Result<nlohmann::json> JsonObjects(const nlohmann::json& answer, std::string_view key, std::string_view what);
+// An answer's list `key` (Items, Records, Shards, ...), pointing into `answer` (valid while it
+// lives; not copied, pages are large): an empty array when absent; Invalid naming `what` and
+// the key when present but not an array of objects.
+arrow::Result<const nlohmann::json*> JsonObjects(const nlohmann::json& answer, std::string_view key,
+                                                 std::string_view what);
+
+// An empty JSON object to read from where a member is missing (a static, never a temporary).
+const nlohmann::json& EmptyJson();
 
 // The type tag of an attribute value ("S", "N", "L", ...); empty when the value is malformed
 // (not an object with exactly one member).

@@ -31,8 +31,8 @@ arrow::Status DynamoDbMemberNumbers::Open() {
   }
   ARROW_RETURN_NOT_OK(described.status());
   const Json* table = JsonMember(*described, "Table");
-  ARROW_ASSIGN_OR_RAISE(Json keys, JsonObjects(table ? *table : Json(), "KeySchema", "DynamoDB DescribeTable"));
-  for (const Json& key : keys) {
+  ARROW_ASSIGN_OR_RAISE(const Json* keys, JsonObjects(table ? *table : EmptyJson(), "KeySchema", "DynamoDB DescribeTable"));
+  for (const Json& key : *keys) {
     if (JsonString(key, "KeyType") == "HASH") counters_key_ = JsonString(key, "AttributeName");
   }
   if (counters_key_.empty()) return arrow::Status::Invalid("counters table ", options_.counters_table, ": no hash key");
@@ -65,8 +65,8 @@ arrow::Result<std::optional<int64_t>> DynamoDbMemberNumbers::HighestInTable() {
   Json request = {{"TableName", options_.members_table}, {"ConsistentRead", true}, {"ProjectionExpression", "lidnummer"}};
   while (true) {
     ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Scan", request));
-    ARROW_ASSIGN_OR_RAISE(Json items, JsonObjects(page, "Items", "DynamoDB Scan"));
-    for (const Json& item : items) {
+    ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Scan"));
+    for (const Json& item : *items) {
       if (auto number = LeadingNumber(item)) highest = std::max(highest.value_or(*number), *number);
     }
     const Json* next = JsonMember(page, "LastEvaluatedKey");
@@ -101,8 +101,8 @@ arrow::Status DynamoDbMemberNumbers::CheckFree(int64_t number, const std::string
                                                  {":p", {{"S", std::to_string(number) + " "}}}}}};
   while (true) {
     ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Scan", request));
-    ARROW_ASSIGN_OR_RAISE(Json items, JsonObjects(page, "Items", "DynamoDB Scan"));
-    if (!items.empty()) return LidnummerInUse(number);
+    ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Scan"));
+    if (!items->empty()) return LidnummerInUse(number);
     const Json* next = JsonMember(page, "LastEvaluatedKey");
     if (next == nullptr) return arrow::Status::OK();
     request["ExclusiveStartKey"] = *next;

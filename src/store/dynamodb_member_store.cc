@@ -268,8 +268,8 @@ class DynamoDbMemberStore : public MemberStore {
     Json request = {{"TableName", options_.table}, {"ConsistentRead", true}};
     while (true) {
       ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Scan", request));
-      ARROW_ASSIGN_OR_RAISE(Json items, JsonObjects(page, "Items", "DynamoDB Scan"));
-      for (const auto& item : items) {
+      ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Scan"));
+      for (const auto& item : *items) {
         ARROW_ASSIGN_OR_RAISE(StoredMember member, FromItem(item));
         all.push_back(std::move(member));
       }
@@ -308,8 +308,8 @@ class DynamoDbMemberStore : public MemberStore {
                     {"ConsistentRead", true}};
     while (true) {
       ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Query", request));
-      ARROW_ASSIGN_OR_RAISE(Json items, JsonObjects(page, "Items", "DynamoDB Query on the change log"));
-      for (const auto& item : items) {
+      ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Query on the change log"));
+      for (const auto& item : *items) {
         ARROW_ASSIGN_OR_RAISE(auto version, IntegerAttribute(item, "v"));
         const std::string id = StringAttribute(item, "member_id"), op = StringAttribute(item, "op");
         if (!version || id.empty()) return arrow::Status::Invalid("change log entry without version or member_id");

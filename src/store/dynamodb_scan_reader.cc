@@ -118,10 +118,10 @@ class ParallelScanReader : public arrow::RecordBatchReader {
 
 arrow::Status AppendItems(const Json& page, const model::FieldRegistry& registry,
                           std::vector<arrow::StringBuilder>& builders, const std::function<arrow::Status()>& row_done) {
-  ARROW_ASSIGN_OR_RAISE(Json items, JsonObjects(page, "Items", "DynamoDB Scan"));
+  ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Scan"));
   const auto& specs = registry.stored_fields();
   std::vector<std::optional<std::string>> row(specs.size());
-  for (const Json& item : items) {
+  for (const Json& item : *items) {
     for (size_t f = 0; f < specs.size(); ++f) {
       const Json* value = JsonMember(item, specs[f].name);
       auto text = value ? AttributeText(*value, specs[f].name) : std::optional<std::string>();

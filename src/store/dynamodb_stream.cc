@@ -141,8 +141,8 @@ arrow::Status DynamoDbStreamFollower::Pass(State& state, bool* progressed) {
   while (true) {
     ARROW_ASSIGN_OR_RAISE(Json answer, streams_->Call("DescribeStream", request));
     const Json* description = JsonMember(answer, "StreamDescription");
-    ARROW_ASSIGN_OR_RAISE(Json shards, JsonObjects(description ? *description : Json(), "Shards", "DynamoDB DescribeStream"));
-    for (const Json& shard : shards) {
+    ARROW_ASSIGN_OR_RAISE(const Json* shards, JsonObjects(description ? *description : EmptyJson(), "Shards", "DynamoDB DescribeStream"));
+    for (const Json& shard : *shards) {
       const std::string id = JsonString(shard, "ShardId");
       if (!id.empty()) state.listed[id] = JsonString(shard, "ParentShardId");
     }
@@ -202,22 +202,22 @@ arrow::Status DynamoDbStreamFollower::FollowShard(State& state, const std::strin
       }
       return page.status();
     }
-    ARROW_ASSIGN_OR_RAISE(Json records, JsonObjects(*page, "Records", "DynamoDB GetRecords"));
+    ARROW_ASSIGN_OR_RAISE(const Json* records, JsonObjects(*page, "Records", "DynamoDB GetRecords"));
     iterator = JsonString(*page, "NextShardIterator");
     std::vector<std::pair<std::string, std::string>> changes;  // (member_id, op)
     std::string last_seq = checkpoint.seq;
-    for (size_t i = 0; i < records.size(); ++i) {
-      const Json* body = JsonMember(records[i], "dynamodb");
+    for (size_t i = 0; i < records->size(); ++i) {
+      const Json* body = JsonMember((*records)[i], "dynamodb");
       const Json* keys = body ? JsonMember(*body, "Keys") : nullptr;
       const std::string seq = body ? JsonString(*body, "SequenceNumber") : "";
       if (seq.empty()) return arrow::Status::Invalid("DynamoDB GetRecords: a record without SequenceNumber");
       last_seq = seq;
       const std::string id = keys ? StringAttribute(*keys, "member_id") : "";
-      const std::string event = JsonString(records[i], "eventName");
+      const std::string event = JsonString((*records)[i], "eventName");
       // A record without a member_id key cannot name a member: skipped, the checkpoint moves on.
       if (!id.empty()) changes.emplace_back(id, event == "INSERT" ? "insert" : event == "REMOVE" ? "delete" : "update");
       const bool chunk_full = changes.size() == kRecordsPerCommit;
-      const bool page_end = i + 1 == records.size();
+      const bool page_end = i + 1 == records->size();
       if (chunk_full || page_end) {
         StateWrite advance;
         advance.shard = shard;
@@ -236,7 +236,7 @@ arrow::Status DynamoDbStreamFollower::FollowShard(State& state, const std::strin
       return Commit(state, finish, {}, /*gap=*/false);
     }
     // An open shard answers empty pages once read to its end; a few in a row: caught up.
-    empty_pages = records.empty() ? empty_pages + 1 : 0;
+    empty_pages = records->empty() ? empty_pages + 1 : 0;
     if (empty_pages >= 2) return arrow::Status::OK();
   }
   return arrow::Status::OK();

@@ -75,7 +75,9 @@ TEST(DynamoDbItems, AnswerHelpersTolerateAnyJson) {
   EXPECT_EQ(JsonString(Json{{"__type", 5}}, "__type", "none"), "none");
   EXPECT_TRUE(JsonObjects(Json{{"Items", 5}}, "Items", "Scan").status().IsInvalid());
   EXPECT_TRUE(JsonObjects(Json{{"Items", Json::array({5})}}, "Items", "Scan").status().IsInvalid());
-  EXPECT_TRUE(JsonObjects(Json::object(), "Items", "Scan")->empty());
+  EXPECT_TRUE((*JsonObjects(Json::object(), "Items", "Scan"))->empty());
+  const Json page = {{"Items", Json::array({Json{{"a", 1}}})}};
+  EXPECT_EQ(*JsonObjects(page, "Items", "Scan"), &page["Items"]);  // not copied
 }
 
 // A fake Scan answer with each odd value in each registry attribute: the page decodes or the
