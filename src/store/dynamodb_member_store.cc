@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "model/member_normalizer.h"
-#include "store/dynamodb_client.h"
 #include "store/dynamodb_change_log.h"
+#include "store/dynamodb_client.h"
 #include "store/dynamodb_items.h"
 #include "store/dynamodb_member_numbers.h"
 #include "store/dynamodb_scan_reader.h"

@@ -1,6 +1,7 @@
 """Real servers for the AWS backends, started on loopback by the tests and stopped after:
-s3proxy (an S3 server storing objects on local disk, from Maven Central) and, later, DynamoDB
-Local. scripts/bootstrap.sh downloads them into ~/.cache/memberlake."""
+s3proxy (an S3 server storing objects on local disk, from Maven Central) and DynamoDB Local
+(scripts/bootstrap.sh downloads both into ~/.cache/memberlake), and forwarding proxies in front
+of DynamoDB Local that inject throttling or script the table's stream."""
 import os
 import socket
 import subprocess
