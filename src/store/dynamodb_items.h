@@ -39,8 +39,8 @@ std::string AttributeType(const nlohmann::json& value);
 
 // An attribute value as the raw text the store keeps: S and N as written, BOOL as
 // true/false, NULL as no value, string and number sets comma-joined, binary (B, BS) and
-// lists and maps as their JSON text (the registry's validation then quarantines the record,
-// naming the attribute). A malformed value (unknown tag, a tag whose content has the wrong
+// lists and maps as their JSON text (validation then quarantines the record when the field is
+// a date, number or enum, naming it; free text keeps the JSON text). A malformed value (unknown tag, a tag whose content has the wrong
 // JSON type, several tags) is Invalid naming `attribute`.
 arrow::Result<std::optional<std::string>> AttributeText(const nlohmann::json& value, std::string_view attribute);
 
