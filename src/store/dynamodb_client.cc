@@ -108,7 +108,8 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     }
     nlohmann::json answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (status == 200) {
-      if (answer.is_discarded()) return arrow::Status::IOError("DynamoDB ", operation, ": unreadable answer");
+      // Every DynamoDB answer is a JSON object; anything else is no answer at all.
+      if (!answer.is_object()) return arrow::Status::IOError("DynamoDB ", operation, ": unreadable answer");
       return answer;
     }
     std::string type, message;

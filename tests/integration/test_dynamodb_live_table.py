@@ -369,3 +369,45 @@ def test_racing_followers_log_each_stream_record_once(ddb, dynamo, tmp_path):
                            ExpressionAttributeValues={":p": {"S": "changes"}}, ConsistentRead=True)["Items"]
     members = [e["member_id"]["S"] for e in entries]
     assert len(members) == 150 and len(set(members)) == 150  # each record once, none skipped
+
+
+def test_malformed_answers_from_a_peer_are_errors_not_crashes(ddb, dynamo):
+    """A proxy answering with odd JSON where DynamoDB's answers have structure: each command
+    ends with an error naming the problem (no exception escapes, nothing is taken for data)."""
+    from peers import ForwardingProxy
+    env, table = ddb.env, "OddAnswers"
+    ml(env, "seed", "--store", ddb.uri(table), "--members", 5, "--seed", 3)
+    dynamo.put_item(TableName=table, Item=CLUB_MEMBER)
+
+    class Odd(ForwardingProxy):
+        answers = {}
+
+        def intercept(self, target, request):
+            operation = target.split(".", 1)[1]
+            return self.answers.get(operation)
+
+    proxy = Odd(ddb.endpoint)
+    try:
+        store = ddb.uri(table, endpoint=proxy.endpoint, max_attempts=1)
+        cases = [
+            ("GetItem", (200, {"Item": {"member_id": {"S": 5}}}), ["members", "get", "--store", store, "club-0001"]),
+            ("GetItem", (200, {"Item": 5}), ["members", "get", "--store", store, "club-0001"]),
+            ("GetItem", (200, {"Item": {"_version": {"N": ["1"]}}}), ["members", "get", "--store", store, "club-0001"]),
+            ("Scan", (200, {"Items": 5}), ["members", "list", "--store", store]),
+            ("Scan", (200, {"Items": [5]}), ["members", "list", "--store", store]),
+            ("Scan", (200, [1, 2]), ["members", "list", "--store", store]),
+            ("GetItem", (400, {"__type": 5, "message": ["x"]}), ["members", "get", "--store", store, "club-0001"]),
+            ("TransactWriteItems", (400, {"__type": "x#TransactionCanceledException", "message": 7,
+                                          "CancellationReasons": [5, {"Code": 7}, None]}),
+             ["members", "update", "--store", store, "club-0001", "--expected-version", 0, "--json",
+              '{"regio": "Limburg"}']),
+        ]
+        for operation, answer, command in cases:
+            Odd.answers = {operation: answer}
+            failed = ml(env, *command, check=False)
+            assert failed.returncode > 0 and "unexpected error" not in failed.stderr, (operation, answer, failed)
+            assert failed.stderr.strip(), (operation, answer)
+        Odd.answers = {}
+        assert json.loads(ml(env, "members", "get", "--store", store, "club-0001").stdout)["member_id"] == "club-0001"
+    finally:
+        proxy.stop()
