@@ -32,6 +32,7 @@ struct TableOptions {
   std::string counter_id = "member_number";
   std::string changes_table;   // changes=: memberlake's change log table (default TABLE-changes)
   bool follow_stream = true;   // stream=off: ignore the table's stream (only memberlake's writes are seen)
+  std::string streams_endpoint;  // streams_endpoint=: default the endpoint given, else AWS's streams endpoint
 };
 
 std::string PercentDecode(std::string_view text) {
@@ -78,6 +79,8 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
       options.counters_table = value;
     } else if (key == "counter_id") {
       options.counter_id = value;
+    } else if (key == "streams_endpoint") {
+      options.streams_endpoint = value;
     } else if (key == "changes") {
       options.changes_table = value;
     } else if (key == "stream") {
@@ -85,7 +88,7 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
       options.follow_stream = value == "auto";
     } else {
       return arrow::Status::Invalid("dynamodb:// URI: unknown option '", key,
-                                    "' (endpoint, region, segments, max_attempts, counters, counter_id, changes, stream)");
+                                    "' (endpoint, region, segments, max_attempts, counters, counter_id, changes, stream, streams_endpoint)");
     }
   }
   return options;
@@ -144,7 +147,9 @@ class DynamoDbMemberStore : public MemberStore {
     const Json* spec = table ? JsonMember(*table, "StreamSpecification") : nullptr;
     const Json* enabled = spec ? JsonMember(*spec, "StreamEnabled") : nullptr;
     if (arn.empty() || !(enabled && enabled->is_boolean() && enabled->get<bool>())) return arrow::Status::OK();
-    ARROW_ASSIGN_OR_RAISE(stream_, DynamoDbStreamFollower::Make(options_.client, arn, changes_table_, client_.get()));
+    DynamoDbOptions streams = options_.client;
+    if (!options_.streams_endpoint.empty()) streams.endpoint = options_.streams_endpoint;
+    ARROW_ASSIGN_OR_RAISE(stream_, DynamoDbStreamFollower::Make(streams, arn, changes_table_, client_.get()));
     return arrow::Status::OK();
   }
 

@@ -3,7 +3,9 @@
 //
 // URI: dynamodb://TABLE?endpoint=http://127.0.0.1:8000&region=eu-west-1&segments=4
 //      [&counters=Counters&counter_id=member_number] (new member numbers from the club's
-//      counters table, dynamodb_member_numbers.h)
+//      counters table, dynamodb_member_numbers.h) [&changes=TABLE-changes] (the change log
+//      table) [&stream=auto|off&streams_endpoint=URL] (following the table's stream,
+//      dynamodb_stream.h)
 //
 // The table is the club's, written by other programs too (docs/aws.md): items may lack
 // `_version` (version 0), hold attributes outside the registry and numbers as S. Updates

@@ -243,7 +243,8 @@ def test_stream_faults_split_closed_shards_trimmed_horizon_and_throttling(ddb, d
     stream = ScriptedStream(ddb.endpoint)
     try:
         stream.add_shard("shardId-0002-parent")
-        store, lake = ddb.uri(table, endpoint=stream.endpoint), tmp_path / "lake"
+        # The table over DynamoDB Local directly, its stream over the proxy (streams_endpoint=).
+        store, lake = ddb.uri(table, streams_endpoint=stream.endpoint), tmp_path / "lake"
         ml(env, "generate", "--store", store, "--lake", lake, "--as-of", AS_OF)
 
         def query():
@@ -274,7 +275,7 @@ def test_stream_faults_split_closed_shards_trimmed_horizon_and_throttling(ddb, d
         answer = query()
         assert answer["source"] == "hybrid"
         assert sorted(r["member_id"] for r in answer["rows"]) == ["club-0002", "club-0003"]
-        assert stream.throttled > 0
+        assert stream.throttled > 0 and {"DescribeStream", "GetShardIterator", "GetRecords"} <= set(stream.calls)
         entries = logged()
         order = [member for _, member, _ in sorted(entries)]
         assert order.index("club-0002") < order.index("club-0003")  # the parent's records first
