@@ -87,8 +87,8 @@ TEST_F(SqliteStore, FailedWritesChangeNothing) {
   auto conflict = store->Update(Field(*a, "member_id"), {{"regio", "Oost"}}, a->version + 7);
   EXPECT_TRUE(conflict.status().IsAlreadyExists());
   EXPECT_NE(conflict.status().message().find("version conflict"), std::string::npos);
-  auto invalid_update = store->Update(Field(*a, "member_id"), {{"email", std::nullopt}}, a->version);
-  EXPECT_EQ(invalid_update.status().message(), "email: required field is missing");
+  auto invalid_update = store->Update(Field(*a, "member_id"), {{"achternaam", std::nullopt}}, a->version);
+  EXPECT_EQ(invalid_update.status().message(), "achternaam: required field is missing");
   EXPECT_TRUE(store->Delete("no-such-id", 1).IsKeyError());
   EXPECT_EQ(*store->DataVersion(), version);
   EXPECT_EQ(store->List(0, 100)->size(), 1u);
