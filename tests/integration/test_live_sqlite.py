@@ -7,6 +7,7 @@
 """
 import json
 import sqlite3
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -262,5 +263,28 @@ def test_the_api_sees_another_programs_changes(tmp_path_factory):
         con.commit()
         assert server.get("/api/members", token, params={"where": f"member_id={target}"}).json()["rows"] == []
         assert server.get(f"/api/members/{target}", token).status == 404
+    finally:
+        assert server.stop() == 0
+
+
+def test_on_change_trigger_follows_another_programs_edits(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=300, seed=6,
+                          data_extra="[triggers]\non_change_min_changes = 2\non_change_quiet_seconds = 1")
+    try:
+        token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+        first = server.get("/api/snapshots", token).json()["current"]
+        con = sqlite3.connect(str(server.store).removeprefix("sqlite:"))
+        ids = [r[0] for r in con.execute("SELECT member_id FROM members LIMIT 2")]
+        for member_id in ids:
+            con.execute("UPDATE members SET woonplaats = 'Buiten memberlake' WHERE member_id = ?", (member_id,))
+            con.commit()
+        deadline = time.time() + 60
+        current = first
+        while current == first and time.time() < deadline:
+            time.sleep(0.2)
+            current = server.get("/api/snapshots", token).json()["current"]
+        assert current != first, "no generation after two edits by another program"
+        manifest = json.loads((server.lake / "manifests" / f"snapshot-{current}.json").read_text())
+        assert manifest["data_version"] == con.execute("SELECT MAX(data_version) FROM changes").fetchone()[0]
     finally:
         assert server.stop() == 0
