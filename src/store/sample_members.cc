@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <arrow/api.h>
@@ -204,6 +205,14 @@ class SampleReader : public arrow::RecordBatchReader {
       "datum_ondertekening", "welcome_pack_status", "welcome_pack_sent_date", "welcome_pack_sent_by", "notities",
       "created_at", "updated_at", "korte_naam", "leeftijd", "verjaardag", "jaren_lid", "aanmeldingsjaar"};
 
+  // (column, canonical value, the legacy spelling the club's table still holds)
+  inline static const std::vector<std::tuple<Column, std::string, std::string>> kLegacySpellings = {
+      {kRegio, "Overig", "Other"}, {kRegio, "Groningen/Drenthe", "Groningen/Drente"},
+      {kRegio, "Brabant/Zeeland", "Noord-Brabant/Zeeland"}, {kGeslacht, "M", "Man"}, {kGeslacht, "V", "Vrouw"},
+      {kLidmaatschapCol, "Donateur", "Donateur zonder motor"}, {kWiewatwaar, "Eerder lid", "Eerder lid van de H-DCN"},
+      {kStatusCol, "Aangemeld", "Nieuwe aanmelding"}, {kStatusCol, "Opgezegd", "Heeft opgezegd"},
+      {kStatusCol, "Actief", "active"}};
+
   model::CivilDate DateBetween(int32_t from_days, int32_t to_days) {
     return model::CivilFromDays(from_days + static_cast<int32_t>(rng_.Next() % static_cast<uint64_t>(to_days - from_days + 1)));
   }
@@ -336,10 +345,7 @@ class SampleReader : public arrow::RecordBatchReader {
   void Soil(std::vector<std::optional<std::string>>* out, model::CivilDate joined, model::CivilDate birth) {
     auto& m = *out;
     const std::string day = Num(birth.day), month = Num(birth.month), year = Num(birth.year, 4);
-    auto replace = [&](Column column, const std::string& from, const std::string& to) {
-      if (m[column] && *m[column] == from) m[column] = to;
-    };
-    switch (rng_.Uniform(0, 22)) {
+    switch (rng_.Uniform(0, 19)) {
       case 0: {
         static const std::vector<std::pair<std::string, std::string>> variants = {
             {"Noord-Holland", "noord holland"}, {"Noord-Holland", "N-Holland"}, {"Zuid-Holland", "zuid-holland"},
@@ -381,29 +387,16 @@ class SampleReader : public arrow::RecordBatchReader {
         m[kTijdstempel] = Num(joined.day) + "-" + Num(joined.month) + "-" + Num(joined.year) + " " +
                           Num(rng_.Uniform(7, 9)) + ":05:00";
         break;
-      case 15:
-        replace(kRegio, "Overig", "Other");
-        replace(kRegio, "Groningen/Drenthe", "Groningen/Drente");
-        replace(kRegio, "Brabant/Zeeland", "Noord-Brabant/Zeeland");
+      case 15:  // legacy spellings, where the member has the value they stand for
+        for (const auto& [column, canonical, legacy] : kLegacySpellings) {
+          if (m[column] && *m[column] == canonical) m[column] = legacy;
+        }
         break;
-      case 16:
-        replace(kGeslacht, "M", "Man");
-        replace(kGeslacht, "V", "Vrouw");
-        break;
-      case 17:
-        replace(kLidmaatschapCol, "Donateur", "Donateur zonder motor");
-        replace(kWiewatwaar, "Eerder lid", "Eerder lid van de H-DCN");
-        break;
-      case 18:
-        replace(kStatusCol, "Aangemeld", "Nieuwe aanmelding");
-        replace(kStatusCol, "Opgezegd", "Heeft opgezegd");
-        replace(kStatusCol, "Actief", "active");
-        break;
-      case 19:  // the spreadsheet's donors: "1234 Donateur", a few "Donateur" alone
+      case 16:  // the spreadsheet's donors: "1234 Donateur", a few "Donateur" alone
         if (m[kLidnummer]) m[kLidnummer] = rng_.Chance(0.85) ? *m[kLidnummer] + " Donateur" : "Donateur";
         break;
-      case 20: m[kEmail] = "test@h-dcn.nl"; break;  // the club's placeholder address
-      case 21: m[kEmail] = ""; break;
+      case 17: m[kEmail] = "test@h-dcn.nl"; break;  // the club's placeholder address
+      case 18: m[kEmail] = ""; break;
       default: m[kLidnummer] = ""; break;
     }
   }

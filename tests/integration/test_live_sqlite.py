@@ -7,15 +7,15 @@
 """
 import json
 import sqlite3
-import time
 
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import AS_OF, run, run_json
 from server_support import start_server
+from test_server_api import wait_for
 
-MEMBERS = 4000
+MEMBERS = 8000
 
 # The truly broken values the sample writes (store/sample_members.cc, Break): field -> (test of
 # the raw value, words of the reason).
@@ -278,12 +278,8 @@ def test_on_change_trigger_follows_another_programs_edits(tmp_path_factory):
         for member_id in ids:
             con.execute("UPDATE members SET woonplaats = 'Buiten memberlake' WHERE member_id = ?", (member_id,))
             con.commit()
-        deadline = time.time() + 60
-        current = first
-        while current == first and time.time() < deadline:
-            time.sleep(0.2)
-            current = server.get("/api/snapshots", token).json()["current"]
-        assert current != first, "no generation after two edits by another program"
+        current = wait_for(lambda: (c := server.get("/api/snapshots", token).json()["current"]) != first and c, 60)
+        assert current, "no generation after two edits by another program"
         manifest = json.loads((server.lake / "manifests" / f"snapshot-{current}.json").read_text())
         assert manifest["data_version"] == con.execute("SELECT MAX(data_version) FROM changes").fetchone()[0]
     finally:

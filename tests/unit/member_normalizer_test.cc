@@ -5,18 +5,15 @@
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
+#include "club_registry.h"
+
 #include "model/calendar.h"
 #include "store/sample_members.h"
 
 namespace memberlake::model {
 namespace {
 
-using Fields = std::vector<std::pair<std::string, std::optional<std::string>>>;
-
-std::shared_ptr<const FieldRegistry> Registry() {
-  static auto registry = *FieldRegistry::LoadFile(std::string(MEMBERLAKE_SOURCE_DIR) + "/config/fields.toml");
-  return registry;
-}
+std::shared_ptr<const FieldRegistry> Registry() { return ClubRegistry(); }
 
 Fields ValidMember() {
   return {{"member_id", "3f1c0c1e-0000-4000-8000-000000000001"},
