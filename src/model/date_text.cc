@@ -198,10 +198,11 @@ DateTextResult ParseDateText(std::string_view text, CivilDate reference, DateTex
     out->utc_millis = AmsterdamWallTimeToUtc(FloorDiv(local_ms, 1000)) * 1000 + time.millis % 1000;
     out->date = date;
   }
-  // An offset or the time zone may move a moment out of the years a date can be written in.
+  // An offset or the time zone may move a moment out of the years a date can be written in
+  // (in Amsterdam only from the first or the last year: the offset is at most two hours).
   const int utc_year = CivilFromDays(static_cast<int32_t>(FloorDiv(out->utc_millis, 86400000))).year;
-  if (utc_year < 1 || utc_year > 9999 || !IsValidDate(AmsterdamDateOfUtcMillis(out->utc_millis)) ||
-      !IsValidDate(out->date)) {
+  if (utc_year < 1 || utc_year > 9999 || !IsValidDate(out->date) ||
+      ((utc_year == 1 || utc_year == 9999) && !IsValidDate(AmsterdamDateOfUtcMillis(out->utc_millis)))) {
     return DateTextResult::kOutOfRange;
   }
   return DateTextResult::kOk;
