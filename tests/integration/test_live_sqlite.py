@@ -7,6 +7,7 @@
 """
 import json
 import sqlite3
+import subprocess
 
 import pyarrow.parquet as pq
 import pytest
@@ -174,16 +175,26 @@ def live(tmp_path):
     return {"db": db, "store": store, "lake": tmp_path / "lake", "con": con, "members": valid}
 
 
-def test_hybrid_reads_see_another_programs_update_insert_and_delete(live):
+def edit_elsewhere(live, via, sql):
+    """Runs SQL as another program: Python's sqlite3 module, or the sqlite3 shell."""
+    if via == "python":
+        live["con"].executescript(sql)
+    else:
+        proc = subprocess.run(["sqlite3", str(live["db"])], input=sql, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("via", ["python", "sqlite3 shell"])
+def test_hybrid_reads_see_another_programs_update_insert_and_delete(live, via):
     con, store, lake = live["con"], live["store"], live["lake"]
     edited, deleted = live["members"][0]["member_id"], live["members"][1]["member_id"]
     before = hybrid_query(store, lake, edited)
     assert before["rows"][0]["woonplaats"] != "Nergenshuizen"
-    con.execute("UPDATE members SET woonplaats = 'Nergenshuizen' WHERE member_id = ?", (edited,))
-    con.execute("DELETE FROM members WHERE member_id = ?", (deleted,))
-    con.execute("INSERT INTO members (member_id, lidnummer, voornaam, achternaam, status, lidmaatschap, regio) "
-                "VALUES ('ext-0001', '9001 Donateur', 'Extern', 'Geschreven', 'Actief', 'Donateur', 'Utrecht')")
-    con.commit()
+    edit_elsewhere(live, via, f"""
+        UPDATE members SET woonplaats = 'Nergenshuizen' WHERE member_id = '{edited}';
+        DELETE FROM members WHERE member_id = '{deleted}';
+        INSERT INTO members (member_id, lidnummer, voornaam, achternaam, status, lidmaatschap, regio)
+          VALUES ('ext-0001', '9001 Donateur', 'Extern', 'Geschreven', 'Actief', 'Donateur', 'Utrecht');""")
 
     after = hybrid_query(store, lake, edited)
     assert after["source"] == "hybrid" and after["live_rows"] >= 1
