@@ -2,7 +2,6 @@
 
 #include "store/record_edits.h"
 
-
 #include <sqlite3.h>
 
 #include <chrono>
@@ -172,10 +171,10 @@ class ScanReader : public arrow::RecordBatchReader {
 // each insert, update and delete of a members row appends to `changes` (whose rowid is the
 // data_version) and stamps the row's `_version` with it, so hybrid reads, /api/members, the
 // on-change triggers and the snapshot's data_version see edits memberlake did not make.
-// memberlake's own writes go through the same triggers and log nothing themselves. A write
-// that sets `_version` to the newest data_version itself was logged by its writer (memberlake
-// before change capture, or the triggers' own stamp when recursive_triggers is on) and is not
-// logged again. An update that changes member_id is the delete of the old id and the insert
+// memberlake's inserts, updates and deletes go through the same triggers and log nothing
+// themselves. A write that sets `_version` to the newest data_version itself was logged by its
+// writer (ImportRaw's bulk load, memberlake before change capture, or the triggers' own stamp
+// when recursive_triggers is on) and is not logged again. An update that changes member_id is the delete of the old id and the insert
 // of the new one.
 constexpr const char* kChangeCaptureTriggers = R"sql(
 CREATE TRIGGER IF NOT EXISTS memberlake_capture_insert AFTER INSERT ON members
