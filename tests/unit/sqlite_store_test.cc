@@ -239,6 +239,22 @@ TEST_F(SqliteStore, ChangesByAnotherProgramAreCapturedAndOwnWritesLoggedOnce) {
   EXPECT_EQ(Values(*store->ChangesSince(b->version)), "delete " + Field(*b, "member_id") + ";insert renamed;");
 }
 
+// A program that turns recursive triggers on: the trigger's own stamp of _version must not be
+// logged again (nor recurse until SQLite's trigger depth limit fails the write).
+TEST_F(SqliteStore, RecursiveTriggersInAnotherProgramLogOnce) {
+  auto store = Open();
+  auto a = store->Insert(Member("Jansen"));
+  ASSERT_TRUE(a.ok());
+  const std::string id = Field(*a, "member_id");
+  OtherProgram other(dir_ / "m.db");
+  other.Exec("PRAGMA recursive_triggers = ON");
+  other.Exec("UPDATE members SET regio = 'Oost' WHERE member_id = '" + id + "'");
+  other.Exec("INSERT INTO members (member_id, voornaam, achternaam, status, lidmaatschap, regio) "
+             "VALUES ('ext-2', 'Piet', 'Bakker', 'Actief', 'Donateur', 'Oost')");
+  EXPECT_EQ(Values(*store->ChangesSince(a->version)), "update " + id + ";insert ext-2;");
+  EXPECT_EQ(store->Get("ext-2")->version, a->version + 2);
+}
+
 // A table the club's programs made and filled before memberlake opened it: no _version, a
 // number stored as INTEGER, a spreadsheet date, and columns memberlake does not know.
 TEST_F(SqliteStore, EditsKeepWhatTheyDoNotKnow) {
