@@ -173,8 +173,9 @@ class ScanReader : public arrow::RecordBatchReader {
 // on-change triggers and the snapshot's data_version see edits memberlake did not make.
 // memberlake's inserts, updates and deletes go through the same triggers and log nothing
 // themselves. A write that sets `_version` to the newest data_version itself was logged by its
-// writer (ImportRaw's bulk load, memberlake before change capture, or the triggers' own stamp
-// when recursive_triggers is on) and is not logged again. An update that changes member_id is the delete of the old id and the insert
+// writer (ImportRaw's bulk load, memberlake before change capture, or a trigger's own stamp,
+// which fires the update trigger, and with recursive_triggers on the stamping one too) and is
+// not logged again. An update that changes member_id is the delete of the old id and the insert
 // of the new one.
 constexpr const char* kChangeCaptureTriggers = R"sql(
 CREATE TRIGGER IF NOT EXISTS memberlake_capture_insert AFTER INSERT ON members
