@@ -108,19 +108,24 @@ int64_t EuSwitchUtc(int year, int month) {
   return static_cast<int64_t>(sunday) * 86400 + 3600;
 }
 
-}  // namespace
-
-int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point now) {
-  int64_t utc = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+// The offset on plain seconds: a system_clock time_point counts nanoseconds and cannot hold
+// the years 0001..9999 that member dates span (it overflows after 2262).
+int64_t AmsterdamOffsetAt(int64_t utc) {
   int64_t utc_days = utc >= 0 ? utc / 86400 : (utc - 86399) / 86400;
   int year = CivilFromDays(static_cast<int32_t>(utc_days)).year;
   bool summer = utc >= EuSwitchUtc(year, 3) && utc < EuSwitchUtc(year, 10);
   return summer ? 7200 : 3600;
 }
 
+}  // namespace
+
+int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point now) {
+  return AmsterdamOffsetAt(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+}
+
 CivilDate AmsterdamDateOfUtcMillis(int64_t utc_millis) {
   int64_t utc = utc_millis >= 0 ? utc_millis / 1000 : (utc_millis - 999) / 1000;
-  int64_t local = utc + AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point{std::chrono::seconds(utc)});
+  int64_t local = utc + AmsterdamOffsetAt(utc);
   int64_t local_days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
   return CivilFromDays(static_cast<int32_t>(local_days));
 }
@@ -133,8 +138,7 @@ int64_t AmsterdamWallTimeToUtc(int64_t local_seconds) {
   // The offset that holds at the candidate moment. In the autumn both do (summer time, the
   // earlier moment, wins); in the spring gap neither does (read as winter time).
   for (int64_t offset : {7200, 3600}) {
-    std::chrono::system_clock::time_point candidate{std::chrono::seconds(local_seconds - offset)};
-    if (AmsterdamUtcOffsetSeconds(candidate) == offset) return local_seconds - offset;
+    if (AmsterdamOffsetAt(local_seconds - offset) == offset) return local_seconds - offset;
   }
   return local_seconds - 3600;
 }

@@ -94,7 +94,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> DutchMonthDay(const arrow::Array& i
   for (int64_t row = 0; row < input.length(); ++row) {
     int32_t days;
     if (!reader.Get(row, &days)) {
-      builder.UnsafeAppend(std::string_view());
+      builder.UnsafeAppend(std::string_view(""));  // a non-null pointer: memcpy(nullptr, 0) is undefined
       continue;
     }
     CivilDate date = model::CivilFromDays(days);

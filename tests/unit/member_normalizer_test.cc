@@ -203,7 +203,12 @@ const std::vector<RepairCase> kDateRepairs = {
     RepairCase{"tijdstempel", "2025-03-30T02:30:00", "2025-03-30T01:30:00.000Z"},  // spring gap: CET
     RepairCase{"tijdstempel", "2025-10-26T02:30:00", "2025-10-26T00:30:00.000Z"},  // repeated: first
     RepairCase{"tijdstempel", "2025-10-26T03:30:00", "2025-10-26T02:30:00.000Z"},
-    RepairCase{"tijdstempel", "3 februari 1974 14:00", "1974-02-03T13:00:00.000Z"}};
+    RepairCase{"tijdstempel", "3 februari 1974 14:00", "1974-02-03T13:00:00.000Z"},
+    // the first and last years: the time zone works on seconds, not on a clock that ends in 2262
+    RepairCase{"tijdstempel", "9999-06-01T12:00:00", "9999-06-01T10:00:00.000Z"},
+    RepairCase{"tijdstempel", "9999-12-31T23:00:00", "9999-12-31T22:00:00.000Z"},
+    RepairCase{"tijdstempel", "0001-07-01T12:00:00", "0001-07-01T10:00:00.000Z"},
+    RepairCase{"ingangsdatum", "9999-12-31T22:59:59Z", "9999-12-31"}};
 INSTANTIATE_TEST_SUITE_P(MemberNormalizerDates, Repairs, ::testing::ValuesIn(kDateRepairs));
 
 const std::vector<RepairCase> kFormatRepairs = {
