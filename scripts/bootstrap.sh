@@ -12,6 +12,7 @@ PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "py
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libbenchmark-dev ccache clang libclang-rt-14-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
+APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as another program would
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
