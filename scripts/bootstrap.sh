@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything memberlake needs and builds it. Idempotent: a second run only
-# re-runs the (incremental) build. Usage: scripts/bootstrap.sh [release|asan]
+# re-runs the (incremental) build. Usage: scripts/bootstrap.sh [release|asan|tsan|fuzz]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -8,10 +8,11 @@ VARIANT="${1:-release}"
 
 # The one place the Arrow version is pinned (its parquet writer writes bloom filters).
 PYARROW_VERSION="26.0.1"
-PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3" "cfn-lint==1.58.0" "pypdf==5.1.0" "openapi-spec-validator==0.9.0")
+PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3" "cfn-lint==1.58.0" "pypdf==5.1.0" "boto3==1.44.8" "openapi-spec-validator==0.9.0")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
-  libgtest-dev libbenchmark-dev ccache libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
+  libgtest-dev libbenchmark-dev ccache clang libclang-rt-14-dev libxlsxwriter-dev libcpp-httplib-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
+APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as another program would
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -65,7 +66,10 @@ fi
 case "$VARIANT" in
   release) BUILD="$ROOT/build"; TYPE=Release; EXTRA=() ;;
   asan)    BUILD="$ROOT/build-asan"; TYPE=Debug; EXTRA=(-DMEMBERLAKE_SANITIZE=ON -DMEMBERLAKE_BENCH=OFF) ;;
-  *) log "unknown variant $VARIANT (release|asan)"; exit 2 ;;
+  tsan)    BUILD="$ROOT/build-tsan"; TYPE=RelWithDebInfo; EXTRA=(-DMEMBERLAKE_TSAN=ON -DMEMBERLAKE_BENCH=OFF) ;;
+  fuzz)    BUILD="$ROOT/build-fuzz"; TYPE=RelWithDebInfo
+           EXTRA=(-DMEMBERLAKE_FUZZ=ON -DMEMBERLAKE_TESTS=OFF -DMEMBERLAKE_BENCH=OFF -DCMAKE_CXX_COMPILER=clang++) ;;
+  *) log "unknown variant $VARIANT (release|asan|tsan|fuzz)"; exit 2 ;;
 esac
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" \

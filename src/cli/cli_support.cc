@@ -12,6 +12,7 @@ int ExitCodeFor(const arrow::Status& status) {
   if (status.IsInvalid() || status.IsTypeError() || status.IsNotImplemented()) return 2;
   if (status.IsKeyError() || status.IsIndexError()) return 3;
   if (status.IsAlreadyExists()) return 4;
+  if (status.IsCancelled()) return 5;  // a generation overtaken by a newer one: nothing published
   return 1;
 }
 

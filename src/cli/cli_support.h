@@ -15,7 +15,7 @@
 namespace memberlake::cli {
 
 // Exit codes: 0 ok, 1 runtime/storage failure, 2 bad input or usage, 3 not found,
-// 4 version conflict.
+// 4 version conflict, 5 superseded (a generation that a newer one overtook published nothing).
 int ExitCodeFor(const arrow::Status& status);
 // Prints "memberlake: <message>" to stderr and returns the exit code.
 int Fail(const arrow::Status& status);

@@ -121,6 +121,7 @@ struct GenerateCliOptions {
   std::string lake;
   std::string as_of;
   int keep = 0;  // 0: keep every snapshot
+  int pause_before_publish_ms = 0;  // tests of racing generations
   bool json = false;
 };
 
@@ -137,6 +138,7 @@ arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const
     options.retention = lake::RetentionPolicy{};
     options.retention->keep_last = o.keep;
   }
+  options.pause_before_publish = std::chrono::milliseconds(o.pause_before_publish_ms);
   return jobs::GenerateFromUris(o.store_uri, o.lake, registry, options);
 }
 
@@ -507,10 +509,17 @@ arrow::Status RunServe(const std::string& config_path, int port_override) {
   });
 }
 
-arrow::Status RunAuditVerify(const std::string& path, bool json) {
-  ARROW_ASSIGN_OR_RAISE(auto result, server::AuditLog::Verify(path));
+arrow::Status RunAuditVerify(const std::string& path, const std::string& key_env, bool json) {
+  std::string key;
+  if (!key_env.empty()) {
+    const char* value = std::getenv(key_env.c_str());
+    if (value == nullptr || *value == '\0') return arrow::Status::Invalid("--key-env: ", key_env, " is not set");
+    key = value;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto result, server::AuditLog::Verify(path, key));
   if (json) {
     std::printf("%s\n", nlohmann::json{{"log", path}, {"entries", result.entries}, {"ok", result.ok},
+                                       {"keyed", !key.empty()}, {"first_bad_seq", result.first_bad_seq},
                                        {"problem", result.problem}}.dump().c_str());
   } else if (result.ok) {
     std::printf("audit log %s: %lld entries, chain intact\n", path.c_str(), static_cast<long long>(result.entries));
@@ -520,9 +529,10 @@ arrow::Status RunAuditVerify(const std::string& path, bool json) {
 }
 
 arrow::Status RunApiKeyCreate(const std::string& name, const std::vector<std::string>& groups, const std::string& file) {
-  if (name.empty()) return arrow::Status::Invalid("--name must not be empty");
   ARROW_ASSIGN_OR_RAISE(auto key, server::ApiKeyStore::Generate());
-  std::string entry = server::ApiKeyStore::TomlEntry(name, key, groups);
+  auto entry_or = server::ApiKeyStore::TomlEntry(name, key, groups);
+  if (!entry_or.ok()) return arrow::Status::Invalid("--", entry_or.status().message());
+  const std::string& entry = *entry_or;
   if (file.empty()) {
     std::printf("%s\n# add to the api_keys_file:\n%s", key.key.c_str(), entry.c_str());
     return arrow::Status::OK();
@@ -607,6 +617,9 @@ int Main(int argc, char** argv) {
   generate->add_option("--keep", go.keep, "After publishing, prune to the newest N snapshots (see snapshots prune; 0: keep all)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   generate->add_flag("--json", go.json, "Print a JSON summary");
+  generate->add_option("--pause-before-publish-ms", go.pause_before_publish_ms)
+      ->group("")  // hidden: for tests of racing generations
+      ->check(CLI::Range(0, 600000));
   generate->callback([&] {
     auto summary = Generate(global, go);
     if (!summary.ok()) return finish(summary.status());
@@ -700,14 +713,16 @@ int Main(int argc, char** argv) {
   });
 
   // audit
-  std::string audit_path;
+  std::string audit_path, audit_key_env;
   bool audit_json = false;
   auto* audit = app.add_subcommand("audit", "The hash-chained audit trail");
   audit->require_subcommand(1);
   auto* audit_verify = audit->add_subcommand("verify", "Check that no entry was edited, removed or reordered");
-  audit_verify->add_option("--log", audit_path, "Audit log file")->required();
+  audit_verify->add_option("--log", audit_path, "Audit log: a file, or the s3:// location of its objects")->required();
+  audit_verify->add_option("--key-env", audit_key_env,
+                           "Variable holding the chain's HMAC key ([audit] key_env): finds a log rewritten without it");
   audit_verify->add_flag("--json", audit_json, "Print the result as JSON");
-  audit_verify->callback([&] { finish(RunAuditVerify(audit_path, audit_json)); });
+  audit_verify->callback([&] { finish(RunAuditVerify(audit_path, audit_key_env, audit_json)); });
 
   // anonymise
   AnonymiseCliOptions ao;
@@ -739,6 +754,9 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& error) {
     int code = app.exit(error);
     return code == 0 ? 0 : 2;
+  } catch (const std::exception& error) {  // a bug, but one that reports instead of aborting
+    std::fprintf(stderr, "memberlake: unexpected error: %s\n", error.what());
+    return 1;
   }
   return exit_code;
 }

@@ -12,11 +12,12 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
-#include <arrow/compute/initialize.h>
 #include <nlohmann/json.hpp>
 
 #include "lake/lake_file_writer.h"
 #include "lake/partition_spill.h"
+#include "model/arrow_compute.h"
+#include "model/no_throw.h"
 #include "transform/member_transform.h"
 
 namespace memberlake::jobs {
@@ -61,7 +62,7 @@ class ScanAhead {
     while (true) {
       auto start = Clock::now();
       std::shared_ptr<arrow::RecordBatch> batch;
-      arrow::Status status = reader_->ReadNext(&batch);
+      arrow::Status status = model::CatchAll("store scan", [&] { return reader_->ReadNext(&batch); });
       busy_seconds_ += SecondsSince(start);
       std::unique_lock<std::mutex> lock(mutex_);
       if (!status.ok() || batch == nullptr) {
@@ -193,11 +194,18 @@ std::filesystem::path SpillBase(const GenerateOptions& options) {
   return options.spill_dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(options.spill_dir);
 }
 
+// Best effort: what lifecycle would otherwise remove as orphans after its grace period.
+void RemoveUnpublished(lake::LakeStorage& lake, const lake::SnapshotManifest& manifest) {
+  (void)lake.DeleteFile(lake::SnapshotManifest::ManifestPath(manifest.snapshot_id));
+  (void)lake.DeleteFile(manifest.quarantine_path);
+  for (const auto& file : manifest.files) (void)lake.DeleteFile(file.path);
+}
+
 }  // namespace
 
 arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake::LakeStorage& lake,
                                                 const GenerateOptions& options) {
-  ARROW_RETURN_NOT_OK(arrow::compute::Initialize());
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());
   const auto started = Clock::now();
   auto progress = [&](std::string_view stage, int64_t done, int64_t total) {
     if (options.progress) options.progress(stage, done, total);
@@ -335,8 +343,12 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
 
   // Publish: the quarantine report, then the manifest, then CURRENT.
   auto t_publish = Clock::now();
+  if (options.pause_before_publish.count() > 0) std::this_thread::sleep_for(options.pause_before_publish);
   ARROW_RETURN_NOT_OK(WriteQuarantine(lake, manifest, problems));
-  ARROW_RETURN_NOT_OK(lake::PublishManifest(lake, manifest));
+  if (arrow::Status published = lake::PublishManifest(lake, manifest); !published.ok()) {
+    if (published.IsCancelled()) RemoveUnpublished(lake, manifest);  // overtaken: nobody will read these
+    return published;
+  }
   progress("publish", 1, 1);
   summary.publish_seconds = SecondsSince(t_publish);
   if (options.retention) {

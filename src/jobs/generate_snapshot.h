@@ -3,9 +3,12 @@
 // the full dataset, one file per region and the registry's filtered views, all sorted by the
 // registry's sort order, plus a quarantine report of the rejected records. Publishing is
 // atomic (LakeStorage, PublishManifest): a failure or a kill at any point leaves the
-// previous snapshot current and intact.
+// previous snapshot current and intact, and racing generations never move CURRENT backwards:
+// one that another, newer generation overtook ends with Status::Cancelled("superseded ...")
+// and removes its own files.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +37,9 @@ struct GenerateOptions {
   // Lifecycle after publishing (none: keep every snapshot). A failure here does not undo the
   // published snapshot: it is reported in GenerateSummary::retention_error.
   std::optional<lake::RetentionPolicy> retention;
+  // Waits this long after writing the files, before publishing: widens the window in which
+  // another generation can publish first, for the tests of racing generations.
+  std::chrono::milliseconds pause_before_publish{0};
 };
 
 struct GenerateSummary {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/calendar.h"
+#include "model/no_throw.h"
 
 namespace memberlake::jobs {
 
@@ -117,13 +119,11 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     job.done = done;
     job.total = total;
   };
-  arrow::Result<GenerateSummary> summary = arrow::Status::UnknownError("not run");
-  auto store = open_store_();
-  if (store.ok()) {
-    summary = GenerateSnapshot(**store, *lake_, options);
-  } else {
-    summary = store.status();
-  }
+  // An exception must not end the worker (and with it the server): it fails this job.
+  arrow::Result<GenerateSummary> summary = model::CatchAll("generation", [&]() -> arrow::Result<GenerateSummary> {
+    ARROW_ASSIGN_OR_RAISE(auto store, open_store_());
+    return GenerateSnapshot(*store, *lake_, options);
+  });
   JobStatus finished;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -144,7 +144,13 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     finished.error = summary.status().message();
   }
   // Before the job reads as finished, so a caller that waited sees its effects (the audit).
-  if (on_finish_) on_finish_(finished);
+  if (on_finish_) {
+    arrow::Status reported = model::CatchAll("job report", [&] {
+      on_finish_(finished);
+      return arrow::Status::OK();
+    });
+    if (!reported.ok()) std::fprintf(stderr, "memberlake: job %s: %s\n", id.c_str(), reported.ToString().c_str());
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs_[id] = finished;

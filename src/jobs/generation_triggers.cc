@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "model/no_throw.h"
+
 namespace memberlake::jobs {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -53,7 +55,7 @@ GenerationTriggers::~GenerationTriggers() {
 }
 
 void GenerationTriggers::Submit(const std::string& trigger) {
-  auto submitted = jobs_->Submit(trigger, today_());
+  auto submitted = model::CatchAll("trigger", [&] { return jobs_->Submit(trigger, today_()); });
   // AlreadyExists: a generation is queued or running, and it will publish the same changes.
   if (!submitted.ok() && !submitted.status().IsAlreadyExists()) {
     std::fprintf(stderr, "memberlake: %s could not start a generation: %s\n", trigger.c_str(),
@@ -84,7 +86,8 @@ void GenerationTriggers::Loop() {
       next_every = now + std::chrono::seconds(config_.every_seconds);
     }
     if (config_.on_change_min_changes > 0) {
-      auto versions = probe_();
+      // The probe reads the store: an exception there must not end the trigger thread.
+      auto versions = model::CatchAll("change probe", [&] { return probe_(); });
       if (versions.ok() && watch.Observe(versions->first, versions->second, now, config_) && now >= change_allowed) {
         Submit("trigger:on-change");
         change_allowed = now + change_pause;

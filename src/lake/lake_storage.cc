@@ -1,14 +1,21 @@
 #include "lake/lake_storage.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <random>
+#include <utility>
 
 #include <arrow/filesystem/localfs.h>
 #include <arrow/filesystem/s3fs.h>
 #include <arrow/buffer.h>
 #include <arrow/io/api.h>
 #include <arrow/util/uri.h>
+
+#include "lake/s3_object_client.h"
 
 namespace memberlake::lake {
 namespace {
@@ -86,6 +93,10 @@ arrow::Result<std::shared_ptr<LakeStorage>> LakeStorage::Open(const std::string&
   return storage;
 }
 
+LakeStorage::LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location)
+    : fs_(std::move(fs)), root_(std::move(root)), location_(std::move(location)) {}
+LakeStorage::~LakeStorage() = default;
+
 std::string LakeStorage::FullPath(std::string_view relative) const {
   if (relative.empty()) return root_;
   return root_ + "/" + std::string(relative);
@@ -109,6 +120,67 @@ arrow::Status LakeStorage::PutAtomic(std::string_view relative, std::string_view
   ARROW_RETURN_NOT_OK(out->Close());
   if (local) ARROW_RETURN_NOT_OK(fs_->Move(target, path));
   return arrow::Status::OK();
+}
+
+namespace {
+
+// An exclusive flock(2) on a lock file, released when it goes out of scope.
+class FileLock {
+ public:
+  static arrow::Result<FileLock> Take(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return arrow::Status::IOError("cannot open lock file ", path);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd);
+        return arrow::Status::IOError("cannot lock ", path);
+      }
+    }
+    return FileLock(fd);
+  }
+  FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
+
+arrow::Result<bool> LakeStorage::ReplaceIf(std::string_view relative, const std::optional<std::string>& expected,
+                                           std::string_view bytes) {
+  if (fs_->type_name() == "s3") {
+    S3ObjectClient* client = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(s3_mutex_);
+      if (!s3_) {
+        ARROW_ASSIGN_OR_RAISE(s3_, S3ObjectClient::Make(location_));
+      }
+      client = s3_.get();
+    }
+    ARROW_ASSIGN_OR_RAISE(auto current, client->Get(relative));
+    if (current.has_value() != expected.has_value() || (current && current->body != *expected)) return false;
+    return client->PutIf(relative, bytes, current ? std::optional<std::string>(current->etag) : std::nullopt);
+  }
+  if (fs_->type_name() != "local") {
+    return arrow::Status::NotImplemented("compare-and-swap on a '", fs_->type_name(), "' lake");
+  }
+  // The lock lives outside the lake's data folders, where lifecycle never removes it (a lock
+  // file deleted while held would let the next process lock a new file).
+  const std::string lock_path = FullPath(".locks/" + std::string(relative));
+  ARROW_RETURN_NOT_OK(fs_->CreateDir(ParentOf(lock_path), /*recursive=*/true));
+  ARROW_ASSIGN_OR_RAISE(auto lock, FileLock::Take(lock_path));
+  ARROW_ASSIGN_OR_RAISE(bool exists, Exists(relative));
+  if (exists != expected.has_value()) return false;
+  if (exists) {
+    ARROW_ASSIGN_OR_RAISE(std::string current, ReadAll(relative));
+    if (current != *expected) return false;
+  }
+  ARROW_RETURN_NOT_OK(PutAtomic(relative, bytes));
+  return true;
 }
 
 arrow::Result<std::string> LakeStorage::ReadAll(std::string_view relative) const {

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,8 +23,11 @@
 
 namespace memberlake::lake {
 
+class S3ObjectClient;
+
 class LakeStorage {
  public:
+  ~LakeStorage();
   // `location` is a local path, a file:// URI or s3://bucket/prefix with Arrow's query options
   // (region=, endpoint_override=host:port, scheme=http|https). S3 credentials come from the
   // standard AWS chain: environment, profile, instance role. With `create`, the root folder
@@ -38,6 +43,14 @@ class LakeStorage {
   // A fresh stream for a new file (parent folders are created).
   arrow::Result<std::shared_ptr<arrow::io::OutputStream>> OpenForWrite(std::string_view relative);
   arrow::Status PutAtomic(std::string_view relative, std::string_view bytes);
+  // Compare-and-swap of a small object: writes `bytes` only if the object still holds
+  // `expected` (nullopt: only if there is none), as one step against every other process that
+  // uses this method: under an exclusive lock file (.locks/<relative>, flock; a local file
+  // system only), by a conditional PUT on S3 (If-Match with the ETag of the value read,
+  // If-None-Match: * for a new object). Returns false, having written nothing, when the object
+  // holds something else.
+  arrow::Result<bool> ReplaceIf(std::string_view relative, const std::optional<std::string>& expected,
+                                std::string_view bytes);
   arrow::Result<std::string> ReadAll(std::string_view relative) const;
   arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenForRead(std::string_view relative) const;
   arrow::Result<bool> Exists(std::string_view relative) const;
@@ -57,11 +70,12 @@ class LakeStorage {
   arrow::Status DeleteDirIfEmpty(std::string_view relative);
 
  private:
-  LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location)
-      : fs_(std::move(fs)), root_(std::move(root)), location_(std::move(location)) {}
+  LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location);
   std::shared_ptr<arrow::fs::FileSystem> fs_;
   std::string root_;
   std::string location_;
+  std::mutex s3_mutex_;
+  std::unique_ptr<S3ObjectClient> s3_;  // conditional writes on S3, made on first use
 };
 
 // Releases process-wide storage state (the AWS SDK behind S3 lakes). Call once at the end of

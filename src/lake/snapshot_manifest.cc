@@ -211,10 +211,36 @@ arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& stora
   return ids;  // List() sorts, and ids start with the generation time
 }
 
-arrow::Status PublishManifest(LakeStorage& storage, const SnapshotManifest& manifest) {
-  ARROW_RETURN_NOT_OK(storage.PutAtomic(SnapshotManifest::ManifestPath(manifest.snapshot_id),
-                                        manifest.ToJson()));
-  return storage.PutAtomic(kCurrentPointer, manifest.snapshot_id + "\n");
+arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest) {
+  // Each round reads CURRENT, decides on what it read, and swaps only if CURRENT still holds
+  // exactly that; a writer that cut in between makes the swap fail and the round repeat.
+  constexpr int kRounds = 16;
+  for (int round = 0; round < kRounds; ++round) {
+    std::optional<std::string> pointer;
+    ARROW_ASSIGN_OR_RAISE(bool exists, storage.Exists(kCurrentPointer));
+    if (exists) {
+      ARROW_ASSIGN_OR_RAISE(pointer, storage.ReadAll(kCurrentPointer));
+    }
+    const std::string current_id = pointer ? std::string(model::Trim(*pointer)) : std::string();
+    if (current_id != manifest.previous_snapshot_id) {
+      // Another generation published while this one ran. Going on top of it is right only when
+      // this snapshot is the newer one in both data and id, so CURRENT's data_version never
+      // goes down and a new id always sorts after the current one.
+      auto current = ReadManifest(storage, current_id);
+      const int64_t current_version = current.ok() ? current->data_version : 0;
+      if (current_id >= manifest.snapshot_id || current_version > manifest.data_version) {
+        return arrow::Status::Cancelled("superseded: snapshot ", current_id, " (data_version ", current_version,
+                                        ") was published while this generation ran; snapshot ", manifest.snapshot_id,
+                                        " (data_version ", manifest.data_version, ") is not newer and was not published");
+      }
+      manifest.previous_snapshot_id = current_id;
+    }
+    ARROW_RETURN_NOT_OK(storage.PutAtomic(SnapshotManifest::ManifestPath(manifest.snapshot_id), manifest.ToJson()));
+    ARROW_ASSIGN_OR_RAISE(bool swapped, storage.ReplaceIf(kCurrentPointer, pointer, manifest.snapshot_id + "\n"));
+    if (swapped) return arrow::Status::OK();
+  }
+  return arrow::Status::IOError("CURRENT kept changing under snapshot ", manifest.snapshot_id, " (", kRounds,
+                                " attempts to publish): giving up");
 }
 
 arrow::Status VerifySnapshot(const LakeStorage& storage, const SnapshotManifest& manifest) {

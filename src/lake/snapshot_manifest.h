@@ -81,8 +81,14 @@ arrow::Result<SnapshotManifest> ReadCurrentManifest(const LakeStorage& storage);
 arrow::Result<SnapshotManifest> ReadManifest(const LakeStorage& storage, const std::string& snapshot_id);
 // Manifest ids in the lake, oldest first.
 arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& storage);
-// Makes `manifest` the current snapshot: writes the manifest, then swaps CURRENT.
-arrow::Status PublishManifest(LakeStorage& storage, const SnapshotManifest& manifest);
+// Makes `manifest` the current snapshot: writes the manifest, then swaps CURRENT in one
+// compare-and-swap (LakeStorage::ReplaceIf), so racing generations, in one process or many
+// (two Lambdas, a server and a cron job), never move CURRENT backwards. When CURRENT no longer
+// names manifest.previous_snapshot_id, another generation published meanwhile: if this
+// snapshot sorts after it and its data_version is not lower, it is published on top (and
+// previous_snapshot_id updated); otherwise Status::Cancelled("superseded: ...") and CURRENT
+// is left alone (the snapshot's files become orphans for lifecycle to remove).
+arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest);
 // Re-reads every listed file and checks size and SHA-256. Error names the first bad file.
 arrow::Status VerifySnapshot(const LakeStorage& storage, const SnapshotManifest& manifest);
 

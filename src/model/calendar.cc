@@ -1,7 +1,6 @@
 #include "model/calendar.h"
 
 #include <cstdio>
-#include <optional>
 
 namespace memberlake::model {
 
@@ -62,8 +61,10 @@ arrow::Result<CivilDate> ParseIsoDate(std::string_view text) {
 }
 
 std::string FormatIsoDate(CivilDate date) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", date.year % 10000, date.month % 100, date.day % 100);
+  char buf[40];
+  const bool plain = date.year >= 0 && date.year <= 9999;
+  std::snprintf(buf, sizeof buf, plain ? "%04d-%02d-%02d" : "%+05d-%02d-%02d", date.year, date.month % 100,
+                date.day % 100);
   return buf;
 }
 
@@ -107,21 +108,39 @@ int64_t EuSwitchUtc(int year, int month) {
   return static_cast<int64_t>(sunday) * 86400 + 3600;
 }
 
-}  // namespace
-
-int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point now) {
-  int64_t utc = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+// The offset on plain seconds: a system_clock time_point counts nanoseconds and cannot hold
+// the years 0001..9999 that member dates span (it overflows after 2262).
+int64_t AmsterdamOffsetAt(int64_t utc) {
   int64_t utc_days = utc >= 0 ? utc / 86400 : (utc - 86399) / 86400;
   int year = CivilFromDays(static_cast<int32_t>(utc_days)).year;
   bool summer = utc >= EuSwitchUtc(year, 3) && utc < EuSwitchUtc(year, 10);
   return summer ? 7200 : 3600;
 }
 
-CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now) {
-  int64_t local = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count() +
-                  AmsterdamUtcOffsetSeconds(now);
+}  // namespace
+
+int64_t AmsterdamUtcOffsetSeconds(std::chrono::system_clock::time_point now) {
+  return AmsterdamOffsetAt(std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count());
+}
+
+CivilDate AmsterdamDateOfUtcMillis(int64_t utc_millis) {
+  int64_t utc = utc_millis >= 0 ? utc_millis / 1000 : (utc_millis - 999) / 1000;
+  int64_t local = utc + AmsterdamOffsetAt(utc);
   int64_t local_days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
   return CivilFromDays(static_cast<int32_t>(local_days));
+}
+
+CivilDate TodayInAmsterdam(std::chrono::system_clock::time_point now) {
+  return AmsterdamDateOfUtcMillis(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+}
+
+int64_t AmsterdamWallTimeToUtc(int64_t local_seconds) {
+  // The offset that holds at the candidate moment. In the autumn both do (summer time, the
+  // earlier moment, wins); in the spring gap neither does (read as winter time).
+  for (int64_t offset : {7200, 3600}) {
+    if (AmsterdamOffsetAt(local_seconds - offset) == offset) return local_seconds - offset;
+  }
+  return local_seconds - 3600;
 }
 
 std::chrono::system_clock::time_point NextAmsterdamTime(std::chrono::system_clock::time_point now, int hour,
@@ -131,18 +150,8 @@ std::chrono::system_clock::time_point NextAmsterdamTime(std::chrono::system_cloc
   const int32_t today = DaysFromCivil(TodayInAmsterdam(now));
   for (int32_t day = today - 1; day <= today + 2; ++day) {
     const int64_t local = static_cast<int64_t>(day) * 86400 + hour * 3600 + minute * 60;
-    // The UTC moment whose local time this is: the offset that holds at that moment. In the
-    // autumn both do (the earlier one wins); in the spring gap neither does (one hour later).
-    std::optional<TimePoint> moment;
-    for (int64_t offset : {7200, 3600}) {
-      TimePoint candidate{seconds(local - offset)};
-      if (AmsterdamUtcOffsetSeconds(candidate) == offset) {
-        moment = candidate;
-        break;
-      }
-    }
-    if (!moment) moment = TimePoint{seconds(local - 3600)};
-    if (*moment > now) return *moment;
+    const TimePoint moment{seconds(AmsterdamWallTimeToUtc(local))};
+    if (moment > now) return moment;
   }
   return now + std::chrono::hours(24);  // unreachable: one of four days is after `now`
 }

@@ -106,7 +106,8 @@ class RegistryParser {
 
     static const std::set<std::string> kKnownKeys = {
         "name", "type", "required", "values", "aliases", "default", "format",
-        "group", "sensitivity", "lookup", "dictionary", "function", "from", "anonymise"};
+        "group", "sensitivity", "lookup", "dictionary", "function", "from", "anonymise",
+        "placeholders", "min", "note_field"};
     for (const auto& [key, value] : *table) {
       if (!kKnownKeys.count(std::string(key.str()))) {
         return Fail(entry, "unknown key '", key.str(), "'");
@@ -148,6 +149,17 @@ class RegistryParser {
         return Fail(entry, "default '", *def, "' is not one of the values");
       }
       spec.default_value = *def;
+    }
+    ARROW_ASSIGN_OR_RAISE(spec.placeholders, Strings(*table, "placeholders", entry));
+    if (const toml::node* min = table->get("min")) {
+      if (spec.type != FieldType::kInteger || !min->is_integer()) {
+        return Fail(entry, "'min' is an integer and only for integer fields");
+      }
+      spec.min = min->value<int64_t>();
+    }
+    spec.note_field = (*table)["note_field"].value_or(std::string());
+    if (!spec.note_field.empty() && spec.type != FieldType::kInteger) {
+      return Fail(entry, "'note_field' is only for integer fields");
     }
     std::string format = (*table)["format"].value_or(std::string());
     if (format.empty()) spec.format = FieldFormat::kNone;
@@ -246,6 +258,14 @@ arrow::Status FieldRegistry::Finish(const std::string& source) {
       if (StoredIndex(input) < 0) {
         return fail("calculated field '" + spec.name + "' uses unknown stored field '" + input + "'");
       }
+    }
+  }
+  for (const FieldSpec& spec : stored_) {
+    if (spec.note_field.empty()) continue;
+    int note = StoredIndex(spec.note_field);
+    if (note < 0 || stored_[static_cast<size_t>(note)].type != FieldType::kString ||
+        !stored_[static_cast<size_t>(note)].note_field.empty()) {
+      return fail("field '" + spec.name + "': note_field '" + spec.note_field + "' must be a stored string field");
     }
   }
   for (const std::string& name : sort_by_) {

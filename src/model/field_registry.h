@@ -39,6 +39,13 @@ struct FieldSpec {
   std::vector<std::string> values;                            // enum: canonical spellings
   std::vector<std::pair<std::string, std::string>> aliases;   // enum: spelling -> canonical
   std::optional<std::string> default_value;
+  // Texts that stand for "no value" (a form's placeholder such as "test@h-dcn.nl"), compared
+  // ignoring ASCII case after trimming: such a value is treated as missing.
+  std::vector<std::string> placeholders;
+  std::optional<int64_t> min;  // integers: the smallest value allowed
+  // Integers: a stored string field that takes the text written next to the number
+  // ("1234 Donateur" -> 1234 and "Donateur"; "Donateur" alone -> no number and "Donateur").
+  std::string note_field;
   FieldFormat format = FieldFormat::kNone;
   std::string group;
   Sensitivity sensitivity = Sensitivity::kNone;

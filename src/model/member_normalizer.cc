@@ -10,10 +10,11 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
-#include <arrow/compute/initialize.h>
 #include <arrow/util/thread_pool.h>
 
+#include "model/arrow_compute.h"
 #include "model/calendar.h"
+#include "model/date_text.h"
 #include "model/text.h"
 
 namespace memberlake::model {
@@ -50,119 +51,6 @@ bool AllDigits(std::string_view text) {
     if (!IsDigit(c)) return false;
   }
   return true;
-}
-
-int ToInt(std::string_view digits) {
-  int value = 0;
-  for (char c : digits) value = value * 10 + (c - '0');
-  return value;
-}
-
-// Two digits at p[0..1] as a number, or -1.
-int TwoDigits(const char* p) { return IsDigit(p[0]) && IsDigit(p[1]) ? (p[0] - '0') * 10 + (p[1] - '0') : -1; }
-
-// "HH:MM[:SS[.fff]]" followed by nothing, "Z", or an offset "+HH:MM" / "+HHMM" / "+HH".
-// `millis` is the UTC time of day (may leave 0..24h when the offset crosses midnight).
-bool ParseTimeOfDay(std::string_view text, int64_t* millis) {
-  const char* p = text.data();
-  const size_t n = text.size();
-  if (n < 5 || p[2] != ':') return false;
-  int64_t h = TwoDigits(p), m = TwoDigits(p + 3), s = 0, ms = 0;
-  size_t pos = 5;
-  if (pos < n && p[pos] == ':') {
-    if (pos + 3 > n || (s = TwoDigits(p + pos + 1)) < 0) return false;
-    pos += 3;
-    if (pos < n && (p[pos] == '.' || p[pos] == ',')) {
-      size_t digits = 0;
-      for (++pos; pos < n && IsDigit(p[pos]); ++pos, ++digits) {
-        if (digits < 3) ms = ms * 10 + (p[pos] - '0');
-      }
-      if (digits == 0) return false;
-      for (; digits < 3; ++digits) ms *= 10;
-    }
-  }
-  if (h < 0 || m < 0 || h > 23 || m > 59 || s > 59) return false;
-  int64_t offset = 0;
-  if (pos == n || (pos + 1 == n && (p[pos] == 'Z' || p[pos] == 'z'))) {
-    offset = 0;
-  } else if (p[pos] == '+' || p[pos] == '-') {
-    char digits[4];
-    size_t count = 0;
-    for (size_t i = pos + 1; i < n; ++i) {
-      if (p[i] == ':' && count == 2) continue;
-      if (!IsDigit(p[i]) || count == 4) return false;
-      digits[count++] = p[i];
-    }
-    if (count != 2 && count != 4) return false;
-    int oh = TwoDigits(digits);
-    int om = count == 4 ? TwoDigits(digits + 2) : 0;
-    if (oh > 14 || om > 59) return false;
-    offset = (p[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60) * 1000LL;
-  } else {
-    return false;
-  }
-  *millis = ((h * 60 + m) * 60 + s) * 1000 + ms - offset;
-  return true;
-}
-
-enum class DateParse { kOk, kNoDate, kImpossible };
-
-// Date part of legacy text: Y-M-D or D-M-Y with separators '-', '/' or '.'.
-DateParse ParseDatePart(std::string_view text, CivilDate* date) {
-  // The common case first: canonical YYYY-MM-DD.
-  const char* p = text.data();
-  int century = 0, year = 0, month = 0, day = 0;
-  if (text.size() == 10 && p[4] == '-' && p[7] == '-' && (century = TwoDigits(p)) >= 0 &&
-      (year = TwoDigits(p + 2)) >= 0 && (month = TwoDigits(p + 5)) >= 0 && (day = TwoDigits(p + 8)) >= 0) {
-    *date = {century * 100 + year, month, day};
-  } else {
-    std::string_view parts[3];
-    size_t count = 0, start = 0;
-    char separator = 0;
-    for (size_t i = 0; i <= text.size(); ++i) {
-      if (i == text.size() || text[i] == '-' || text[i] == '/' || text[i] == '.') {
-        if (count == 3) return DateParse::kNoDate;
-        if (i < text.size()) {
-          if (separator != 0 && text[i] != separator) return DateParse::kNoDate;  // 1-2/2000
-          separator = text[i];
-        }
-        parts[count++] = text.substr(start, i - start);
-        start = i + 1;
-      }
-    }
-    if (count != 3 || !AllDigits(parts[0]) || !AllDigits(parts[1]) || !AllDigits(parts[2])) {
-      return DateParse::kNoDate;
-    }
-    if (parts[0].size() == 4 && parts[1].size() <= 2 && parts[2].size() <= 2) {
-      *date = {ToInt(parts[0]), ToInt(parts[1]), ToInt(parts[2])};
-    } else if (parts[2].size() == 4 && parts[0].size() <= 2 && parts[1].size() <= 2) {
-      *date = {ToInt(parts[2]), ToInt(parts[1]), ToInt(parts[0])};
-    } else {
-      return DateParse::kNoDate;
-    }
-  }
-  return IsValidDate(*date) ? DateParse::kOk : DateParse::kImpossible;
-}
-
-// A date, or a timestamp of which the date as written counts. `utc_millis` (optional) gets
-// the moment in UTC ms when the text is a date or a timestamp.
-DateParse ParseDateTime(std::string_view text, CivilDate* date, int64_t* utc_millis) {
-  std::string_view time_part;
-  bool has_time = false;
-  for (size_t cut = 0; cut < text.size() && cut <= 10; ++cut) {  // a date part has at most 10 characters
-    if (text[cut] == 'T' || text[cut] == ' ') {
-      time_part = Trim(text.substr(cut + 1));
-      text = text.substr(0, cut);
-      has_time = true;
-      break;
-    }
-  }
-  DateParse parsed = ParseDatePart(text, date);
-  if (parsed != DateParse::kOk) return parsed;
-  int64_t millis = 0;
-  if (has_time && !ParseTimeOfDay(time_part, &millis)) return DateParse::kNoDate;
-  if (utc_millis != nullptr) *utc_millis = static_cast<int64_t>(DaysFromCivil(*date)) * 86400000LL + millis;
-  return DateParse::kOk;
 }
 
 bool Mod97IsOne(std::string_view iban) {
@@ -211,6 +99,7 @@ struct NormalValue {
 struct FieldRule {
   const FieldSpec* spec = nullptr;
   FoldedLookup enum_lookup;                  // folded spelling -> value index
+  CivilDate reference;                       // two-digit years end at this date
   std::shared_ptr<arrow::Array> dictionary;  // enum values, registry order
 
   Problem Normalize(std::string_view raw, bool land_is_nederland, NormalValue* out) const {
@@ -218,25 +107,28 @@ struct FieldRule {
     switch (spec->type) {
       case FieldType::kString: return NormalizeString(raw, land_is_nederland, out);
       case FieldType::kEnum: return NormalizeEnum(raw, out);
-      case FieldType::kDate: {
-        CivilDate date;
-        switch (ParseDateTime(raw, &date, nullptr)) {
-          case DateParse::kOk: out->days = DaysFromCivil(date); return std::nullopt;
-          case DateParse::kImpossible: return "impossible date " + Quote(raw);
-          case DateParse::kNoDate: return "not a date " + Quote(raw);
-        }
-        return {};
-      }
+      case FieldType::kDate:
       case FieldType::kTimestamp: {
-        CivilDate date;
-        switch (ParseDateTime(raw, &date, &out->number)) {
-          case DateParse::kOk: return {};
-          case DateParse::kImpossible: return "impossible date " + Quote(raw);
-          case DateParse::kNoDate: return "not a timestamp " + Quote(raw);
+        DateText parsed;
+        switch (ParseDateText(raw, reference, &parsed)) {
+          case DateTextResult::kOk:
+            if (spec->type == FieldType::kDate) out->days = DaysFromCivil(parsed.date);
+            else out->number = parsed.utc_millis;
+            return {};
+          case DateTextResult::kImpossible: return "impossible date " + Quote(raw);
+          case DateTextResult::kOutOfRange: return "out of range (years 0001-9999) " + Quote(raw);
+          case DateTextResult::kNoDate:
+            return (spec->type == FieldType::kDate ? "not a date " : "not a timestamp ") + Quote(raw);
         }
         return {};
       }
-      case FieldType::kInteger: return NormalizeInteger(raw, out);
+      case FieldType::kInteger: {
+        Problem problem = NormalizeInteger(raw, out);
+        if (!problem && spec->min && out->number < *spec->min) {
+          return "must be " + std::to_string(*spec->min) + " or more, got " + Quote(raw);
+        }
+        return problem;
+      }
     }
     return "unsupported type";
   }
@@ -366,9 +258,21 @@ struct FieldRule {
   }
 };
 
-// The whole rule for one field of one record: trim, default, required, then the type rule.
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ToLower(a[i]) != ToLower(b[i])) return false;
+  }
+  return true;
+}
+
+// The whole rule for one field of one record: trim, placeholders, default, required, then the
+// type rule.
 Problem ApplyRule(const FieldRule& rule, std::optional<std::string_view> raw, bool nl, NormalValue* out) {
   std::string_view value = raw ? Trim(*raw) : std::string_view();
+  for (const std::string& placeholder : rule.spec->placeholders) {
+    if (EqualsIgnoringCase(value, placeholder)) value = {};
+  }
   if (value.empty() && rule.spec->default_value) value = *rule.spec->default_value;
   if (value.empty()) {
     out->missing = true;
@@ -383,6 +287,7 @@ struct MemberNormalizer::Rules {
   std::vector<FieldRule> fields;  // aligned with stored_fields()
   int member_id = -1;
   int land = -1;
+  std::vector<std::pair<int, int>> notes;  // (integer field, its note_field)
 
   // Whether a record's raw land value (after the default) means Nederland.
   bool IsNederland(std::optional<std::string_view> raw_land) const {
@@ -399,11 +304,18 @@ struct MemberNormalizer::Rules {
 };
 
 MemberNormalizer::MemberNormalizer(std::shared_ptr<const FieldRegistry> registry)
+    : MemberNormalizer(std::move(registry), TodayInAmsterdam(std::chrono::system_clock::now())) {}
+
+MemberNormalizer::MemberNormalizer(std::shared_ptr<const FieldRegistry> registry, CivilDate reference)
     : registry_(std::move(registry)), rules_(std::make_unique<Rules>()) {
   const auto& specs = registry_->stored_fields();
   for (const FieldSpec& spec : specs) {
     FieldRule rule;
     rule.spec = &spec;
+    rule.reference = reference;
+    if (!spec.note_field.empty()) {
+      rules_->notes.emplace_back(static_cast<int>(rules_->fields.size()), registry_->StoredIndex(spec.note_field));
+    }
     if (spec.type == FieldType::kEnum) {
       arrow::StringBuilder dictionary;
       for (size_t v = 0; v < spec.values.size(); ++v) {
@@ -602,19 +514,77 @@ std::string ToText(const FieldRule& rule, const NormalValue& value) {
 // Below this many cells a batch is normalised on the calling thread only.
 constexpr int64_t kParallelCells = 256 * 1024;
 
+// A stored field's index for an input column name; -1 for a calculated field (a stale copy
+// another program wrote back: ignored); Invalid for any other name.
+arrow::Result<int> InputIndex(const FieldRegistry& registry, const std::string& name) {
+  int index = registry.StoredIndex(name);
+  if (index >= 0) return index;
+  const FieldSpec* spec = registry.Find(name);
+  if (spec != nullptr && spec->calculated) return -1;
+  return arrow::Status::Invalid("unknown field '", name, "'");
+}
+
+// An integer field with a note_field: "1234 Donateur" is the number "1234" and the note
+// "Donateur"; "Donateur" (no digit at all) is no number and the note. Anything else stays whole
+// for the integer rule. A non-empty explicit note wins over the split-off one. True when the
+// value was taken apart (then `number` and `note` are set).
+bool SplitNumberNote(std::optional<std::string_view> value, std::optional<std::string_view> explicit_note,
+                     std::optional<std::string_view>* number, std::optional<std::string_view>* note) {
+  std::string_view text = value ? Trim(*value) : std::string_view();
+  if (text.empty()) return false;
+  size_t digits = 0;
+  while (digits < text.size() && IsDigit(text[digits])) ++digits;
+  if (digits == 0) {
+    if (std::any_of(text.begin(), text.end(), IsDigit)) return false;  // "-5", "nr 12": the rule decides
+    *number = std::nullopt;
+  } else if (digits < text.size() && IsAsciiSpace(text[digits])) {
+    *number = text.substr(0, digits);
+    text = Trim(text.substr(digits));
+  } else {
+    return false;
+  }
+  const bool keep = explicit_note && !Trim(*explicit_note).empty();
+  *note = keep ? explicit_note : std::optional<std::string_view>(text);
+  return true;
+}
+
+// The batch form of SplitNumberNote: new number and note columns, or nullptr when no value of
+// `numbers` needs taking apart (the common case costs one pass and no copy).
+arrow::Status SplitNoteColumns(int64_t rows, std::shared_ptr<arrow::StringArray>* numbers,
+                               std::shared_ptr<arrow::StringArray>* notes) {
+  RawColumn number_raw(numbers->get()), note_raw(notes->get());
+  std::optional<std::string_view> number, note;
+  int64_t first = 0;
+  while (first < rows && !SplitNumberNote(number_raw.Get(first), note_raw.Get(first), &number, &note)) ++first;
+  if (first == rows) return arrow::Status::OK();
+  arrow::StringBuilder number_out, note_out;
+  for (int64_t row = 0; row < rows; ++row) {
+    number = number_raw.Get(row);
+    note = note_raw.Get(row);
+    SplitNumberNote(number, note, &number, &note);
+    ARROW_RETURN_NOT_OK(number ? number_out.Append(*number) : number_out.AppendNull());
+    ARROW_RETURN_NOT_OK(note ? note_out.Append(*note) : note_out.AppendNull());
+  }
+  std::shared_ptr<arrow::Array> number_array, note_array;
+  ARROW_RETURN_NOT_OK(number_out.Finish(&number_array));
+  ARROW_RETURN_NOT_OK(note_out.Finish(&note_array));
+  *numbers = std::static_pointer_cast<arrow::StringArray>(number_array);
+  *notes = std::static_pointer_cast<arrow::StringArray>(note_array);
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBatch& raw) const {
-  static const arrow::Status init = arrow::compute::Initialize();
-  ARROW_RETURN_NOT_OK(init);
+  ARROW_RETURN_NOT_OK(EnsureArrowCompute());
   const auto& specs = registry_->stored_fields();
   const int64_t rows = raw.num_rows();
   // Raw columns by stored-field index (nullptr: the field is missing in every row).
   std::vector<std::shared_ptr<arrow::StringArray>> columns(specs.size());
   for (int c = 0; c < raw.num_columns(); ++c) {
     const std::string& name = raw.schema()->field(c)->name();
-    int index = registry_->StoredIndex(name);
-    if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
+    ARROW_ASSIGN_OR_RAISE(int index, InputIndex(*registry_, name));
+    if (index < 0) continue;
     if (columns[static_cast<size_t>(index)] != nullptr) return arrow::Status::Invalid("duplicate field '", name, "'");
     std::shared_ptr<arrow::Array> column = raw.column(c);
     if (column->type_id() != arrow::Type::STRING) {
@@ -625,6 +595,10 @@ arrow::Result<NormalizedBatch> MemberNormalizer::Normalize(const arrow::RecordBa
       column = std::move(*text);
     }
     columns[static_cast<size_t>(index)] = std::static_pointer_cast<arrow::StringArray>(column);
+  }
+
+  for (const auto& [number, note] : rules_->notes) {
+    ARROW_RETURN_NOT_OK(SplitNoteColumns(rows, &columns[static_cast<size_t>(number)], &columns[static_cast<size_t>(note)]));
   }
 
   // Whether each row's postcode follows the Dutch rule depends on its land.
@@ -692,9 +666,13 @@ arrow::Result<MemberRecord> MemberNormalizer::NormalizeRecord(
   const auto& specs = registry_->stored_fields();
   std::vector<std::optional<std::string_view>> raw(specs.size());
   for (const auto& [name, text] : fields) {
-    int index = registry_->StoredIndex(name);
-    if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
-    raw[static_cast<size_t>(index)] = text ? std::optional<std::string_view>(*text) : std::nullopt;
+    ARROW_ASSIGN_OR_RAISE(int index, InputIndex(*registry_, name));
+    if (index >= 0) raw[static_cast<size_t>(index)] = text ? std::optional<std::string_view>(*text) : std::nullopt;
+  }
+  for (const auto& [number, note] : rules_->notes) {
+    auto& n = raw[static_cast<size_t>(number)];
+    auto& t = raw[static_cast<size_t>(note)];
+    SplitNumberNote(n, t, &n, &t);
   }
   bool nl = rules_->IsNederland(rules_->land >= 0 ? raw[static_cast<size_t>(rules_->land)] : std::nullopt);
   MemberRecord record(specs.size());

@@ -4,10 +4,15 @@
 //  - strings are trimmed; empty text counts as missing; a missing field takes its default
 //  - enums match their canonical spelling ignoring case, spaces, hyphens, slashes and dots,
 //    plus the registry's aliases ("noord holland", "N-Holland", "Groningen / Drenthe")
-//  - dates become YYYY-MM-DD from YYYY-MM-DD, DD-MM-YYYY, D-M-YYYY, DD/MM/YYYY, DD.MM.YYYY,
-//    YYYY/MM/DD and ISO timestamps; impossible dates (31-02-2020) are problems
-//  - timestamps are ISO 8601 (date, 'T' or space, optional fraction and offset) -> UTC ms
-//  - integers are decimal (DynamoDB N strings such as "42" or "42.0")
+//  - a value listed in the field's `placeholders` counts as missing
+//  - dates become YYYY-MM-DD and timestamps UTC ms from every form model/date_text.h reads
+//    (ISO, day-first with - / ., two-digit years, Dutch month names; timestamps without an
+//    offset are Europe/Amsterdam wall time); impossible dates (31-02-2020) and values outside
+//    the years 0001..9999 are problems
+//  - integers are decimal (DynamoDB N strings such as "42" or "42.0") and at least `min`; an
+//    integer with a `note_field` takes text next to the number apart ("1234 Donateur" ->
+//    1234 + note "Donateur", "Donateur" -> no number + note), an explicit note wins
+//  - calculated fields in the input (stale copies written back by other programs) are ignored
 //  - formats: email (one @, a dot in the domain), nl_postcode ("1234 AB", only checked when
 //    land is Nederland), iban (mod-97); values are canonicalised (upper-case, spacing)
 //  - a required field that is missing after defaults is a problem
@@ -25,6 +30,7 @@
 #include <arrow/record_batch.h>
 #include <arrow/result.h>
 
+#include "model/calendar.h"
 #include "model/field_registry.h"
 
 namespace memberlake::model {
@@ -50,11 +56,15 @@ struct NormalizedBatch {
 
 class MemberNormalizer {
  public:
+  // `reference`: two-digit years are read as the latest such date up to this day.
+  MemberNormalizer(std::shared_ptr<const FieldRegistry> registry, CivilDate reference);
+  // The reference date is today in Europe/Amsterdam.
   explicit MemberNormalizer(std::shared_ptr<const FieldRegistry> registry);
   ~MemberNormalizer();
 
   // `raw` has utf8 (or large/view string) columns named after stored fields; a stored field
-  // without a column is all missing; a column that is no stored field is an error.
+  // without a column is all missing; a calculated field's column is ignored; any other column
+  // that is no stored field is an error.
   arrow::Result<NormalizedBatch> Normalize(const arrow::RecordBatch& raw) const;
 
   // One record given as (field name, raw text or nullopt) pairs, e.g. from JSON.

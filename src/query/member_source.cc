@@ -162,7 +162,11 @@ arrow::Result<QueryResult> MemberSource::RunUncached(const RegionalScope& scope,
   if (!problem.empty()) return RunLive(scope, spec, problem);
   auto as_of = model::ParseIsoDate(manifest.as_of);
   ARROW_RETURN_NOT_OK(as_of.status());
-  ARROW_ASSIGN_OR_RAISE(LiveRows delta, ReadLiveDelta(*store_, manifest.data_version, *as_of));
+  auto read_delta = ReadLiveDelta(*store_, manifest.data_version, *as_of);
+  if (!read_delta.ok() && store::IsChangeLogGap(read_delta.status())) {
+    return RunLive(scope, spec, "changes since the snapshot incomplete: " + read_delta.status().message());
+  }
+  ARROW_ASSIGN_OR_RAISE(LiveRows delta, std::move(read_delta));
   auto result = RunQuery(lake_, &delta, *registry_, scope, spec, &manifest);  // the snapshot checked above
   if (!result.ok() && result.status().IsIOError()) {  // a file that reads wrong: answer live
     return RunLive(scope, spec, "snapshot unreadable: " + result.status().message());

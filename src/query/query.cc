@@ -11,7 +11,6 @@
 #include <arrow/util/bitmap_generate.h>
 #include <arrow/util/bitmap_ops.h>
 #include <arrow/compute/api.h>
-#include <arrow/compute/initialize.h>
 #include <arrow/dataset/api.h>
 #include <arrow/dataset/file_parquet.h>
 #include <parquet/metadata.h>
@@ -25,6 +24,7 @@
 #include <parquet/statistics.h>
 
 #include "lake/snapshot_manifest.h"
+#include "model/arrow_compute.h"
 #include "model/calendar.h"
 #include "model/text.h"
 #include "query/lru_cache.h"
@@ -864,6 +864,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
 
 arrow::Result<std::shared_ptr<arrow::Table>> ReadLakeFile(const lake::LakeStorage& lake, const std::string& path,
                                                           const std::vector<std::string>& columns) {
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());
   auto format = std::make_shared<ds::ParquetFileFormat>();
   ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(lake.FullPath(path), lake.filesystem())));
   ARROW_ASSIGN_OR_RAISE(auto schema, fragment->ReadPhysicalSchema());
@@ -1006,7 +1007,7 @@ std::vector<lake::SnapshotFile> FilesInScope(const lake::SnapshotManifest& manif
 arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRows* live,
                                     const model::FieldRegistry& registry, const RegionalScope& scope,
                                     const QuerySpec& given, const lake::SnapshotManifest* manifest) {
-  ARROW_RETURN_NOT_OK(cp::Initialize());
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());
   // Enum values in their canonical spelling ("gewoon lid" -> "Gewoon lid"), so statistics,
   // dictionaries and codes compare like the data does.
   QuerySpec spec = given;

@@ -4,8 +4,10 @@
 #include <array>
 #include <cctype>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
+#include <arrow/util/utf8.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <toml++/toml.h>
@@ -151,7 +153,28 @@ arrow::Result<NewApiKey> ApiKeyStore::Generate() {
   return key;
 }
 
-std::string ApiKeyStore::TomlEntry(const std::string& name, const NewApiKey& key, const std::vector<std::string>& groups) {
+namespace {
+
+// A name or group is written as given or not at all: TOML cannot hold invalid UTF-8 (it would
+// be changed on the way), and control characters have no place in an audit actor.
+arrow::Status CheckLabel(std::string_view field, std::string_view text) {
+  if (text.empty()) return arrow::Status::Invalid(field, " must not be empty");
+  static std::once_flag utf8_tables;
+  std::call_once(utf8_tables, arrow::util::InitializeUTF8);
+  if (!arrow::util::ValidateUTF8(text)) return arrow::Status::Invalid(field, " is not valid UTF-8");
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return arrow::Status::Invalid(field, " contains a control character");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<std::string> ApiKeyStore::TomlEntry(const std::string& name, const NewApiKey& key,
+                                                  const std::vector<std::string>& groups) {
+  ARROW_RETURN_NOT_OK(CheckLabel("name", name));
+  if (groups.empty()) return arrow::Status::Invalid("a key needs at least one group");
+  for (const std::string& group : groups) ARROW_RETURN_NOT_OK(CheckLabel("group", group));
   std::string out = "[[key]]\nname = " + TomlString(name) + "\nid = \"" + key.id + "\"\nsha256 = \"" + key.sha256_hex +
                     "\"\ngroups = [";
   for (size_t i = 0; i < groups.size(); ++i) out += (i ? ", " : "") + TomlString(groups[i]);

@@ -43,7 +43,10 @@ class ApiKeyStore {
   // grown file then fails with "duplicate id", and a new key must be generated.
   static arrow::Result<NewApiKey> Generate();
   // The [[key]] block for the file (name and groups TOML-escaped), ending in a newline.
-  static std::string TomlEntry(const std::string& name, const NewApiKey& key, const std::vector<std::string>& groups);
+  // Invalid, naming the field, for an empty name or group list, or a name or group that is not
+  // valid UTF-8 or holds a control character (TOML would change it; nothing is written).
+  static arrow::Result<std::string> TomlEntry(const std::string& name, const NewApiKey& key,
+                                              const std::vector<std::string>& groups);
 
   // The principal of a presented key (auth_method "api_key", subject = name). Any unknown,
   // wrong or malformed key: Invalid("invalid API key"), the same for all, so a caller cannot

@@ -25,11 +25,9 @@ ApiResponse ApiService::Handle(const ApiRequest& request) { return impl_->Handle
 arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
-  if (config.registry.empty()) {
-    ARROW_ASSIGN_OR_RAISE(impl->registry, model::FieldRegistry::LoadDefault());
-  } else {
-    ARROW_ASSIGN_OR_RAISE(impl->registry, model::FieldRegistry::LoadFile(config.registry));
-  }
+  // The one way every entry point finds the registry: the setting, else $MEMBERLAKE_REGISTRY,
+  // else the built-in one (so the server, the CLI and Lambda never disagree on the schema).
+  ARROW_ASSIGN_OR_RAISE(impl->registry, model::FieldRegistry::Load(config.registry));
   impl->normalizer = std::make_unique<model::MemberNormalizer>(impl->registry);
   if (config.access_policy.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->policy, AccessPolicy::LoadDefault(impl->registry));
@@ -72,7 +70,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   if (!config.api_keys_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->api_keys, ApiKeyStore::LoadFile(config.api_keys_file));
   }
-  ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log));
+  ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log, config.audit_key));
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.
   impl->StartJobs();

@@ -1,6 +1,8 @@
 #include "server/audit_log.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,7 +11,10 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include "lake/lake_storage.h"
 #include "lake/sha256.h"
 #include "model/calendar.h"
 
@@ -35,11 +40,28 @@ Json Unhashed(const AuditRecord& r) {
 
 std::string Dump(const Json& json) { return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-std::string HashOf(const std::string& prev, const Json& unhashed) {
-  return lake::Sha256Hex(prev + "\n" + Dump(unhashed));
+std::string Hex(const unsigned char* bytes, unsigned int length) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out.push_back(kHex[bytes[i] >> 4]);
+    out.push_back(kHex[bytes[i] & 15]);
+  }
+  return out;
 }
 
-// Parses one stored line; Invalid naming what is wrong.
+// SHA-256, or HMAC-SHA256 under `key`, of prev + "\n" + the canonical unhashed entry.
+std::string HashOf(const std::string& key, const std::string& prev, const Json& unhashed) {
+  const std::string text = prev + "\n" + Dump(unhashed);
+  if (key.empty()) return lake::Sha256Hex(text);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(text.data()),
+       text.size(), mac, &length);
+  return Hex(mac, length);
+}
+
+// Parses one stored entry; Invalid naming what is wrong.
 arrow::Result<AuditRecord> ParseLine(const std::string& line) {
   Json json = Json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object()) return arrow::Status::Invalid("not a JSON object");
@@ -68,14 +90,260 @@ arrow::Result<AuditRecord> ParseLine(const std::string& line) {
   }
 }
 
-std::vector<std::string> ReadLines(std::ifstream& file) {
+std::vector<std::string> SplitLines(const std::string& text) {
   std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(file, line)) lines.push_back(line);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
   return lines;
 }
 
-std::string AnchorPath(const std::string& path) { return path + ".head"; }
+bool IsObjectLocation(const std::string& location) { return location.rfind("s3://", 0) == 0; }
+
+// "s3://bucket/prefix?opts" -> the lake location of the batch objects (the prefix as the root).
+std::string ObjectName(int64_t first_seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%012lld.jsonl", static_cast<long long>(first_seq));
+  return name;
+}
+
+}  // namespace
+
+// Where entries are kept. Entries reach a sink already chained; the sink only stores them.
+class AuditSink {
+ public:
+  struct Head {
+    int64_t seq = 0;
+    std::string hash = kGenesis;
+  };
+  // One stored entry and where it is, for verification ("line 7", "object 000000000012.jsonl").
+  struct StoredLine {
+    std::string text;
+    std::string where;
+    int64_t number = 0;
+    bool misplaced = false;  // an object whose name is not its first entry's seq
+  };
+  virtual ~AuditSink() = default;
+  // The chain's last entry as stored now.
+  virtual arrow::Result<Head> ReadHead() = 0;
+  // Stores consecutive entries. false: another writer stored entries there first (the caller
+  // re-chains after ReadHead() and tries again).
+  virtual arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) = 0;
+  virtual arrow::Status Sync(const Head& head) = 0;
+  // After each stored entry (files: the anchor, at most once a second).
+  virtual arrow::Status Appended(const Head& head, int64_t now_ms) { return arrow::Status::OK(); }
+  virtual arrow::Result<std::vector<StoredLine>> ReadAll() const = 0;
+  // A repair done on open, to be recorded as an entry ("" when none).
+  std::string repair_note;
+};
+
+namespace {
+
+// JSON Lines in one file, flock'ed by the process that has it open.
+class FileSink : public AuditSink {
+ public:
+  static arrow::Result<std::unique_ptr<FileSink>> Open(const std::string& path, bool for_writing) {
+    auto sink = std::unique_ptr<FileSink>(new FileSink(path));
+    if (!for_writing) return sink;
+    std::error_code ec;
+    auto parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    sink->fd_ = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (sink->fd_ < 0) return arrow::Status::IOError("cannot open audit log ", path);
+    // Two processes appending to one chain would fork it: the second is refused.
+    if (::flock(sink->fd_, LOCK_EX | LOCK_NB) != 0) {
+      return arrow::Status::IOError("audit log ", path, " is in use by another process (one writer at a time)");
+    }
+    ARROW_RETURN_NOT_OK(sink->RepairTornTail());
+    return sink;
+  }
+  ~FileSink() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  arrow::Result<Head> ReadHead() override {
+    ARROW_ASSIGN_OR_RAISE(auto lines, ReadAll());
+    Head head;
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+      if (it->text.empty()) continue;
+      auto record = ParseLine(it->text);
+      if (!record.ok()) {
+        return arrow::Status::Invalid("audit log ", path_, " ", it->where, ": ", record.status().message(),
+                                      "; refusing to continue a broken chain");
+      }
+      head.seq = record->seq;
+      head.hash = record->hash;
+      break;
+    }
+    return head;
+  }
+
+  arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
+    std::string text;
+    for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
+    ssize_t written = ::write(fd_, text.data(), text.size());
+    if (written != static_cast<ssize_t>(text.size())) {
+      if (written > 0) (void)::ftruncate(fd_, size_before_);  // no torn line left for the next entry
+      return arrow::Status::IOError("cannot append to audit log ", path_);
+    }
+    size_before_ += static_cast<off_t>(text.size());
+    return true;
+  }
+
+  arrow::Status Sync(const Head& head) override {
+    if (::fsync(fd_) != 0) return arrow::Status::IOError("cannot sync audit log ", path_);
+    return WriteAnchor(head);
+  }
+
+  arrow::Status Appended(const Head& head, int64_t now_ms) override {
+    if (now_ms - anchor_written_ms_ < 1000) return arrow::Status::OK();
+    anchor_written_ms_ = now_ms;
+    return WriteAnchor(head);
+  }
+
+  arrow::Status WriteAnchor(const Head& head) {
+    if (head.seq == anchor_seq_) return arrow::Status::OK();
+    std::string temp = AnchorPath() + ".tmp";
+    {
+      std::ofstream file(temp, std::ios::trunc);
+      file << Dump(Json{{"seq", head.seq}, {"hash", head.hash}}) << "\n";
+      if (!file.good()) return arrow::Status::IOError("cannot write audit anchor ", temp);
+    }
+    std::error_code ec;
+    std::filesystem::rename(temp, AnchorPath(), ec);
+    if (ec) return arrow::Status::IOError("cannot write audit anchor ", AnchorPath(), ": ", ec.message());
+    anchor_seq_ = head.seq;
+    return arrow::Status::OK();
+  }
+
+  arrow::Result<std::vector<StoredLine>> ReadAll() const override {
+    std::ifstream file(path_, std::ios::binary);
+    if (!file) return arrow::Status::IOError("no audit log at ", path_);
+    std::string text((std::istreambuf_iterator<char>(file)), {});
+    std::vector<StoredLine> lines;
+    int64_t number = 0;
+    for (std::string& line : SplitLines(text)) {
+      ++number;
+      lines.push_back({std::move(line), "line " + std::to_string(number), number});
+    }
+    return lines;
+  }
+
+  std::string AnchorPath() const { return path_ + ".head"; }
+
+ private:
+  explicit FileSink(std::string path) : path_(std::move(path)) {}
+
+  // A last line without its newline is a write that never finished (a crash, a full disk):
+  // it is cut off, and the repair becomes the next entry. A complete last line that does not
+  // parse is no accident, and ReadHead refuses it.
+  arrow::Status RepairTornTail() {
+    struct stat info {};
+    if (::fstat(fd_, &info) != 0) return arrow::Status::IOError("cannot read audit log ", path_);
+    size_before_ = info.st_size;
+    if (info.st_size == 0) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(auto lines, ReadAll());
+    std::ifstream file(path_, std::ios::binary);
+    file.seekg(-1, std::ios::end);
+    if (file.get() == '\n') return arrow::Status::OK();
+    const std::string& torn = lines.back().text;
+    const off_t keep = info.st_size - static_cast<off_t>(torn.size());
+    if (::ftruncate(fd_, keep) != 0) return arrow::Status::IOError("cannot repair audit log ", path_);
+    size_before_ = keep;
+    repair_note = "cut off a torn last line (" + std::to_string(torn.size()) + " bytes, " + lines.back().where +
+                  ") left by an interrupted write";
+    return arrow::Status::OK();
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  off_t size_before_ = 0;
+  int64_t anchor_seq_ = -1;
+  int64_t anchor_written_ms_ = 0;
+};
+
+// Immutable batch objects in a lake-like store, each created only if its name is free.
+class ObjectSink : public AuditSink {
+ public:
+  static arrow::Result<std::unique_ptr<ObjectSink>> Open(const std::string& location, bool for_writing) {
+    auto sink = std::unique_ptr<ObjectSink>(new ObjectSink());
+    ARROW_ASSIGN_OR_RAISE(sink->storage_, lake::LakeStorage::Open(location, /*create=*/for_writing));
+    sink->location_ = location;
+    return sink;
+  }
+
+  arrow::Result<Head> ReadHead() override {
+    ARROW_ASSIGN_OR_RAISE(auto names, storage_->List(""));
+    Head head;
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {
+      if (!IsBatchName(*it)) continue;
+      ARROW_ASSIGN_OR_RAISE(std::string text, storage_->ReadAll(*it));
+      auto lines = SplitLines(text);
+      if (lines.empty()) return arrow::Status::Invalid("audit object ", *it, " is empty");
+      auto record = ParseLine(lines.back());
+      if (!record.ok()) {
+        return arrow::Status::Invalid("audit object ", *it, ": ", record.status().message(),
+                                      "; refusing to continue a broken chain");
+      }
+      head.seq = record->seq;
+      head.hash = record->hash;
+      break;
+    }
+    return head;
+  }
+
+  arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
+    std::string text;
+    for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
+    return storage_->ReplaceIf(ObjectName(batch.front().seq), std::nullopt, text);
+  }
+
+  arrow::Status Sync(const Head&) override { return arrow::Status::OK(); }  // every batch is stored when written
+
+  arrow::Result<std::vector<StoredLine>> ReadAll() const override {
+    ARROW_ASSIGN_OR_RAISE(auto names, storage_->List(""));
+    std::vector<StoredLine> lines;
+    int64_t number = 0;
+    for (const std::string& name : names) {
+      if (!IsBatchName(name)) continue;
+      ARROW_ASSIGN_OR_RAISE(std::string text, storage_->ReadAll(name));
+      auto batch = SplitLines(text);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        // An object is named by its first entry's seq: a renamed or re-cut one breaks the chain.
+        bool misplaced = false;
+        if (i == 0) {
+          auto first = ParseLine(batch[0]);
+          misplaced = first.ok() && ObjectName(first->seq) != name;
+        }
+        lines.push_back({std::move(batch[i]), "object " + name + " entry " + std::to_string(i + 1), ++number, misplaced});
+      }
+    }
+    return lines;
+  }
+
+ private:
+  ObjectSink() = default;
+  static bool IsBatchName(const std::string& name) {
+    return name.size() == 18 && name.compare(12, 6, ".jsonl") == 0 &&
+           name.find_first_not_of("0123456789") == 12;
+  }
+  std::shared_ptr<lake::LakeStorage> storage_;
+  std::string location_;
+};
+
+arrow::Result<std::unique_ptr<AuditSink>> OpenSink(const std::string& location, bool for_writing) {
+  if (location.empty()) return arrow::Status::Invalid("audit log location is empty");
+  if (IsObjectLocation(location)) {
+    ARROW_ASSIGN_OR_RAISE(auto sink, ObjectSink::Open(location, for_writing));
+    return std::unique_ptr<AuditSink>(std::move(sink));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto sink, FileSink::Open(location, for_writing));
+  return std::unique_ptr<AuditSink>(std::move(sink));
+}
 
 }  // namespace
 
@@ -85,159 +353,135 @@ std::string AuditLog::ToJson(const AuditRecord& record) {
   return Dump(json);
 }
 
-arrow::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path) {
-  std::error_code ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+arrow::Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& location, const std::string& key) {
   auto log = std::unique_ptr<AuditLog>(new AuditLog());
-  log->path_ = path;
-  log->last_hash_ = kGenesis;
-  {
-    std::ifstream file(path);
-    if (file) {
-      // Only the last line matters for continuing the chain (Verify checks the rest).
-      std::string line, last;
-      int64_t number = 0, last_number = 0;
-      while (std::getline(file, line)) {
-        ++number;
-        if (!line.empty()) {
-          last = line;
-          last_number = number;
-        }
-      }
-      if (!last.empty()) {
-        auto record = ParseLine(last);
-        if (!record.ok()) {
-          return arrow::Status::Invalid("audit log ", path, " line ", last_number, ": ", record.status().message(),
-                                        "; refusing to continue a broken chain");
-        }
-        log->seq_ = record->seq;
-        log->last_hash_ = record->hash;
-      }
-    }
+  log->key_ = key;
+  ARROW_ASSIGN_OR_RAISE(log->sink_, OpenSink(location, /*for_writing=*/true));
+  ARROW_ASSIGN_OR_RAISE(auto head, log->sink_->ReadHead());
+  log->seq_ = head.seq;
+  log->last_hash_ = head.hash;
+  if (!log->sink_->repair_note.empty()) {
+    AuditEvent repair;
+    repair.actor = "memberlake";
+    repair.auth = "system";
+    repair.action = "audit.repair";
+    repair.target = location;
+    repair.detail = log->sink_->repair_note;
+    ARROW_RETURN_NOT_OK(log->Append(repair));
+    std::fprintf(stderr, "memberlake: audit log %s: %s\n", location.c_str(), log->sink_->repair_note.c_str());
   }
-  log->fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-  if (log->fd_ < 0) return arrow::Status::IOError("cannot open audit log ", path);
   return log;
 }
 
 AuditLog::~AuditLog() {
-  if (fd_ >= 0) {
+  if (sink_) {
     std::lock_guard<std::mutex> lock(mutex_);
-    (void)WriteAnchorLocked();
-    ::close(fd_);
+    (void)sink_->Sync({seq_, last_hash_});
   }
 }
 
-arrow::Status AuditLog::Append(const AuditEvent& event) { return Append(event, NowMs()); }
-
-arrow::Status AuditLog::Append(const AuditEvent& event, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mutex_);
+AuditRecord AuditLog::Chain(const AuditEvent& event, int64_t now_ms) const {
   AuditRecord record;
   record.seq = seq_ + 1;
   record.time = model::FormatTimestampMs(now_ms);
   record.event = event;
   record.prev = last_hash_;
-  record.hash = HashOf(record.prev, Unhashed(record));
-  std::string line = ToJson(record) + "\n";
-  ssize_t written = ::write(fd_, line.data(), line.size());
-  if (written != static_cast<ssize_t>(line.size())) {
-    return arrow::Status::IOError("cannot append to audit log ", path_);
-  }
-  seq_ = record.seq;
-  last_hash_ = record.hash;
-  if (now_ms - anchor_written_ms_ >= 1000) {
-    anchor_written_ms_ = now_ms;
-    return WriteAnchorLocked();
-  }
-  return arrow::Status::OK();
+  record.hash = HashOf(key_, record.prev, Unhashed(record));
+  return record;
 }
 
-arrow::Status AuditLog::WriteAnchorLocked() {
-  if (seq_ == anchor_seq_) return arrow::Status::OK();
-  std::string temp = AnchorPath(path_) + ".tmp";
-  {
-    std::ofstream file(temp, std::ios::trunc);
-    file << Dump(Json{{"seq", seq_}, {"hash", last_hash_}}) << "\n";
-    if (!file.good()) return arrow::Status::IOError("cannot write audit anchor ", temp);
+arrow::Status AuditLog::Append(const AuditEvent& event) { return Append(event, NowMs()); }
+
+arrow::Status AuditLog::Append(const AuditEvent& event, int64_t now_ms) {
+  // One entry at a time under the lock: the chain and the stored order are the same. On a
+  // conflict (another process took the name) the entry is chained again after the new head.
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    AuditRecord record = Chain(event, now_ms);
+    ARROW_ASSIGN_OR_RAISE(bool stored, sink_->Write({record}));
+    if (stored) {
+      seq_ = record.seq;
+      last_hash_ = record.hash;
+      return sink_->Appended({seq_, last_hash_}, now_ms);
+    }
+    ARROW_ASSIGN_OR_RAISE(auto head, sink_->ReadHead());
+    seq_ = head.seq;
+    last_hash_ = head.hash;
   }
-  std::error_code ec;
-  std::filesystem::rename(temp, AnchorPath(path_), ec);
-  if (ec) return arrow::Status::IOError("cannot write audit anchor ", AnchorPath(path_), ": ", ec.message());
-  anchor_seq_ = seq_;
-  return arrow::Status::OK();
+  return arrow::Status::IOError("audit log: could not place an entry after 64 attempts (busy writers)");
 }
 
 arrow::Status AuditLog::Sync() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (::fsync(fd_) != 0) return arrow::Status::IOError("cannot sync audit log ", path_);
-  return WriteAnchorLocked();
+  return sink_->Sync({seq_, last_hash_});
 }
 
 arrow::Result<std::vector<AuditRecord>> AuditLog::Read(int64_t after_seq, int64_t limit) const {
+  ARROW_ASSIGN_OR_RAISE(auto lines, sink_->ReadAll());
   std::vector<AuditRecord> records;
-  std::ifstream file(path_);
-  if (!file) return arrow::Status::IOError("cannot read audit log ", path_);
-  std::string line;
-  while (std::getline(file, line) && static_cast<int64_t>(records.size()) < limit) {
-    if (line.empty()) continue;
-    auto record = ParseLine(line);
+  for (size_t i = 0; i < lines.size() && static_cast<int64_t>(records.size()) < limit; ++i) {
+    if (lines[i].text.empty()) continue;
+    auto record = ParseLine(lines[i].text);
     if (!record.ok()) {
-      if (file.peek() == std::char_traits<char>::eof()) break;  // an append in progress
-      return arrow::Status::Invalid("audit log ", path_, ": ", record.status().message());
+      if (i + 1 == lines.size()) break;  // an append in progress
+      return arrow::Status::Invalid("audit log ", lines[i].where, ": ", record.status().message());
     }
     if (record->seq > after_seq) records.push_back(std::move(*record));
   }
   return records;
 }
 
-arrow::Result<AuditVerification> AuditLog::Verify(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return arrow::Status::IOError("no audit log at ", path);
+arrow::Result<AuditVerification> AuditLog::Verify(const std::string& location, const std::string& key) {
+  ARROW_ASSIGN_OR_RAISE(auto sink, OpenSink(location, /*for_writing=*/false));
+  ARROW_ASSIGN_OR_RAISE(auto lines, sink->ReadAll());
   AuditVerification result;
-  auto fail = [&](int64_t line, std::string problem) {
+  auto fail = [&](const AuditSink::StoredLine& line, int64_t seq, std::string problem) {
     result.ok = false;
-    result.first_bad_line = line;
-    result.problem = "line " + std::to_string(line) + ": " + problem;
+    result.first_bad_line = line.number;
+    result.first_bad_seq = seq;
+    result.problem = line.where + ": " + problem;
     return result;
   };
   std::string prev = kGenesis;
   int64_t expected_seq = 1;
-  int64_t number = 0;
   std::vector<std::string> hashes;  // by seq - 1, for the anchor check
-  for (const std::string& line : ReadLines(file)) {
-    ++number;
-    if (line.empty()) return fail(number, "empty line");
-    auto record = ParseLine(line);
-    if (!record.ok()) return fail(number, record.status().message());
+  for (const auto& line : lines) {
+    if (line.text.empty()) return fail(line, expected_seq, "empty line");
+    auto record = ParseLine(line.text);
+    if (!record.ok()) return fail(line, expected_seq, record.status().message());
+    const std::string entry = "entry " + std::to_string(record->seq);
+    if (line.misplaced) return fail(line, record->seq, "the object's name is not its first entry's seq (renamed?)");
     if (record->seq != expected_seq) {
-      return fail(number, "seq " + std::to_string(record->seq) + " where " + std::to_string(expected_seq) +
-                              " was expected (entry removed or reordered?)");
+      return fail(line, expected_seq, "seq " + std::to_string(record->seq) + " where " + std::to_string(expected_seq) +
+                                          " was expected (entry removed or reordered?)");
     }
-    if (record->prev != prev) return fail(number, "entry " + std::to_string(record->seq) + " does not link to the previous entry (removed or reordered?)");
-    if (HashOf(record->prev, Unhashed(*record)) != record->hash) {
-      return fail(number, "entry " + std::to_string(record->seq) + ": hash mismatch (edited?)");
+    if (record->prev != prev) return fail(line, record->seq, entry + " does not link to the previous entry (removed or reordered?)");
+    if (HashOf(key, record->prev, Unhashed(*record)) != record->hash) {
+      return fail(line, record->seq,
+                  entry + ": hash mismatch (edited" + (key.empty() ? "?" : ", or rewritten without the key?") + ")");
     }
     prev = record->hash;
     hashes.push_back(record->hash);
     ++expected_seq;
   }
   result.entries = static_cast<int64_t>(hashes.size());
-  std::ifstream anchor_file(AnchorPath(path));
+  if (IsObjectLocation(location)) return result;
+  const AuditSink::StoredLine end{"", "end of log", static_cast<int64_t>(lines.size()), false};
+  std::ifstream anchor_file(location + ".head");
   if (anchor_file) {
     std::string text((std::istreambuf_iterator<char>(anchor_file)), {});
     Json anchor = Json::parse(text, nullptr, false);
     if (!anchor.is_object() || !anchor.contains("seq") || !anchor.contains("hash") ||
         !anchor["seq"].is_number_integer() || !anchor["hash"].is_string()) {
-      return fail(number, "anchor " + AnchorPath(path) + " is unreadable");
+      return fail(end, 0, "anchor " + location + ".head is unreadable");
     }
     int64_t seq = anchor["seq"].get<int64_t>();
     if (seq > result.entries) {
-      return fail(number, "log ends at entry " + std::to_string(result.entries) + " but its anchor says " +
-                              std::to_string(seq) + " (entries cut off?)");
+      return fail(end, result.entries + 1, "log ends at entry " + std::to_string(result.entries) +
+                                               " but its anchor says " + std::to_string(seq) + " (entries cut off?)");
     }
     if (seq > 0 && hashes[static_cast<size_t>(seq - 1)] != anchor["hash"].get<std::string>()) {
-      return fail(number, "entry " + std::to_string(seq) + " does not match the anchor (rewritten?)");
+      return fail(end, seq, "entry " + std::to_string(seq) + " does not match the anchor (rewritten?)");
     }
   }
   return result;

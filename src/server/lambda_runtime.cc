@@ -13,6 +13,7 @@
 #include "jobs/generate_snapshot.h"
 #include "model/calendar.h"
 #include "model/field_registry.h"
+#include "model/no_throw.h"
 #include "model/text.h"
 #include "server/api_service.h"
 #include "server/jwt_verifier.h"
@@ -28,12 +29,20 @@ std::string Env(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
+// The string member `key` of `object`, or "" when it is absent or not a string: event fields are
+// untrusted input, and nlohmann's value() throws on a mistyped member.
+std::string TextMember(const Json& object, const char* key) {
+  if (!object.is_object()) return std::string();
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-class Handler {
+class Handler : public LambdaEventHandler {
  public:
   explicit Handler(const LambdaOptions& options) : options_(options) {}
 
@@ -50,22 +59,30 @@ class Handler {
   }
 
   // The invocation's answer (JSON text), or an error to report.
-  arrow::Result<std::string> Handle(const std::string& payload) {
+  // Never throws: whatever the event holds, the answer is a result or an error to report.
+  arrow::Result<std::string> Handle(const std::string& payload) override {
+    return model::CatchAll("lambda event", [&] { return HandleEvent(payload); });
+  }
+
+ private:
+  arrow::Result<std::string> HandleEvent(const std::string& payload) {
     Json event = Json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object()) return arrow::Status::Invalid("event is not a JSON object");
-    const bool scheduled = event.value("source", "") == "aws.events";
-    if (scheduled || event.value("action", "") == "generate") {
-      std::string as_of_text;
-      if (event.contains("as_of") && event["as_of"].is_string()) as_of_text = event["as_of"];
+    const bool scheduled = TextMember(event, "source") == "aws.events";
+    if (scheduled || TextMember(event, "action") == "generate") {
+      // A date given in the wrong form is refused, not replaced by today's.
+      const Json* as_of = event.contains("as_of") ? &event["as_of"] : nullptr;
       if (scheduled && event.contains("detail") && event["detail"].is_object() && event["detail"].contains("as_of")) {
-        as_of_text = event["detail"].value("as_of", "");
+        as_of = &event["detail"]["as_of"];
       }
+      if (as_of != nullptr && !as_of->is_string()) return arrow::Status::Invalid("as_of: expected a date YYYY-MM-DD");
+      const std::string as_of_text = as_of == nullptr ? std::string() : as_of->get<std::string>();
       return Generate(as_of_text, scheduled ? "schedule" : "on-demand");
     }
     // A batch from the members table's DynamoDB stream (the event source mapping's batching
     // window debounces bursts of edits): the changes are published by one generation.
     if (event.contains("Records") && event["Records"].is_array() && !event["Records"].empty() &&
-        event["Records"][0].is_object() && event["Records"][0].value("eventSource", "") == "aws:dynamodb") {
+        TextMember(event["Records"][0], "eventSource") == "aws:dynamodb") {
       return Generate("", "on-change");
     }
     if (event.contains("requestContext") && (event.contains("rawPath") || event.contains("path"))) {
@@ -76,7 +93,6 @@ class Handler {
                                   "DynamoDB stream batch or an API Gateway request");
   }
 
- private:
   arrow::Result<std::string> Generate(const std::string& as_of_text, const std::string& trigger) {
     if (options_.store_uri.empty() || options_.lake_uri.empty()) {
       return arrow::Status::Invalid("generation needs MEMBERLAKE_STORE and MEMBERLAKE_LAKE");
@@ -102,8 +118,12 @@ class Handler {
   arrow::Result<std::string> HandleHttp(const Json& event) {
     ApiRequest request;
     const bool v2 = event.contains("rawPath");
-    request.path = v2 ? event.value("rawPath", "/") : event.value("path", "/");
-    request.method = v2 ? event["requestContext"]["http"].value("method", "GET") : event.value("httpMethod", "GET");
+    request.path = TextMember(event, v2 ? "rawPath" : "path");
+    if (request.path.empty()) request.path = "/";
+    const Json& context = event["requestContext"];
+    request.method = v2 ? (context.is_object() && context.contains("http") ? TextMember(context["http"], "method") : "")
+                        : TextMember(event, "httpMethod");
+    if (request.method.empty()) request.method = "GET";
     if (event.contains("headers") && event["headers"].is_object()) {
       for (const auto& [name, value] : event["headers"].items()) {
         if (!value.is_string()) continue;
@@ -121,7 +141,16 @@ class Handler {
         }
       }
     }
-    if (event.contains("body") && event["body"].is_string()) request.body = event["body"];
+    request.body = TextMember(event, "body");
+    if (auto encoded = event.find("isBase64Encoded"); encoded != event.end() && encoded->is_boolean() && *encoded) {
+      // API Gateway sends standard base64 with padding; the JWT decoder reads the URL alphabet.
+      std::string text = request.body;
+      while (!text.empty() && text.back() == '=') text.pop_back();
+      for (char& c : text) c = c == '+' ? '-' : c == '/' ? '_' : c;
+      auto decoded = DecodeBase64Url(text);
+      if (!decoded.ok()) return arrow::Status::Invalid("event body: not valid base64");
+      request.body = std::move(*decoded);
+    }
     ApiResponse response = api_->Handle(request);
     Json headers = Json::object();
     if (!response.content_type.empty()) headers["Content-Type"] = response.content_type;
@@ -152,6 +181,12 @@ std::string ErrorBody(const std::string& type, const std::string& message) {
 }
 
 }  // namespace
+
+arrow::Result<std::shared_ptr<LambdaEventHandler>> LambdaEventHandler::Make(const LambdaOptions& options) {
+  auto handler = std::make_shared<Handler>(options);
+  ARROW_RETURN_NOT_OK(handler->Init());
+  return handler;
+}
 
 arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment() {
   LambdaOptions options;

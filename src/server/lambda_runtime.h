@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -37,5 +38,15 @@ arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment();
 
 // The runtime loop. Returns after max_invocations, or an error when the Runtime API fails.
 arrow::Status RunLambda(const LambdaOptions& options);
+
+// One invocation, without the Runtime API (RunLambda's handler; the fuzz target drives it too):
+// the answer as JSON text, or the error to report. Never throws, whatever the payload.
+// `options` as for RunLambda; the registry and the API service are loaded once.
+class LambdaEventHandler {
+ public:
+  static arrow::Result<std::shared_ptr<LambdaEventHandler>> Make(const LambdaOptions& options);
+  virtual ~LambdaEventHandler() = default;
+  virtual arrow::Result<std::string> Handle(const std::string& payload) = 0;
+};
 
 }  // namespace memberlake::server

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -14,14 +15,49 @@
 namespace memberlake::server {
 namespace {
 
+// Reads settings into their variables; a setting of the wrong type is an error naming it
+// (never silently the default), the first one kept in `status`.
 struct Reader {
   const toml::table& doc;
+  arrow::Status status;
 
   template <typename T>
   void Get(std::string_view section, std::string_view key, T* out) {
-    if (auto value = doc[section][key].value<T>()) *out = *value;
+    const toml::node* node = doc[section][key].node();
+    if (node == nullptr) return;
+    bool right_type = false;
+    if constexpr (std::is_same_v<T, std::string>) {
+      right_type = node->is_string();
+    } else if constexpr (std::is_same_v<T, bool>) {
+      right_type = node->is_boolean();
+    } else if constexpr (std::is_integral_v<T>) {
+      right_type = node->is_integer();
+    } else {
+      right_type = node->is_number();
+    }
+    if (right_type) {
+      if (auto value = node->value<T>()) {
+        *out = *value;
+        return;
+      }
+    }
+    if (status.ok()) {
+      const char* wanted = std::is_same_v<T, std::string> ? "a string"
+                           : std::is_same_v<T, bool>      ? "true or false"
+                           : std::is_integral_v<T>        ? "a whole number"
+                                                          : "a number";
+      status = arrow::Status::Invalid("server config: ", section, ".", key, " must be ", wanted);
+    }
   }
 };
+
+// The lake location with `/audit` added to its path: "s3://b/lake?x=1" -> "s3://b/lake/audit?x=1".
+std::string AuditPrefixOf(const std::string& lake) {
+  const size_t query = lake.find('?');
+  std::string path = lake.substr(0, query);
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  return path + "/audit" + (query == std::string::npos ? "" : lake.substr(query));
+}
 
 std::string Resolve(const std::string& base_dir, const std::string& path) {
   if (path.empty() || base_dir.empty() || path.find("://") != std::string::npos || path.rfind("sqlite:", 0) == 0 ||
@@ -48,7 +84,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
                 "leeway_seconds"}},
-      {"audit", {"path"}},
+      {"audit", {"path", "key_env"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
   };
@@ -64,7 +100,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     }
   }
   ServerConfig c;
-  Reader r{doc};
+  Reader r{doc, arrow::Status::OK()};
   int64_t port = c.port, threads = c.threads, read_timeout = c.read_timeout_seconds,
           write_timeout = c.write_timeout_seconds, keep_alive = c.keep_alive_seconds,
           keep_alive_max = c.keep_alive_max_requests;
@@ -107,6 +143,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("auth", "api_keys_file", &c.api_keys_file);
   r.Get("auth", "leeway_seconds", &c.leeway_seconds);
   r.Get("audit", "path", &c.audit_log);
+  r.Get("audit", "key_env", &c.audit_key_env);
   std::string daily_at;
   jobs::TriggerConfig& t = c.triggers;
   r.Get("triggers", "daily_at", &daily_at);
@@ -114,6 +151,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("triggers", "on_change_min_changes", &t.on_change_min_changes);
   r.Get("triggers", "on_change_quiet_seconds", &t.on_change_quiet_seconds);
   r.Get("triggers", "on_change_max_delay_seconds", &t.on_change_max_delay_seconds);
+  ARROW_RETURN_NOT_OK(r.status);
   if (port < 0 || port > 65535) return arrow::Status::Invalid("server config: server.port must be 0..65535");
   if (threads < 1 || threads > 1024) return arrow::Status::Invalid("server config: server.threads must be 1..1024");
   if (c.max_body_bytes < 1024) return arrow::Status::Invalid("server config: server.max_body_bytes must be >= 1024");
@@ -154,14 +192,20 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     }
     c.hs256_secret = secret;
   }
-  if (!metrics_token_env.empty()) {
-    const char* token = std::getenv(metrics_token_env.c_str());
-    if (token == nullptr || std::string_view(token).size() < 16) {
-      return arrow::Status::Invalid("server config: server.metrics_token_env names ", metrics_token_env,
-                                    ", which is not set to a token of 16 characters or more");
+  // Keys and tokens from the environment, at least 16 characters (a guessable one is no key).
+  auto secret_from = [](const std::string& variable, const char* setting, const char* what,
+                        std::string* out) -> arrow::Status {
+    if (variable.empty()) return arrow::Status::OK();
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr || std::string_view(value).size() < 16) {
+      return arrow::Status::Invalid("server config: ", setting, " names ", variable, ", which is not set to a ", what,
+                                    " of at least 16 characters");
     }
-    c.metrics_token = token;
-  }
+    *out = value;
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(secret_from(c.audit_key_env, "audit.key_env", "key", &c.audit_key));
+  ARROW_RETURN_NOT_OK(secret_from(metrics_token_env, "server.metrics_token_env", "token", &c.metrics_token));
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
                             &c.audit_log}) {
     *path = Resolve(base_dir, *path);
@@ -171,8 +215,10 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     c.store = "sqlite:" + Resolve(base_dir, file);
   }
   if (c.access_log != "-") c.access_log = Resolve(base_dir, c.access_log);
-  if (c.audit_log.empty()) {
-    std::string anchor = c.lake.empty() ? base_dir : c.lake;
+  if (c.audit_log.empty() && c.lake.find("://") != std::string::npos && c.lake.rfind("file://", 0) != 0) {
+    c.audit_log = AuditPrefixOf(c.lake);  // an object store: the trail lives with the lake
+  } else if (c.audit_log.empty()) {
+    std::string anchor = c.lake.empty() ? base_dir : c.lake.substr(c.lake.rfind("file://", 0) == 0 ? 7 : 0);
     c.audit_log = (std::filesystem::path(anchor).parent_path() / "audit" / "audit.log").string();
   }
   return c;

@@ -48,7 +48,12 @@ struct ServerConfig {
   std::string api_keys_file;
   int64_t leeway_seconds = 30;
   // [audit]
-  std::string audit_log;                   // default: <lake>/../audit/audit.log
+  // A file, or an s3:// location (objects, see server/audit_log.h). Default: for a lake on
+  // disk <lake>/../audit/audit.log; for a lake on S3 the lake's own audit/ prefix, so the
+  // trail outlives the machine (and the Lambda sandbox) that wrote it.
+  std::string audit_log;
+  std::string audit_key;                   // HMAC key of the chain, from the variable:
+  std::string audit_key_env;               // [audit] key_env
   // [triggers] automatic generation; needs data.store and data.lake. daily_at = "HH:MM"
   // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
   // on_change_max_delay_seconds: see jobs/generation_triggers.h.

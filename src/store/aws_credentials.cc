@@ -10,6 +10,7 @@
 
 #include "model/calendar.h"
 #include "model/text.h"
+#include "store/dynamodb_items.h"
 
 namespace memberlake::store {
 namespace {
@@ -74,10 +75,14 @@ arrow::Result<AwsCredentials> FromJson(const std::string& body, const std::strin
     return arrow::Status::IOError(source, ": no credentials in the answer");
   }
   AwsCredentials credentials;
-  credentials.access_key_id = doc.value("AccessKeyId", "");
-  credentials.secret_access_key = doc.value("SecretAccessKey", "");
-  credentials.session_token = doc.value("Token", "");
-  credentials.expiration = ParseExpiration(doc.value("Expiration", ""));
+  // Read without exceptions: a wrong-typed value is a missing one.
+  credentials.access_key_id = JsonString(doc, "AccessKeyId");
+  credentials.secret_access_key = JsonString(doc, "SecretAccessKey");
+  if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
+    return arrow::Status::IOError(source, ": no credentials in the answer");
+  }
+  credentials.session_token = JsonString(doc, "Token");
+  credentials.expiration = ParseExpiration(JsonString(doc, "Expiration"));
   return credentials;
 }
 

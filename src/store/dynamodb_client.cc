@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "store/dynamodb_items.h"
+
 namespace memberlake::store {
 namespace {
 
@@ -19,7 +21,8 @@ size_t Collect(char* data, size_t size, size_t count, void* out) {
 bool Retryable(long http_status, const std::string& type) {
   if (http_status >= 500) return true;
   static const char* kThrottles[] = {"ProvisionedThroughputExceededException", "ThrottlingException",
-                                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"};
+                                     "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
+                                     "LimitExceededException"};
   return std::any_of(std::begin(kThrottles), std::end(kThrottles), [&](const char* t) { return type == t; });
 }
 
@@ -44,7 +47,10 @@ arrow::Result<std::unique_ptr<DynamoDbClient>> DynamoDbClient::Make(const Dynamo
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   DynamoDbOptions options = given;
   if (options.region.empty()) return arrow::Status::Invalid("DynamoDB needs a region");
-  if (options.endpoint.empty()) options.endpoint = "https://dynamodb." + options.region + ".amazonaws.com";
+  if (options.endpoint.empty()) {
+    options.endpoint = std::string(options.streams ? "https://streams.dynamodb." : "https://dynamodb.") + options.region +
+                       ".amazonaws.com";
+  }
   auto scheme = options.endpoint.find("://");
   if (scheme == std::string::npos) return arrow::Status::Invalid("DynamoDB endpoint '", options.endpoint, "' needs http:// or https://");
   std::string host = options.endpoint.substr(scheme + 3);
@@ -58,8 +64,10 @@ arrow::Result<std::unique_ptr<DynamoDbClient>> DynamoDbClient::Make(const Dynamo
 }
 
 arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation, const nlohmann::json& request) {
-  const std::string payload = request.dump();
+  // Replacing invalid UTF-8 (a member's text may hold any bytes) rather than throwing.
+  const std::string payload = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string last_error;
+  last_error_type_.clear();
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     if (attempt > 1) {
       ++retries_;
@@ -70,7 +78,7 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     SigV4Request signing;
     signing.host = host_;
     signing.headers = {{"content-type", "application/x-amz-json-1.0"},
-                       {"x-amz-target", "DynamoDB_20120810." + operation}};
+                       {"x-amz-target", (options_.streams ? "DynamoDBStreams_20120810." : "DynamoDB_20120810.") + operation}};
     signing.payload = payload;
     ARROW_ASSIGN_OR_RAISE(AwsCredentials credentials, credentials_->Current());
     auto signed_headers = SignV4(signing, credentials, options_.region, "dynamodb", AmzDateNow());
@@ -100,17 +108,19 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
     }
     nlohmann::json answer = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (status == 200) {
-      if (answer.is_discarded()) return arrow::Status::IOError("DynamoDB ", operation, ": unreadable answer");
+      // Every DynamoDB answer is a JSON object; anything else is no answer at all.
+      if (!answer.is_object()) return arrow::Status::IOError("DynamoDB ", operation, ": unreadable answer");
       return answer;
     }
     std::string type, message;
     if (answer.is_object()) {
-      type = answer.value("__type", "");
+      type = JsonString(answer, "__type");
       type = type.substr(type.find('#') == std::string::npos ? 0 : type.find('#') + 1);
-      message = answer.contains("message") ? answer.value("message", "") : answer.value("Message", "");
+      message = JsonString(answer, "message", JsonString(answer, "Message"));
     }
     last_error = (type.empty() ? "HTTP " + std::to_string(status) : type) + (message.empty() ? "" : ": " + message);
     last_error_answer_ = answer.is_object() ? answer : nlohmann::json::object();
+    last_error_type_ = type;
     if (Retryable(status, type)) continue;
     if (type == "TransactionCanceledException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);
     if (type == "ConditionalCheckFailedException") return arrow::Status::AlreadyExists("DynamoDB ", operation, ": ", last_error);
@@ -128,8 +138,10 @@ arrow::Status DynamoDbClient::TransactWrite(const nlohmann::json& items, std::ve
   auto answer = Call("TransactWriteItems", {{"TransactItems", items}});
   if (answer.ok() || !answer.status().IsAlreadyExists() || reasons == nullptr) return answer.status();
   reasons->clear();
-  const auto& listed = last_error_answer_.value("CancellationReasons", nlohmann::json::array());
-  for (const auto& reason : listed) reasons->push_back(reason.is_object() ? reason.value("Code", "None") : "None");
+  const nlohmann::json* listed = JsonMember(last_error_answer_, "CancellationReasons");
+  if (listed && listed->is_array()) {
+    for (const auto& reason : *listed) reasons->push_back(JsonString(reason, "Code", "None"));
+  }
   if (reasons->empty()) {
     // Some implementations list the codes only in the message: "... reasons [None, ConditionalCheckFailed]".
     const std::string message = answer.status().message();

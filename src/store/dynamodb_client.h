@@ -1,5 +1,6 @@
-// DynamoDB's HTTP JSON API (x-amz-json-1.0, SigV4) over libcurl, with retries: throttling,
-// 5xx answers and transport errors are retried with exponential backoff and full jitter.
+// DynamoDB's HTTP JSON API (x-amz-json-1.0, SigV4) over libcurl, with retries: throttling
+// (including DynamoDB Streams' LimitExceededException), 5xx answers and transport errors are
+// retried with exponential backoff and full jitter. Answers are parsed without exceptions.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,10 @@ struct DynamoDbOptions {
   int base_backoff_ms = 20;    // doubled per attempt, capped, then a uniform random share (full jitter)
   int max_backoff_ms = 2000;
   int timeout_seconds = 30;
+  // DynamoDB Streams instead of DynamoDB: target prefix DynamoDBStreams_20120810 and, without an
+  // endpoint, https://streams.dynamodb.<region>.amazonaws.com (SigV4 service name "dynamodb" for both;
+  // DynamoDB Local serves streams on its one endpoint).
+  bool streams = false;
 };
 
 // One connection's worth of client; not thread-safe (make one per thread, they are cheap).
@@ -43,6 +48,9 @@ class DynamoDbClient {
   // condition failed.
   arrow::Status TransactWrite(const nlohmann::json& items, std::vector<std::string>* reasons);
 
+  // The service's error type of the last failed call ("TrimmedDataAccessException", ...), or "".
+  const std::string& last_error_type() const { return last_error_type_; }
+
   int64_t requests() const { return requests_; }
   int64_t retries() const { return retries_; }
   const DynamoDbOptions& options() const { return options_; }
@@ -58,6 +66,7 @@ class DynamoDbClient {
   std::unique_ptr<Transport> transport_;
   int64_t requests_ = 0, retries_ = 0;
   nlohmann::json last_error_answer_;  // the body of the last failed call
+  std::string last_error_type_;
 };
 
 }  // namespace memberlake::store

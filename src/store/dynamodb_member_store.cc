@@ -1,12 +1,8 @@
 #include "store/dynamodb_member_store.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <functional>
-#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -15,7 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "model/member_normalizer.h"
+#include "store/dynamodb_change_log.h"
 #include "store/dynamodb_client.h"
+#include "store/dynamodb_items.h"
+#include "store/dynamodb_member_numbers.h"
+#include "store/dynamodb_scan_reader.h"
+#include "store/dynamodb_stream.h"
 #include "store/record_edits.h"
 
 namespace memberlake::store {
@@ -27,6 +28,11 @@ struct TableOptions {
   std::string table;
   DynamoDbOptions client;
   int segments = 4;
+  std::string counters_table;  // counters=: the club's Counters table for new member numbers
+  std::string counter_id = "member_number";
+  std::string changes_table;   // changes=: memberlake's change log table (default TABLE-changes)
+  bool follow_stream = true;   // stream=off: ignore the table's stream (only memberlake's writes are seen)
+  std::string streams_endpoint;  // streams_endpoint=: default the endpoint given, else AWS's streams endpoint
 };
 
 std::string PercentDecode(std::string_view text) {
@@ -48,6 +54,7 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
   auto question = rest.find('?');
   options.table = rest.substr(0, question);
   if (options.table.empty()) return arrow::Status::Invalid("dynamodb:// URI needs a table name");
+  options.changes_table = options.table + "-changes";
   if (question == std::string::npos) return options;
   std::string_view query(rest);
   query.remove_prefix(question + 1);
@@ -68,41 +75,24 @@ arrow::Result<TableOptions> ParseUri(const std::string& rest) {
     } else if (key == "max_attempts") {
       options.client.max_attempts = std::atoi(value.c_str());
       if (options.client.max_attempts < 1) return arrow::Status::Invalid("max_attempts must be >= 1");
+    } else if (key == "counters") {
+      options.counters_table = value;
+    } else if (key == "counter_id") {
+      options.counter_id = value;
+    } else if (key == "streams_endpoint") {
+      options.streams_endpoint = value;
+    } else if (key == "changes") {
+      options.changes_table = value;
+    } else if (key == "stream") {
+      if (value != "auto" && value != "off") return arrow::Status::Invalid("stream must be auto or off");
+      options.follow_stream = value == "auto";
     } else {
       return arrow::Status::Invalid("dynamodb:// URI: unknown option '", key,
-                                    "' (endpoint, region, segments, max_attempts)");
+                                    "' (endpoint, region, segments, max_attempts, counters, counter_id, changes, stream, streams_endpoint)");
     }
   }
   return options;
 }
-
-// One attribute value as the raw text the store keeps; nullopt for a missing or NULL value.
-std::optional<std::string> AttributeText(const Json& value) {
-  if (!value.is_object() || value.empty()) return std::nullopt;
-  auto first = value.begin();  // {"S": "..."}: one member, the type tag
-  const std::string type = first.key();
-  const Json& content = first.value();
-  if (type == "S" || type == "N") return content.get<std::string>();
-  if (type == "BOOL") return content.get<bool>() ? "true" : "false";
-  if (type == "NULL") return std::nullopt;
-  if (type == "SS" || type == "NS") {  // sets: comma-joined, in the order given
-    std::string out;
-    for (const auto& item : content) {
-      if (!out.empty()) out.push_back(',');
-      out += item.get<std::string>();
-    }
-    return out;
-  }
-  return content.dump();  // lists and maps: their JSON text
-}
-
-bool IsInteger(const std::string& text) {
-  size_t start = !text.empty() && text[0] == '-' ? 1 : 0;
-  return text.size() > start && text.size() <= 18 &&
-         std::all_of(text.begin() + static_cast<std::ptrdiff_t>(start), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-Json Number(int64_t value) { return Json{{"N", std::to_string(value)}}; }
 
 }  // namespace
 
@@ -110,8 +100,9 @@ class DynamoDbMemberStore : public MemberStore {
  public:
   DynamoDbMemberStore(TableOptions options, std::shared_ptr<const model::FieldRegistry> registry,
                       std::unique_ptr<DynamoDbClient> client)
-      : options_(std::move(options)), changes_table_(options_.table + "-changes"), registry_(std::move(registry)),
-        normalizer_(registry_), client_(std::move(client)) {}
+      : options_(std::move(options)), changes_table_(options_.changes_table), registry_(std::move(registry)),
+        normalizer_(registry_), client_(std::move(client)),
+        numbers_({options_.table, changes_table_, options_.counters_table, options_.counter_id}, client_.get()) {}
 
   arrow::Status EnsureTables(bool create) {
     for (const auto& [table, keys] :
@@ -121,11 +112,15 @@ class DynamoDbMemberStore : public MemberStore {
       auto described = client_->Call("DescribeTable", {{"TableName", table}});
       if (described.ok()) continue;
       if (!described.status().IsKeyError()) return described.status();
-      if (!create) return arrow::Status::Invalid("DynamoDB table ", table, " not found");
+      // The members table is the club's; the change log is memberlake's own, made when absent.
+      if (!create && table == options_.table) return arrow::Status::Invalid("DynamoDB table ", table, " not found");
       Json definitions = Json::array();
-      for (const auto& key : keys) {
-        std::string name = key["AttributeName"];
-        definitions.push_back({{"AttributeName", name}, {"AttributeType", name == "v" ? "N" : "S"}});
+      for (const char* name : {"member_id", "p", "v"}) {
+        for (const auto& key : keys) {
+          if (JsonString(key, "AttributeName") == name) {
+            definitions.push_back({{"AttributeName", name}, {"AttributeType", std::string(name) == "v" ? "N" : "S"}});
+          }
+        }
       }
       ARROW_RETURN_NOT_OK(client_->Call("CreateTable", {{"TableName", table},
                                                         {"KeySchema", keys},
@@ -134,19 +129,44 @@ class DynamoDbMemberStore : public MemberStore {
                               .status());
       for (int i = 0; i < 600; ++i) {  // wait until ACTIVE (immediate on DynamoDB Local)
         ARROW_ASSIGN_OR_RAISE(Json state, client_->Call("DescribeTable", {{"TableName", table}}));
-        if (state["Table"].value("TableStatus", "") == "ACTIVE") break;
+        const Json* described_table = JsonMember(state, "Table");
+        if (described_table && JsonString(*described_table, "TableStatus") == "ACTIVE") break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     }
+    ARROW_RETURN_NOT_OK(numbers_.Open());
+    return FollowStream();
+  }
+
+  // Follows the members table's stream when it has one (docs/aws.md, dynamodb_stream.h).
+  arrow::Status FollowStream() {
+    if (!options_.follow_stream) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(Json described, client_->Call("DescribeTable", {{"TableName", options_.table}}));
+    const Json* table = JsonMember(described, "Table");
+    const std::string arn = table ? JsonString(*table, "LatestStreamArn") : "";
+    const Json* spec = table ? JsonMember(*table, "StreamSpecification") : nullptr;
+    const Json* enabled = spec ? JsonMember(*spec, "StreamEnabled") : nullptr;
+    if (arn.empty() || !(enabled && enabled->is_boolean() && enabled->get<bool>())) return arrow::Status::OK();
+    DynamoDbOptions streams = options_.client;
+    if (!options_.streams_endpoint.empty()) streams.endpoint = options_.streams_endpoint;
+    ARROW_ASSIGN_OR_RAISE(stream_, DynamoDbStreamFollower::Make(streams, arn, changes_table_, client_.get()));
     return arrow::Status::OK();
   }
 
+  // With a stream, the change log first catches up with every writer's changes.
   arrow::Result<int64_t> DataVersion() override {
+    if (stream_) ARROW_RETURN_NOT_OK(stream_->CatchUp());
+    return CounterVersion();
+  }
+
+  arrow::Result<int64_t> CounterVersion() {
     ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("GetItem", {{"TableName", changes_table_},
-                                                                 {"Key", CounterKey()},
+                                                                 {"Key", ChangesCounterKey()},
                                                                  {"ConsistentRead", true}}));
-    if (!answer.contains("Item") || !answer["Item"].contains("data_version")) return 0;
-    return std::stoll(answer["Item"]["data_version"]["N"].get<std::string>());
+    const Json* item = JsonMember(answer, "Item");
+    if (item == nullptr) return 0;
+    ARROW_ASSIGN_OR_RAISE(auto version, IntegerAttribute(*item, "data_version"));
+    return version.value_or(0);
   }
 
   arrow::Result<StoreScan> Scan(int64_t batch_rows) override;
@@ -154,16 +174,20 @@ class DynamoDbMemberStore : public MemberStore {
   arrow::Result<StoredMember> Get(const std::string& member_id) override {
     ARROW_ASSIGN_OR_RAISE(auto found, Find(member_id));
     if (!found) return arrow::Status::KeyError("member not found: ", member_id);
-    return *found;
+    return found->member;
   }
 
   arrow::Result<StoredMember> Insert(const FieldValues& fields) override {
-    ARROW_ASSIGN_OR_RAISE(FieldValues values, PrepareInsert(*registry_, fields, [&] { return AddToCounter("lidnummer", 1); }));
+    ARROW_ASSIGN_OR_RAISE(FieldValues values, PrepareInsert(*registry_, fields, [&] { return numbers_.Next(); }));
     ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
     const std::string id = *record[static_cast<size_t>(registry_->StoredIndex("member_id"))];
     const std::optional<int64_t> lidnummer = LidnummerOf(*registry_, record);
     std::vector<Json> claims;
-    if (lidnummer) claims.push_back(ClaimWrite(*lidnummer, id));
+    if (lidnummer) {
+      ARROW_RETURN_NOT_OK(numbers_.CheckFree(*lidnummer, id));
+      ARROW_ASSIGN_OR_RAISE(Json claim, numbers_.ClaimWrite(*lidnummer, id));
+      claims.push_back(std::move(claim));
+    }
     auto put = [&](int64_t version) {
       return Json{{"Put", {{"TableName", options_.table},
                            {"Item", ToItem(record, version)},
@@ -175,42 +199,71 @@ class DynamoDbMemberStore : public MemberStore {
     return StoredMember{std::move(record), version};
   }
 
+  // Writes only what changed: the fields the caller named whose value differs from the stored
+  // one (SET, with the registry's type; REMOVE for a cleared value), updated_at and _version.
+  // Every other attribute, inside the registry or not, keeps its value and DynamoDB type.
   arrow::Result<StoredMember> Update(const std::string& member_id, const FieldValues& changes,
                                      int64_t expected_version) override {
-    ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
-    ARROW_ASSIGN_OR_RAISE(FieldValues values, MergeUpdate(*registry_, member_id, current.record, changes));
-    ARROW_ASSIGN_OR_RAISE(model::MemberRecord record, normalizer_.NormalizeRecord(values));
-    const std::optional<int64_t> old_number = LidnummerOf(*registry_, current.record);
+    ARROW_ASSIGN_OR_RAISE(Loaded current, CheckVersion(member_id, expected_version));
+    ARROW_ASSIGN_OR_RAISE(FieldValues values, MergeUpdate(*registry_, member_id, current.member.record, changes));
+    ARROW_ASSIGN_OR_RAISE(model::MemberRecord normalized, normalizer_.NormalizeRecord(values));
+    std::set<std::string> named = {"updated_at"};
+    for (const auto& [name, value] : changes) named.insert(name);
+    const auto& specs = registry_->stored_fields();
+    model::MemberRecord record = current.member.record;  // as stored, raw where not edited
+    std::string set, remove;
+    Json names = {{"#v", "_version"}}, values_json = Json::object();
+    for (size_t i = 0; i < specs.size() && i < normalized.size(); ++i) {
+      if (!named.count(specs[i].name) || normalized[i] == record[i]) continue;
+      record[i] = normalized[i];
+      const std::string n = "#a" + std::to_string(i), v = ":a" + std::to_string(i);
+      names[n] = specs[i].name;
+      if (!normalized[i]) {
+        remove += (remove.empty() ? " REMOVE " : ", ") + n;
+      } else {
+        set += ", " + n + " = " + v;
+        values_json[v] = TypedValue(specs[i], *normalized[i]);
+      }
+    }
+    const std::optional<int64_t> old_number = LidnummerOf(*registry_, current.member.record);
     const std::optional<int64_t> new_number = LidnummerOf(*registry_, record);
     std::vector<Json> claims;
-    if (new_number && new_number != old_number) claims.push_back(ClaimWrite(*new_number, member_id));
-    auto put = [&](int64_t version) {
-      return Json{{"Put", {{"TableName", options_.table},
-                           {"Item", ToItem(record, version)},
-                           {"ConditionExpression", "#v = :expected"},
-                           {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                           {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}}}};
+    if (new_number && new_number != old_number) {
+      ARROW_RETURN_NOT_OK(numbers_.CheckFree(*new_number, member_id));
+      ARROW_ASSIGN_OR_RAISE(Json claim, numbers_.ClaimWrite(*new_number, member_id));
+      claims.push_back(std::move(claim));
+    }
+    auto update = [&](int64_t version) {
+      Json bound = values_json;
+      bound[":version"] = NumberValue(version);
+      bound[":expected"] = NumberValue(expected_version);
+      return Json{{"Update", {{"TableName", options_.table},
+                              {"Key", {{"member_id", {{"S", member_id}}}}},
+                              {"UpdateExpression", "SET #v = :version" + set + remove},
+                              {"ConditionExpression", VersionCondition(expected_version)},
+                              {"ExpressionAttributeNames", names},
+                              {"ExpressionAttributeValues", bound}}}};
     };
-    ARROW_ASSIGN_OR_RAISE(int64_t version, Commit(member_id, "update", put, claims, [&](size_t failed) {
+    ARROW_ASSIGN_OR_RAISE(int64_t version, Commit(member_id, "update", update, claims, [&](size_t failed) {
       return failed == 0 ? Conflict(member_id, expected_version).status() : LidnummerInUse(*new_number);
     }));
-    if (old_number != new_number) ReleaseLidnummer(old_number, member_id);
+    if (old_number != new_number) numbers_.Release(old_number, member_id);
     return StoredMember{std::move(record), version};
   }
 
   arrow::Status Delete(const std::string& member_id, int64_t expected_version) override {
-    ARROW_ASSIGN_OR_RAISE(StoredMember current, CheckVersion(member_id, expected_version));
+    ARROW_ASSIGN_OR_RAISE(Loaded current, CheckVersion(member_id, expected_version));
     auto remove = [&](int64_t) {
       return Json{{"Delete", {{"TableName", options_.table},
                               {"Key", {{"member_id", {{"S", member_id}}}}},
-                              {"ConditionExpression", "#v = :expected"},
+                              {"ConditionExpression", VersionCondition(expected_version)},
                               {"ExpressionAttributeNames", {{"#v", "_version"}}},
-                              {"ExpressionAttributeValues", {{":expected", Number(expected_version)}}}}}};
+                              {"ExpressionAttributeValues", {{":expected", NumberValue(expected_version)}}}}}};
     };
     ARROW_RETURN_NOT_OK(Commit(member_id, "delete", remove, {}, [&](size_t) {
       return Conflict(member_id, expected_version).status();
     }).status());
-    ReleaseLidnummer(LidnummerOf(*registry_, current.record), member_id);
+    numbers_.Release(LidnummerOf(*registry_, current.member.record), member_id);
     return arrow::Status::OK();
   }
 
@@ -220,16 +273,21 @@ class DynamoDbMemberStore : public MemberStore {
     Json request = {{"TableName", options_.table}, {"ConsistentRead", true}};
     while (true) {
       ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Scan", request));
-      for (const auto& item : page["Items"]) all.push_back(FromItem(item));
-      if (!page.contains("LastEvaluatedKey")) break;
-      request["ExclusiveStartKey"] = page["LastEvaluatedKey"];
+      ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Scan"));
+      for (const auto& item : *items) {
+        ARROW_ASSIGN_OR_RAISE(StoredMember member, FromItem(item));
+        all.push_back(std::move(member));
+      }
+      const Json* next = JsonMember(page, "LastEvaluatedKey");
+      if (next == nullptr) break;
+      request["ExclusiveStartKey"] = *next;
     }
     const int lid = registry_->StoredIndex("lidnummer");
     const int id = registry_->StoredIndex("member_id");
     auto key = [&](const StoredMember& m) {
       const auto& text = lid >= 0 ? m.record[static_cast<size_t>(lid)] : std::nullopt;
-      int64_t number = text && IsInteger(*text) ? std::stoll(*text) : INT64_MAX;
-      return std::make_pair(number, m.record[static_cast<size_t>(id)].value_or(""));
+      const auto number = text ? ParseInteger(*text) : std::nullopt;
+      return std::make_pair(number.value_or(INT64_MAX), m.record[static_cast<size_t>(id)].value_or(""));
     };
     std::sort(all.begin(), all.end(), [&](const StoredMember& a, const StoredMember& b) { return key(a) < key(b); });
     std::vector<StoredMember> page;
@@ -238,20 +296,33 @@ class DynamoDbMemberStore : public MemberStore {
   }
 
   arrow::Result<std::vector<ChangeEntry>> ChangesSince(int64_t after) override {
+    ARROW_ASSIGN_OR_RAISE(Json counter, client_->Call("GetItem", {{"TableName", changes_table_},
+                                                                  {"Key", ChangesCounterKey()},
+                                                                  {"ConsistentRead", true}}));
+    const Json* item = JsonMember(counter, "Item");
+    ARROW_ASSIGN_OR_RAISE(auto gap, IntegerAttribute(item ? *item : Json(), "gap_version"));
+    if (gap && after < *gap) {
+      return ChangeLogGap("changes before data_version " + std::to_string(*gap) +
+                          " may be missing from the log (DynamoDB stream records past their 24-hour retention, "
+                          "or the stream newly followed)");
+    }
     std::vector<ChangeEntry> changes;
     Json request = {{"TableName", changes_table_},
                     {"KeyConditionExpression", "p = :p AND v > :after"},
-                    {"ExpressionAttributeValues", {{":p", {{"S", "changes"}}}, {":after", Number(after)}}},
+                    {"ExpressionAttributeValues", {{":p", {{"S", "changes"}}}, {":after", NumberValue(after)}}},
                     {"ConsistentRead", true}};
     while (true) {
       ARROW_ASSIGN_OR_RAISE(Json page, client_->Call("Query", request));
-      for (const auto& item : page["Items"]) {
-        std::string op = item["op"]["S"];
-        changes.push_back({std::stoll(item["v"]["N"].get<std::string>()), item["member_id"]["S"],
-                           op == "insert" ? ChangeOp::kInsert : op == "update" ? ChangeOp::kUpdate : ChangeOp::kDelete});
+      ARROW_ASSIGN_OR_RAISE(const Json* items, JsonObjects(page, "Items", "DynamoDB Query on the change log"));
+      for (const auto& item : *items) {
+        ARROW_ASSIGN_OR_RAISE(auto version, IntegerAttribute(item, "v"));
+        const std::string id = StringAttribute(item, "member_id"), op = StringAttribute(item, "op");
+        if (!version || id.empty()) return arrow::Status::Invalid("change log entry without version or member_id");
+        changes.push_back({*version, id, op == "insert" ? ChangeOp::kInsert : op == "update" ? ChangeOp::kUpdate : ChangeOp::kDelete});
       }
-      if (!page.contains("LastEvaluatedKey")) break;
-      request["ExclusiveStartKey"] = page["LastEvaluatedKey"];
+      const Json* next = JsonMember(page, "LastEvaluatedKey");
+      if (next == nullptr) break;
+      request["ExclusiveStartKey"] = *next;
     }
     return changes;
   }
@@ -261,56 +332,30 @@ class DynamoDbMemberStore : public MemberStore {
   const std::shared_ptr<const model::FieldRegistry>& registry() const override { return registry_; }
 
  private:
-  static Json CounterKey() { return {{"p", {{"S", "counter"}}}, {"v", {{"N", "0"}}}}; }
+  struct Loaded {
+    StoredMember member;
+    Json item;  // the raw item, as another program may have written it
+  };
 
-  // Atomically adds `amount` to a counter and returns the new value.
-  arrow::Result<int64_t> AddToCounter(const std::string& counter, int64_t amount) {
+  // Items written by other programs have no _version: it counts as 0.
+  static std::string VersionCondition(int64_t expected) {
+    return expected == 0 ? "attribute_exists(member_id) AND (attribute_not_exists(#v) OR #v = :expected)"
+                         : "attribute_exists(member_id) AND #v = :expected";
+  }
+
+  // Adds `amount` to the changes table's data_version counter and returns the new value.
+  arrow::Result<int64_t> AddToVersion(int64_t amount) {
     ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("UpdateItem", {{"TableName", changes_table_},
-                                                                    {"Key", CounterKey()},
-                                                                    {"UpdateExpression", "ADD #c :n"},
-                                                                    {"ExpressionAttributeNames", {{"#c", counter}}},
-                                                                    {"ExpressionAttributeValues", {{":n", Number(amount)}}},
+                                                                    {"Key", ChangesCounterKey()},
+                                                                    {"UpdateExpression", "ADD data_version :n"},
+                                                                    {"ExpressionAttributeValues", {{":n", NumberValue(amount)}}},
                                                                     {"ReturnValues", "UPDATED_NEW"}}));
-    return std::stoll(answer["Attributes"][counter]["N"].get<std::string>());
+    const Json* attributes = JsonMember(answer, "Attributes");
+    ARROW_ASSIGN_OR_RAISE(auto value, IntegerAttribute(attributes ? *attributes : Json(), "data_version"));
+    if (!value) return arrow::Status::IOError("DynamoDB UpdateItem returned no data_version");
+    return *value;
   }
 
-  // Raises the lidnummer counter to at least `floor` (after imports with their own numbers).
-  arrow::Status RaiseLidnummer(int64_t floor) {
-    auto raised = client_->Call("UpdateItem", {{"TableName", changes_table_},
-                                               {"Key", CounterKey()},
-                                               {"UpdateExpression", "SET lidnummer = :floor"},
-                                               {"ConditionExpression", "attribute_not_exists(lidnummer) OR lidnummer < :floor"},
-                                               {"ExpressionAttributeValues", {{":floor", Number(floor)}}}});
-    return raised.status().IsAlreadyExists() ? arrow::Status::OK() : raised.status();
-  }
-
-  Json ChangeItem(int64_t version, const std::string& member_id, const std::string& op) const {
-    return {{"p", {{"S", "changes"}}}, {"v", Number(version)}, {"member_id", {{"S", member_id}}}, {"op", {{"S", op}}}};
-  }
-
-  // Member numbers are unique through claim items in the changes table (p = "lidnummer",
-  // v = the number, member_id = its holder), written in the same transaction as the member:
-  // the put takes a free number or one this member holds already. Releasing the old number
-  // after a renumbering or a delete is a separate, best-effort step: a crash in between
-  // leaves a claim without a member (the number stays reserved), never two members with one.
-  static Json ClaimKey(int64_t lidnummer) { return {{"p", {{"S", "lidnummer"}}}, {"v", Number(lidnummer)}}; }
-
-  Json ClaimWrite(int64_t lidnummer, const std::string& member_id) const {
-    Json item = ClaimKey(lidnummer);
-    item["member_id"] = {{"S", member_id}};
-    return {{"Put", {{"TableName", changes_table_},
-                     {"Item", item},
-                     {"ConditionExpression", "attribute_not_exists(p) OR member_id = :id"},
-                     {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}}}}};
-  }
-
-  void ReleaseLidnummer(std::optional<int64_t> lidnummer, const std::string& member_id) {
-    if (!lidnummer) return;
-    (void)client_->Call("DeleteItem", {{"TableName", changes_table_},
-                                       {"Key", ClaimKey(*lidnummer)},
-                                       {"ConditionExpression", "member_id = :id"},
-                                       {"ExpressionAttributeValues", {{":id", {{"S", member_id}}}}}});
-  }
 
   // One change, all or nothing (TransactWriteItems): the data_version counter moves from the
   // value just read to the next, the change is logged under that version, the member item is
@@ -327,16 +372,16 @@ class DynamoDbMemberStore : public MemberStore {
     arrow::Status last = arrow::Status::OK();
     for (int attempt = 0; attempt < kAttempts; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(rng() % (5 << std::min(attempt, 5))));
-      ARROW_ASSIGN_OR_RAISE(int64_t current, DataVersion());
+      ARROW_ASSIGN_OR_RAISE(int64_t current, CounterVersion());
       const int64_t next = current + 1;
       Json items = Json::array();
       items.push_back({{"Update", {{"TableName", changes_table_},
-                                   {"Key", CounterKey()},
+                                   {"Key", ChangesCounterKey()},
                                    {"UpdateExpression", "SET data_version = :next"},
                                    {"ConditionExpression", "attribute_not_exists(data_version) OR data_version = :current"},
-                                   {"ExpressionAttributeValues", {{":next", Number(next)}, {":current", Number(current)}}}}}});
+                                   {"ExpressionAttributeValues", {{":next", NumberValue(next)}, {":current", NumberValue(current)}}}}}});
       items.push_back({{"Put", {{"TableName", changes_table_},
-                                {"Item", ChangeItem(next, member_id, op)},
+                                {"Item", ChangeLogItem(next, member_id, op)},
                                 {"ConditionExpression", "attribute_not_exists(p)"}}}});
       items.push_back(member_write(next));
       for (const Json& item : extra) items.push_back(item);
@@ -357,43 +402,59 @@ class DynamoDbMemberStore : public MemberStore {
                                   last.message(), ")");
   }
 
+  Json TypedValue(const model::FieldSpec& spec, const std::string& text) const {
+    const bool number = spec.type == model::FieldType::kInteger && ParseInteger(text).has_value();
+    return {{number ? "N" : "S", text}};  // dirty legacy integers stay text
+  }
+
   Json ToItem(const model::MemberRecord& record, int64_t version) const {
     Json item = Json::object();
     const auto& specs = registry_->stored_fields();
     for (size_t i = 0; i < specs.size() && i < record.size(); ++i) {
-      if (!record[i]) continue;
-      const bool number = specs[i].type == model::FieldType::kInteger && IsInteger(*record[i]);
-      item[specs[i].name] = {{number ? "N" : "S", *record[i]}};  // dirty legacy integers stay text
+      if (record[i]) item[specs[i].name] = TypedValue(specs[i], *record[i]);
     }
-    item["_version"] = Number(version);
+    item["_version"] = NumberValue(version);
     return item;
   }
 
-  StoredMember FromItem(const Json& item) const {
+  // A malformed attribute is Invalid naming the member and the attribute.
+  arrow::Result<StoredMember> FromItem(const Json& item) const {
     StoredMember member;
+    auto named = [&](const arrow::Status& status) {
+      return status.WithMessage("member ", StringAttribute(item, "member_id", "?"), ": ", status.message());
+    };
     for (const auto& spec : registry_->stored_fields()) {
-      member.record.push_back(item.contains(spec.name) ? AttributeText(item[spec.name]) : std::nullopt);
+      const Json* value = JsonMember(item, spec.name);
+      auto text = value ? AttributeText(*value, spec.name) : std::optional<std::string>();
+      if (!text.ok()) return named(text.status());
+      member.record.push_back(std::move(*text));
     }
-    if (item.contains("_version")) member.version = std::stoll(item["_version"]["N"].get<std::string>());
+    auto version = IntegerAttribute(item, "_version");
+    if (!version.ok()) return named(version.status());
+    member.version = version->value_or(0);  // written by another program: version 0
     return member;
   }
 
-  arrow::Result<std::optional<StoredMember>> Find(const std::string& member_id) {
+  arrow::Result<std::optional<Loaded>> Find(const std::string& member_id) {
     ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("GetItem", {{"TableName", options_.table},
                                                                  {"Key", {{"member_id", {{"S", member_id}}}}},
                                                                  {"ConsistentRead", true}}));
-    if (!answer.contains("Item")) return std::optional<StoredMember>();
-    return std::optional<StoredMember>(FromItem(answer["Item"]));
+    const Json* item = JsonMember(answer, "Item");
+    if (item == nullptr) return std::optional<Loaded>();
+    if (!item->is_object()) return arrow::Status::Invalid("DynamoDB GetItem: the item is not an object");
+    ARROW_ASSIGN_OR_RAISE(StoredMember member, FromItem(*item));
+    return std::optional<Loaded>(Loaded{std::move(member), *item});
   }
 
   arrow::Result<StoredMember> Conflict(const std::string& member_id, int64_t expected) {
     return arrow::Status::AlreadyExists("version conflict: member ", member_id, " changed since version ", expected);
   }
 
-  arrow::Result<StoredMember> CheckVersion(const std::string& member_id, int64_t expected) {
-    ARROW_ASSIGN_OR_RAISE(StoredMember current, Get(member_id));
-    if (current.version != expected) return Conflict(member_id, expected);
-    return current;
+  arrow::Result<Loaded> CheckVersion(const std::string& member_id, int64_t expected) {
+    ARROW_ASSIGN_OR_RAISE(auto found, Find(member_id));
+    if (!found) return arrow::Status::KeyError("member not found: ", member_id);
+    if (found->member.version != expected) return Conflict(member_id, expected).status();
+    return std::move(*found);
   }
 
   // Writes `items` with BatchWriteItem (25 per request), resending unprocessed items.
@@ -408,7 +469,8 @@ class DynamoDbMemberStore : public MemberStore {
         if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(std::min(1000, 20 << std::min(attempt, 6))));
         if (attempt > 12) return arrow::Status::IOError("DynamoDB BatchWriteItem: items stay unprocessed");
         ARROW_ASSIGN_OR_RAISE(Json answer, client_->Call("BatchWriteItem", {{"RequestItems", unprocessed}}));
-        unprocessed = answer.value("UnprocessedItems", Json::object());
+        const Json* left = JsonMember(answer, "UnprocessedItems");
+        unprocessed = left && left->is_object() ? *left : Json::object();
       }
     }
     return arrow::Status::OK();
@@ -419,112 +481,18 @@ class DynamoDbMemberStore : public MemberStore {
   std::shared_ptr<const model::FieldRegistry> registry_;
   model::MemberNormalizer normalizer_;
   std::unique_ptr<DynamoDbClient> client_;
+  DynamoDbMemberNumbers numbers_;
+  std::unique_ptr<DynamoDbStreamFollower> stream_;  // null: the table has no stream
 };
-
-namespace {
-
-// Batches from parallel Scan segments, each on its own thread and client, through a bounded
-// queue (memory stays at a few batches however large the table).
-class ParallelScanReader : public arrow::RecordBatchReader {
- public:
-  ParallelScanReader(TableOptions options, std::shared_ptr<const model::FieldRegistry> registry, int64_t batch_rows)
-      : options_(std::move(options)), registry_(std::move(registry)), batch_rows_(batch_rows) {
-    running_ = options_.segments;
-    for (int segment = 0; segment < options_.segments; ++segment) {
-      threads_.emplace_back([this, segment] { RunSegment(segment); });
-    }
-  }
-  ~ParallelScanReader() override {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      cancelled_ = true;
-    }
-    changed_.notify_all();
-    for (auto& thread : threads_) thread.join();
-  }
-
-  std::shared_ptr<arrow::Schema> schema() const override { return registry_->raw_schema(); }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* batch) override {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [&] { return !queue_.empty() || running_ == 0 || !error_.ok(); });
-    if (!error_.ok()) return error_;
-    if (queue_.empty()) {
-      *batch = nullptr;
-      return arrow::Status::OK();
-    }
-    *batch = std::move(queue_.front());
-    queue_.pop_front();
-    changed_.notify_all();
-    return arrow::Status::OK();
-  }
-
- private:
-  void RunSegment(int segment) {
-    arrow::Status status = Segment(segment);
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!status.ok() && error_.ok() && !cancelled_) error_ = status;
-    --running_;
-    changed_.notify_all();
-  }
-
-  arrow::Status Segment(int segment) {
-    ARROW_ASSIGN_OR_RAISE(auto client, DynamoDbClient::Make(options_.client));
-    const auto& specs = registry_->stored_fields();
-    std::vector<arrow::StringBuilder> builders(specs.size());
-    int64_t rows = 0;
-    auto flush = [&]() -> arrow::Status {
-      if (rows == 0) return arrow::Status::OK();
-      arrow::ArrayVector arrays;
-      for (auto& builder : builders) {
-        ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
-        arrays.push_back(array);
-      }
-      auto batch = arrow::RecordBatch::Make(registry_->raw_schema(), rows, arrays);
-      rows = 0;
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return queue_.size() < 8 || cancelled_; });
-      if (cancelled_) return arrow::Status::Cancelled("scan closed");
-      queue_.push_back(std::move(batch));
-      changed_.notify_all();
-      return arrow::Status::OK();
-    };
-    Json request = {{"TableName", options_.table}, {"Segment", segment}, {"TotalSegments", options_.segments}};
-    while (true) {
-      ARROW_ASSIGN_OR_RAISE(Json page, client->Call("Scan", request));
-      for (const auto& item : page["Items"]) {
-        for (size_t f = 0; f < specs.size(); ++f) {
-          auto text = item.contains(specs[f].name) ? AttributeText(item[specs[f].name]) : std::nullopt;
-          ARROW_RETURN_NOT_OK(text ? builders[f].Append(*text) : builders[f].AppendNull());
-        }
-        if (++rows >= batch_rows_) ARROW_RETURN_NOT_OK(flush());
-      }
-      if (!page.contains("LastEvaluatedKey")) break;
-      request["ExclusiveStartKey"] = page["LastEvaluatedKey"];
-    }
-    return flush();
-  }
-
-  TableOptions options_;
-  std::shared_ptr<const model::FieldRegistry> registry_;
-  int64_t batch_rows_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::shared_ptr<arrow::RecordBatch>> queue_;
-  int running_ = 0;
-  bool cancelled_ = false;
-  arrow::Status error_;
-  std::vector<std::thread> threads_;
-};
-
-}  // namespace
 
 arrow::Result<StoreScan> DynamoDbMemberStore::Scan(int64_t batch_rows) {
   StoreScan scan;
   ARROW_ASSIGN_OR_RAISE(scan.data_version, DataVersion());  // before the scan: rows may only be newer
   ARROW_ASSIGN_OR_RAISE(Json described, client_->Call("DescribeTable", {{"TableName", options_.table}}));
-  scan.row_count = described["Table"].value("ItemCount", int64_t{0});  // approximate on real DynamoDB
-  scan.reader = std::make_shared<ParallelScanReader>(options_, registry_, std::max<int64_t>(1, batch_rows));
+  const Json* table = JsonMember(described, "Table");
+  scan.row_count = table ? JsonInteger(*table, "ItemCount") : 0;  // approximate on real DynamoDB
+  scan.reader = MakeParallelScanReader(options_.client, options_.table, options_.segments, registry_,
+                                       std::max<int64_t>(1, batch_rows));
   return scan;
 }
 
@@ -539,7 +507,7 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
     if (batch == nullptr) break;
     ARROW_ASSIGN_OR_RAISE(auto columns, ImportColumns(*registry_, *batch));
     // One range of versions per batch, one change entry per row.
-    ARROW_ASSIGN_OR_RAISE(int64_t last, AddToCounter("data_version", batch->num_rows()));
+    ARROW_ASSIGN_OR_RAISE(int64_t last, AddToVersion(batch->num_rows()));
     int64_t version = last - batch->num_rows();
     std::vector<Json> items, changes, claims;
     std::set<int64_t> claimed;  // a batch write may not name one key twice (legacy duplicates)
@@ -550,17 +518,13 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
       }
       auto& id = record[static_cast<size_t>(id_index)];
       if (!id || id->empty()) id = NewMemberId();
-      if (lid_index >= 0 && record[static_cast<size_t>(lid_index)] && IsInteger(*record[static_cast<size_t>(lid_index)])) {
-        const int64_t number = std::stoll(*record[static_cast<size_t>(lid_index)]);
-        max_lidnummer = std::max<int64_t>(max_lidnummer, number);
-        if (claimed.insert(number).second) {
-          Json claim = ClaimKey(number);
-          claim["member_id"] = {{"S", *id}};
-          claims.push_back(std::move(claim));
-        }
+      const auto& lid = lid_index >= 0 ? record[static_cast<size_t>(lid_index)] : std::nullopt;
+      if (const auto number = lid ? ParseInteger(*lid) : std::nullopt) {
+        max_lidnummer = std::max<int64_t>(max_lidnummer, *number);
+        if (claimed.insert(*number).second) claims.push_back(DynamoDbMemberNumbers::ClaimItem(*number, *id));
       }
       ++version;
-      changes.push_back(ChangeItem(version, *id, "insert"));
+      changes.push_back(ChangeLogItem(version, *id, "insert"));
       items.push_back(ToItem(record, version));
     }
     // The log first: a change is never missing from it.
@@ -569,7 +533,7 @@ arrow::Result<int64_t> DynamoDbMemberStore::ImportRaw(arrow::RecordBatchReader& 
     ARROW_RETURN_NOT_OK(BatchPut(options_.table, std::move(items)));
     loaded += batch->num_rows();
   }
-  if (max_lidnummer > 0) ARROW_RETURN_NOT_OK(RaiseLidnummer(max_lidnummer));
+  if (max_lidnummer > 0) ARROW_RETURN_NOT_OK(numbers_.RaiseOwnCounter(max_lidnummer));
   return loaded;
 }
 

@@ -2,6 +2,15 @@
 // retries with backoff and jitter).
 //
 // URI: dynamodb://TABLE?endpoint=http://127.0.0.1:8000&region=eu-west-1&segments=4
+//      [&counters=Counters&counter_id=member_number] (new member numbers from the club's
+//      counters table, dynamodb_member_numbers.h) [&changes=TABLE-changes] (the change log
+//      table) [&stream=auto|off&streams_endpoint=URL] (following the table's stream,
+//      dynamodb_stream.h)
+//
+// The table is the club's, written by other programs too (docs/aws.md): items may lack
+// `_version` (version 0), hold attributes outside the registry and numbers as S. Updates
+// write only the changed attributes (UpdateItem SET/REMOVE); everything else keeps its value
+// and type. Decoding is total (dynamodb_items.h): malformed items are Statuses, never throws.
 //
 // Layout. TABLE holds one item per member, key member_id (S); stored fields map to DynamoDB
 // types by the registry (integer fields as N, everything else S; a missing field is a missing
@@ -9,11 +18,9 @@
 // (key p (S), v (N)) holds the change log, p = "changes", v = data_version, and the counters
 // item (p = "counter", v = 0: data_version, lidnummer).
 //
-// Change tracking (why not updated_at): every mutation first takes the next data_version from
-// the counter (an atomic ADD), then appends its change entry, then writes the member with a
-// condition on the version the caller saw. A crash between the steps leaves at most a change
-// entry for a member that did not change, which a hybrid read harmlessly re-reads; a change is
-// never missing from the log. Versions are unique and increasing, with gaps after failures.
+// Change tracking (why not updated_at): every mutation is one TransactWriteItems moving the
+// data_version counter from the value read to the next, appending its change entry and
+// writing the member under a condition on the version the caller saw (docs/aws.md).
 //
 // Scans are parallel Scans (segments), paginated, streamed into Arrow batches. DynamoDB has no
 // snapshot reads: StoreScan::data_version is read before the scan, so rows may be newer than

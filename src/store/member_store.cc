@@ -4,6 +4,23 @@
 #include "store/sqlite_member_store.h"
 
 namespace memberlake::store {
+namespace {
+
+class ChangeLogGapDetail : public arrow::StatusDetail {
+ public:
+  const char* type_id() const override { return "memberlake::store::ChangeLogGap"; }
+  std::string ToString() const override { return "change log gap"; }
+};
+
+}  // namespace
+
+arrow::Status ChangeLogGap(const std::string& why) {
+  return arrow::Status(arrow::StatusCode::Invalid, why, std::make_shared<ChangeLogGapDetail>());
+}
+
+bool IsChangeLogGap(const arrow::Status& status) {
+  return status.detail() != nullptr && status.detail()->type_id() == std::string("memberlake::store::ChangeLogGap");
+}
 
 arrow::Result<std::unique_ptr<MemberStore>> OpenMemberStore(
     const std::string& uri, std::shared_ptr<const model::FieldRegistry> registry,

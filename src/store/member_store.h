@@ -74,7 +74,8 @@ class MemberStore {
   // Members ordered by lidnummer, paged.
   virtual arrow::Result<std::vector<StoredMember>> List(int64_t offset, int64_t limit) = 0;
 
-  // Change log entries with data_version > `after`, oldest first.
+  // Change log entries with data_version > `after`, oldest first. ChangeLogGap when the log
+  // cannot be complete after `after` (changes were lost: readers answer from a full scan).
   virtual arrow::Result<std::vector<ChangeEntry>> ChangesSince(int64_t after) = 0;
 
   // Bulk load of legacy records exactly as given, without validation (sample data and
@@ -85,6 +86,11 @@ class MemberStore {
 
   virtual const std::shared_ptr<const model::FieldRegistry>& registry() const = 0;
 };
+
+// The log lost changes (a DynamoDB stream's retention passed before they were read): `why`
+// says so, and IsChangeLogGap tells this answer apart from other errors.
+arrow::Status ChangeLogGap(const std::string& why);
+bool IsChangeLogGap(const arrow::Status& status);
 
 struct StoreOptions {
   bool create_if_missing = false;  // false: a missing database is an error

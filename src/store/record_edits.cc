@@ -74,7 +74,12 @@ arrow::Result<FieldValues> MergeUpdate(const model::FieldRegistry& registry, con
     if (name == "member_id" && value != std::optional<std::string>(member_id)) {
       return arrow::Status::Invalid("member_id: cannot be changed");
     }
-    if (registry.StoredIndex(name) < 0) return arrow::Status::Invalid("unknown field '", name, "'");
+    if (registry.StoredIndex(name) < 0) {
+      // The club's forms send the calculated fields along: stale copies, ignored.
+      const model::FieldSpec* spec = registry.Find(name);
+      if (spec != nullptr && spec->calculated) continue;
+      return arrow::Status::Invalid("unknown field '", name, "'");
+    }
     SetField(registry, values, name, value, /*overwrite=*/true);
   }
   SetField(registry, values, "updated_at", model::UtcNowIso(), /*overwrite=*/true);
@@ -87,6 +92,8 @@ arrow::Result<std::vector<std::shared_ptr<arrow::StringArray>>> ImportColumns(co
   for (int c = 0; c < batch.num_columns(); ++c) {
     const std::string& name = batch.schema()->field(c)->name();
     int index = registry.StoredIndex(name);
+    const model::FieldSpec* calculated = index < 0 ? registry.Find(name) : nullptr;
+    if (calculated != nullptr && calculated->calculated) continue;  // a stale copy: never stored as a field
     if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
     if (batch.column(c)->type_id() != arrow::Type::STRING) {
       return arrow::Status::TypeError("import column '", name, "' must be utf8");

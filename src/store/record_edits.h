@@ -36,7 +36,8 @@ arrow::Result<FieldValues> PrepareInsert(const model::FieldRegistry& registry, F
                                          const std::function<arrow::Result<int64_t>()>& next_lidnummer);
 
 // An update's fields: the current record with `changes` applied and updated_at set to now.
-// Invalid for an unknown field or a changed member_id.
+// Calculated fields in `changes` (stale copies a form sends along) are ignored. Invalid for an
+// unknown field or a changed member_id.
 arrow::Result<FieldValues> MergeUpdate(const model::FieldRegistry& registry, const std::string& member_id,
                                        const model::MemberRecord& current, const FieldValues& changes);
 
@@ -48,7 +49,8 @@ std::optional<int64_t> LidnummerOf(const model::FieldRegistry& registry, const m
 arrow::Status LidnummerInUse(int64_t lidnummer);
 
 // The columns of an import batch by stored-field index (null where the batch has none).
-// Invalid for a column that is no stored field, TypeError for one that is not utf8.
+// Columns of calculated fields (stale copies) are skipped. Invalid for any other column that is
+// no stored field, TypeError for one that is not utf8.
 arrow::Result<std::vector<std::shared_ptr<arrow::StringArray>>> ImportColumns(const model::FieldRegistry& registry,
                                                                               const arrow::RecordBatch& batch);
 

@@ -1,12 +1,15 @@
 #include "store/sample_members.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <arrow/api.h>
 
+#include "model/date_text.h"
 #include "model/text.h"
 
 namespace memberlake::store {
@@ -135,21 +138,31 @@ std::string DutchIban(Random& rng) {
 class SampleReader : public arrow::RecordBatchReader {
  public:
   SampleReader(std::shared_ptr<const model::FieldRegistry> registry, SampleOptions options)
-      : registry_(std::move(registry)), options_(options), rng_(options.seed) {}
+      : registry_(std::move(registry)), options_(options), rng_(options.seed) {
+    // Stored fields, then the calculated ones the generator writes stale copies of.
+    arrow::FieldVector fields = registry_->raw_schema()->fields();
+    for (const auto& field : registry_->stored_fields()) names_.push_back(field.name);
+    for (const auto& field : registry_->calculated_fields()) {
+      if (std::find(kColumns.begin(), kColumns.end(), field.name) == kColumns.end()) continue;
+      names_.push_back(field.name);
+      fields.push_back(arrow::field(field.name, arrow::utf8()));
+    }
+    schema_ = arrow::schema(std::move(fields));
+  }
 
-  std::shared_ptr<arrow::Schema> schema() const override { return registry_->raw_schema(); }
+  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
 
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
     int64_t rows = std::min(options_.batch_rows, options_.members - produced_);
     if (rows <= 0) return arrow::Status::OK();
-    const auto& fields = registry_->stored_fields();
+    const auto& fields = names_;
     std::vector<arrow::StringBuilder> builders(fields.size());
     for (auto& b : builders) ARROW_RETURN_NOT_OK(b.Reserve(rows));
-    std::vector<int> slot(fields.size(), -1);  // registry field -> generator column
+    std::vector<int> slot(fields.size(), -1);  // output column -> generator column
     for (size_t i = 0; i < fields.size(); ++i) {
       for (size_t k = 0; k < kColumns.size(); ++k) {
-        if (fields[i].name == kColumns[k]) slot[i] = static_cast<int>(k);
+        if (fields[i] == kColumns[k]) slot[i] = static_cast<int>(k);
       }
     }
     std::vector<std::optional<std::string>> member(kColumns.size());
@@ -180,7 +193,9 @@ class SampleReader : public arrow::RecordBatchReader {
     kEmail, kTelefoon, kMinderjarigNaam, kStraat, kPostcode, kWoonplaats, kLand, kStatusCol, kLidmaatschapCol,
     kRegio, kClubblad, kNieuwsbrief, kPrivacy, kWiewatwaar, kIngangsdatum, kTijdstempel, kMotormerk, kMotortype,
     kBouwjaar, kKenteken, kBankrekeningnummer, kBetaalwijze, kDatumOndertekening, kWelcomePackStatus,
-    kWelcomePackSentDate, kWelcomePackSentBy, kNotities, kCreatedAt, kUpdatedAt
+    kWelcomePackSentDate, kWelcomePackSentBy, kNotities, kCreatedAt, kUpdatedAt,
+    // stale copies of calculated fields, as the club's edit screen writes them back
+    kKorteNaam, kLeeftijd, kVerjaardag, kJarenLid, kAanmeldingsjaar
   };
   inline static const std::vector<std::string> kColumns = {
       "member_id", "lidnummer", "voornaam", "tussenvoegsel", "achternaam", "initialen", "geboortedatum",
@@ -188,7 +203,15 @@ class SampleReader : public arrow::RecordBatchReader {
       "lidmaatschap", "regio", "clubblad", "nieuwsbrief", "privacy", "wiewatwaar", "ingangsdatum", "tijdstempel",
       "motormerk", "motortype", "bouwjaar", "kenteken", "bankrekeningnummer", "betaalwijze",
       "datum_ondertekening", "welcome_pack_status", "welcome_pack_sent_date", "welcome_pack_sent_by", "notities",
-      "created_at", "updated_at"};
+      "created_at", "updated_at", "korte_naam", "leeftijd", "verjaardag", "jaren_lid", "aanmeldingsjaar"};
+
+  // (column, canonical value, the legacy spelling the club's table still holds)
+  inline static const std::vector<std::tuple<Column, std::string, std::string>> kLegacySpellings = {
+      {kRegio, "Overig", "Other"}, {kRegio, "Groningen/Drenthe", "Groningen/Drente"},
+      {kRegio, "Brabant/Zeeland", "Noord-Brabant/Zeeland"}, {kGeslacht, "M", "Man"}, {kGeslacht, "V", "Vrouw"},
+      {kLidmaatschapCol, "Donateur", "Donateur zonder motor"}, {kWiewatwaar, "Eerder lid", "Eerder lid van de H-DCN"},
+      {kStatusCol, "Aangemeld", "Nieuwe aanmelding"}, {kStatusCol, "Opgezegd", "Heeft opgezegd"},
+      {kStatusCol, "Actief", "active"}};
 
   model::CivilDate DateBetween(int32_t from_days, int32_t to_days) {
     return model::CivilFromDays(from_days + static_cast<int32_t>(rng_.Next() % static_cast<uint64_t>(to_days - from_days + 1)));
@@ -250,6 +273,8 @@ class SampleReader : public arrow::RecordBatchReader {
 
     const std::string& status = kStatus[rng_.Weighted(kStatusWeights)];
     m[kStatusCol] = status;
+    // The club's accounts, clubs and sponsors have no member number.
+    if (status == "HdcnAccount" || status == "Club" || status == "Sponsor") m[kLidnummer].reset();
     const std::string& lidmaatschap = kLidmaatschap[rng_.Weighted(kLidmaatschapWeights)];
     m[kLidmaatschapCol] = lidmaatschap;
     double clubblad = rng_.Unit();
@@ -298,6 +323,14 @@ class SampleReader : public arrow::RecordBatchReader {
     if (rng_.Chance(0.05)) m[kNotities] = rng_.Chance(0.5) ? "Belt liever dan mailt" : "Rijdt ook mee als toercommissie";
     m[kCreatedAt] = *m[kIngangsdatum] + "T12:00:00.000Z";
     m[kUpdatedAt] = IsoDate(ref) + "T09:00:00.000Z";
+    if (rng_.Chance(0.3)) {
+      // Saved through the club's edit screen some time ago: calculated fields as they were then.
+      m[kKorteNaam] = first + " " + last;
+      m[kLeeftijd] = Num(std::max(age - 1, 0));
+      m[kVerjaardag] = std::string(model::DutchMonthName(birth.month)) + " " + Num(birth.day);
+      m[kJarenLid] = Num(std::max(0, model::WholeYearsBetween(join_date, ref) - 1));
+      m[kAanmeldingsjaar] = Num(join_date.year);
+    }
 
     double dirt = rng_.Unit();
     if (dirt < options_.broken_fraction) {
@@ -307,10 +340,12 @@ class SampleReader : public arrow::RecordBatchReader {
     }
   }
 
-  // A legacy spelling the transform repairs.
+  // A legacy spelling or one of the club's real forms that the transform repairs
+  // (domain.md, "The live table as it really is").
   void Soil(std::vector<std::optional<std::string>>* out, model::CivilDate joined, model::CivilDate birth) {
     auto& m = *out;
-    switch (rng_.Uniform(0, 6)) {
+    const std::string day = Num(birth.day), month = Num(birth.month), year = Num(birth.year, 4);
+    switch (rng_.Uniform(0, 19)) {
       case 0: {
         static const std::vector<std::pair<std::string, std::string>> variants = {
             {"Noord-Holland", "noord holland"}, {"Noord-Holland", "N-Holland"}, {"Zuid-Holland", "zuid-holland"},
@@ -327,12 +362,42 @@ class SampleReader : public arrow::RecordBatchReader {
       case 3: m[kStatusCol] = model::AsciiLower(*m[kStatusCol]); break;
       case 4: m[kLidmaatschapCol] = model::AsciiLower(*m[kLidmaatschapCol]); break;
       case 5: m[kClubblad] = model::AsciiLower(*m[kClubblad]); break;
-      default:
+      case 6:
         if (*m[kLand] == "Nederland") {
           std::string pc = *m[kPostcode];
           m[kPostcode] = model::AsciiLower(pc.substr(0, 4) + pc.substr(5));
         }
         break;
+      case 7: m[kGeboortedatum] = day + "/" + month + "/" + year; break;
+      case 8: m[kGeboortedatum] = Num(birth.day, 2) + "-" + Num(birth.month, 2) + "-" + Num(birth.year % 100, 2); break;
+      case 9: {
+        std::string name(model::DutchMonthName(birth.month));
+        m[kGeboortedatum] = day + " " + (rng_.Chance(0.5) ? name : name.substr(0, 3) + ".") + " " + year;
+        break;
+      }
+      case 10: m[kGeboortedatum] = day + "." + month + "." + year; break;
+      case 11:  // ingangsdatum once filled from tijdstempel as is
+        if (m[kTijdstempel]) m[kIngangsdatum] = m[kTijdstempel];
+        break;
+      case 12:  // the workflow's naive timestamps with microseconds
+        m[kTijdstempel] = IsoDate(joined) + "T" + Num(rng_.Uniform(8, 22), 2) + ":15:30." + Num(rng_.Uniform(0, 999999), 6);
+        break;
+      case 13: m[kTijdstempel] = IsoDate(joined) + "T10:15:30.123456+00:00"; break;
+      case 14:  // spreadsheet display text with a one-digit hour
+        m[kTijdstempel] = Num(joined.day) + "-" + Num(joined.month) + "-" + Num(joined.year) + " " +
+                          Num(rng_.Uniform(7, 9)) + ":05:00";
+        break;
+      case 15:  // legacy spellings, where the member has the value they stand for
+        for (const auto& [column, canonical, legacy] : kLegacySpellings) {
+          if (m[column] && *m[column] == canonical) m[column] = legacy;
+        }
+        break;
+      case 16:  // the spreadsheet's donors: "1234 Donateur", a few "Donateur" alone
+        if (m[kLidnummer]) m[kLidnummer] = rng_.Chance(0.85) ? *m[kLidnummer] + " Donateur" : "Donateur";
+        break;
+      case 17: m[kEmail] = "test@h-dcn.nl"; break;  // the club's placeholder address
+      case 18: m[kEmail] = ""; break;
+      default: m[kLidnummer] = ""; break;
     }
   }
 
@@ -341,7 +406,7 @@ class SampleReader : public arrow::RecordBatchReader {
     auto& m = *out;
     switch (rng_.Uniform(0, 4)) {
       case 0: m[kAchternaam].reset(); break;
-      case 1: m[kEmail] = ""; break;
+      case 1: m[kLidnummer] = "-" + m[kLidnummer].value_or("12"); break;
       case 2: m[kGeboortedatum] = "31-02-1975"; break;
       case 3: m[kRegio] = "Atlantis"; break;
       default: m[kStatusCol] = "Misschien"; break;
@@ -349,6 +414,8 @@ class SampleReader : public arrow::RecordBatchReader {
   }
 
   std::shared_ptr<const model::FieldRegistry> registry_;
+  std::vector<std::string> names_;  // output columns
+  std::shared_ptr<arrow::Schema> schema_;
   SampleOptions options_;
   Random rng_;
   int64_t produced_ = 0;

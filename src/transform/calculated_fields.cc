@@ -5,6 +5,7 @@
 
 #include <arrow/api.h>
 
+#include "model/date_text.h"
 #include "model/text.h"
 
 namespace memberlake::transform {
@@ -13,14 +14,6 @@ namespace {
 using model::CivilDate;
 using model::FieldSpec;
 
-constexpr const char* kDutchMonths[] = {"januari", "februari", "maart",     "april",
-                                        "mei",     "juni",     "juli",      "augustus",
-                                        "september", "oktober", "november", "december"};
-
-int32_t DaysOfTimestampMs(int64_t ms) {
-  int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
-  return static_cast<int32_t>(days);
-}
 
 // korte_naam: the non-empty parts, trimmed, joined by single spaces.
 arrow::Result<std::shared_ptr<arrow::Array>> JoinNames(const std::vector<std::shared_ptr<arrow::Array>>& inputs,
@@ -52,7 +45,9 @@ arrow::Result<std::shared_ptr<arrow::Array>> JoinNames(const std::vector<std::sh
   return builder.Finish();
 }
 
-// Days since the epoch of a date32 or timestamp[ms] value; false when null.
+// Days since the epoch of a date32 value, or of a timestamp[ms] value's date in
+// Europe/Amsterdam (the club's calendar: a registration at 00:30 on New Year's Day in
+// Amsterdam belongs to the new year); false when null.
 struct DateReader {
   const arrow::Array* array;
   bool Get(int64_t row, int32_t* days) const {
@@ -60,7 +55,8 @@ struct DateReader {
     if (array->type_id() == arrow::Type::DATE32) {
       *days = static_cast<const arrow::Date32Array*>(array)->Value(row);
     } else {
-      *days = DaysOfTimestampMs(static_cast<const arrow::TimestampArray*>(array)->Value(row));
+      *days = model::DaysFromCivil(
+          model::AmsterdamDateOfUtcMillis(static_cast<const arrow::TimestampArray*>(array)->Value(row)));
     }
     return true;
   }
@@ -98,11 +94,11 @@ arrow::Result<std::shared_ptr<arrow::Array>> DutchMonthDay(const arrow::Array& i
   for (int64_t row = 0; row < input.length(); ++row) {
     int32_t days;
     if (!reader.Get(row, &days)) {
-      builder.UnsafeAppend(std::string_view());
+      builder.UnsafeAppend(std::string_view(""));  // a non-null pointer: memcpy(nullptr, 0) is undefined
       continue;
     }
     CivilDate date = model::CivilFromDays(days);
-    int n = std::snprintf(buf, sizeof buf, "%s %d", kDutchMonths[date.month - 1], date.day);
+    int n = std::snprintf(buf, sizeof buf, "%s %d", model::DutchMonthName(date.month).data(), date.day);
     builder.UnsafeAppend(std::string_view(buf, static_cast<size_t>(n)));
   }
   return builder.Finish();

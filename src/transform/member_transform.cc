@@ -5,7 +5,7 @@ namespace memberlake::transform {
 arrow::Result<MemberTransform> MemberTransform::Make(
     std::shared_ptr<const model::FieldRegistry> registry, model::CivilDate as_of) {
   ARROW_ASSIGN_OR_RAISE(CalculatedFields calculated, CalculatedFields::Make(registry, as_of));
-  return MemberTransform(std::make_shared<model::MemberNormalizer>(std::move(registry)),
+  return MemberTransform(std::make_shared<model::MemberNormalizer>(std::move(registry), as_of),
                          std::move(calculated));
 }
 

@@ -1,6 +1,7 @@
 """Real servers for the AWS backends, started on loopback by the tests and stopped after:
-s3proxy (an S3 server storing objects on local disk, from Maven Central) and, later, DynamoDB
-Local. scripts/bootstrap.sh downloads them into ~/.cache/memberlake."""
+s3proxy (an S3 server storing objects on local disk, from Maven Central) and DynamoDB Local
+(scripts/bootstrap.sh downloads both into ~/.cache/memberlake), and forwarding proxies in front
+of DynamoDB Local that inject throttling or script the table's stream."""
 import os
 import socket
 import subprocess
@@ -123,20 +124,17 @@ class DynamoDbLocal:
             self.proc.kill()
 
 
-class ThrottlingProxy:
-    """Forwards DynamoDB requests to a real server, answering every `every`-th one with a
-    throttling error instead (as DynamoDB does under load). Real protocol on both sides."""
+class ForwardingProxy:
+    """Forwards DynamoDB requests to a real server; `intercept(target, request)` may answer one
+    itself instead, as (HTTP status, JSON answer). Real protocol on both sides."""
 
-    def __init__(self, target: str, every: int):
+    def __init__(self, target: str):
         import http.server
+        import json
         import threading
         import urllib.request
         proxy = self
-        self.throttled = 0
-        self.forwarded = 0
-        self.every = every
-        self.count = 0
-        lock = threading.Lock()
+        self.lock = threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -144,16 +142,10 @@ class ThrottlingProxy:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with lock:
-                    proxy.count += 1
-                    throttle = proxy.every > 0 and proxy.count % proxy.every == 0
-                    if throttle:
-                        proxy.throttled += 1
-                    else:
-                        proxy.forwarded += 1
-                if throttle:
-                    answer = b'{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}'
-                    self.send_response(400)
+                with proxy.lock:
+                    own = proxy.intercept(self.headers.get("X-Amz-Target", ""), json.loads(body or b"{}"))
+                if own is not None:
+                    status, answer = own[0], json.dumps(own[1]).encode()
                 else:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                     request = urllib.request.Request(target + "/", data=body, headers=headers, method="POST")
@@ -162,7 +154,7 @@ class ThrottlingProxy:
                             answer, status = upstream.read(), upstream.status
                     except urllib.error.HTTPError as e:
                         answer, status = e.read(), e.code
-                    self.send_response(status)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.0")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -173,5 +165,111 @@ class ThrottlingProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def intercept(self, target, request):
+        return None
+
     def stop(self):
         self.server.shutdown()
+
+
+def service_error(kind, message):
+    return 400, {"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": message}
+
+
+class ThrottlingProxy(ForwardingProxy):
+    """Answers every `every`-th request with a throttling error (as DynamoDB does under load)."""
+
+    def __init__(self, target: str, every: int):
+        self.throttled = 0
+        self.forwarded = 0
+        self.every = every
+        self.count = 0
+        super().__init__(target)
+
+    def intercept(self, target, request):
+        self.count += 1
+        if self.every > 0 and self.count % self.every == 0:
+            self.throttled += 1
+            return service_error("ThrottlingException", "Rate exceeded")
+        self.forwarded += 1
+        return None
+
+
+class ScriptedStream(ForwardingProxy):
+    """DynamoDB on a real server, its stream scripted by the test: shards (with parents, open or
+    closed) holding records, answered over the DynamoDB Streams API (DescribeStream,
+    GetShardIterator, GetRecords). Faults on demand: TrimmedDataAccessException for the next
+    iterator after a checkpoint, LimitExceededException for every `throttle_every`-th GetRecords."""
+
+    def __init__(self, target: str):
+        self.shards = {}  # id -> {"parent": id or None, "closed": bool, "records": [(seq, event, member_id)]}
+        self.seq = 100
+        self.trim_next = False
+        self.throttle_every = 0
+        self.get_records = 0
+        self.throttled = 0
+        self.calls = []
+        super().__init__(target)
+
+    def add_shard(self, shard, parent=None):
+        with self.lock:
+            self.shards[shard] = {"parent": parent, "closed": False, "records": []}
+
+    def close(self, shard):
+        with self.lock:
+            self.shards[shard]["closed"] = True
+
+    def record(self, shard, event, member_id):
+        with self.lock:
+            self.seq += 1
+            self.shards[shard]["records"].append((f"{self.seq:021d}", event, member_id))
+
+    def intercept(self, target, request):
+        if not target.startswith("DynamoDBStreams_20120810."):
+            return None
+        operation = target.split(".", 1)[1]
+        self.calls.append(operation)
+        if operation == "DescribeStream":
+            shards = []
+            for shard, state in self.shards.items():
+                entry = {"ShardId": shard, "SequenceNumberRange": {"StartingSequenceNumber": "0"}}
+                if state["parent"]:
+                    entry["ParentShardId"] = state["parent"]
+                if state["closed"]:
+                    entry["SequenceNumberRange"]["EndingSequenceNumber"] = f"{self.seq:021d}"
+                shards.append(entry)
+            return 200, {"StreamDescription": {"StreamArn": request["StreamArn"], "StreamStatus": "ENABLED",
+                                               "StreamViewType": "KEYS_ONLY", "Shards": shards}}
+        if operation == "GetShardIterator":
+            shard = self.shards.get(request["ShardId"])
+            if shard is None:
+                return service_error("ResourceNotFoundException", "no such shard")
+            kind = request["ShardIteratorType"]
+            if kind == "AFTER_SEQUENCE_NUMBER" and self.trim_next:
+                self.trim_next = False
+                return service_error("TrimmedDataAccessException", "the sequence number is beyond the trim horizon")
+            records = shard["records"]
+            if kind == "TRIM_HORIZON":
+                index = 0
+            elif kind == "AFTER_SEQUENCE_NUMBER":
+                index = sum(1 for seq, _, _ in records if seq <= request["SequenceNumber"])
+            else:
+                index = len(records)
+            return 200, {"ShardIterator": f"{request['ShardId']}|{index}"}
+        if operation == "GetRecords":
+            self.get_records += 1
+            if self.throttle_every and self.get_records % self.throttle_every == 0:
+                self.throttled += 1
+                return service_error("LimitExceededException", "too many GetRecords")
+            shard_id, index = request["ShardIterator"].rsplit("|", 1)
+            shard, index = self.shards[shard_id], int(index)
+            page = shard["records"][index:index + int(request.get("Limit", 1000))]
+            answer = {"Records": [{"eventID": seq, "eventName": event, "eventSource": "aws:dynamodb",
+                                   "dynamodb": {"Keys": {"member_id": {"S": member_id}}, "SequenceNumber": seq,
+                                                "StreamViewType": "KEYS_ONLY"}}
+                                  for seq, event, member_id in page]}
+            after = index + len(page)
+            if not (shard["closed"] and after >= len(shard["records"])):
+                answer["NextShardIterator"] = f"{shard_id}|{after}"
+            return 200, answer
+        return service_error("UnknownOperationException", operation)

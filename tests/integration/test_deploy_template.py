@@ -65,11 +65,39 @@ def test_lifecycle_and_schedule():
     # on change: the members table's stream, batched
     stream = function["Events"]["MemberChanges"]
     assert stream["Type"] == "DynamoDB" and stream["Properties"]["MaximumBatchingWindowInSeconds"] > 0
-    assert "MembersTable" in str(stream["Properties"]["Stream"])
-    table = template["Resources"]["MembersTable"]["Properties"]
-    assert table["StreamSpecification"]["StreamViewType"] == "KEYS_ONLY"
+    assert stream["Properties"]["Stream"] == {"Ref": "MembersTableStreamArn"}
     # pruning is manifest-aware; an S3 expiry by age would delete a current snapshot's files
     assert "ExpirationInDays" not in str(rules)
     assert "KeepSnapshots" in str(function["Environment"]["Variables"]["MEMBERLAKE_KEEP_SNAPSHOTS"])
     env = function["Environment"]["Variables"]
     assert "dynamodb://" in str(env["MEMBERLAKE_STORE"]) and "s3://" in str(env["MEMBERLAKE_LAKE"])
+
+
+def test_deployed_next_to_the_existing_table():
+    """The club's members table (and its stream, and its counters table) are parameters; the
+    stack creates no table with a fixed name, so nothing can collide with the club's tables."""
+    template = load(TEMPLATE)
+    parameters = template["Parameters"]
+    for name in ("MembersTableName", "MembersTableStreamArn", "CountersTableName"):
+        assert name in parameters, name
+    assert parameters["CountersTableName"]["Default"] == ""
+    tables = {k: v for k, v in template["Resources"].items() if isinstance(v, dict)
+              and v.get("Type") == "AWS::DynamoDB::Table"}
+    assert list(tables) == ["MemberChangesTable"]
+    assert all("TableName" not in t["Properties"] for t in tables.values())
+    function = template["Resources"]["GenerateFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == 1  # one generation at a time
+    store = str(function["Environment"]["Variables"]["MEMBERLAKE_STORE"])
+    assert "${MembersTableName}" in store and "changes=${MemberChangesTable}" in store
+    assert "counters=${CountersTableName}" in store
+    policies = str(function["Policies"])
+    assert "DynamoDBStreamReadPolicy" in policies and "MembersTableName" in policies
+    assert "MembersTable'" not in policies and "!GetAtt MembersTable" not in TEMPLATE.read_text()
+
+
+def test_stream_arn_parameter_takes_a_stream_not_a_table():
+    pattern = load(TEMPLATE)["Parameters"]["MembersTableStreamArn"]["AllowedPattern"]
+    stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/Members/stream/2026-01-07T10:15:30.123"
+    assert re.fullmatch(pattern, stream)
+    assert not re.fullmatch(pattern, "arn:aws:dynamodb:eu-west-1:123456789012:table/Members")
+    assert not re.fullmatch(pattern, "Members")

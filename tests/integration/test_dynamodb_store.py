@@ -158,8 +158,12 @@ class CredentialsEndpoint:
         endpoint = self
         self.calls = []
         self.valid_minutes = valid_minutes
+        self.malformed = False
 
         def credentials():
+            if endpoint.malformed:  # every value of the wrong JSON type
+                return json.dumps({"Code": "Success", "AccessKeyId": 5, "SecretAccessKey": ["x"], "Token": {},
+                                   "Expiration": 7}).encode()
             expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=endpoint.valid_minutes)
             # one key id: DynamoDB Local keeps separate tables per key id
             return json.dumps({"Code": "Success", "AccessKeyId": "ASIAFAKEROLE",
@@ -232,5 +236,10 @@ def test_instance_and_container_credentials(ddb, tmp_path):
         ml(imds, "seed", "--store", ddb.uri("RoleCredentials2"), "--members", 60, "--seed", 9)
         fetched = [p for m, p, _ in endpoint.calls[before:] if p.endswith("/memberlake-role")]
         assert len(fetched) > 2
+        # An answer with values of the wrong JSON types is a clear error, not a dead process.
+        endpoint.malformed = True
+        odd = ml(task, "members", "list", "--store", store, check=False)
+        assert odd.returncode > 0, odd  # an exit code, not a signal
+        assert "no credentials in the answer" in odd.stderr, odd.stderr
     finally:
         endpoint.stop()

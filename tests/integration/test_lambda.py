@@ -42,7 +42,8 @@ class RuntimeApi:
             def do_GET(self):
                 assert self.path == f"{ROUTE}/invocation/next", self.path
                 request_id, event, deadline_ms = api.events.get()
-                self.reply(200, json.dumps(event).encode(), {
+                payload = event if isinstance(event, bytes) else json.dumps(event).encode()  # bytes: sent as is
+                self.reply(200, payload, {
                     "Lambda-Runtime-Aws-Request-Id": request_id,
                     "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
                     "Lambda-Runtime-Invoked-Function-Arn": "arn:aws:lambda:eu-west-1:123:function:memberlake",
@@ -189,4 +190,40 @@ def test_api_gateway_requests_go_through_the_same_api(world, tmp_path):
     api.invoke("h2", http_event("/api/reports/regional-stats", ["Members_Read", "Regio_Utrecht"], {"region": "Limburg"}))
     kind, body, _ = api.wait("h2")
     assert kind == "response" and body["statusCode"] == 403
+    assert proc.wait(timeout=60) == 0
+
+
+# Events of every JSON type where the handler expects a particular one, and payloads that are no
+# JSON at all: each gets an error answer, and the process serves the next invocation.
+MALFORMED_EVENTS = [
+    {"source": 5}, {"source": None, "action": 7}, {"action": ["generate"]}, {"action": {"x": 1}},
+    {"action": "generate", "as_of": 20260101}, {"source": "aws.events", "detail": {"as_of": 5}, "as_of": []},
+    {"Records": [5]}, {"Records": [{"eventSource": 1}]}, {"Records": "x"}, {"Records": [None]},
+    {"requestContext": 5, "rawPath": 7}, {"requestContext": {"http": 5}, "rawPath": "/health"},
+    {"requestContext": {}, "path": 5, "httpMethod": [], "headers": 5, "body": {}},
+    {"requestContext": {"http": {"method": 5}}, "rawPath": "/api/me", "headers": {"authorization": 5},
+     "queryStringParameters": {"a": 5, "b": [1, None]}, "body": "!!", "isBase64Encoded": True},
+    {"requestContext": {"http": {"method": "GET"}}, "rawPath": "/health", "isBase64Encoded": "yes"},
+    [], [1, 2], "text", 5, 1.5, None, True, b"{not json", b"\xff\xfe\x00", b"",
+]
+
+
+def test_malformed_events_get_error_answers_and_never_end_the_process(world, tmp_path):
+    api, env, lake, store = world
+    config = tmp_path / "server.toml"
+    config.write_text(f'[data]\nstore = "{store}"\nlake = "{lake}"\nas_of = "{AS_OF}"\n'
+                      f'[auth]\nissuer = "i"\naudience = "a"\nhs256_secret = "{"s" * 32}"\n'
+                      f'[audit]\npath = "{tmp_path / "audit.log"}"\n')
+    proc = start(dict(env, MEMBERLAKE_SERVER_CONFIG=str(config)), "--max-invocations", str(len(MALFORMED_EVENTS) + 1))
+    for number, event in enumerate(MALFORMED_EVENTS):
+        api.invoke(f"bad{number}", event)
+        kind, body, _ = api.wait(f"bad{number}")
+        assert proc.poll() is None, f"the runtime died on {event!r}: {proc.stderr.read()}"
+        if kind == "error":
+            assert body["errorMessage"], event
+        else:  # an API Gateway event the service itself answers (e.g. 401 without a usable token)
+            assert isinstance(body["statusCode"], int) and body["statusCode"] < 500, (event, body)
+    api.invoke("good", {"action": "generate", "as_of": AS_OF})
+    kind, body, _ = api.wait("good")
+    assert kind == "response" and body["trigger"] == "on-demand"
     assert proc.wait(timeout=60) == 0

@@ -13,12 +13,13 @@ REPORTS = {
     "email-list": ("select korte_naam, email, regio from m where status = 'Actief' and clubblad = 'Digitaal' "
                    "and email is not null {and_region} order by email"),
     "member-overview": ("select lidnummer, korte_naam, regio, status, lidmaatschap, ingangsdatum, jaren_lid, leeftijd, "
-                        "email, telefoon, woonplaats from m where true {and_region} order by lidnummer"),
+                        "email, telefoon, woonplaats from m where true {and_region} order by lidnummer, korte_naam, telefoon"),
     "motor-view": ("select lidnummer, korte_naam, regio, motormerk, motortype, bouwjaar, kenteken from m "
                    "where status = 'Actief' and lidmaatschap in ('Gewoon lid', 'Gezins lid') and motormerk is not null "
-                   "{and_region} order by motormerk, motortype, lidnummer"),
+                   "{and_region} order by motormerk, motortype, lidnummer, korte_naam, kenteken"),
     "financial-view": ("select lidnummer, korte_naam, regio, status, lidmaatschap, bankrekeningnummer, betaalwijze, "
-                       "datum_ondertekening from m where true {and_region} order by lidnummer"),
+                       "datum_ondertekening from m where true {and_region} order by lidnummer, korte_naam, regio, status, lidmaatschap, bankrekeningnummer, betaalwijze, "
+                       "datum_ondertekening"),
 }
 
 
@@ -43,7 +44,8 @@ def test_regional_variant_equals_duckdb_and_stays_in_region(sample, name):
 
 def test_birthdays_for_a_month(sample):
     sql = ("select korte_naam, verjaardag, leeftijd, straat, postcode, woonplaats, regio, lidnummer from m "
-           "where status = 'Actief' and month(geboortedatum) = 9 and regio = 'Utrecht' order by regio, lidnummer")
+           "where status = 'Actief' and month(geboortedatum) = 9 and regio = 'Utrecht' "
+           "order by regio, lidnummer, korte_naam, straat, postcode")
     compare(sample, "birthdays", sql, "--param", "month=9", "--region", "Utrecht")
 
 

@@ -30,7 +30,7 @@ void ExpectInvalidKey(const ApiKeyStore& store, const std::string& presented) {
 TEST(ApiKeyStoreTest, GeneratedKeyAuthenticates) {
   auto key = ApiKeyStore::Generate();
   ASSERT_TRUE(key.ok()) << key.status().ToString();
-  std::string file = ApiKeyStore::TomlEntry("nightly-export", *key, {"Members_Export", "Regio_Utrecht"});
+  std::string file = *ApiKeyStore::TomlEntry("nightly-export", *key, {"Members_Export", "Regio_Utrecht"});
   auto store = ApiKeyStore::LoadString(file, "keys.toml");
   ASSERT_TRUE(store.ok()) << store.status().ToString() << "\n" << file;
   auto principal = (*store)->Authenticate(key->key);
@@ -68,7 +68,7 @@ TEST(ApiKeyStoreTest, GenerateGivesDistinctWellFormedKeys) {
 TEST(ApiKeyStoreTest, WrongKeysAllFailAlike) {
   auto key = *ApiKeyStore::Generate();
   auto other = *ApiKeyStore::Generate();
-  auto store = *ApiKeyStore::LoadString(ApiKeyStore::TomlEntry("script", key, {"Members_Read"}), "keys.toml");
+  auto store = *ApiKeyStore::LoadString(*ApiKeyStore::TomlEntry("script", key, {"Members_Read"}), "keys.toml");
   ASSERT_TRUE(store->Authenticate(key.key).ok());
   std::string changed_secret = key.key;
   changed_secret.back() = changed_secret.back() == 'A' ? 'B' : 'A';
@@ -92,8 +92,8 @@ TEST(ApiKeyStoreTest, WrongKeysAllFailAlike) {
 TEST(ApiKeyStoreTest, SeveralKeysEachGiveTheirOwnPrincipal) {
   auto a = *ApiKeyStore::Generate();
   auto b = *ApiKeyStore::Generate();
-  std::string file = ApiKeyStore::TomlEntry("a", a, {"Members_Read"}) + "\n" +
-                     ApiKeyStore::TomlEntry("b", b, {"Members_CRUD", "Regio_All"});
+  std::string file = *ApiKeyStore::TomlEntry("a", a, {"Members_Read"}) + "\n" +
+                     *ApiKeyStore::TomlEntry("b", b, {"Members_CRUD", "Regio_All"});
   auto store = *ApiKeyStore::LoadString(file, "keys.toml");
   EXPECT_EQ(store->Authenticate(a.key)->subject, "a");
   EXPECT_EQ(store->Authenticate(b.key)->subject, "b");
@@ -102,9 +102,9 @@ TEST(ApiKeyStoreTest, SeveralKeysEachGiveTheirOwnPrincipal) {
 
 TEST(ApiKeyStoreTest, TomlEntryEscapesNamesAndGroups) {
   auto key = *ApiKeyStore::Generate();
-  const std::string name = "nightly \"export\" \\ job\nline two \xc3\xa9";
+  const std::string name = "nightly \"export\" \\ job \xc3\xa9 #1 [x] = 'y'";
   const std::vector<std::string> groups = {"Members_Export", "Regio \"Utrecht\""};
-  std::string entry = ApiKeyStore::TomlEntry(name, key, groups);
+  std::string entry = *ApiKeyStore::TomlEntry(name, key, groups);
   EXPECT_EQ(entry.rfind("[[key]]\n", 0), 0u);
   EXPECT_EQ(entry.back(), '\n');
   auto store = ApiKeyStore::LoadString(entry, "keys.toml");
@@ -113,6 +113,20 @@ TEST(ApiKeyStoreTest, TomlEntryEscapesNamesAndGroups) {
   ASSERT_TRUE(principal.ok());
   EXPECT_EQ(principal->subject, name);
   EXPECT_EQ(principal->groups, groups);
+}
+
+TEST(ApiKeyStoreTest, TomlEntryRefusesWhatTheFileCouldNotHoldAsGiven) {
+  auto key = *ApiKeyStore::Generate();
+  for (const std::string& name : {std::string("Jos\xe9"), std::string(""), std::string("a\nb"), std::string("tab\there"),
+                                  std::string("nul\0x", 5), std::string("\xc3"), std::string("del\x7f")}) {
+    auto entry = ApiKeyStore::TomlEntry(name, key, {"Members_Read"});
+    ASSERT_FALSE(entry.ok()) << name;
+    EXPECT_NE(entry.status().message().find("name"), std::string::npos) << entry.status().ToString();
+  }
+  auto bad_group = ApiKeyStore::TomlEntry("script", key, {"Members_Read", "Regio_\xff"});
+  ASSERT_FALSE(bad_group.ok());
+  EXPECT_NE(bad_group.status().message().find("group"), std::string::npos);
+  EXPECT_FALSE(ApiKeyStore::TomlEntry("script", key, {}).ok());
 }
 
 TEST(ApiKeyStoreTest, UpperCaseHashIsAccepted) {
@@ -177,7 +191,7 @@ TEST(ApiKeyStoreTest, LoadFileReadsTheFile) {
   fs::create_directories(dir);
   const std::string path = (dir / "keys.toml").string();
   auto key = *ApiKeyStore::Generate();
-  std::ofstream(path) << "# managed by memberlake apikey create\n\n" << ApiKeyStore::TomlEntry("job", key, {"Members_Read"});
+  std::ofstream(path) << "# managed by memberlake apikey create\n\n" << *ApiKeyStore::TomlEntry("job", key, {"Members_Read"});
   auto store = ApiKeyStore::LoadFile(path);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   EXPECT_EQ((*store)->Authenticate(key.key)->subject, "job");

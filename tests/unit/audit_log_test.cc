@@ -134,6 +134,65 @@ TEST_F(AuditLogTest, GarbageAndCorruptTailAreErrors) {
   EXPECT_FALSE(AuditLog::Verify((dir_ / "absent.log").string()).ok());
 }
 
+TEST_F(AuditLogTest, TornLastLineIsCutOffAndTheRepairIsAudited) {
+  Write(3);
+  std::ofstream(path_, std::ios::app) << "{\"seq\":4,\"time\":\"2026-01-";  // a write that never finished
+  auto reopened = AuditLog::Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto records = *(*reopened)->Read(0, 100);
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3].event.action, "audit.repair");
+  EXPECT_NE(records[3].event.detail.find("torn"), std::string::npos);
+  EXPECT_EQ(records[3].prev, records[2].hash);
+  reopened->reset();
+  auto result = Verify();
+  EXPECT_TRUE(result.ok) << result.problem;
+  EXPECT_EQ(result.entries, 4);
+}
+
+TEST_F(AuditLogTest, OneWriterAtATime) {
+  auto first = AuditLog::Open(path_);
+  ASSERT_TRUE(first.ok());
+  auto second = AuditLog::Open(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos) << second.status().ToString();
+  first->reset();
+  EXPECT_TRUE(AuditLog::Open(path_).ok());  // released on close
+}
+
+// Rewrites every line as an attacker without the key would: entry 2 edited, then every hash
+// and link recomputed with plain SHA-256.
+void RewriteWithRecomputedHashes(std::vector<std::string>& lines) {
+  std::string prev(64, '0');
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string unhashed = lines[i].substr(0, lines[i].find(",\"hash\":")) + "}";
+    if (i == 1) unhashed.replace(unhashed.find("\"actor\":\"anna\""), 14, "\"actor\":\"bert\"");
+    const size_t at = unhashed.find("\"prev\":\"") + 8;
+    unhashed.replace(at, 64, prev);
+    prev = lake::Sha256Hex(prev + "\n" + unhashed);
+    lines[i] = unhashed.substr(0, unhashed.size() - 1) + ",\"hash\":\"" + prev + "\"}";
+  }
+}
+
+TEST_F(AuditLogTest, KeyedChainFindsARewriteWithRecomputedHashes) {
+  const std::string key = "audit-key-0123456789abcdef";
+  {
+    auto log = *AuditLog::Open(path_, key);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(log->Append(Event(i), kT0 + i).ok());
+  }
+  EXPECT_TRUE(AuditLog::Verify(path_, key)->ok);
+  EXPECT_FALSE(AuditLog::Verify(path_, "another-key-0123456789")->ok);
+  auto lines = Lines();
+  RewriteWithRecomputedHashes(lines);
+  Rewrite(lines);
+  fs::remove(path_ + ".head");  // the forger rewrites the anchor too
+  EXPECT_TRUE(AuditLog::Verify(path_)->ok);  // an unkeyed chain cannot tell
+  auto keyed = *AuditLog::Verify(path_, key);
+  EXPECT_FALSE(keyed.ok);
+  EXPECT_EQ(keyed.first_bad_seq, 1) << keyed.problem;  // no entry carries the key's MAC any more
+  EXPECT_NE(keyed.problem.find("without the key"), std::string::npos) << keyed.problem;
+}
+
 TEST_F(AuditLogTest, ConcurrentAppendsKeepOneChain) {
   {
     auto log = *AuditLog::Open(path_);

@@ -127,7 +127,27 @@ TEST(CalculatedFields, JarenLidAndAanmeldingsjaar) {
   EXPECT_EQ(IntAt(*batch, "jaren_lid", 2), std::nullopt);
   EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 2), std::nullopt);
   EXPECT_EQ(IntAt(*batch, "jaren_lid", 3), 0);           // starts tomorrow: never negative
-  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 3), 2025);
+  EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", 3), 2026);  // 00:30 on 1 January in Amsterdam
+}
+
+// Issue 18: a timestamp without a zone is Amsterdam wall time, and aanmeldingsjaar is the year
+// in Amsterdam, on both sides of New Year.
+TEST(CalculatedFields, AanmeldingsjaarIsTheYearInAmsterdam) {
+  std::vector<std::pair<std::string, int64_t>> cases = {
+      {"2025-12-31T23:30:00", 2025},        // naive: 23:30 in Amsterdam
+      {"2025-12-31T23:30:00Z", 2026},       // 00:30 on 1 January in Amsterdam
+      {"2025-12-31T22:59:59.999Z", 2025},   // 23:59:59 in Amsterdam
+      {"2025-12-31T23:00:00+00:00", 2026},  // midnight in Amsterdam
+      {"2026-01-01T00:30:00", 2026},
+      {"2026-01-01T00:30:00+01:00", 2026},
+      {"31-12-2025 23:59:00", 2025},        // spreadsheet form, naive
+      {"1-1-2026 0:05:00", 2026}};
+  std::vector<Person> people;
+  for (const auto& c : cases) people.push_back({"A", {}, "B", {}, "2020-05-05", c.first});
+  auto batch = Calculate(people, {2026, 6, 1});
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(IntAt(*batch, "aanmeldingsjaar", static_cast<int64_t>(i)), cases[i].second) << cases[i].first;
+  }
 }
 
 TEST(CalculatedFields, GarbageDatesNeverReachTheCalculation) {

@@ -104,6 +104,31 @@ TEST(Calendar, FormatsTimestampsInUtcWithMilliseconds) {
   EXPECT_EQ(UtcNowIso(Utc(2026, 1, 7, 10, 15)), "2026-01-07T10:15:00.000Z");
 }
 
+// The fuzzing finding of issue 18: year 10000 was printed as 0000, a different valid-looking
+// date. Out-of-range years are written in full so no formatter aliases them.
+TEST(Calendar, OutOfRangeYearsAreNeverPrintedAsOtherYears) {
+  EXPECT_EQ(FormatIsoDate({9999, 12, 31}), "9999-12-31");
+  EXPECT_EQ(FormatIsoDate({10000, 1, 1}), "+10000-01-01");
+  EXPECT_EQ(FormatIsoDate({-1, 12, 31}), "-0001-12-31");
+  const int64_t ms_10000 = static_cast<int64_t>(DaysFromCivil({10000, 1, 1})) * 86400000 + 13 * 3600000;
+  EXPECT_EQ(FormatTimestampMs(ms_10000), "+10000-01-01T13:00:00.000Z");
+  EXPECT_FALSE(ParseIsoDate(FormatIsoDate({10000, 1, 1})).ok());
+}
+
+TEST(Calendar, AmsterdamWallTimeToUtcAcrossTheSwitches) {
+  auto local = [](CivilDate d, int h, int m) { return static_cast<int64_t>(DaysFromCivil(d)) * 86400 + h * 3600 + m * 60; };
+  auto utc = [](CivilDate d, int h, int m) { return static_cast<int64_t>(DaysFromCivil(d)) * 86400 + h * 3600 + m * 60; };
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 1, 1}, 0, 30)), utc({2025, 12, 31}, 23, 30));  // CET
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 7, 1}, 12, 0)), utc({2026, 7, 1}, 10, 0));    // CEST
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 3, 29}, 1, 59)), utc({2026, 3, 29}, 0, 59));
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 3, 29}, 2, 30)), utc({2026, 3, 29}, 1, 30));  // gap: read as CET
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 3, 29}, 3, 0)), utc({2026, 3, 29}, 1, 0));
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 10, 25}, 2, 30)), utc({2026, 10, 25}, 0, 30));  // repeated: CEST
+  EXPECT_EQ(AmsterdamWallTimeToUtc(local({2026, 10, 25}, 3, 0)), utc({2026, 10, 25}, 2, 0));
+  EXPECT_EQ(AmsterdamDateOfUtcMillis(utc({2025, 12, 31}, 23, 30) * 1000), (CivilDate{2026, 1, 1}));
+  EXPECT_EQ(AmsterdamDateOfUtcMillis(utc({2025, 12, 31}, 22, 59) * 1000 + 999), (CivilDate{2025, 12, 31}));
+}
+
 TEST(Calendar, TodayInAmsterdamFollowsCetAndCest) {
   // winter: UTC+1
   EXPECT_EQ(TodayInAmsterdam(Utc(2026, 12, 31, 22, 59)), (CivilDate{2026, 12, 31}));

@@ -19,10 +19,15 @@ TEST(FieldRegistry, LoadsTheClubRegistry) {
   ASSERT_TRUE(registry.ok()) << registry.status().ToString();
   const FieldRegistry& r = **registry;
   EXPECT_EQ(r.schema_version(), 1);
-  EXPECT_EQ(r.stored_fields().size(), 37u);
+  EXPECT_EQ(r.stored_fields().size(), 38u);  // with lidnummer_toelichting
   EXPECT_EQ(r.calculated_fields().size(), 5u);
-  EXPECT_EQ(r.raw_schema()->num_fields(), 37);
-  EXPECT_EQ(r.lake_schema()->num_fields(), 42);
+  EXPECT_EQ(r.raw_schema()->num_fields(), 38);
+  EXPECT_EQ(r.lake_schema()->num_fields(), 43);
+  EXPECT_FALSE(r.Find("lidnummer")->required);
+  EXPECT_EQ(r.Find("lidnummer")->min, 1);
+  EXPECT_EQ(r.Find("lidnummer")->note_field, "lidnummer_toelichting");
+  EXPECT_FALSE(r.Find("email")->required);
+  EXPECT_EQ(r.Find("email")->placeholders, std::vector<std::string>{"test@h-dcn.nl"});
   EXPECT_TRUE(r.lake_schema()->GetFieldByName("regio")->type()->Equals(
       arrow::dictionary(arrow::int32(), arrow::utf8())));
   EXPECT_TRUE(r.lake_schema()->GetFieldByName("geboortedatum")->type()->Equals(arrow::date32()));
@@ -55,7 +60,7 @@ TEST(FieldRegistry, ExtraFieldNeedsNoCodeChange) {
               "[[field]]\nname = \"helm_maat\"\ntype = \"enum\"\nvalues = [\"S\", \"M\", \"L\"]\n\n");
   auto registry = FieldRegistry::LoadString(text, "extra.toml");
   ASSERT_TRUE(registry.ok()) << registry.status().ToString();
-  EXPECT_EQ((*registry)->StoredIndex("helm_maat"), 37);
+  EXPECT_EQ((*registry)->StoredIndex("helm_maat"), 38);
   EXPECT_NE((*registry)->lake_schema()->GetFieldByName("helm_maat"), nullptr);
 }
 
@@ -104,7 +109,19 @@ INSTANTIATE_TEST_SUITE_P(
         BadRegistryCase{"name = \"email\"\ntype = \"string\"", "name = \"email\"\ntype = \"string\"\nanonymise = \"keep\"",
                         "'email': anonymise 'keep': direct fields are always dropped"},
         BadRegistryCase{"anonymise = \"band:10\"", "anonymise = \"band:0\"", "anonymise 'band:0' does not fit"},
-        BadRegistryCase{"anonymise = \"keep\"", "anonymise = \"year\"", "anonymise 'year' does not fit this enum field"}));
+        BadRegistryCase{"anonymise = \"keep\"", "anonymise = \"year\"", "anonymise 'year' does not fit this enum field"},
+        // the keys for the club's real data: placeholders, min and note_field
+        BadRegistryCase{"note_field = \"lidnummer_toelichting\"", "note_field = \"toelichting\"",
+                        "field 'lidnummer': note_field 'toelichting' must be a stored string field"},
+        BadRegistryCase{"note_field = \"lidnummer_toelichting\"", "note_field = \"bouwjaar\"",
+                        "note_field 'bouwjaar' must be a stored string field"},
+        BadRegistryCase{"min = 1", "min = \"one\"", "'lidnummer': 'min' is an integer and only for integer fields"},
+        BadRegistryCase{"name = \"voornaam\"\ntype = \"string\"", "name = \"voornaam\"\ntype = \"string\"\nmin = 1",
+                        "'voornaam': 'min' is an integer and only for integer fields"},
+        BadRegistryCase{"name = \"voornaam\"\ntype = \"string\"", "name = \"voornaam\"\ntype = \"string\"\nnote_field = \"notities\"",
+                        "'voornaam': 'note_field' is only for integer fields"},
+        BadRegistryCase{"placeholders = [\"test@h-dcn.nl\"]", "placeholders = [1]",
+                        "'email': 'placeholders' must be an array of strings"}));
 
 TEST(FieldRegistry, MissingFileIsAnIOError) {
   auto registry = FieldRegistry::LoadFile("/nonexistent/fields.toml");

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -112,6 +114,76 @@ TEST(SnapshotManifest, PublishSwapsCurrentAndVerifyChecksFiles) {
   // no temporary files are left behind by the atomic swaps
   for (const auto& entry : fs::directory_iterator(dir / "manifests")) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(LakeStorage, ReplaceIfSwapsOnlyWhatItExpects) {
+  fs::path dir = FreshDir("replace-if");
+  auto storage = *LakeStorage::Open(dir.string(), /*create=*/true);
+  EXPECT_TRUE(*storage->ReplaceIf("manifests/CURRENT", std::nullopt, "a\n"));   // absent, as expected
+  EXPECT_FALSE(*storage->ReplaceIf("manifests/CURRENT", std::nullopt, "b\n"));  // no longer absent
+  EXPECT_FALSE(*storage->ReplaceIf("manifests/CURRENT", std::string("x\n"), "b\n"));
+  EXPECT_EQ(*storage->ReadAll("manifests/CURRENT"), "a\n");
+  EXPECT_TRUE(*storage->ReplaceIf("manifests/CURRENT", std::string("a\n"), "b\n"));
+  EXPECT_EQ(*storage->ReadAll("manifests/CURRENT"), "b\n");
+  fs::remove_all(dir);
+}
+
+// Publishes `id` with `data_version` on top of whatever the caller believes is current.
+arrow::Status PublishExample(LakeStorage& storage, const std::string& id, int64_t data_version,
+                             const std::string& previous = "") {
+  SnapshotManifest m = Example(id);
+  m.data_version = data_version;
+  m.previous_snapshot_id = previous;
+  return PublishManifest(storage, m);
+}
+
+TEST(SnapshotManifest, PublishNeverMovesCurrentBackwards) {
+  fs::path dir = FreshDir("publish-cas");
+  auto storage = *LakeStorage::Open(dir.string(), /*create=*/true);
+  ASSERT_TRUE(PublishExample(*storage, "20260107-101500000-0002", 5).ok());
+  // Started before the current one (older id), finishing after it: superseded.
+  auto older = PublishExample(*storage, "20260107-101400000-0001", 6);
+  EXPECT_TRUE(older.IsCancelled()) << older.ToString();
+  EXPECT_NE(older.message().find("20260107-101500000-0002"), std::string::npos);
+  // A newer id with older data: superseded too.
+  EXPECT_TRUE(PublishExample(*storage, "20260107-101600000-0003", 4).IsCancelled());
+  EXPECT_EQ(ReadCurrentManifest(*storage)->snapshot_id, "20260107-101500000-0002");
+  // Newer in id and not older in data: on top of the one that won, linked to it.
+  ASSERT_TRUE(PublishExample(*storage, "20260107-101700000-0004", 5).ok());
+  auto current = ReadCurrentManifest(*storage);
+  EXPECT_EQ(current->snapshot_id, "20260107-101700000-0004");
+  EXPECT_EQ(current->previous_snapshot_id, "20260107-101500000-0002");
+  fs::remove_all(dir);
+}
+
+TEST(SnapshotManifest, RacingPublishersLeaveTheNewestCurrent) {
+  fs::path dir = FreshDir("publish-race");
+  auto storage = *LakeStorage::Open(dir.string(), /*create=*/true);
+  constexpr int kWriters = 8;
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      // Ids and data versions rise together; every writer believes the lake is empty.
+      char id[32];
+      std::snprintf(id, sizeof id, "20260107-1015%02d000-%04d", i, i);
+      arrow::Status status = PublishExample(*storage, id, 10 + i);
+      EXPECT_TRUE(status.ok() || status.IsCancelled()) << status.ToString();
+    });
+  }
+  for (auto& writer : writers) writer.join();
+  auto current = ReadCurrentManifest(*storage);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->data_version, 10 + kWriters - 1);
+  // Following previous_snapshot_id from CURRENT visits only rising data versions.
+  int64_t version = current->data_version;
+  for (std::string id = current->previous_snapshot_id; !id.empty();) {
+    auto manifest = ReadManifest(*storage, id);
+    ASSERT_TRUE(manifest.ok());
+    EXPECT_LT(manifest->data_version, version);
+    version = manifest->data_version;
+    id = manifest->previous_snapshot_id;
   }
   fs::remove_all(dir);
 }

@@ -7,6 +7,7 @@
 
 #include <arrow/api.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "store/sample_members.h"
 
@@ -87,8 +88,8 @@ TEST_F(SqliteStore, FailedWritesChangeNothing) {
   auto conflict = store->Update(Field(*a, "member_id"), {{"regio", "Oost"}}, a->version + 7);
   EXPECT_TRUE(conflict.status().IsAlreadyExists());
   EXPECT_NE(conflict.status().message().find("version conflict"), std::string::npos);
-  auto invalid_update = store->Update(Field(*a, "member_id"), {{"email", std::nullopt}}, a->version);
-  EXPECT_EQ(invalid_update.status().message(), "email: required field is missing");
+  auto invalid_update = store->Update(Field(*a, "member_id"), {{"achternaam", std::nullopt}}, a->version);
+  EXPECT_EQ(invalid_update.status().message(), "achternaam: required field is missing");
   EXPECT_TRUE(store->Delete("no-such-id", 1).IsKeyError());
   EXPECT_EQ(*store->DataVersion(), version);
   EXPECT_EQ(store->List(0, 100)->size(), 1u);
@@ -125,7 +126,7 @@ TEST_F(SqliteStore, ImportIsAllOrNothing) {
   sample.members = 100;
   auto batches = *(*MakeSampleMembers(registry_, sample))->ToRecordBatches();
   batches.push_back(batches[0]);  // the same member ids again
-  auto reader = *arrow::RecordBatchReader::Make(batches, registry_->raw_schema());
+  auto reader = *arrow::RecordBatchReader::Make(batches, batches[0]->schema());
   auto imported = store->ImportRaw(*reader);
   ASSERT_FALSE(imported.ok());
   EXPECT_NE(imported.status().message().find("duplicate"), std::string::npos);
@@ -167,6 +168,152 @@ TEST_F(SqliteStore, ARegistryThatGrowsAddsItsColumn) {
   auto table = *scan->reader->ToTable();
   EXPECT_EQ(table->num_rows(), 2);
   EXPECT_EQ(table->GetColumnByName("helm_maat")->null_count(), 1);  // the older member
+}
+
+// Another program on the same file: a plain sqlite3 connection, as the sqlite3 shell uses.
+class OtherProgram {
+ public:
+  explicit OtherProgram(const fs::path& path) { sqlite3_open(path.c_str(), &db_); sqlite3_busy_timeout(db_, 2000); }
+  ~OtherProgram() { sqlite3_close(db_); }
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error ? error : "");
+    sqlite3_free(error);
+  }
+  // The first column of the first row as text ("<null>" for NULL, "<none>" without a row).
+  std::string Query(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(db_);
+    std::string out = "<none>";
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      out = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? "<null>" : reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::string Values(const std::vector<ChangeEntry>& changes) {
+  std::string out;
+  for (const auto& c : changes) {
+    out += (c.op == ChangeOp::kInsert ? "insert " : c.op == ChangeOp::kUpdate ? "update " : "delete ") + c.member_id + ";";
+  }
+  return out;
+}
+
+TEST_F(SqliteStore, ChangesByAnotherProgramAreCapturedAndOwnWritesLoggedOnce) {
+  auto store = Open();
+  auto a = store->Insert(Member("Jansen"));
+  ASSERT_TRUE(a.ok());
+  const std::string id = Field(*a, "member_id");
+  EXPECT_EQ(Values(*store->ChangesSince(0)), "insert " + id + ";");  // once, not twice
+  const int64_t before = *store->DataVersion();
+
+  OtherProgram other(dir_ / "m.db");
+  other.Exec("INSERT INTO members (member_id, voornaam, achternaam, status, lidmaatschap, regio) "
+             "VALUES ('ext-1', 'Piet', 'Bakker', 'Actief', 'Donateur', 'Oost')");
+  other.Exec("UPDATE members SET regio = 'Limburg' WHERE member_id = '" + id + "'");
+  other.Exec("DELETE FROM members WHERE member_id = 'ext-1'");
+  EXPECT_EQ(Values(*store->ChangesSince(before)), "insert ext-1;update " + id + ";delete ext-1;");
+  EXPECT_EQ(*store->DataVersion(), before + 3);
+  // The other program's edit moved the member's version: a client holding the old one conflicts.
+  auto current = store->Get(id);
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->version, before + 2);
+  EXPECT_EQ(Field(*current, "regio"), "Limburg");
+  EXPECT_TRUE(store->Update(id, {{"regio", "Oost"}}, a->version).status().IsAlreadyExists());
+  auto updated = store->Update(id, {{"regio", "Oost"}}, current->version);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(updated->version, before + 4);
+  EXPECT_EQ(*store->DataVersion(), before + 4);
+  EXPECT_EQ(Values(*store->ChangesSince(before + 3)), "update " + id + ";");
+  ASSERT_TRUE(store->Delete(id, updated->version).ok());
+  EXPECT_EQ(Values(*store->ChangesSince(before + 4)), "delete " + id + ";");
+  // Changing a member's id is the old id leaving and the new one arriving.
+  auto b = store->Insert(Member("Visser"));
+  other.Exec("UPDATE members SET member_id = 'renamed' WHERE member_id = '" + Field(*b, "member_id") + "'");
+  EXPECT_EQ(Values(*store->ChangesSince(b->version)), "delete " + Field(*b, "member_id") + ";insert renamed;");
+}
+
+// A program that turns recursive triggers on: the trigger's own stamp of _version must not be
+// logged again (nor recurse until SQLite's trigger depth limit fails the write).
+TEST_F(SqliteStore, RecursiveTriggersInAnotherProgramLogOnce) {
+  auto store = Open();
+  auto a = store->Insert(Member("Jansen"));
+  ASSERT_TRUE(a.ok());
+  const std::string id = Field(*a, "member_id");
+  OtherProgram other(dir_ / "m.db");
+  other.Exec("PRAGMA recursive_triggers = ON");
+  other.Exec("UPDATE members SET regio = 'Oost' WHERE member_id = '" + id + "'");
+  other.Exec("INSERT INTO members (member_id, voornaam, achternaam, status, lidmaatschap, regio) "
+             "VALUES ('ext-2', 'Piet', 'Bakker', 'Actief', 'Donateur', 'Oost')");
+  EXPECT_EQ(Values(*store->ChangesSince(a->version)), "update " + id + ";insert ext-2;");
+  EXPECT_EQ(store->Get("ext-2")->version, a->version + 2);
+}
+
+// A table the club's programs made and filled before memberlake opened it: no _version, a
+// number stored as INTEGER, a spreadsheet date, and columns memberlake does not know.
+TEST_F(SqliteStore, EditsKeepWhatTheyDoNotKnow) {
+  {
+    OtherProgram club(dir_ / "m.db");
+    club.Exec("CREATE TABLE members (member_id TEXT PRIMARY KEY, lidnummer INTEGER, voornaam TEXT, achternaam TEXT,"
+              " geboortedatum TEXT, status TEXT, lidmaatschap TEXT, regio TEXT, status_history TEXT, foto BLOB)");
+    club.Exec("INSERT INTO members VALUES ('club-1', 1234, 'Jan', 'Jansen', '29-11-1971', 'Actief', 'Gewoon lid',"
+              " 'Utrecht', '[{\"from\": \"Aangemeld\", \"to\": \"Actief\"}]', x'00ff10')");
+    club.Exec("INSERT INTO members VALUES ('club-2', '77 Donateur', 'Piet', 'Bakker', NULL, 'Actief', 'Donateur',"
+              " 'Oost', NULL, NULL)");
+  }
+  auto store = Open(false);
+  auto member = store->Get("club-1");
+  ASSERT_TRUE(member.ok()) << member.status().ToString();
+  EXPECT_EQ(member->version, 0);  // no version: counts as 0
+  OtherProgram club(dir_ / "m.db");
+  const std::string sql_before = club.Query("SELECT quote(foto) || typeof(lidnummer) || status_history FROM members WHERE member_id = 'club-1'");
+  auto updated = store->Update("club-1", {{"regio", "Oost"}}, 0);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_GT(updated->version, 0);
+  EXPECT_EQ(Field(*updated, "geboortedatum"), "1971-11-29");  // the answer is canonical...
+  EXPECT_EQ(club.Query("SELECT regio FROM members WHERE member_id = 'club-1'"), "Oost");
+  // ...but only the changed columns were written: the rest keeps its bytes and types.
+  EXPECT_EQ(club.Query("SELECT geboortedatum FROM members WHERE member_id = 'club-1'"), "29-11-1971");
+  EXPECT_EQ(club.Query("SELECT quote(foto) || typeof(lidnummer) || status_history FROM members WHERE member_id = 'club-1'"),
+            sql_before);
+  EXPECT_EQ(sql_before, "X'00FF10'integer[{\"from\": \"Aangemeld\", \"to\": \"Actief\"}]");
+  EXPECT_EQ(club.Query("SELECT voornaam FROM members WHERE member_id = 'club-1'"), "Jan");
+  EXPECT_NE(club.Query("SELECT updated_at FROM members WHERE member_id = 'club-1'"), "<null>");
+  // A row without a version can be deleted with expected version 0.
+  EXPECT_TRUE(store->Delete("club-2", 1).IsAlreadyExists());
+  ASSERT_TRUE(store->Delete("club-2", 0).ok());
+  EXPECT_EQ(club.Query("SELECT COUNT(*) FROM members"), "1");
+}
+
+// A database made before change capture declared _version NOT NULL: it is upgraded on open
+// so that other programs' rows (without a version) can be written, and keeps its data.
+TEST_F(SqliteStore, OldDatabasesAreUpgradedOnOpen) {
+  {
+    OtherProgram old(dir_ / "m.db");
+    old.Exec("CREATE TABLE members (\"member_id\" TEXT PRIMARY KEY, \"voornaam\" TEXT, _version INTEGER NOT NULL, \"x\" TEXT)");
+    old.Exec("CREATE TABLE changes (data_version INTEGER PRIMARY KEY AUTOINCREMENT, member_id TEXT NOT NULL, op TEXT NOT NULL, at TEXT NOT NULL)");
+    old.Exec("INSERT INTO changes (member_id, op, at) VALUES ('old-1', 'insert', '2025-01-01T00:00:00.000Z')");
+    old.Exec("INSERT INTO members VALUES ('old-1', 'Oud', 1, 'kept')");
+  }
+  auto store = Open(false);
+  EXPECT_EQ(*store->DataVersion(), 1);
+  OtherProgram other(dir_ / "m.db");
+  other.Exec("INSERT INTO members (member_id, voornaam, achternaam, status, lidmaatschap, regio) "
+             "VALUES ('new-1', 'Nieuw', 'Lid', 'Actief', 'Donateur', 'Oost')");
+  EXPECT_EQ(*store->DataVersion(), 2);
+  EXPECT_EQ(store->Get("new-1")->version, 2);
+  EXPECT_EQ(other.Query("SELECT x || _version FROM members WHERE member_id = 'old-1'"), "kept1");
+  EXPECT_EQ(other.Query("SELECT \"notnull\" FROM pragma_table_info('members') WHERE name = '_version'"), "0");
+  // Opening again changes nothing more.
+  store.reset();
+  store = Open(false);
+  EXPECT_EQ(*store->DataVersion(), 2);
 }
 
 TEST(SampleMembers, DeterministicRealisticAndSomewhatDirty) {

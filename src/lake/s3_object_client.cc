@@ -1,0 +1,178 @@
+#include "lake/s3_object_client.h"
+
+#include <curl/curl.h>
+
+#include <cctype>
+#include <mutex>
+
+#include <arrow/filesystem/s3fs.h>
+
+#include "lake/sha256.h"
+#include "model/text.h"
+#include "store/aws_sigv4.h"
+
+namespace memberlake::lake {
+namespace {
+
+size_t CollectBody(char* data, size_t size, size_t count, void* out) {
+  static_cast<std::string*>(out)->append(data, size * count);
+  return size * count;
+}
+
+size_t CollectETag(char* data, size_t size, size_t count, void* out) {
+  std::string_view line(data, size * count);
+  if (line.size() > 5 && model::AsciiLower(std::string(line.substr(0, 5))) == "etag:") {
+    *static_cast<std::string*>(out) = std::string(model::Trim(line.substr(5)));
+  }
+  return size * count;
+}
+
+// RFC 3986 unreserved characters stay, '/' separates segments, everything else is %XX: the
+// form S3 expects in both the request line and SigV4's canonical URI.
+std::string EncodeKey(std::string_view key) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : key) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// " (<Code>: <Message>)" from an S3 error document, or "" when there is none.
+std::string ErrorCode(const std::string& body) {
+  auto element = [&](const std::string& name) {
+    auto start = body.find("<" + name + ">");
+    auto end = body.find("</" + name + ">");
+    if (start == std::string::npos || end == std::string::npos || end < start) return std::string();
+    start += name.size() + 2;
+    return body.substr(start, std::min<size_t>(end - start, 200));
+  };
+  const std::string code = element("Code");
+  return code.empty() ? std::string() : " (" + code + ": " + element("Message") + ")";
+}
+
+}  // namespace
+
+struct S3ObjectClient::Impl {
+  arrow::fs::S3Options options;
+  std::string scheme, host, region;
+  std::string path_prefix;  // "/bucket/prefix/" (path style) or "/prefix/" (virtual-hosted)
+  std::mutex mutex;         // one curl handle
+  CURL* curl = nullptr;
+  ~Impl() {
+    if (curl != nullptr) curl_easy_cleanup(curl);
+  }
+
+  struct Answer {
+    long status = 0;
+    std::string body, etag;
+  };
+
+  arrow::Result<Answer> Send(const std::string& method, std::string_view key, std::string_view payload,
+                             std::vector<std::pair<std::string, std::string>> headers) {
+    store::AwsCredentials credentials;
+    credentials.access_key_id = options.GetAccessKey();
+    credentials.secret_access_key = options.GetSecretKey();
+    credentials.session_token = options.GetSessionToken();
+    if (credentials.access_key_id.empty()) return arrow::Status::IOError("S3: no credentials");
+    store::SigV4Request request;
+    request.method = method;
+    request.host = host;
+    request.path = EncodeKey(path_prefix + std::string(key));
+    request.payload = std::string(payload);
+    headers.emplace_back("x-amz-content-sha256", Sha256Hex(request.payload));
+    request.headers = headers;
+    auto signed_headers = store::SignV4(request, credentials, region, "s3", store::AmzDateNow());
+
+    std::lock_guard<std::mutex> lock(mutex);
+    curl_easy_reset(curl);
+    const std::string url = scheme + "://" + host + request.path;
+    struct curl_slist* list = nullptr;
+    for (const auto& [name, value] : headers) list = curl_slist_append(list, (name + ": " + value).c_str());
+    for (const auto& [name, value] : signed_headers) list = curl_slist_append(list, (name + ": " + value).c_str());
+    list = curl_slist_append(list, "Expect:");
+    Answer answer;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CollectBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectETag);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer.etag);
+    if (method == "PUT") {
+      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.payload.data());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.payload.size()));
+    }
+    CURLcode code = curl_easy_perform(curl);
+    curl_slist_free_all(list);
+    if (code != CURLE_OK) return arrow::Status::IOError("S3 ", method, " ", key, ": ", curl_easy_strerror(code));
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+    return answer;
+  }
+};
+
+S3ObjectClient::S3ObjectClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+S3ObjectClient::~S3ObjectClient() = default;
+
+arrow::Result<std::unique_ptr<S3ObjectClient>> S3ObjectClient::Make(const std::string& location) {
+  static std::once_flag curl_once;
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  ARROW_RETURN_NOT_OK(arrow::fs::EnsureS3Initialized());
+  auto impl = std::make_unique<Impl>();
+  std::string root;
+  ARROW_ASSIGN_OR_RAISE(impl->options, arrow::fs::S3Options::FromUri(location, &root));
+  const auto slash = root.find('/');
+  const std::string bucket = root.substr(0, slash);
+  const std::string prefix = slash == std::string::npos ? "" : root.substr(slash + 1) + "/";
+  if (bucket.empty()) return arrow::Status::Invalid("expected s3://bucket[/prefix]");
+  impl->region = impl->options.region.empty() ? "us-east-1" : impl->options.region;
+  impl->scheme = impl->options.scheme.empty() ? "https" : impl->options.scheme;
+  if (!impl->options.endpoint_override.empty()) {
+    std::string endpoint = impl->options.endpoint_override;
+    if (auto at = endpoint.find("://"); at != std::string::npos) endpoint = endpoint.substr(at + 3);
+    impl->host = endpoint;
+    impl->path_prefix = "/" + bucket + "/" + prefix;
+  } else {
+    impl->host = bucket + ".s3." + impl->region + ".amazonaws.com";
+    impl->path_prefix = "/" + prefix;
+  }
+  impl->curl = curl_easy_init();
+  if (impl->curl == nullptr) return arrow::Status::IOError("cannot start libcurl");
+  return std::unique_ptr<S3ObjectClient>(new S3ObjectClient(std::move(impl)));
+}
+
+arrow::Result<std::optional<S3Object>> S3ObjectClient::Get(std::string_view key) {
+  ARROW_ASSIGN_OR_RAISE(auto answer, impl_->Send("GET", key, "", {}));
+  if (answer.status == 404) return std::nullopt;
+  if (answer.status != 200) return arrow::Status::IOError("S3 GET ", key, ": HTTP ", answer.status, ErrorCode(answer.body));
+  return S3Object{std::move(answer.body), std::move(answer.etag)};
+}
+
+arrow::Result<bool> S3ObjectClient::PutIf(std::string_view key, std::string_view body,
+                                          const std::optional<std::string>& if_match) {
+  // An explicit type: libcurl's default for a body (a form) makes some servers parse it as one.
+  std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/octet-stream"}};
+  if (if_match) {
+    headers.emplace_back("If-Match", *if_match);
+  } else {
+    headers.emplace_back("If-None-Match", "*");
+  }
+  ARROW_ASSIGN_OR_RAISE(auto answer, impl_->Send("PUT", key, body, std::move(headers)));
+  if (answer.status == 200) return true;
+  // 412: the condition failed; 409: another conditional write to the key was in flight.
+  if (answer.status == 412 || answer.status == 409) return false;
+  if (answer.status == 501) {
+    return arrow::Status::NotImplemented("S3 PUT ", key, ": this S3 server does not support conditional writes");
+  }
+  return arrow::Status::IOError("S3 PUT ", key, ": HTTP ", answer.status, ErrorCode(answer.body));
+}
+
+}  // namespace memberlake::lake

@@ -1,0 +1,62 @@
+#include "server/server_config.h"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+namespace memberlake::server {
+namespace {
+
+const std::string kBase = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n[auth]\napi_keys_file = \"k.toml\"\n";
+
+TEST(ServerConfig, WrongTypedSettingsAreRefusedByName) {
+  // Each of these was once ignored silently, leaving the default in force.
+  for (const auto& [text, setting] : std::vector<std::pair<std::string, std::string>>{
+           {"[server]\nport = \"8080\"\n", "server.port"},
+           {"[server]\nthreads = 4.5\n", "server.threads"},
+           {"[server]\nlisten = 127\n", "server.listen"},
+           {"[data]\nkeep_snapshots = \"30\"\n", "data.keep_snapshots"},
+           {"[auth]\nleeway_seconds = true\n", "auth.leeway_seconds"},
+           {"[audit]\npath = [\"a\"]\n", "audit.path"},
+           {"[triggers]\nevery_seconds = \"60\"\n", "triggers.every_seconds"}}) {
+    std::string doc = kBase;
+    // Put the setting in its own section without duplicating [data]/[auth].
+    if (text.rfind("[data]", 0) == 0) doc = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n" + text.substr(7) +
+                                            "[auth]\napi_keys_file = \"k.toml\"\n";
+    else if (text.rfind("[auth]", 0) == 0) doc = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n[auth]\napi_keys_file = \"k.toml\"\n" + text.substr(7);
+    else doc += text;
+    auto config = ServerConfig::LoadString(doc, "/tmp");
+    ASSERT_FALSE(config.ok()) << setting;
+    EXPECT_NE(config.status().message().find(setting), std::string::npos) << config.status().ToString();
+  }
+  EXPECT_TRUE(ServerConfig::LoadString(kBase + "[server]\nport = 8081\nthreads = 4\n", "/tmp").ok());
+}
+
+TEST(ServerConfig, AuditTrailOfAnS3LakeLivesInTheLake) {
+  auto on_s3 = ServerConfig::LoadString(
+      "[data]\nlake = \"s3://club/lake?endpoint_override=127.0.0.1:9000&scheme=http\"\n[auth]\napi_keys_file = \"k.toml\"\n",
+      "/srv/memberlake");
+  ASSERT_TRUE(on_s3.ok()) << on_s3.status().ToString();
+  EXPECT_EQ(on_s3->audit_log, "s3://club/lake/audit?endpoint_override=127.0.0.1:9000&scheme=http");
+  auto on_disk = ServerConfig::LoadString(kBase, "/srv/memberlake");
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(on_disk->audit_log, "/srv/memberlake/audit/audit.log");
+}
+
+TEST(ServerConfig, AuditKeyComesFromTheEnvironment) {
+  const std::string doc = kBase + "[audit]\nkey_env = \"MEMBERLAKE_TEST_AUDIT_KEY\"\n";
+  ::unsetenv("MEMBERLAKE_TEST_AUDIT_KEY");
+  auto missing = ServerConfig::LoadString(doc, "/tmp");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("audit.key_env"), std::string::npos);
+  ::setenv("MEMBERLAKE_TEST_AUDIT_KEY", "short", 1);
+  EXPECT_FALSE(ServerConfig::LoadString(doc, "/tmp").ok());
+  ::setenv("MEMBERLAKE_TEST_AUDIT_KEY", "a-key-of-sufficient-length", 1);
+  auto loaded = ServerConfig::LoadString(doc, "/tmp");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->audit_key, "a-key-of-sufficient-length");
+  ::unsetenv("MEMBERLAKE_TEST_AUDIT_KEY");
+}
+
+}  // namespace
+}  // namespace memberlake::server
