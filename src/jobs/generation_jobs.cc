@@ -1,5 +1,6 @@
 #include "jobs/generation_jobs.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -25,8 +26,12 @@ std::string JobStatus::ToJson() const {
 }
 
 GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish,
-                               std::optional<lake::RetentionPolicy> retention)
-    : open_store_(std::move(open_store)), lake_(lake), on_finish_(std::move(on_finish)), retention_(std::move(retention)) {
+                               std::optional<lake::RetentionPolicy> retention, size_t keep_finished)
+    : open_store_(std::move(open_store)),
+      lake_(lake),
+      on_finish_(std::move(on_finish)),
+      retention_(std::move(retention)),
+      keep_finished_(std::max<size_t>(keep_finished, 1)) {
   worker_ = std::thread([this] { Loop(); });
 }
 
@@ -72,10 +77,16 @@ std::optional<JobStatus> GenerationJobs::Get(const std::string& id) const {
 
 std::optional<JobStatus> GenerationJobs::Wait(const std::string& id) const {
   std::unique_lock<std::mutex> lock(mutex_);
-  auto it = jobs_.find(id);
-  if (it == jobs_.end()) return std::nullopt;
-  changed_.wait(lock, [&] { return it->second.state != "queued" && it->second.state != "running"; });
-  return it->second;
+  std::optional<JobStatus> result;
+  // Looked up on every wake-up: a finished job may be dropped from the history meanwhile.
+  changed_.wait(lock, [&] {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return true;
+    if (it->second.state == "queued" || it->second.state == "running") return false;
+    result = it->second;
+    return true;
+  });
+  return result;
 }
 
 void GenerationJobs::Loop() {
@@ -143,6 +154,11 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     jobs_[id] = finished;
+    finished_.push_back(id);
+    while (finished_.size() > keep_finished_) {
+      jobs_.erase(finished_.front());
+      finished_.pop_front();
+    }
   }
   changed_.notify_all();
 }

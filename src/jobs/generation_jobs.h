@@ -46,17 +46,23 @@ class GenerationJobs {
   // Called on the job thread when a job ends (succeeded or failed), e.g. to audit it.
   using FinishFn = std::function<void(const JobStatus&)>;
 
+  // Finished jobs kept for Get(); older ones are forgotten (a server runs for months, a
+  // schedule submits a job every few minutes). The audit trail keeps every job for good.
+  static constexpr size_t kDefaultKeepFinished = 100;
+
   // `lake` must outlive this object. With `retention`, every generation prunes old snapshots.
   GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {},
-                 std::optional<lake::RetentionPolicy> retention = std::nullopt);
+                 std::optional<lake::RetentionPolicy> retention = std::nullopt,
+                 size_t keep_finished = kDefaultKeepFinished);
   // Waits for a running job to finish (a graceful shutdown drains it); queued jobs are failed.
   ~GenerationJobs();
 
   // Queues a generation. Status::AlreadyExists naming the job when one is queued or running.
   arrow::Result<JobStatus> Submit(const std::string& requested_by, model::CivilDate as_of);
-  // nullopt for an unknown id. Thread-safe.
+  // nullopt for an unknown id or a finished job beyond the newest `keep_finished`. Thread-safe.
   std::optional<JobStatus> Get(const std::string& id) const;
-  // Blocks until the job is no longer queued or running (tests, CLI).
+  // Blocks until the job is no longer queued or running (tests, CLI); nullopt for an unknown id
+  // or one already dropped from the history.
   std::optional<JobStatus> Wait(const std::string& id) const;
 
  private:
@@ -69,7 +75,9 @@ class GenerationJobs {
   std::optional<lake::RetentionPolicy> retention_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
+  size_t keep_finished_;
   std::map<std::string, JobStatus> jobs_;
+  std::deque<std::string> finished_;  // ids of finished jobs, oldest first
   std::deque<std::pair<std::string, model::CivilDate>> queue_;
   bool stopping_ = false;
   int64_t next_ = 1;

@@ -685,4 +685,16 @@ arrow::Result<MemberRecord> MemberNormalizer::NormalizeRecord(
   return record;
 }
 
+arrow::Result<std::optional<std::string>> MemberNormalizer::NormalizeField(std::string_view name,
+                                                                           std::optional<std::string_view> raw) const {
+  int index = registry_->StoredIndex(std::string(name));
+  if (index < 0) return arrow::Status::Invalid("unknown field '", name, "'");
+  const FieldRule& rule = rules_->fields[static_cast<size_t>(index)];
+  NormalValue value;
+  Problem problem = ApplyRule(rule, raw, /*nl=*/true, &value);
+  if (problem) return arrow::Status::Invalid(name, ": ", *problem);
+  if (value.missing) return std::optional<std::string>();
+  return std::optional<std::string>(ToText(rule, value));
+}
+
 }  // namespace memberlake::model

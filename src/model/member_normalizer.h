@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,12 @@ class MemberNormalizer {
   // required field is missing"). Same rules as Normalize().
   arrow::Result<MemberRecord> NormalizeRecord(
       const std::vector<std::pair<std::string, std::optional<std::string>>>& fields) const;
+
+  // One stored field's raw text by the same rules: its canonical text (nullopt when missing
+  // and without default), or Invalid naming the field and the problem. Rules that depend on
+  // another field (postcode and land) apply as for a record in Nederland.
+  arrow::Result<std::optional<std::string>> NormalizeField(std::string_view name,
+                                                           std::optional<std::string_view> raw) const;
 
   const std::shared_ptr<const FieldRegistry>& registry() const { return registry_; }
 

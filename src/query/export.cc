@@ -3,7 +3,7 @@
 #include <unistd.h>
 #include <xlsxwriter.h>
 
-#include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,13 +76,24 @@ arrow::Result<std::string> ToParquet(const arrow::Table& table) {
 }
 
 arrow::Result<std::string> ToXlsx(const arrow::RecordBatch& rows, const std::string& sheet_name) {
-  // libxlsxwriter writes to a file; use a private temporary one.
-  static std::atomic<uint64_t> counter{0};
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("memberlake-export-" + std::to_string(getpid()) + "-" +
-                                std::to_string(counter++) + ".xlsx");
-  lxw_workbook* workbook = workbook_new(path.c_str());
-  if (workbook == nullptr) return arrow::Status::IOError("cannot create XLSX workbook at ", path.string());
+  // libxlsxwriter (1.1.4) writes to a named file. Personal data must not land where another
+  // user could predict, pre-create or read it: a folder of our own with an unpredictable name
+  // (mkdtemp, mode 0700) holds the file and the library's own temporary files, and goes when
+  // the bytes are read.
+  std::string folder = (std::filesystem::temp_directory_path() / "memberlake-export-XXXXXX").string();
+  if (mkdtemp(folder.data()) == nullptr) return arrow::Status::IOError("cannot create a private folder for XLSX");
+  struct RemoveFolder {
+    std::string path;
+    ~RemoveFolder() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } cleanup{folder};
+  std::filesystem::path path = std::filesystem::path(folder) / "export.xlsx";
+  lxw_workbook_options workbook_options = {};
+  workbook_options.tmpdir = folder.data();
+  lxw_workbook* workbook = workbook_new_opt(path.c_str(), &workbook_options);
+  if (workbook == nullptr) return arrow::Status::IOError("cannot create an XLSX workbook");
   lxw_worksheet* sheet = workbook_add_worksheet(workbook, sheet_name.c_str());
   lxw_format* header = workbook_add_format(workbook);
   format_set_bold(header);
@@ -113,14 +124,11 @@ arrow::Result<std::string> ToXlsx(const arrow::RecordBatch& rows, const std::str
     }
   }
   lxw_error error = workbook_close(workbook);
-  if (error != LXW_NO_ERROR) {
-    std::filesystem::remove(path);
-    return arrow::Status::IOError("writing XLSX failed: ", lxw_strerror(error));
-  }
+  if (error != LXW_NO_ERROR) return arrow::Status::IOError("writing XLSX failed: ", lxw_strerror(error));
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  std::filesystem::remove(path);
+  if (!in.good() && !in.eof()) return arrow::Status::IOError("reading the XLSX back failed");
   return bytes.str();
 }
 

@@ -88,6 +88,7 @@ arrow::Result<std::shared_ptr<const AccessPolicy>> AccessPolicy::LoadString(
   }
   auto policy = std::shared_ptr<AccessPolicy>(new AccessPolicy());
   policy->registry_ = std::move(registry);
+  policy->normalizer_ = std::make_shared<model::MemberNormalizer>(policy->registry_);
   if (policy->registry_->Find(policy->registry_->partition_field()) == nullptr) {
     return arrow::Status::Invalid("access policy needs a registry with a region field");
   }
@@ -264,7 +265,8 @@ arrow::Status AccessPolicy::AuthorizeMemberRead(const AccessGrant& grant, const 
   ARROW_RETURN_NOT_OK(Require(grant, Action::kRead));
   if (!grant.all_reports) return Forbidden("your roles allow the communication views only");
   // Out of scope looks exactly like absent: no hint that the member exists elsewhere.
-  if (!region || !grant.InScope(*region)) return arrow::Status::KeyError("member ", member_id, " not found");
+  auto canonical = CanonicalRegion(region);
+  if (!canonical || !grant.InScope(*canonical)) return arrow::Status::KeyError("member ", member_id, " not found");
   return arrow::Status::OK();
 }
 
@@ -281,15 +283,16 @@ arrow::Status AccessPolicy::AuthorizeMemberWrite(const AccessGrant& grant, Actio
     ARROW_RETURN_NOT_OK(Require(grant, action));
   }
   if (action != Action::kCreate) {
-    if (!current_region || !grant.InScope(*current_region)) {
+    auto current = CanonicalRegion(current_region);
+    if (!current || !grant.InScope(*current)) {
       return arrow::Status::KeyError("member ", member_id, " not found");
     }
   }
   for (const auto& [name, value] : changes) {
     if (!FieldVisible(grant, name)) return Forbidden("field " + name + " is restricted");
     if (name == registry_->partition_field() && value && !grant.all_regions) {
-      // The normaliser maps spellings; compare the canonical region the store would keep.
-      auto region = RegionOfRole("Regio_" + *value);
+      // The region the store will keep: the same normaliser maps the spelling.
+      auto region = CanonicalRegion(value);
       if (!region || !grant.InScope(*region)) {
         return Forbidden(registry_->partition_field() + " " + *value + " is outside your scope");
       }
@@ -302,6 +305,13 @@ arrow::Status AccessPolicy::AuthorizeMemberWrite(const AccessGrant& grant, Actio
     if (!has_region) return Forbidden("give a " + registry_->partition_field() + " within your scope");
   }
   return arrow::Status::OK();
+}
+
+std::optional<std::string> AccessPolicy::CanonicalRegion(const std::optional<std::string>& text) const {
+  if (!text) return std::nullopt;
+  auto canonical = normalizer_->NormalizeField(registry_->partition_field(), *text);
+  if (!canonical.ok()) return std::nullopt;
+  return *canonical;
 }
 
 bool AccessPolicy::MaySeeFile(const AccessGrant& grant, const lake::SnapshotFile& file) const {

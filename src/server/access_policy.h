@@ -20,6 +20,7 @@
 
 #include "lake/snapshot_manifest.h"
 #include "model/field_registry.h"
+#include "model/member_normalizer.h"
 #include "query/query.h"
 #include "query/report_catalog.h"
 #include "server/principal.h"
@@ -88,14 +89,20 @@ class AccessPolicy {
   // The lake columns the grant may see, in lake-schema order.
   std::vector<std::string> VisibleColumns(const AccessGrant& grant) const;
 
-  // Reading one live member: KeyError("member X not found") unless its region is in scope
-  // and the grant may use the member API.
+  // The canonical region of a region text as stored or given (legacy spellings such as
+  // 'utrecht ' or 'noord holland' included), by the member normaliser's rules, so that every
+  // check compares what the lake holds; nullopt when the text names no region.
+  std::optional<std::string> CanonicalRegion(const std::optional<std::string>& text) const;
+
+  // Reading one live member: KeyError("member X not found") unless its region (the stored
+  // text; normalised here) is in scope and the grant may use the member API.
   arrow::Status AuthorizeMemberRead(const AccessGrant& grant, const std::string& member_id,
                                     const std::optional<std::string>& region) const;
   // A write: create/update/delete (update_status allows changing `status` alone); restricted
-  // fields need restricted access; the member's current region (update, delete) and its new
-  // region (create, or an update that moves it) must be in scope. `current_region` is nullopt
-  // for create.
+  // fields need restricted access; the member's current region (update, delete; the stored
+  // text, normalised here) and its new region (create, or an update that moves it; normalised
+  // exactly as the store will keep it) must be in scope. `current_region` is nullopt for create.
+  // Called before anything is written.
   arrow::Status AuthorizeMemberWrite(const AccessGrant& grant, Action action, const std::string& member_id,
                                      const std::optional<std::string>& current_region,
                                      const store::FieldValues& changes) const;
@@ -118,6 +125,7 @@ class AccessPolicy {
   bool FieldVisible(const AccessGrant& grant, std::string_view column) const;
 
   std::shared_ptr<const model::FieldRegistry> registry_;
+  std::shared_ptr<const model::MemberNormalizer> normalizer_;  // the store's rules, for regions
   std::vector<std::pair<std::string, PermissionRole>> permissions_;
 };
 

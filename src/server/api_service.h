@@ -1,18 +1,22 @@
 // The HTTP API as a function: ApiRequest in, ApiResponse out. Transport-free, so the HTTP
 // server (server/http_server.h), the Lambda handler and tests all drive the same code.
 //
-// Every request except /health, /ready and /metrics is authenticated (Bearer JWT or API key), gets an
+// Every request except /health, /ready, /metrics, /api/openapi.json and CORS preflights is
+// authenticated (Bearer JWT or API key), gets an
 // AccessGrant from the AccessPolicy, and runs inside the grant's scope. Audited actions
 // (generation, download, export, reads of personal data, member mutations, and denials of
 // those) are appended to the hash-chained audit log.
 //
 // Routes (JSON unless a format is asked for):
-//   GET    /health, /ready, /metrics (Prometheus text; no member data, see server/metrics.h)
+//   GET    /health, /ready, /metrics (Prometheus text; no member data; club-wide figures for a
+//          trusted scraper only, see server/metrics.h)
+//   GET    /api/openapi.json (the contract, config/openapi.json; no authentication)
 //   GET    /api/me
 //   GET    /api/members?region=&where=&order_by=&select=&limit=&offset=   (lake + live delta)
 //   POST   /api/members                 GET/PATCH/DELETE /api/members/{id}
 //   GET    /api/reports                 GET /api/reports/{name}?format=&region=&<param>=
-//   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&region=&format=
+//   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&offset=&region=&format=
+//   (lists and queries: JSON pages say total/truncated/next; file exports hold every row)
 //   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
 //   POST   /api/generate                GET /api/jobs/{id}
 //   GET    /api/audit?after=&limit=

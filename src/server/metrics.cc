@@ -28,6 +28,7 @@ std::string RouteTemplate(const std::string& path) {
   if (parts.size() == 1 && (parts[0] == "health" || parts[0] == "ready" || parts[0] == "metrics")) return "/" + parts[0];
   if (parts.empty() || parts[0] != "api" || parts.size() < 2) return "other";
   const std::string& resource = parts[1];
+  if (parts.size() == 2 && resource == "openapi.json") return "/api/openapi.json";
   if (parts.size() == 2 && (resource == "me" || resource == "members" || resource == "reports" || resource == "query" ||
                             resource == "snapshots" || resource == "generate" || resource == "audit")) {
     return "/api/" + resource;

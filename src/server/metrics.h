@@ -2,7 +2,9 @@
 // latency histograms per route, generation outcomes, plus gauges the caller samples at scrape
 // time (snapshot age, live lag, caches). Labels are bounded by construction: route templates
 // (never raw paths, which hold member ids and file names), methods and status codes. Nothing
-// names a member or a region, so the endpoint needs no authentication, like /health.
+// names a member or a region, so the endpoint needs no authentication, like /health; figures
+// that tell the size of the membership (member counts, data versions, live lag) are added only
+// for a trusted scraper (server.metrics_token_env, see server/api_service_*.cc).
 #pragma once
 
 #include <array>

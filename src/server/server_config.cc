@@ -79,7 +79,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   }
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
-                  "keep_alive_seconds", "keep_alive_max_requests", "access_log"}},
+                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -113,6 +113,20 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "keep_alive_seconds", &keep_alive);
   r.Get("server", "keep_alive_max_requests", &keep_alive_max);
   r.Get("server", "access_log", &c.access_log);
+  std::string metrics_token_env;
+  r.Get("server", "metrics_token_env", &metrics_token_env);
+  if (const toml::node* origins = doc["server"]["cors_origins"].node()) {
+    const toml::array* list = origins->as_array();
+    if (list == nullptr) return arrow::Status::Invalid("server config: server.cors_origins must be a list of origins");
+    for (const auto& origin : *list) {
+      auto text = origin.value<std::string>();
+      if (!text || text->empty() || text->back() == '/' || text->find("://") == std::string::npos) {
+        return arrow::Status::Invalid("server config: server.cors_origins: each origin is scheme://host[:port], "
+                                      "like \"https://leden.h-dcn.nl\"");
+      }
+      c.cors_origins.push_back(*text);
+    }
+  }
   r.Get("data", "store", &c.store);
   r.Get("data", "lake", &c.lake);
   r.Get("data", "registry", &c.registry);
@@ -178,14 +192,20 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     }
     c.hs256_secret = secret;
   }
-  if (!c.audit_key_env.empty()) {
-    const char* key = std::getenv(c.audit_key_env.c_str());
-    if (key == nullptr || std::string_view(key).size() < 16) {
-      return arrow::Status::Invalid("server config: audit.key_env names ", c.audit_key_env,
-                                    ", which is not set to a key of at least 16 characters");
+  // Keys and tokens from the environment, at least 16 characters (a guessable one is no key).
+  auto secret_from = [](const std::string& variable, const char* setting, const char* what,
+                        std::string* out) -> arrow::Status {
+    if (variable.empty()) return arrow::Status::OK();
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr || std::string_view(value).size() < 16) {
+      return arrow::Status::Invalid("server config: ", setting, " names ", variable, ", which is not set to a ", what,
+                                    " of at least 16 characters");
     }
-    c.audit_key = key;
-  }
+    *out = value;
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(secret_from(c.audit_key_env, "audit.key_env", "key", &c.audit_key));
+  ARROW_RETURN_NOT_OK(secret_from(metrics_token_env, "server.metrics_token_env", "token", &c.metrics_token));
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
                             &c.audit_log}) {
     *path = Resolve(base_dir, *path);

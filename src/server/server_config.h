@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <arrow/result.h>
 
@@ -23,6 +24,12 @@ struct ServerConfig {
   int keep_alive_seconds = 5;
   int keep_alive_max_requests = 10000;
   std::string access_log = "-";            // file, "-" for stderr, "" for none
+  // A trusted scraper's bearer token, from the variable `metrics_token_env` names: only with
+  // it does /metrics carry club-wide figures (member counts, data versions, lag).
+  std::string metrics_token;
+  // Browser origins allowed to call the API (CORS), e.g. "https://leden.h-dcn.nl"; exact
+  // matches only. Empty: no CORS headers, preflights refused.
+  std::vector<std::string> cors_origins;
   // [data]
   std::string store;                       // store URI (sqlite:PATH)
   std::string lake;                        // lake folder

@@ -22,6 +22,8 @@ from conftest import BIN, AS_OF, run, run_json
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_memberlake"
 AUDIENCE = "memberlake-dashboard"
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+METRICS_TOKEN = "scraper-token-0123456789abcdef"  # the trusted scraper's (server.metrics_token_env)
+FRONTEND = "https://leden.example.nl"  # the club's frontend (server.cors_origins)
 
 
 def b64url(data: bytes) -> str:
@@ -89,6 +91,8 @@ port = 0
 threads = 8
 max_body_bytes = 65536
 access_log = "{base / 'access.log'}"
+metrics_token_env = "MEMBERLAKE_TEST_METRICS_TOKEN"
+cors_origins = ["{FRONTEND}"]
 
 [data]
 store = "{store}"
@@ -106,7 +110,7 @@ api_keys_file = "{api_key_file}"
 [audit]
 path = "{self.audit}"
 """)
-        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET)
+        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET, MEMBERLAKE_TEST_METRICS_TOKEN=METRICS_TOKEN)
         self.proc = subprocess.Popen([BIN, "serve", "--config", str(config)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
@@ -160,3 +164,12 @@ def start_server(tmp_path_factory, members=3000, seed=11, data_extra=""):
     server = Server(base, store, lake, keys, keys_file, data_extra)
     server.api_key = api_key
     return server
+
+
+def serve(tmp_path_factory, **kwargs):
+    """The body of a module fixture: yields a started server (start_server's arguments) and
+    stops it, checking a clean exit, unless a test stopped it already."""
+    server = start_server(tmp_path_factory, **kwargs)
+    yield server
+    if server.proc.poll() is None:
+        assert server.stop() == 0

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import BIN, run
-from server_support import start_server
+from server_support import METRICS_TOKEN, serve, start_server
 
 OWN, OTHER = "Utrecht", "Groningen/Drenthe"
 NEW = {"voornaam": "Ëlla", "achternaam": "van Dijk", "email": "ella.api@example.nl", "status": "Actief",
@@ -20,10 +20,7 @@ NEW = {"voornaam": "Ëlla", "achternaam": "van Dijk", "email": "ella.api@example
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    server = start_server(tmp_path_factory, members=2000, seed=5)
-    yield server
-    if server.proc.poll() is None:
-        assert server.stop() == 0
+    yield from serve(tmp_path_factory, members=2000, seed=5)
 
 
 def crud(api):
@@ -313,7 +310,8 @@ def test_metrics_count_requests_by_route_and_carry_no_member_data(api):
     buckets = [float(line.split(" ")[-1]) for line in text.splitlines() if line.startswith(prefix)]
     assert buckets == sorted(buckets) and buckets[-1] == metric(
         text, 'memberlake_http_request_duration_seconds_count{route="/api/reports/{name}",method="GET"}')
-    # the snapshot and the live store, as the API reports them
+    # the snapshot and the live store, as the API reports them to the trusted scraper
+    text = api.get("/metrics", METRICS_TOKEN).text
     current = api.get("/api/snapshots", token).json()
     manifest = json.loads((api.lake / "manifests" / f"snapshot-{current['current']}.json").read_text())
     assert metric(text, "memberlake_snapshot_data_version") == manifest["data_version"]
@@ -361,7 +359,7 @@ def test_on_change_trigger_generates_after_a_burst_of_edits(tmp_path_factory):
         current = wait_for(lambda: (c := server.get("/api/snapshots", token).json()["current"]) != first and c, 60)
         assert current, "no generation after two changes and a quiet second"
         manifest = json.loads((server.lake / "manifests" / f"snapshot-{current}.json").read_text())
-        live = metric(server.get("/metrics").text, "memberlake_live_data_version")
+        live = metric(server.get("/metrics", METRICS_TOKEN).text, "memberlake_live_data_version")
         assert manifest["data_version"] == live  # both changes are in the snapshot
         listed = server.get("/api/members", token, params={"where": "email in trigger.one@example.nl|trigger.two@example.nl"})
         assert len(listed.json()["rows"]) == 2

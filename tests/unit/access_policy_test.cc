@@ -98,6 +98,24 @@ TEST_F(AccessPolicyTest, MembersOutsideTheScopeLookAbsent) {
   EXPECT_TRUE(policy_->AuthorizeMemberWrite(grant, Action::kDelete, "m1", "Limburg", {}).IsKeyError());
 }
 
+// Legacy rows keep old spellings; the lake normalises them, so the by-id checks must too.
+TEST_F(AccessPolicyTest, StoredLegacyRegionSpellingsAreNormalisedForEveryByIdCheck) {
+  AccessGrant utrecht = Grant({"Members_CRUD", "Regio_Utrecht"});
+  AccessGrant noord = Grant({"Members_CRUD", "Regio_Noord-Holland"});
+  EXPECT_TRUE(policy_->AuthorizeMemberRead(utrecht, "m1", "utrecht ").ok());
+  EXPECT_TRUE(policy_->AuthorizeMemberRead(noord, "m1", "noord holland").ok());
+  EXPECT_TRUE(policy_->AuthorizeMemberRead(noord, "m1", "N-Holland").ok());  // a registry alias
+  EXPECT_TRUE(policy_->AuthorizeMemberWrite(utrecht, Action::kUpdate, "m1", "utrecht ", {{"voornaam", "A"}}).ok());
+  EXPECT_TRUE(policy_->AuthorizeMemberWrite(noord, Action::kDelete, "m1", "noord holland", {}).ok());
+  EXPECT_TRUE(policy_->AuthorizeMemberWrite(noord, Action::kCreate, "", std::nullopt, {{"regio", "NH"}}).ok());
+  // Still nothing across regions, whatever the spelling.
+  EXPECT_TRUE(policy_->AuthorizeMemberRead(utrecht, "m1", "noord holland").IsKeyError());
+  EXPECT_TRUE(policy_->AuthorizeMemberWrite(utrecht, Action::kDelete, "m1", "noord holland", {}).IsKeyError());
+  EXPECT_FALSE(policy_->AuthorizeMemberWrite(utrecht, Action::kCreate, "", std::nullopt, {{"regio", "NH"}}).ok());
+  EXPECT_EQ(policy_->CanonicalRegion(std::string("groningen en drenthe")), "Groningen/Drenthe");
+  EXPECT_EQ(policy_->CanonicalRegion(std::string("Atlantis")), std::nullopt);
+}
+
 TEST_F(AccessPolicyTest, WritesStayInScopeAndStatusApproversChangeStatusOnly) {
   AccessGrant crud = Grant({"Members_CRUD", "Regio_Utrecht"});
   EXPECT_TRUE(policy_->AuthorizeMemberWrite(crud, Action::kCreate, "", std::nullopt, {{"regio", "utrecht"}}).ok());

@@ -1,0 +1,183 @@
+#include "server/api_service_impl.h"
+
+#include <chrono>
+#include "lake/sha256.h"
+#include "query/result_format.h"
+
+namespace memberlake::server {
+
+arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& request, const std::string& key,
+                                                        AuditNote* note, const SourceRun& run) {
+  std::optional<store::StorePool::Lease> lease;
+  if (stores) {
+    ARROW_ASSIGN_OR_RAISE(auto acquired, stores->Acquire());
+    lease.emplace(std::move(acquired));
+  }
+  query::MemberSource source(lake.get(), lease ? lease->get() : nullptr, registry, ReadOpts(), cache.get());
+  ARROW_ASSIGN_OR_RAISE(std::string before, source.DataKey());
+  std::string etag = "\"" + lake::Sha256Hex(key + "\n" + before).substr(0, 32) + "\"";
+  std::string if_none_match = Header(request, "if-none-match");
+  if (!if_none_match.empty() && if_none_match.find(etag) != std::string::npos) {
+    ApiResponse not_modified;
+    not_modified.status = 304;
+    not_modified.content_type.clear();
+    not_modified.headers.emplace_back("ETag", etag);
+    return not_modified;
+  }
+  const std::string rendered_key = key + "\n" + before;
+  if (rendered) {
+    if (auto hit = rendered->Get(rendered_key)) {
+      note->rows = hit->rows;
+      note->data_version = hit->data_version;
+      return hit->response;
+    }
+  }
+  std::promise<arrow::Result<Rendered>> promise;
+  {
+    std::unique_lock<std::mutex> lock(inflight_mutex);
+    auto running = inflight.find(rendered_key);
+    if (running != inflight.end()) {
+      auto future = running->second;
+      lock.unlock();
+      ARROW_ASSIGN_OR_RAISE(Rendered shared, future.get());
+      note->rows = shared.rows;
+      note->data_version = shared.data_version;
+      return shared.response;
+    }
+    inflight.emplace(rendered_key, promise.get_future().share());
+  }
+  auto compute = [&]() -> arrow::Result<Rendered> {
+    ARROW_ASSIGN_OR_RAISE(ApiResponse response, run(source));
+    response.headers.emplace_back("Cache-Control", "private, no-cache");
+    // Only an answer that certainly came from the data the tag names carries it (and is kept).
+    ARROW_ASSIGN_OR_RAISE(std::string after, source.DataKey());
+    Rendered result{std::move(response), note->rows, note->data_version};
+    if (after == before) {
+      result.response.headers.emplace_back("ETag", etag);
+      if (rendered) rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512);
+    }
+    return result;
+  };
+  arrow::Result<Rendered> result = arrow::Status::UnknownError("not computed");
+  try {
+    result = compute();
+  } catch (const std::exception& e) {
+    result = arrow::Status::UnknownError("exception: ", e.what());
+  }
+  promise.set_value(result);
+  {
+    std::lock_guard<std::mutex> lock(inflight_mutex);
+    inflight.erase(rendered_key);
+  }
+  ARROW_ASSIGN_OR_RAISE(Rendered done, std::move(result));
+  ApiResponse response = std::move(done.response);
+  return response;
+}
+
+arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, const query::QueryResult& result,
+                                                    const query::RegionalScope& scope, const ParsedFormat& format,
+                                                    const std::string& name, Json extra) {
+  ApiResponse response;
+  if (format.format == query::ExportFormat::kJson) {
+    ARROW_ASSIGN_OR_RAISE(response.body, query::ResultToJsonDocument(result, scope.ToString(), false, extra.dump()));
+    return response;
+  }
+  query::ExportOptions options;
+  if (auto separator = OneParam(request, "csv_separator")) {
+    if (*separator != ";" && *separator != ",") return arrow::Status::Invalid("csv_separator must be ';' or ','");
+    options.csv_separator = (*separator)[0];
+  }
+  ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
+  response.content_type = std::string(query::ContentType(format.format));
+  std::string date = result.snapshot_id.substr(0, 8);
+  response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + (date.empty() ? "" : "-" + date) +
+                                                           "." + std::string(query::FileExtension(format.format)) + "\"");
+  response.headers.emplace_back("X-Memberlake-Source", result.source);
+  response.headers.emplace_back("X-Memberlake-Snapshot", result.snapshot_id);
+  response.headers.emplace_back("X-Memberlake-Live-Data-Version", std::to_string(result.live_data_version));
+  return response;
+}
+
+arrow::Result<ApiResponse> ApiService::Impl::RenderPage(const ApiRequest& request, const query::QueryResult& result,
+                                                        const query::RegionalScope& scope, const ParsedFormat& format,
+                                                        const std::string& name, Json extra, int64_t total,
+                                                        const PageRequest& page) {
+  const int64_t returned = result.table->num_rows();
+  if (!format.is_export) extra.update(PageJson(total, page, returned));
+  ARROW_ASSIGN_OR_RAISE(ApiResponse response, Render(request, result, scope, format, name, std::move(extra)));
+  if (format.is_export) AddPageHeaders(&response, total, page, returned);
+  return response;
+}
+
+arrow::Result<ApiResponse> ApiService::Impl::ListReports(const Caller& caller) {
+  Json reports = Json::array();
+  for (const auto& report : catalog->reports()) {
+    if (!policy->AuthorizeReport(caller.grant, report, false).ok()) continue;
+    reports.push_back(Json{{"name", report.name},
+                           {"description", report.description},
+                           {"params", report.params},
+                           {"audience", report.audience.empty() ? "members" : report.audience},
+                           {"export", caller.grant.Can(Action::kExport)}});
+  }
+  return JsonResponse(200, Json{{"reports", reports}});
+}
+
+arrow::Result<ApiResponse> ApiService::Impl::RunReport(const ApiRequest& request, const Caller& caller,
+                                                       const std::string& name, AuditNote* note) {
+  ARROW_ASSIGN_OR_RAISE(const query::ReportSpec* report, catalog->Find(name));
+  ARROW_ASSIGN_OR_RAISE(ParsedFormat format, FormatParam(request));
+  std::set<std::string> allowed = {"region", "format", "csv_separator", "year"};
+  allowed.insert(report->params.begin(), report->params.end());
+  ARROW_RETURN_NOT_OK(OnlyParams(request, allowed));
+  ARROW_RETURN_NOT_OK(policy->AuthorizeReport(caller.grant, *report, format.is_export));
+  ARROW_ASSIGN_OR_RAISE(auto scope, policy->ScopeFor(caller.grant, Params(request, "region")));
+  std::map<std::string, std::string> params;
+  for (const auto& param : report->params) {
+    if (auto value = OneParam(request, param)) params[param] = *value;
+  }
+  if (auto year = OneParam(request, "year")) params["year"] = *year;
+  const bool personal = report->kind != query::ReportKind::kDistribution &&
+                        (report->kind == query::ReportKind::kAlvJubilee || ListsMembers(report->base));
+  if (personal || format.is_export) note->action = format.is_export ? "report.export" : "report.read";
+  note->target = name;
+  note->scope = scope.ToString();
+  std::string key = "report/" + name + "?" + CanonicalParams(request) + "|" + ViewKey(caller);
+  return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
+    auto run = [&](const query::QuerySpec& spec) -> arrow::Result<query::QueryResult> {
+      ARROW_RETURN_NOT_OK(policy->CheckColumns(caller.grant, spec));  // every query the report runs
+      return source.Run(scope, spec);
+    };
+    ARROW_ASSIGN_OR_RAISE(auto result, query::ReportCatalog::Run(run, *report, params, Today()));
+    note->rows = result.table->num_rows();
+    note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);
+    Json param_json = Json::object();
+    for (const auto& [k, v] : params) param_json[k] = v;
+    return Render(request, result, scope, format, name, Json{{"report", name}, {"params", param_json}});
+  });
+}
+
+arrow::Result<ApiResponse> ApiService::Impl::AdHocQuery(const ApiRequest& request, const Caller& caller,
+                                                        AuditNote* note) {
+  ARROW_RETURN_NOT_OK(OnlyParams(request, {"region", "where", "order_by", "select", "group_by", "agg", "limit",
+                                           "offset", "format", "csv_separator"}));
+  ARROW_ASSIGN_OR_RAISE(ParsedFormat format, FormatParam(request));
+  ARROW_ASSIGN_OR_RAISE(auto scope, policy->ScopeFor(caller.grant, Params(request, "region")));
+  ARROW_ASSIGN_OR_RAISE(query::QuerySpec spec, QueryFromParams(request));
+  // The whole result is computed (the engine sorts before it limits anyway), so the answer
+  // knows its total; the page is cut from it.
+  ARROW_ASSIGN_OR_RAISE(PageRequest page, PageParams(request, format, kMaxPage));
+  ARROW_ASSIGN_OR_RAISE(spec, policy->AuthorizeQuery(caller.grant, std::move(spec), format.is_export));
+  if (ListsMembers(spec) || format.is_export) note->action = format.is_export ? "query.export" : "query.read";
+  note->scope = scope.ToString();
+  std::string key = "query?" + CanonicalParams(request) + "|" + ViewKey(caller);
+  return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
+    ARROW_ASSIGN_OR_RAISE(auto result, source.Run(scope, spec));
+    const int64_t total = result.table->num_rows();
+    result.table = Page(result.table, page.offset, page.limit);
+    note->rows = result.table->num_rows();
+    note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);
+    return RenderPage(request, result, scope, format, "query", Json::object(), total, page);
+  });
+}
+
+}  // namespace memberlake::server
