@@ -1,5 +1,7 @@
 #include "server/api_service_impl.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "model/member_json.h"
@@ -59,6 +61,20 @@ arrow::Status CheckMemberId(const std::string& id, const char* where) {
                                 "(like 3f2b8c1e-9d4a-4e7b-8c21-5a6f7e8d9c0b)");
 }
 
+// An id in a path names a member that exists, possibly written by another of the club's
+// programs with an id of its own making: those stay reachable when they keep to a safe
+// alphabet (letters, digits, '-', '_', '.', ':'; not starting with '.'; at most 128), which
+// holds no path separator, traversal or control character. New ids must be UUID v4.
+arrow::Status CheckPathMemberId(const std::string& id) {
+  const bool safe = !id.empty() && id.size() <= 128 && id.front() != '.' &&
+                    std::all_of(id.begin(), id.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+                    });
+  if (safe) return arrow::Status::OK();
+  return arrow::Status::Invalid("member_id in the path: expected a member id (a UUID, or letters, digits, '-', '_', "
+                                "'.', ':'; at most 128)");
+}
+
 constexpr int64_t kMaxLidnummer = 999'999'999;
 
 std::optional<std::string> GivenValue(const store::FieldValues& fields, const std::string& name) {
@@ -106,7 +122,7 @@ std::string ApiService::Impl::MemberJson(const Caller& caller, const store::Stor
 arrow::Result<ApiResponse> ApiService::Impl::GetMember(const Caller& caller, const std::string& id, AuditNote* note) {
   note->action = "member.read";
   note->target = id;
-  ARROW_RETURN_NOT_OK(CheckMemberId(id, " in the path"));
+  ARROW_RETURN_NOT_OK(CheckPathMemberId(id));
   if (!stores) return arrow::Status::NotImplemented("no live store configured");
   ARROW_ASSIGN_OR_RAISE(auto lease, stores->Acquire());
   auto member = lease->Get(id);
@@ -180,7 +196,7 @@ arrow::Result<ApiResponse> ApiService::Impl::WriteMember(const ApiRequest& reque
                                                          const std::string& id, AuditNote* note) {
   note->action = action == Action::kCreate ? "member.create" : action == Action::kUpdate ? "member.update" : "member.delete";
   note->target = id;
-  if (action != Action::kCreate) ARROW_RETURN_NOT_OK(CheckMemberId(id, " in the path"));
+  if (action != Action::kCreate) ARROW_RETURN_NOT_OK(CheckPathMemberId(id));
   if (!stores) return arrow::Status::NotImplemented("no live store configured");
   ARROW_RETURN_NOT_OK(OnlyParams(request, {"version"}));
   store::FieldValues fields;

@@ -2,12 +2,12 @@
 
 #include <condition_variable>
 #include <deque>
-#include <exception>
 #include <mutex>
 #include <thread>
 
 #include <arrow/api.h>
 
+#include "model/no_throw.h"
 #include "store/dynamodb_items.h"
 
 namespace memberlake::store {
@@ -54,14 +54,8 @@ class ParallelScanReader : public arrow::RecordBatchReader {
  private:
   // The thread entry: any exception (allocation failure, a bug) becomes the scan's error.
   void RunSegment(int segment) {
-    arrow::Status status;
-    try {
-      status = Segment(segment);
-    } catch (const std::exception& e) {
-      status = arrow::Status::UnknownError("DynamoDB scan segment ", segment, ": ", e.what());
-    } catch (...) {
-      status = arrow::Status::UnknownError("DynamoDB scan segment ", segment, ": unknown exception");
-    }
+    arrow::Status status = model::CatchAll("DynamoDB scan segment " + std::to_string(segment),
+                                           [&] { return Segment(segment); });
     std::lock_guard<std::mutex> lock(mutex_);
     if (!status.ok() && error_.ok() && !cancelled_) error_ = status;
     --running_;
