@@ -280,9 +280,9 @@ class Session : public std::enable_shared_from_this<Session> {
     Send(std::move(response), std::move(api.actor));
   }
 
-  // An answer the edge gives itself: JSON error body, no actor, and the connection closes
-  // afterwards (what follows on it cannot be trusted to be a request boundary), except for a
-  // processing timeout on an otherwise well-framed request... which closes too, to stay simple.
+  // An answer the edge gives itself: JSON error body, no actor (nobody was authenticated for it),
+  // and the connection closes afterwards: after a framing error what follows cannot be trusted
+  // to start a request, and after a processing timeout the client should not pile on.
   void Answer(int status, const std::string& message) {
     keep_alive_ = false;
     auto response = std::make_unique<http::response<http::string_body>>(static_cast<http::status>(status), version_);

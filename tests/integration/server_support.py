@@ -89,7 +89,7 @@ class Server:
 [server]
 listen = "127.0.0.1"
 port = 0
-threads = 8
+{'' if 'threads =' in server_extra else 'threads = 8'}
 max_body_bytes = 65536
 access_log = "{base / 'access.log'}"
 metrics_token_env = "MEMBERLAKE_TEST_METRICS_TOKEN"

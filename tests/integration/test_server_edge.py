@@ -264,6 +264,41 @@ def test_connections_over_the_cap_get_503_and_are_closed(tmp_path_factory, limit
         assert server.stop() == 0
 
 
+def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_factory):
+    # One worker and a queue of distinct (uncached) queries: the later ones cannot be answered
+    # within the 1 s allowed from the moment the request was read.
+    server = start_server(tmp_path_factory, members=3000, seed=24, server_extra="threads = 1\nrequest_timeout_seconds = 1")
+    token = reader(server)
+    results = []
+
+    def query(limit):
+        start = time.monotonic()
+        response = server.get("/api/query", token, params={"limit": limit})
+        results.append((response.status, response.body, time.monotonic() - start))
+
+    try:
+        threads = [threading.Thread(target=query, args=(2000 + i,)) for i in range(60)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = sorted({status for status, _, _ in results})
+        assert statuses == [200, 503], statuses
+        for status, body, seconds in results:
+            if status == 503:
+                message = json.loads(body)["error"]["message"]
+                assert "request_timeout_seconds" in message, message
+                assert seconds < 3, seconds
+            else:
+                assert len(json.loads(body)["rows"]) >= 2000
+        assert server.get("/health").status == 200
+    finally:
+        assert server.stop() == 0
+    logged = [e for e in access_entries(server) if e["path"] == "/api/query"]
+    assert sorted(e["status"] for e in logged) == sorted(status for status, _, _ in results)
+    assert all(e["actor"] == "" for e in logged if e["status"] == 503)
+
+
 def test_graceful_stop_with_idle_and_slow_connections_open(tmp_path_factory):
     server = start_server(tmp_path_factory, members=200, seed=23)
     token = reader(server)
