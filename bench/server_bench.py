@@ -7,7 +7,7 @@ while generations run back to back; then the latency (p50/p99, a new connection 
 binary (e.g. main's build) for a before/after table. Prints figures; asserts nothing about speed.
 
     .venv/bin/python bench/server_bench.py [--members 200000] [--seconds 10] [--connections 16]
-                                           [--baseline /work/main/build/memberlake]
+                                           [--baseline /work/main/build/memberlake] [--part latency]
 """
 import argparse
 import json
@@ -150,7 +150,7 @@ def flood_latencies(label, bin_path, base, store, lake, url_member, regional, sa
         flood = Flood(url, idle, slow) if idle or slow else None
         for name, path in (("/health", "/health"), ("member read", url_member)):
             p50, p99, n, failures = latency(url, path, regional, samples)
-            print(f"{label + note:28} {phase:24} {name:12} {p50:8.2f} {p99:9.2f} {n:6d} {failures:8d}")
+            print(f"{label + note:38} {phase:24} {name:12} {p50:8.2f} {p99:9.2f} {n:6d} {failures:8d}")
         if flood:
             flood.close()
             time.sleep(1)
@@ -168,6 +168,7 @@ def main():
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--baseline", help="a second binary to measure the same way (before/after)")
     parser.add_argument("--samples", type=int, default=300, help="requests per latency figure")
+    parser.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -179,11 +180,14 @@ def main():
     binaries = [("after (this build)", BIN)] + ([("before (baseline)", args.baseline)] if args.baseline else [])
     regional = token(["Members_Read", "Regio_Utrecht"])
     admin = token(["Members_CRUD", "Regio_All"])
-    print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s on loopback, {args.members} members, 2 cores shared "
-          f"by wrk and the server\n")
-    print(f"{'binary':20} {'target':44} {'phase':22} {'req/s':>9} {'p99 ms':>8} {'errors':>7}")
-    for label, bin_path in binaries:
+    if args.part != "latency":
+        print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s on loopback, {args.members} members, 2 cores shared "
+              f"by wrk and the server\n")
+        print(f"{'binary':20} {'target':44} {'phase':22} {'req/s':>9} {'p99 ms':>8} {'errors':>7}")
+    for label, bin_path in binaries if args.part != "latency" else []:
         throughput(label, bin_path, base, store, lake, args, regional, admin)
+    if args.part == "throughput":
+        return
 
     server, url = start(BIN, base, store, lake, 4, "")
     member_id = json.loads(urllib.request.urlopen(urllib.request.Request(
@@ -192,7 +196,7 @@ def main():
     server.wait(timeout=60)
     print(f"\nlatency of one request on a new connection while other connections are open "
           f"({args.samples} requests per row, 5 s client timeout)\n")
-    print(f"{'binary':28} {'open connections':24} {'request':12} {'p50 ms':>8} {'p99 ms':>9} {'n':>6} {'failures':>8}")
+    print(f"{'binary':38} {'open connections':24} {'request':12} {'p50 ms':>8} {'p99 ms':>9} {'n':>6} {'failures':>8}")
     for label, bin_path in binaries:
         flood_latencies(label, bin_path, base, store, lake, f"/api/members/{member_id}", regional, args.samples)
 

@@ -150,6 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kIdle;
     if (edge_.stopping) return Close();
     if (buffer_.size() > 0) return ReadHeader();  // pipelined: already here
+    buffer_.shrink_to_fit();                      // thousands may wait: keep them small
     Arm(std::chrono::seconds(edge_.config.keep_alive_seconds));
     socket_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](error_code ec, size_t n) {
       self->Disarm();
@@ -250,17 +251,21 @@ class Session : public std::enable_shared_from_this<Session> {
     api.body = std::move(request.body());
     parser_.reset();
     uint64_t id = ++request_id_;
+    auto abandoned = std::make_shared<std::atomic<bool>>(false);
     processing_timer_.expires_after(std::chrono::seconds(edge_.config.request_timeout_seconds));
-    processing_timer_.async_wait([self = shared_from_this(), id](error_code ec) {
+    processing_timer_.async_wait([self = shared_from_this(), id, abandoned](error_code ec) {
       if (ec || id != self->request_id_ || self->phase_ != Phase::kProcessing) return;
+      abandoned->store(true);
       self->keep_alive_ = false;
       self->Answer(503, "request processing took longer than " +
                             std::to_string(self->edge_.config.request_timeout_seconds) +
                             " s (server.request_timeout_seconds); its result is discarded, try again later");
     });
     // The worker keeps the session alive until it is done, even if the timeout answered first;
-    // its late result is then dropped on the strand.
-    asio::post(edge_.workers, [self = shared_from_this(), id, api = std::move(api)]() {
+    // its late result is then dropped on the strand. A request that timed out while still
+    // queued is not run at all: its worker goes to the requests behind it.
+    asio::post(edge_.workers, [self = shared_from_this(), id, abandoned, api = std::move(api)]() {
+      if (abandoned->load()) return;
       ApiResponse response = self->edge_.service.Handle(api);
       asio::post(self->socket_.get_executor(), [self, id, response = std::move(response)]() mutable {
         if (id != self->request_id_ || self->phase_ != Phase::kProcessing) return;
@@ -298,6 +303,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (stopping) keep_alive_ = false;
     phase_ = Phase::kWriting;
     response->keep_alive(keep_alive_);
+    auto status = response->result();
+    if (http::to_status_class(status) == http::status_class::informational || status == http::status::no_content ||
+        status == http::status::not_modified) {
+      response->body().clear();  // these carry no body (Beast would throw on one)
+    }
     response->prepare_payload();
     entry_ = AccessEntry{remote_, method_, path_, std::move(actor), static_cast<int>(response->result_int()),
                          response->body().size(), 0};
@@ -382,7 +392,8 @@ class Session : public std::enable_shared_from_this<Session> {
 // Accepts connections and hands each to a Session, or answers 503 over the connection caps.
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(asio::io_context& io, Edge& edge) : io_(io), edge_(edge), acceptor_(io), retry_(io) {}
+  Listener(asio::io_context& io, Edge& edge)
+      : io_(io), edge_(edge), acceptor_(asio::make_strand(io)), retry_(acceptor_.get_executor()) {}
 
   arrow::Status Bind(const std::string& address, int port) {
     error_code ec;
