@@ -98,6 +98,8 @@ def test_idle_and_slow_header_connections_do_not_starve_requests_and_trickles_ar
     token = reader(edge)
     member_id = edge.get("/api/members", token, params={"limit": 1}).json()["rows"][0]["member_id"]
     idle = [connect(edge) for _ in range(1000)]
+    for sock in idle[:50]:  # idle between keep-alive requests: that must not hold a worker either
+        assert exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
     slow = [connect(edge) for _ in range(100)]
     opened = time.monotonic()
     cut_after = {}
@@ -227,6 +229,20 @@ def test_edge_errors_are_json_and_logged_without_the_previous_caller(edge, raw, 
     assert before["path"] == "/api/me" and before["actor"], before
     assert mine["actor"] == "", mine
     assert set(mine) == {"time", "remote", "method", "path", "status", "bytes", "ms", "actor"}
+
+
+def test_head_gets_the_headers_of_get_without_a_body(edge):
+    sock = connect(edge)
+    status, headers, body = exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = http.client.HTTPResponse(sock, method="HEAD")
+    head.begin()
+    assert status == head.status == 200
+    assert int(head.getheader("Content-Length")) == len(body) > 0
+    assert head.read() == b""
+    # The connection is still in step: the next answer is a whole response, not a stray body.
+    assert exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")[2] == body
+    sock.close()
 
 
 def test_query_parameters_are_decoded_and_options_reaches_the_service(edge):
