@@ -211,7 +211,8 @@ def test_post_without_content_length_has_an_empty_body(edge):
     (b"GET /health?q=" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"TRACE /health HTTP/1.1\r\nHost: x\r\n\r\n", 405),
     (b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
-], ids=["413", "431", "414", "405", "400"])
+    (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+], ids=["413", "431", "414", "405", "400", "404"])
 def test_edge_errors_are_json_and_logged_without_the_previous_caller(edge, raw, status):
     token = reader(edge)
     sock = connect(edge)
@@ -314,6 +315,19 @@ def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_facto
     logged = [e for e in access_entries(server) if e["path"] == "/api/query"]
     assert sorted(e["status"] for e in logged) == sorted(status for status, _, _ in results)
     assert all(e["actor"] == "" for e in logged if e["status"] == 503)
+
+
+def test_keep_alive_ends_after_the_configured_number_of_requests(tmp_path_factory):
+    server = start_server(tmp_path_factory, members=200, seed=25, server_extra="keep_alive_max_requests = 3")
+    try:
+        sock = connect(server)
+        answers = [exchange(sock, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n") for _ in range(3)]
+        assert [status for status, _, _ in answers] == [200, 200, 200]
+        assert [headers.get("connection", "keep-alive") for _, headers, _ in answers] == ["keep-alive", "keep-alive", "close"]
+        assert closed_by_peer(sock)
+        sock.close()
+    finally:
+        assert server.stop() == 0
 
 
 def test_graceful_stop_with_idle_and_slow_connections_open(tmp_path_factory):
