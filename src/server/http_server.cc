@@ -19,6 +19,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "model/no_throw.h"
 #include "model/text.h"
 #include "server/api_service.h"
 #include "server/http_message.h"
@@ -266,7 +267,16 @@ class Session : public std::enable_shared_from_this<Session> {
     // queued is not run at all: its worker goes to the requests behind it.
     asio::post(edge_.workers, [self = shared_from_this(), id, abandoned, api = std::move(api)]() {
       if (abandoned->load()) return;
-      ApiResponse response = self->edge_.service.Handle(api);
+      // Handle never throws by contract; if it ever did, the worker thread must not end the process.
+      auto handled = model::CatchAll("request", [&]() -> arrow::Result<ApiResponse> { return self->edge_.service.Handle(api); });
+      ApiResponse response;
+      if (handled.ok()) {
+        response = std::move(*handled);
+      } else {
+        std::fprintf(stderr, "memberlake: %s\n", handled.status().ToString().c_str());
+        response.status = 500;
+        response.body = ErrorBody(500, "internal error");
+      }
       asio::post(self->socket_.get_executor(), [self, id, response = std::move(response)]() mutable {
         if (id != self->request_id_ || self->phase_ != Phase::kProcessing) return;
         self->processing_timer_.cancel();
@@ -505,9 +515,20 @@ arrow::Status Serve(const ServerConfig& config, const std::function<void(int por
   if (on_listening) on_listening(listener->port());
   // The loops return once the acceptor is closed and every connection has ended: a request in
   // flight keeps its connection (and so the loop) alive until it is answered.
+  // A handler that throws (std::bad_alloc, say) costs its connection, not the server.
+  auto run_loop = [&io] {
+    for (;;) {
+      auto ran = model::CatchAll("http edge", [&io] {
+        io.run();
+        return arrow::Status::OK();
+      });
+      if (ran.ok()) return;
+      std::fprintf(stderr, "memberlake: %s\n", ran.ToString().c_str());
+    }
+  };
   std::vector<std::thread> loops;
-  for (int i = 1; i < config.io_threads; ++i) loops.emplace_back([&io] { io.run(); });
-  io.run();
+  for (int i = 1; i < config.io_threads; ++i) loops.emplace_back(run_loop);
+  run_loop();
   for (auto& loop : loops) loop.join();
   if (!stopped.exchange(true)) pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
