@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -79,7 +80,9 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   }
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
-                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins"}},
+                  "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
+                  "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
+                  "max_connections_per_client"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -126,6 +129,17 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       }
       c.cors_origins.push_back(*text);
     }
+  }
+  // The edge's limits (server/http_server.h): each must be positive.
+  for (auto [key, field] : {std::pair{"io_threads", &c.io_threads},
+                            std::pair{"header_timeout_seconds", &c.header_timeout_seconds},
+                            std::pair{"request_timeout_seconds", &c.request_timeout_seconds},
+                            std::pair{"max_connections", &c.max_connections},
+                            std::pair{"max_connections_per_client", &c.max_connections_per_client}}) {
+    int64_t value = *field;
+    r.Get("server", key, &value);
+    if (value < 1 || value > 1000000) return arrow::Status::Invalid("server config: server.", key, " must be 1..1000000");
+    *field = static_cast<int>(value);
   }
   r.Get("data", "store", &c.store);
   r.Get("data", "lake", &c.lake);

@@ -17,12 +17,17 @@ struct ServerConfig {
   // [server]
   std::string listen = "127.0.0.1";
   int port = 8080;                         // 0: any free port (printed on start)
-  int threads = 16;                        // worker pool; a keep-alive connection holds one
-  int64_t max_body_bytes = 1 << 20;        // larger requests get 413
-  int read_timeout_seconds = 10;
-  int write_timeout_seconds = 60;
-  int keep_alive_seconds = 5;
+  int threads = 16;                        // worker pool running ApiService::Handle (not connections)
+  int io_threads = 1;                      // event loops reading and writing every connection
+  int64_t max_body_bytes = 1 << 20;        // larger bodies (any framing, chunked too) get 413
+  int header_timeout_seconds = 10;         // request line + headers must arrive within this, from the first byte
+  int read_timeout_seconds = 10;           // the body must arrive within this, from the end of the headers
+  int write_timeout_seconds = 60;          // a response must be taken within this
+  int request_timeout_seconds = 120;       // ApiService::Handle longer than this: 503
+  int keep_alive_seconds = 5;              // idle time allowed between requests on a connection
   int keep_alive_max_requests = 10000;
+  int max_connections = 10000;             // open connections in all; more: 503 and close
+  int max_connections_per_client = 256;    // open connections per client address; more: 503 and close
   std::string access_log = "-";            // file, "-" for stderr, "" for none
   // A trusted scraper's bearer token, from the variable `metrics_token_env` names: only with
   // it does /metrics carry club-wide figures (member counts, data versions, lag).

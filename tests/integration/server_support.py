@@ -79,7 +79,8 @@ class Response:
 
 
 class Server:
-    def __init__(self, base: Path, store: str, lake: Path, keys: Keys, api_key_file: Path, data_extra: str = ""):
+    def __init__(self, base: Path, store: str, lake: Path, keys: Keys, api_key_file: Path, data_extra: str = "",
+                 server_extra: str = ""):
         self.base, self.store, self.lake, self.keys = base, store, lake, keys
         self.audit = base / "audit" / "audit.log"
         (base / "jwks.json").write_text(json.dumps(keys.jwks))
@@ -88,11 +89,12 @@ class Server:
 [server]
 listen = "127.0.0.1"
 port = 0
-threads = 8
+{'' if 'threads =' in server_extra else 'threads = 8'}
 max_body_bytes = 65536
 access_log = "{base / 'access.log'}"
 metrics_token_env = "MEMBERLAKE_TEST_METRICS_TOKEN"
 cors_origins = ["{FRONTEND}"]
+{server_extra}
 
 [data]
 store = "{store}"
@@ -150,7 +152,7 @@ path = "{self.audit}"
         return self.request("GET", path, token, **kwargs)
 
 
-def start_server(tmp_path_factory, members=3000, seed=11, data_extra=""):
+def start_server(tmp_path_factory, members=3000, seed=11, data_extra="", server_extra=""):
     base = tmp_path_factory.mktemp("server")
     store = f"sqlite:{base / 'members.db'}"
     lake = base / "lake"
@@ -161,7 +163,7 @@ def start_server(tmp_path_factory, members=3000, seed=11, data_extra=""):
     api_key = run("apikey", "create", "--name", "export-script", "--group", "Members_Export",
                   "--group", "Regio_Utrecht", "--file", keys_file).stdout.strip()
     keys = Keys()
-    server = Server(base, store, lake, keys, keys_file, data_extra)
+    server = Server(base, store, lake, keys, keys_file, data_extra, server_extra)
     server.api_key = api_key
     return server
 

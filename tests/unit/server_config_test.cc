@@ -32,6 +32,28 @@ TEST(ServerConfig, WrongTypedSettingsAreRefusedByName) {
   EXPECT_TRUE(ServerConfig::LoadString(kBase + "[server]\nport = 8081\nthreads = 4\n", "/tmp").ok());
 }
 
+TEST(ServerConfig, EdgeLimitsAreReadAndMustBePositive) {
+  auto config = ServerConfig::LoadString(kBase + "[server]\nio_threads = 2\nheader_timeout_seconds = 3\n"
+                                                 "request_timeout_seconds = 7\nmax_connections = 50\n"
+                                                 "max_connections_per_client = 5\n", "/tmp");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->io_threads, 2);
+  EXPECT_EQ(config->header_timeout_seconds, 3);
+  EXPECT_EQ(config->request_timeout_seconds, 7);
+  EXPECT_EQ(config->max_connections, 50);
+  EXPECT_EQ(config->max_connections_per_client, 5);
+  auto defaults = ServerConfig::LoadString(kBase, "/tmp");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_GT(defaults->max_connections, defaults->max_connections_per_client);
+  for (const char* key : {"io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
+                          "max_connections_per_client"}) {
+    auto refused = ServerConfig::LoadString(kBase + "[server]\n" + key + " = 0\n", "/tmp");
+    ASSERT_FALSE(refused.ok()) << key;
+    EXPECT_NE(refused.status().message().find(std::string("server.") + key), std::string::npos)
+        << refused.status().ToString();
+  }
+}
+
 TEST(ServerConfig, AuditTrailOfAnS3LakeLivesInTheLake) {
   auto on_s3 = ServerConfig::LoadString(
       "[data]\nlake = \"s3://club/lake?endpoint_override=127.0.0.1:9000&scheme=http\"\n[auth]\napi_keys_file = \"k.toml\"\n",
