@@ -26,4 +26,10 @@ class Sha256 {
 // The lower-case hex SHA-256 of `data` in one call.
 std::string Sha256Hex(std::string_view data);
 
+// `bytes` as lower-case hex, two digits a byte.
+std::string HexLower(std::string_view bytes);
+
+// HMAC-SHA256 of `data` under `key`: the 32 raw bytes (HexLower for text).
+std::string HmacSha256(std::string_view key, std::string_view data);
+
 }  // namespace memberlake::lake

@@ -28,16 +28,6 @@ bool IsLowerHex(std::string_view text, size_t length) {
          std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-std::string Hex(const unsigned char* bytes, size_t size) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 15]);
-  }
-  return out;
-}
-
 // A TOML basic string with toml++'s escaping, so any name round-trips through the file.
 std::string TomlString(const std::string& text) {
   std::ostringstream out;
@@ -145,7 +135,7 @@ arrow::Result<NewApiKey> ApiKeyStore::Generate() {
     return arrow::Status::IOError("no random bytes for a new API key");
   }
   NewApiKey key;
-  key.id = Hex(id, sizeof id);
+  key.id = lake::HexLower(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   key.key = std::string(kPrefix) + key.id + "_" +
             EncodeBase64Url(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
   OPENSSL_cleanse(secret, sizeof secret);

@@ -11,8 +11,6 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "lake/lake_storage.h"
 #include "lake/sha256.h"
@@ -40,25 +38,10 @@ Json Unhashed(const AuditRecord& r) {
 
 std::string Dump(const Json& json) { return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-std::string Hex(const unsigned char* bytes, unsigned int length) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[bytes[i] >> 4]);
-    out.push_back(kHex[bytes[i] & 15]);
-  }
-  return out;
-}
-
 // SHA-256, or HMAC-SHA256 under `key`, of prev + "\n" + the canonical unhashed entry.
 std::string HashOf(const std::string& key, const std::string& prev, const Json& unhashed) {
   const std::string text = prev + "\n" + Dump(unhashed);
-  if (key.empty()) return lake::Sha256Hex(text);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(text.data()),
-       text.size(), mac, &length);
-  return Hex(mac, length);
+  return key.empty() ? lake::Sha256Hex(text) : lake::HexLower(lake::HmacSha256(key, text));
 }
 
 // Parses one stored entry; Invalid naming what is wrong.
@@ -104,6 +87,13 @@ std::vector<std::string> SplitLines(const std::string& text) {
 
 bool IsObjectLocation(const std::string& location) { return location.rfind("s3://", 0) == 0; }
 
+// Entries as stored: one JSON object a line.
+std::string LinesOf(const std::vector<AuditRecord>& batch) {
+  std::string text;
+  for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
+  return text;
+}
+
 // "s3://bucket/prefix?opts" -> the lake location of the batch objects (the prefix as the root).
 std::string ObjectName(int64_t first_seq) {
   char name[32];
@@ -120,6 +110,15 @@ class AuditSink {
     int64_t seq = 0;
     std::string hash = kGenesis;
   };
+  // The head an entry makes; Invalid (the chain is never silently restarted) when it is broken.
+  static arrow::Result<Head> HeadOf(const std::string& line, const std::string& where) {
+    auto record = ParseLine(line);
+    if (!record.ok()) {
+      return arrow::Status::Invalid("audit log ", where, ": ", record.status().message(),
+                                    "; refusing to continue a broken chain");
+    }
+    return Head{record->seq, record->hash};
+  }
   // One stored entry and where it is, for verification ("line 7", "object 000000000012.jsonl").
   struct StoredLine {
     std::string text;
@@ -167,24 +166,14 @@ class FileSink : public AuditSink {
 
   arrow::Result<Head> ReadHead() override {
     ARROW_ASSIGN_OR_RAISE(auto lines, ReadAll());
-    Head head;
     for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
-      if (it->text.empty()) continue;
-      auto record = ParseLine(it->text);
-      if (!record.ok()) {
-        return arrow::Status::Invalid("audit log ", path_, " ", it->where, ": ", record.status().message(),
-                                      "; refusing to continue a broken chain");
-      }
-      head.seq = record->seq;
-      head.hash = record->hash;
-      break;
+      if (!it->text.empty()) return HeadOf(it->text, path_ + " " + it->where);
     }
-    return head;
+    return Head{};
   }
 
   arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
-    std::string text;
-    for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
+    const std::string text = LinesOf(batch);
     ssize_t written = ::write(fd_, text.data(), text.size());
     if (written != static_cast<ssize_t>(text.size())) {
       if (written > 0) (void)::ftruncate(fd_, size_before_);  // no torn line left for the next entry
@@ -278,28 +267,18 @@ class ObjectSink : public AuditSink {
 
   arrow::Result<Head> ReadHead() override {
     ARROW_ASSIGN_OR_RAISE(auto names, storage_->List(""));
-    Head head;
     for (auto it = names.rbegin(); it != names.rend(); ++it) {
       if (!IsBatchName(*it)) continue;
       ARROW_ASSIGN_OR_RAISE(std::string text, storage_->ReadAll(*it));
       auto lines = SplitLines(text);
       if (lines.empty()) return arrow::Status::Invalid("audit object ", *it, " is empty");
-      auto record = ParseLine(lines.back());
-      if (!record.ok()) {
-        return arrow::Status::Invalid("audit object ", *it, ": ", record.status().message(),
-                                      "; refusing to continue a broken chain");
-      }
-      head.seq = record->seq;
-      head.hash = record->hash;
-      break;
+      return HeadOf(lines.back(), "object " + *it);
     }
-    return head;
+    return Head{};
   }
 
   arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
-    std::string text;
-    for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
-    return storage_->ReplaceIf(ObjectName(batch.front().seq), std::nullopt, text);
+    return storage_->ReplaceIf(ObjectName(batch.front().seq), std::nullopt, LinesOf(batch));
   }
 
   arrow::Status Sync(const Head&) override { return arrow::Status::OK(); }  // every batch is stored when written

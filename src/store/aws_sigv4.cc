@@ -5,34 +5,10 @@
 #include <chrono>
 #include <ctime>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "lake/sha256.h"
 #include "model/text.h"
 
 namespace memberlake::store {
-namespace {
-
-std::string Hmac(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), mac, &length);
-  return std::string(reinterpret_cast<const char*>(mac), length);
-}
-
-std::string Hex(const std::string& bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string AmzDateNow() {
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -65,11 +41,11 @@ std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& requ
   const std::string scope = date + "/" + region + "/" + service + "/aws4_request";
   const std::string string_to_sign =
       "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + lake::Sha256Hex(canonical_request);
-  std::string key = Hmac("AWS4" + credentials.secret_access_key, date);
-  key = Hmac(key, region);
-  key = Hmac(key, service);
-  key = Hmac(key, "aws4_request");
-  const std::string signature = Hex(Hmac(key, string_to_sign));
+  std::string key = lake::HmacSha256("AWS4" + credentials.secret_access_key, date);
+  key = lake::HmacSha256(key, region);
+  key = lake::HmacSha256(key, service);
+  key = lake::HmacSha256(key, "aws4_request");
+  const std::string signature = lake::HexLower(lake::HmacSha256(key, string_to_sign));
   added.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
                                           ", SignedHeaders=" + signed_headers + ", Signature=" + signature);
   return added;

@@ -299,8 +299,8 @@ class DynamoDbMemberStore : public MemberStore {
     ARROW_ASSIGN_OR_RAISE(Json counter, client_->Call("GetItem", {{"TableName", changes_table_},
                                                                   {"Key", ChangesCounterKey()},
                                                                   {"ConsistentRead", true}}));
-    const Json* item = JsonMember(counter, "Item");
-    ARROW_ASSIGN_OR_RAISE(auto gap, IntegerAttribute(item ? *item : Json(), "gap_version"));
+    const Json* counter_item = JsonMember(counter, "Item");
+    ARROW_ASSIGN_OR_RAISE(auto gap, IntegerAttribute(counter_item ? *counter_item : Json(), "gap_version"));
     if (gap && after < *gap) {
       return ChangeLogGap("changes before data_version " + std::to_string(*gap) +
                           " may be missing from the log (DynamoDB stream records past their 24-hour retention, "

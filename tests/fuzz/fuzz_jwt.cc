@@ -1,9 +1,7 @@
 // Bearer tokens. Any text: a fixed refusal, never a crash. Property: a valid HS256 token with
 // one bit of its signature flipped (the input says which) never verifies.
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "fuzz_support.h"
+#include "lake/sha256.h"
 #include "server/jwt_verifier.h"
 
 using namespace memberlake;
@@ -12,13 +10,7 @@ namespace {
 const std::string kSecret = "fuzz-secret-0123456789-abcdefghijklmnop";
 constexpr int64_t kNow = 1767780000;
 
-std::string Sign(const std::string& input) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), kSecret.data(), static_cast<int>(kSecret.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &length);
-  return server::EncodeBase64Url(std::string(reinterpret_cast<char*>(mac), length));
-}
+std::string Sign(const std::string& input) { return server::EncodeBase64Url(lake::HmacSha256(kSecret, input)); }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
