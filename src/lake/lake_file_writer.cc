@@ -5,7 +5,7 @@
 #include <parquet/arrow/writer.h>
 #include <parquet/properties.h>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 
 namespace memberlake::lake {
 namespace {
@@ -29,7 +29,7 @@ class HashingOutputStream : public arrow::io::OutputStream {
 
  private:
   std::shared_ptr<arrow::io::OutputStream> inner_;
-  Sha256 hash_;
+  crypto::Sha256 hash_;
   int64_t bytes_ = 0;
 };
 

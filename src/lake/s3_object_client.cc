@@ -7,9 +7,9 @@
 
 #include <arrow/filesystem/s3fs.h>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "model/text.h"
-#include "store/aws_sigv4.h"
+#include "aws/sigv4.h"
 
 namespace memberlake::lake {
 namespace {
@@ -76,19 +76,19 @@ struct S3ObjectClient::Impl {
 
   arrow::Result<Answer> Send(const std::string& method, std::string_view key, std::string_view payload,
                              std::vector<std::pair<std::string, std::string>> headers) {
-    store::AwsCredentials credentials;
+    aws::AwsCredentials credentials;
     credentials.access_key_id = options.GetAccessKey();
     credentials.secret_access_key = options.GetSecretKey();
     credentials.session_token = options.GetSessionToken();
     if (credentials.access_key_id.empty()) return arrow::Status::IOError("S3: no credentials");
-    store::SigV4Request request;
+    aws::SigV4Request request;
     request.method = method;
     request.host = host;
     request.path = EncodeKey(path_prefix + std::string(key));
     request.payload = std::string(payload);
-    headers.emplace_back("x-amz-content-sha256", Sha256Hex(request.payload));
+    headers.emplace_back("x-amz-content-sha256", crypto::Sha256Hex(request.payload));
     request.headers = headers;
-    auto signed_headers = store::SignV4(request, credentials, region, "s3", store::AmzDateNow());
+    auto signed_headers = aws::SignV4(request, credentials, region, "s3", aws::AmzDateNow());
 
     std::lock_guard<std::mutex> lock(mutex);
     curl_easy_reset(curl);

@@ -1,8 +1,8 @@
 // S3's conditional requests, which Arrow's S3 filesystem does not expose: read a small object
 // with its ETag, and PUT it only if it still has that ETag (If-Match) or does not exist yet
 // (If-None-Match: *). These make CURRENT a compare-and-swap register and let several writers
-// append to one audit chain without a lock server. Spoken over libcurl with SigV4, credentials
-// from the same chain as DynamoDB (store/aws_credentials.h).
+// append to one audit chain without a lock server. Spoken over libcurl with SigV4 (aws/sigv4.h),
+// with the credentials of Arrow's S3 filesystem for the same lake (the AWS SDK's chain).
 #pragma once
 
 #include <memory>

@@ -8,7 +8,7 @@
 #include <arrow/buffer.h>
 #include <nlohmann/json.hpp>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "model/calendar.h"
 #include "model/text.h"
 
@@ -250,7 +250,7 @@ arrow::Status VerifySnapshot(const LakeStorage& storage, const SnapshotManifest&
       return arrow::Status::IOError("snapshot ", manifest.snapshot_id, ": file ", file.path,
                                     " is missing");
     }
-    Sha256 hash;
+    crypto::Sha256 hash;
     int64_t bytes = 0;
     while (true) {
       ARROW_ASSIGN_OR_RAISE(auto chunk, (*input)->Read(1 << 20));

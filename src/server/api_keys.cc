@@ -12,7 +12,7 @@
 #include <openssl/rand.h>
 #include <toml++/toml.h>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "model/text.h"
 #include "server/jwt_verifier.h"
 
@@ -135,11 +135,11 @@ arrow::Result<NewApiKey> ApiKeyStore::Generate() {
     return arrow::Status::IOError("no random bytes for a new API key");
   }
   NewApiKey key;
-  key.id = lake::HexLower(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  key.id = crypto::HexLower(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
   key.key = std::string(kPrefix) + key.id + "_" +
             EncodeBase64Url(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
   OPENSSL_cleanse(secret, sizeof secret);
-  key.sha256_hex = lake::Sha256Hex(key.key);
+  key.sha256_hex = crypto::Sha256Hex(key.key);
   return key;
 }
 
@@ -180,7 +180,7 @@ arrow::Result<Principal> ApiKeyStore::Authenticate(std::string_view presented) c
   }
   auto it = by_id_.find(std::string(presented.substr(kPrefix.size(), kIdChars)));
   if (it == by_id_.end()) return invalid;
-  const std::string hash = lake::Sha256Hex(presented);
+  const std::string hash = crypto::Sha256Hex(presented);
   // Both are 64 characters (checked on load); constant time so timing reveals nothing of the hash.
   if (hash.size() != it->second.sha256_hex.size() ||
       CRYPTO_memcmp(hash.data(), it->second.sha256_hex.data(), hash.size()) != 0) {

@@ -1,7 +1,7 @@
 #include "server/api_service_impl.h"
 
 #include <chrono>
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "query/result_format.h"
 
 namespace memberlake::server {
@@ -15,7 +15,7 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
   }
   query::MemberSource source(lake.get(), lease ? lease->get() : nullptr, registry, ReadOpts(), cache.get());
   ARROW_ASSIGN_OR_RAISE(std::string before, source.DataKey());
-  std::string etag = "\"" + lake::Sha256Hex(key + "\n" + before).substr(0, 32) + "\"";
+  std::string etag = "\"" + crypto::Sha256Hex(key + "\n" + before).substr(0, 32) + "\"";
   std::string if_none_match = Header(request, "if-none-match");
   if (!if_none_match.empty() && if_none_match.find(etag) != std::string::npos) {
     ApiResponse not_modified;

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lake/lake_storage.h"
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "model/calendar.h"
 
 namespace memberlake::server {
@@ -41,7 +41,7 @@ std::string Dump(const Json& json) { return json.dump(-1, ' ', false, nlohmann::
 // SHA-256, or HMAC-SHA256 under `key`, of prev + "\n" + the canonical unhashed entry.
 std::string HashOf(const std::string& key, const std::string& prev, const Json& unhashed) {
   const std::string text = prev + "\n" + Dump(unhashed);
-  return key.empty() ? lake::Sha256Hex(text) : lake::HexLower(lake::HmacSha256(key, text));
+  return key.empty() ? crypto::Sha256Hex(text) : crypto::HexLower(crypto::HmacSha256(key, text));
 }
 
 // Parses one stored entry; Invalid naming what is wrong.

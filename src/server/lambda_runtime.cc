@@ -13,6 +13,7 @@
 #include "jobs/generate_snapshot.h"
 #include "model/calendar.h"
 #include "model/field_registry.h"
+#include "model/json_members.h"
 #include "model/no_throw.h"
 #include "model/text.h"
 #include "server/api_service.h"
@@ -29,13 +30,8 @@ std::string Env(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-// The string member `key` of `object`, or "" when it is absent or not a string: event fields are
-// untrusted input, and nlohmann's value() throws on a mistyped member.
-std::string TextMember(const Json& object, const char* key) {
-  if (!object.is_object()) return std::string();
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+// Event fields are untrusted input: read through the total accessors, never value()/get().
+using model::JsonString;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -68,8 +64,8 @@ class Handler : public LambdaEventHandler {
   arrow::Result<std::string> HandleEvent(const std::string& payload) {
     Json event = Json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object()) return arrow::Status::Invalid("event is not a JSON object");
-    const bool scheduled = TextMember(event, "source") == "aws.events";
-    if (scheduled || TextMember(event, "action") == "generate") {
+    const bool scheduled = JsonString(event, "source") == "aws.events";
+    if (scheduled || JsonString(event, "action") == "generate") {
       // A date given in the wrong form is refused, not replaced by today's.
       const Json* as_of = event.contains("as_of") ? &event["as_of"] : nullptr;
       if (scheduled && event.contains("detail") && event["detail"].is_object() && event["detail"].contains("as_of")) {
@@ -82,7 +78,7 @@ class Handler : public LambdaEventHandler {
     // A batch from the members table's DynamoDB stream (the event source mapping's batching
     // window debounces bursts of edits): the changes are published by one generation.
     if (event.contains("Records") && event["Records"].is_array() && !event["Records"].empty() &&
-        TextMember(event["Records"][0], "eventSource") == "aws:dynamodb") {
+        JsonString(event["Records"][0], "eventSource") == "aws:dynamodb") {
       return Generate("", "on-change");
     }
     if (event.contains("requestContext") && (event.contains("rawPath") || event.contains("path"))) {
@@ -118,11 +114,11 @@ class Handler : public LambdaEventHandler {
   arrow::Result<std::string> HandleHttp(const Json& event) {
     ApiRequest request;
     const bool v2 = event.contains("rawPath");
-    request.path = TextMember(event, v2 ? "rawPath" : "path");
+    request.path = JsonString(event, v2 ? "rawPath" : "path");
     if (request.path.empty()) request.path = "/";
     const Json& context = event["requestContext"];
-    request.method = v2 ? (context.is_object() && context.contains("http") ? TextMember(context["http"], "method") : "")
-                        : TextMember(event, "httpMethod");
+    request.method = v2 ? (context.is_object() && context.contains("http") ? JsonString(context["http"], "method") : "")
+                        : JsonString(event, "httpMethod");
     if (request.method.empty()) request.method = "GET";
     if (event.contains("headers") && event["headers"].is_object()) {
       for (const auto& [name, value] : event["headers"].items()) {
@@ -141,7 +137,7 @@ class Handler : public LambdaEventHandler {
         }
       }
     }
-    request.body = TextMember(event, "body");
+    request.body = JsonString(event, "body");
     if (auto encoded = event.find("isBase64Encoded"); encoded != event.end() && encoded->is_boolean() && *encoded) {
       // API Gateway sends standard base64 with padding; the JWT decoder reads the URL alphabet.
       std::string text = request.body;

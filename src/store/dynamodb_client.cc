@@ -36,7 +36,7 @@ struct DynamoDbClient::Transport {
   }
 };
 
-DynamoDbClient::DynamoDbClient(DynamoDbOptions options, std::shared_ptr<AwsCredentialProvider> credentials, std::string host,
+DynamoDbClient::DynamoDbClient(DynamoDbOptions options, std::shared_ptr<aws::AwsCredentialProvider> credentials, std::string host,
                                std::unique_ptr<Transport> transport)
     : options_(std::move(options)), credentials_(std::move(credentials)), host_(std::move(host)),
       transport_(std::move(transport)) {}
@@ -56,7 +56,7 @@ arrow::Result<std::unique_ptr<DynamoDbClient>> DynamoDbClient::Make(const Dynamo
   std::string host = options.endpoint.substr(scheme + 3);
   host = host.substr(0, host.find('/'));
   if (host.empty()) return arrow::Status::Invalid("DynamoDB endpoint '", options.endpoint, "' has no host");
-  ARROW_ASSIGN_OR_RAISE(auto credentials, AwsCredentialProvider::FromChain());
+  ARROW_ASSIGN_OR_RAISE(auto credentials, aws::AwsCredentialProvider::FromChain());
   auto transport = std::make_unique<Transport>();
   transport->curl = curl_easy_init();
   if (transport->curl == nullptr) return arrow::Status::IOError("cannot start libcurl");
@@ -75,13 +75,13 @@ arrow::Result<nlohmann::json> DynamoDbClient::Call(const std::string& operation,
       std::uniform_int_distribution<int64_t> jitter(0, cap);
       std::this_thread::sleep_for(std::chrono::milliseconds(jitter(transport_->rng)));
     }
-    SigV4Request signing;
+    aws::SigV4Request signing;
     signing.host = host_;
     signing.headers = {{"content-type", "application/x-amz-json-1.0"},
                        {"x-amz-target", (options_.streams ? "DynamoDBStreams_20120810." : "DynamoDB_20120810.") + operation}};
     signing.payload = payload;
-    ARROW_ASSIGN_OR_RAISE(AwsCredentials credentials, credentials_->Current());
-    auto signed_headers = SignV4(signing, credentials, options_.region, "dynamodb", AmzDateNow());
+    ARROW_ASSIGN_OR_RAISE(aws::AwsCredentials credentials, credentials_->Current());
+    auto signed_headers = aws::SignV4(signing, credentials, options_.region, "dynamodb", aws::AmzDateNow());
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : signing.headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());
     for (const auto& [name, value] : signed_headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());

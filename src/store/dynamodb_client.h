@@ -11,8 +11,8 @@
 #include <arrow/result.h>
 #include <nlohmann/json.hpp>
 
-#include "store/aws_credentials.h"
-#include "store/aws_sigv4.h"
+#include "aws/credentials.h"
+#include "aws/sigv4.h"
 
 namespace memberlake::store {
 
@@ -32,7 +32,7 @@ struct DynamoDbOptions {
 // One connection's worth of client; not thread-safe (make one per thread, they are cheap).
 class DynamoDbClient {
  public:
-  // Invalid without credentials (AwsCredentialProvider::FromChain) or with a bad endpoint.
+  // Invalid without credentials (aws::AwsCredentialProvider::FromChain) or with a bad endpoint.
   static arrow::Result<std::unique_ptr<DynamoDbClient>> Make(const DynamoDbOptions& options);
   ~DynamoDbClient();
 
@@ -58,10 +58,10 @@ class DynamoDbClient {
   struct Transport;
 
  private:
-  DynamoDbClient(DynamoDbOptions options, std::shared_ptr<AwsCredentialProvider> credentials, std::string host,
+  DynamoDbClient(DynamoDbOptions options, std::shared_ptr<aws::AwsCredentialProvider> credentials, std::string host,
                  std::unique_ptr<Transport> transport);
   DynamoDbOptions options_;
-  std::shared_ptr<AwsCredentialProvider> credentials_;
+  std::shared_ptr<aws::AwsCredentialProvider> credentials_;
   std::string host_;
   std::unique_ptr<Transport> transport_;
   int64_t requests_ = 0, retries_ = 0;

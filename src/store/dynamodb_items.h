@@ -13,16 +13,14 @@
 #include <arrow/result.h>
 #include <nlohmann/json.hpp>
 
+#include "model/json_members.h"
+
 namespace memberlake::store {
 
-// `object[key]` when `object` is an object holding `key`, else nullptr.
-const nlohmann::json* JsonMember(const nlohmann::json& object, std::string_view key);
-
-// `object[key]` as text when it is a string, else `fallback`.
-std::string JsonString(const nlohmann::json& object, std::string_view key, std::string fallback = "");
-
-// `object[key]` as an integer when it is a JSON integer, else `fallback`.
-int64_t JsonInteger(const nlohmann::json& object, std::string_view key, int64_t fallback = 0);
+// Total access to JSON members (model/json_members.h), used throughout the store's decoding.
+using model::JsonInteger;
+using model::JsonMember;
+using model::JsonString;
 
 // An answer's list `key` (Items, Records, Shards, ...), pointing into `answer` (valid while it
 // lives; not copied, pages are large): an empty array when absent; Invalid naming `what` and

@@ -1,7 +1,7 @@
 // Bearer tokens. Any text: a fixed refusal, never a crash. Property: a valid HS256 token with
 // one bit of its signature flipped (the input says which) never verifies.
 #include "fuzz_support.h"
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "server/jwt_verifier.h"
 
 using namespace memberlake;
@@ -10,7 +10,7 @@ namespace {
 const std::string kSecret = "fuzz-secret-0123456789-abcdefghijklmnop";
 constexpr int64_t kNow = 1767780000;
 
-std::string Sign(const std::string& input) { return server::EncodeBase64Url(lake::HmacSha256(kSecret, input)); }
+std::string Sign(const std::string& input) { return server::EncodeBase64Url(crypto::HmacSha256(kSecret, input)); }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <set>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 
 namespace memberlake::server {
 namespace {
@@ -57,7 +57,7 @@ TEST(ApiKeyStoreTest, GenerateGivesDistinctWellFormedKeys) {
     auto key = ApiKeyStore::Generate();
     ASSERT_TRUE(key.ok());
     ASSERT_TRUE(WellFormed(key->key, key->id)) << key->key;
-    EXPECT_EQ(key->sha256_hex, lake::Sha256Hex(key->key));
+    EXPECT_EQ(key->sha256_hex, crypto::Sha256Hex(key->key));
     keys.insert(key->key);
     ids.insert(key->id);
   }

@@ -1,6 +1,6 @@
 #include "server/audit_log.h"
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -113,7 +113,7 @@ TEST_F(AuditLogTest, ForgedHashWithoutRelinkingIsFound) {
   std::string unhashed = line.substr(0, line.find(",\"hash\":")) + "}";
   unhashed.replace(unhashed.find("\"actor\":\"anna\""), 14, "\"actor\":\"bert\"");
   std::string prev = unhashed.substr(unhashed.find("\"prev\":\"") + 8, 64);
-  std::string forged = lake::Sha256Hex(prev + "\n" + unhashed);
+  std::string forged = crypto::Sha256Hex(prev + "\n" + unhashed);
   line = unhashed.substr(0, unhashed.size() - 1) + ",\"hash\":\"" + forged + "\"}";
   Rewrite(lines);
   auto result = Verify();
@@ -169,7 +169,7 @@ void RewriteWithRecomputedHashes(std::vector<std::string>& lines) {
     if (i == 1) unhashed.replace(unhashed.find("\"actor\":\"anna\""), 14, "\"actor\":\"bert\"");
     const size_t at = unhashed.find("\"prev\":\"") + 8;
     unhashed.replace(at, 64, prev);
-    prev = lake::Sha256Hex(prev + "\n" + unhashed);
+    prev = crypto::Sha256Hex(prev + "\n" + unhashed);
     lines[i] = unhashed.substr(0, unhashed.size() - 1) + ",\"hash\":\"" + prev + "\"}";
   }
 }

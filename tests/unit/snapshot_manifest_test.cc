@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 
 namespace memberlake::lake {
 namespace {
@@ -88,7 +88,7 @@ TEST(SnapshotManifest, PublishSwapsCurrentAndVerifyChecksFiles) {
   ASSERT_TRUE(out.ok());
   ASSERT_TRUE((*out)->Write(payload.data(), static_cast<int64_t>(payload.size())).ok());
   ASSERT_TRUE((*out)->Close().ok());
-  Sha256 hash;
+  crypto::Sha256 hash;
   hash.Update(payload.data(), static_cast<int64_t>(payload.size()));
   SnapshotManifest first = Example("20260107-101500-000001");
   first.files.push_back({"parquet/full-dataset/f.parquet", SnapshotFileKind::kFull, "", "", 1,

@@ -1,8 +1,8 @@
-#include "store/aws_sigv4.h"
+#include "aws/sigv4.h"
 
 #include <gtest/gtest.h>
 
-namespace memberlake::store {
+namespace memberlake::aws {
 namespace {
 
 const AwsCredentials kExample{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "", std::nullopt};
@@ -42,11 +42,11 @@ TEST(SigV4Test, SignsEveryHeaderPayloadAndToken) {
 }
 
 }  // namespace
-}  // namespace memberlake::store
+}  // namespace memberlake::aws
 
-#include "store/aws_credentials.h"
+#include "aws/credentials.h"
 
-namespace memberlake::store {
+namespace memberlake::aws {
 namespace {
 
 TEST(AwsCredentialProvider, RefreshesTemporaryCredentialsBeforeTheyExpire) {
@@ -95,4 +95,4 @@ TEST(AwsCredentialProvider, LongTermKeysAreNeverFetchedAgain) {
 }
 
 }  // namespace
-}  // namespace memberlake::store
+}  // namespace memberlake::aws

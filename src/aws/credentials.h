@@ -17,9 +17,9 @@
 
 #include <arrow/result.h>
 
-#include "store/aws_sigv4.h"
+#include "aws/sigv4.h"
 
-namespace memberlake::store {
+namespace memberlake::aws {
 
 class AwsCredentialProvider {
  public:
@@ -46,4 +46,4 @@ class AwsCredentialProvider {
   AwsCredentials credentials_;
 };
 
-}  // namespace memberlake::store
+}  // namespace memberlake::aws

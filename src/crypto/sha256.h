@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace memberlake::lake {
+namespace memberlake::crypto {
 
 class Sha256 {
  public:
@@ -32,4 +32,4 @@ std::string HexLower(std::string_view bytes);
 // HMAC-SHA256 of `data` under `key`: the 32 raw bytes (HexLower for text).
 std::string HmacSha256(std::string_view key, std::string_view data);
 
-}  // namespace memberlake::lake
+}  // namespace memberlake::crypto

@@ -1,5 +1,5 @@
-// AWS Signature Version 4 for JSON-over-HTTP services (DynamoDB): signs a POST to "/" with
-// no query string. Where credentials come from: store/aws_credentials.h.
+// AWS Signature Version 4, for memberlake's own AWS clients: DynamoDB's JSON API (store/) and
+// S3's conditional writes (lake/). Where credentials come from: aws/credentials.h.
 #pragma once
 
 #include <chrono>
@@ -10,7 +10,7 @@
 
 #include <arrow/result.h>
 
-namespace memberlake::store {
+namespace memberlake::aws {
 
 struct AwsCredentials {
   std::string access_key_id;
@@ -35,4 +35,4 @@ std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& requ
                                                         const std::string& amz_date);
 std::string AmzDateNow();
 
-}  // namespace memberlake::store
+}  // namespace memberlake::aws

@@ -1,9 +1,9 @@
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-namespace memberlake::lake {
+namespace memberlake::crypto {
 
 struct Sha256::Context {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -51,4 +51,4 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(mac), length);
 }
 
-}  // namespace memberlake::lake
+}  // namespace memberlake::crypto

@@ -1,14 +1,14 @@
-#include "store/aws_sigv4.h"
+#include "aws/sigv4.h"
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <ctime>
 
-#include "lake/sha256.h"
+#include "crypto/sha256.h"
 #include "model/text.h"
 
-namespace memberlake::store {
+namespace memberlake::aws {
 
 std::string AmzDateNow() {
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -36,19 +36,19 @@ std::vector<std::pair<std::string, std::string>> SignV4(const SigV4Request& requ
   }
   const std::string canonical_request = request.method + "\n" + request.path + "\n" + request.query + "\n" +
                                         canonical_headers + "\n" + signed_headers + "\n" +
-                                        lake::Sha256Hex(request.payload);
+                                        crypto::Sha256Hex(request.payload);
   const std::string date = amz_date.substr(0, 8);
   const std::string scope = date + "/" + region + "/" + service + "/aws4_request";
   const std::string string_to_sign =
-      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + lake::Sha256Hex(canonical_request);
-  std::string key = lake::HmacSha256("AWS4" + credentials.secret_access_key, date);
-  key = lake::HmacSha256(key, region);
-  key = lake::HmacSha256(key, service);
-  key = lake::HmacSha256(key, "aws4_request");
-  const std::string signature = lake::HexLower(lake::HmacSha256(key, string_to_sign));
+      "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + crypto::Sha256Hex(canonical_request);
+  std::string key = crypto::HmacSha256("AWS4" + credentials.secret_access_key, date);
+  key = crypto::HmacSha256(key, region);
+  key = crypto::HmacSha256(key, service);
+  key = crypto::HmacSha256(key, "aws4_request");
+  const std::string signature = crypto::HexLower(crypto::HmacSha256(key, string_to_sign));
   added.emplace_back("Authorization", "AWS4-HMAC-SHA256 Credential=" + credentials.access_key_id + "/" + scope +
                                           ", SignedHeaders=" + signed_headers + ", Signature=" + signature);
   return added;
 }
 
-}  // namespace memberlake::store
+}  // namespace memberlake::aws

@@ -1,4 +1,4 @@
-#include "store/aws_credentials.h"
+#include "aws/credentials.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "model/calendar.h"
+#include "model/json_members.h"
 #include "model/text.h"
-#include "store/dynamodb_items.h"
 
-namespace memberlake::store {
+namespace memberlake::aws {
 namespace {
 
 using Json = nlohmann::json;
@@ -76,13 +76,13 @@ arrow::Result<AwsCredentials> FromJson(const std::string& body, const std::strin
   }
   AwsCredentials credentials;
   // Read without exceptions: a wrong-typed value is a missing one.
-  credentials.access_key_id = JsonString(doc, "AccessKeyId");
-  credentials.secret_access_key = JsonString(doc, "SecretAccessKey");
+  credentials.access_key_id = model::JsonString(doc, "AccessKeyId");
+  credentials.secret_access_key = model::JsonString(doc, "SecretAccessKey");
   if (credentials.access_key_id.empty() || credentials.secret_access_key.empty()) {
     return arrow::Status::IOError(source, ": no credentials in the answer");
   }
-  credentials.session_token = JsonString(doc, "Token");
-  credentials.expiration = ParseExpiration(JsonString(doc, "Expiration"));
+  credentials.session_token = model::JsonString(doc, "Token");
+  credentials.expiration = ParseExpiration(model::JsonString(doc, "Expiration"));
   return credentials;
 }
 
@@ -202,4 +202,4 @@ arrow::Result<std::shared_ptr<AwsCredentialProvider>> AwsCredentialProvider::Fro
   return arrow::Status::Invalid("no AWS credentials: looked in ", looked);
 }
 
-}  // namespace memberlake::store
+}  // namespace memberlake::aws
