@@ -162,5 +162,39 @@ TEST_F(ConcurrencyTest, ApiServiceAnswersReadersWhileItGeneratesAndShutsDownClea
   EXPECT_TRUE(verified->ok) << verified->problem;
 }
 
+// The service destroyed while a generation runs, without Drain(): the job finishes and audits
+// its end while the service's parts go away, so they must go in an order it cannot touch
+// (under ASan a use of the destroyed audit log is an error; the log must end whole).
+TEST_F(ConcurrencyTest, DestroyedWhileAGenerationRunsTheFinishingJobStillAudits) {
+  auto key = *server::ApiKeyStore::Generate();
+  std::ofstream(dir_ / "keys.toml") << *server::ApiKeyStore::TomlEntry("crud", key, {"Members_CRUD", "Regio_All"});
+  auto config = *server::ServerConfig::LoadString(
+      "[data]\nstore = \"" + store_uri_ + "\"\nlake = \"lake\"\nas_of = \"2026-01-07\"\n[auth]\napi_keys_file = \"keys.toml\"\n",
+      dir_.string());
+  {
+    auto service = *server::ApiService::Make(config);
+    server::ApiRequest generate;
+    generate.method = "POST";
+    generate.path = "/api/generate";
+    generate.headers["x-api-key"] = key.key;
+    auto accepted = service->Handle(generate);
+    ASSERT_EQ(accepted.status, 202) << accepted.body;
+    server::ApiRequest status;
+    status.method = "GET";
+    status.path = "/api/jobs/" + nlohmann::json::parse(accepted.body)["job_id"].get<std::string>();
+    status.headers["x-api-key"] = key.key;
+    for (int poll = 0; poll < 2000; ++poll) {  // until it runs (a queued job is failed at shutdown)
+      if (nlohmann::json::parse(service->Handle(status).body).value("state", "") != "queued") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }  // destroyed at once: the generation is still running
+  auto verified = server::AuditLog::Verify((dir_ / "audit" / "audit.log").string());
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok) << verified->problem;
+  auto records = *(*server::AuditLog::Open((dir_ / "audit" / "audit.log").string()))->Read(0, 100);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().event.action, "generate.finish");
+}
+
 }  // namespace
 }  // namespace memberlake
