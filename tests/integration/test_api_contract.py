@@ -1,0 +1,65 @@
+"""The API contract, fuzzed (issue 11 item 6): schemathesis generates requests from the OpenAPI
+document that a live `memberlake serve` serves at /api/openapi.json and sends them with the
+tokens of three roles. Every answer must be free of 5xx, carry a status code the document lists
+for its operation, and have a content type and body that conform to the documented schema.
+
+Bounded and deterministic for CI: few examples per operation, derandomized, no example database."""
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
+                                 status_code_conformance)
+
+from server_support import serve
+
+# Three kinds of caller: a club-wide member admin, a regional reader, the log reader (who may
+# read no member: every member route must refuse it as documented).
+ROLES = {
+    "admin_all_regions": ["Members_CRUD", "Regio_All"],
+    "reader_utrecht": ["Members_Read", "Regio_Utrecht"],
+    "log_reader": ["System_Logs_Read"],
+}
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    yield from serve(tmp_path_factory, members=300, seed=43)
+
+
+@pytest.fixture(scope="module", params=sorted(ROLES))
+def role(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def contract(api, role):
+    """The document as the server serves it (not the source file), so the compiled-in copy is
+    what is checked."""
+    response = requests.get(api.url + "/api/openapi.json", timeout=30)
+    assert response.status_code == 200, response.text
+    return schemathesis.openapi.from_dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def session(api, role):
+    with requests.Session() as s:
+        s.headers["Authorization"] = "Bearer " + api.keys.hs256(ROLES[role])
+        yield s
+
+
+schema = schemathesis.pytest.from_fixture("contract").exclude(
+    # POST /api/generate starts a background rebuild of the whole lake: every accepted example
+    # would queue a job that republishes the data under the other operations while they are
+    # fuzzed (non-deterministic answers, minutes of CPU on 2 cores). Its contract is checked by
+    # test_openapi.py (documented statuses on a real job) and test_generate.py.
+    method="POST", path="/api/generate",
+)
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_every_answer_conforms_to_the_contract(case, api, session):
+    case.call_and_validate(base_url=api.url, session=session, checks=CHECKS, timeout=60)
