@@ -1,7 +1,7 @@
 """The API contract, fuzzed (issue 11 item 6): schemathesis generates requests from the OpenAPI
 document that a live `memberlake serve` serves at /api/openapi.json and sends them with the
 tokens of three roles. Every answer must be free of 5xx, carry a status code the document lists
-for its operation, and have a content type and body that conform to the documented schema.
+for its operation, and have a content type, headers and body that conform to the document.
 
 Bounded and deterministic for CI: few examples per operation, derandomized, no example database."""
 import pytest
@@ -9,8 +9,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
-                                 status_code_conformance)
+from schemathesis.checks import allow_header_conformance, negative_data_rejection, positive_data_acceptance
 
 from server_support import serve
 
@@ -21,7 +20,23 @@ ROLES = {
     "reader_utrecht": ["Members_Read", "Regio_Utrecht"],
     "log_reader": ["System_Logs_Read"],
 }
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
+# Every built-in check (no 5xx, documented status codes, conforming content types, bodies and
+# headers, auth not ignored, unsupported methods refused, ...) except three:
+EXCLUDED_CHECKS = [
+    # A schema-valid request may rightly be refused: 403 for a role without the permission or
+    # region, 404 for a member outside the caller's scope, 409 for a stale version. Those are
+    # the access rules working, and each such status is documented (status_code_conformance).
+    positive_data_acceptance,
+    # Its converse wants every schema-violating request refused. The server is lenient where
+    # leniency is harmless (an empty csv_separator on a JSON answer is ignored, unknown headers
+    # are), and the test puts existing ids into generated paths, which turns some "invalid"
+    # cases valid. Refusing bad input is covered by the 400 tests of test_server_*.py.
+    negative_data_rejection,
+    # A plain OPTIONS (no Origin) answers the same `Allow` list on every path
+    # (server/api_cors.cc kAllowedMethods), not the path's own methods. Known, not a contract
+    # breach of the kinds this test guards; left for a change to the CORS code.
+    allow_header_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -85,4 +100,4 @@ def test_every_answer_conforms_to_the_contract(case, pick, api, session, known):
     existing = known.get(case.operation.path)
     if existing and pick >= 0:  # else (-1) the generated path parameters stay
         case.path_parameters = {**case.path_parameters, **existing[pick % len(existing)]}
-    case.call_and_validate(base_url=api.url, session=session, checks=CHECKS, timeout=60)
+    case.call_and_validate(base_url=api.url, session=session, excluded_checks=EXCLUDED_CHECKS, timeout=60)
