@@ -8,7 +8,7 @@ VARIANT="${1:-release}"
 
 # The one place the Arrow version is pinned (its parquet writer writes bloom filters).
 PYARROW_VERSION="26.0.1"
-PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3" "cfn-lint==1.58.0" "pypdf==5.1.0" "boto3==1.44.8" "openapi-spec-validator==0.9.0")
+PY_PACKAGES=("pyarrow==${PYARROW_VERSION}" "duckdb==2.0.1" "openpyxl==3.1.5" "pytest==8.4.2" "PyJWT==2.10.1" "cryptography==46.0.3" "cfn-lint==1.58.0" "pypdf==5.1.0" "boto3==1.44.8" "openapi-spec-validator==0.9.0" "schemathesis==4.32.5")
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libbenchmark-dev ccache clang libclang-rt-14-dev libxlsxwriter-dev libcpp-httplib-dev libboost-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
