@@ -18,6 +18,8 @@
 //   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&offset=&region=&format=
 //   (lists and queries: JSON pages say total/truncated/next; file exports hold every row)
 //   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
+//   (streamed bodies, ApiResponse::producer: a download of an unmodified file, read from the lake
+//   1 MiB at a time; CSV and NDJSON exports, rendered a batch of rows at a time)
 //   POST   /api/generate                GET /api/jobs/{id}
 //   GET    /api/audit?after=&limit=
 #pragma once

@@ -1,12 +1,15 @@
 """Downloads streamed, never held whole (issue 11 item 2): a large snapshot file goes out in
 chunks as it is read from the lake, so the server's memory does not grow with the file, not even
 for a client that stops reading."""
+import csv
 import http.client
+import io
 import json
 import socket
 import time
 import urllib.parse
 
+import pyarrow.parquet as pq
 import pytest
 
 from server_support import serve
@@ -124,3 +127,20 @@ def test_a_read_error_after_the_headers_ends_the_connection_without_a_clean_end(
     assert len(received) < len(original)
     assert not received.endswith(b"0\r\n\r\n")
     assert 0 < last_logged(server, file)["bytes"] < len(original)
+
+
+@pytest.mark.parametrize("path", ["/api/query", "/api/members"])
+def test_csv_and_ndjson_exports_are_streamed_with_every_row(server, path):
+    token = server.keys.hs256(["Members_CRUD", "Regio_All"])
+    params = {"select": "member_id,lidnummer,regio", "order_by": "member_id"}
+    reference = server.get(path, token, params={**params, "format": "parquet"})
+    assert reference.status == 200, reference.text
+    expected = pq.read_table(io.BytesIO(reference.body)).column("member_id").to_pylist()
+    assert len(expected) > 50_000
+    csv_export = server.get(path, token, params={**params, "format": "csv"})
+    assert csv_export.status == 200 and csv_export.headers.get("Transfer-Encoding") == "chunked"
+    rows = list(csv.reader(io.StringIO(csv_export.body.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert rows[0] == ["member_id", "lidnummer", "regio"] and [row[0] for row in rows[1:]] == expected
+    ndjson_export = server.get(path, token, params={**params, "format": "ndjson"})
+    assert ndjson_export.status == 200 and ndjson_export.headers.get("Transfer-Encoding") == "chunked"
+    assert [json.loads(line)["member_id"] for line in ndjson_export.body.decode().splitlines()] == expected
