@@ -41,13 +41,17 @@ std::string CsvCell(std::string text, const arrow::DataType& type, char separato
   return quoted + "\"";
 }
 
-arrow::Result<std::string> ToCsv(const arrow::RecordBatch& rows, char separator) {
+// The byte order mark and the header line.
+std::string CsvHead(const arrow::Schema& schema, char separator) {
   std::string out = "\xEF\xBB\xBF";
-  for (int c = 0; c < rows.num_columns(); ++c) {
+  for (int c = 0; c < schema.num_fields(); ++c) {
     if (c) out.push_back(separator);
-    out += CsvCell(rows.schema()->field(c)->name(), *arrow::utf8(), separator);
+    out += CsvCell(schema.field(c)->name(), *arrow::utf8(), separator);
   }
-  out += "\r\n";
+  return out + "\r\n";
+}
+
+arrow::Status CsvLines(const arrow::RecordBatch& rows, char separator, std::string& out) {
   for (int64_t row = 0; row < rows.num_rows(); ++row) {
     for (int c = 0; c < rows.num_columns(); ++c) {
       if (c) out.push_back(separator);
@@ -56,6 +60,12 @@ arrow::Result<std::string> ToCsv(const arrow::RecordBatch& rows, char separator)
     }
     out += "\r\n";
   }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::string> ToCsv(const arrow::RecordBatch& rows, char separator) {
+  std::string out = CsvHead(*rows.schema(), separator);
+  ARROW_RETURN_NOT_OK(CsvLines(rows, separator, out));
   return out;
 }
 
@@ -65,6 +75,11 @@ arrow::Result<std::string> ToNdjson(const arrow::Table& table) {
   std::string out;
   for (const auto& row : rows) out += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return out;
+}
+
+arrow::Status CheckCsvSeparator(char separator) {
+  if (separator != ';' && separator != ',') return arrow::Status::Invalid("CSV separator must be ';' or ','");
+  return arrow::Status::OK();
 }
 
 arrow::Result<std::string> ToParquet(const arrow::Table& table) {
@@ -183,12 +198,36 @@ arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat f
   ARROW_ASSIGN_OR_RAISE(auto rows, table.CombineChunksToBatch());
   if (format == ExportFormat::kPdf) return AddressLabelsPdf(*rows);
   if (format == ExportFormat::kCsv) {
-    if (options.csv_separator != ';' && options.csv_separator != ',') {
-      return arrow::Status::Invalid("CSV separator must be ';' or ','");
-    }
+    ARROW_RETURN_NOT_OK(CheckCsvSeparator(options.csv_separator));
     return ToCsv(*rows, options.csv_separator);
   }
   return ToXlsx(*rows, options.sheet_name);
+}
+
+bool Streams(ExportFormat format) { return format == ExportFormat::kCsv || format == ExportFormat::kNdjson; }
+
+arrow::Status StreamTable(const arrow::Table& table, ExportFormat format, const ExportOptions& options,
+                          const std::function<arrow::Status(std::string_view)>& write, int64_t rows_per_piece) {
+  if (!Streams(format)) {
+    ARROW_ASSIGN_OR_RAISE(std::string whole, ExportTable(table, format, options));
+    return write(whole);
+  }
+  if (format == ExportFormat::kCsv) {
+    ARROW_RETURN_NOT_OK(CheckCsvSeparator(options.csv_separator));
+    ARROW_RETURN_NOT_OK(write(CsvHead(*table.schema(), options.csv_separator)));
+  }
+  for (int64_t offset = 0; offset < table.num_rows(); offset += rows_per_piece) {
+    std::shared_ptr<arrow::Table> slice = table.Slice(offset, rows_per_piece);
+    std::string piece;
+    if (format == ExportFormat::kNdjson) {
+      ARROW_ASSIGN_OR_RAISE(piece, ToNdjson(*slice));
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto rows, slice->CombineChunksToBatch());
+      ARROW_RETURN_NOT_OK(CsvLines(*rows, options.csv_separator, piece));
+    }
+    ARROW_RETURN_NOT_OK(write(piece));
+  }
+  return arrow::Status::OK();
 }
 
 }  // namespace memberlake::query

@@ -8,6 +8,8 @@
 // prefixed with an apostrophe so Excel shows it as text instead of running it as a formula.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -32,5 +34,15 @@ struct ExportOptions {
 // The file content.
 arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat format,
                                        const ExportOptions& options = {});
+
+// Whether StreamTable writes `format` piece by piece (CSV, NDJSON); the other formats are
+// written whole in one piece (XLSX, Parquet and PDF are built as a whole file).
+bool Streams(ExportFormat format);
+
+// The same bytes as ExportTable, handed to `write` in pieces of `rows_per_piece` rows (CSV: the
+// header first), so the text of the whole file is never held at once.
+arrow::Status StreamTable(const arrow::Table& table, ExportFormat format, const ExportOptions& options,
+                          const std::function<arrow::Status(std::string_view)>& write,
+                          int64_t rows_per_piece = 4096);
 
 }  // namespace memberlake::query

@@ -54,7 +54,8 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     Rendered result{std::move(response), note->rows, note->data_version};
     if (after == before) {
       result.response.headers.emplace_back("ETag", etag);
-      if (rendered) rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512);
+      // A streamed answer holds its rows, not its text: not kept (the cache weighs bodies).
+      if (rendered && !result.response.producer) rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512);
     }
     return result;
   };
@@ -87,7 +88,14 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
     if (*separator != ";" && *separator != ",") return arrow::Status::Invalid("csv_separator must be ';' or ','");
     options.csv_separator = (*separator)[0];
   }
-  ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
+  if (query::Streams(format.format)) {
+    // The rows are in memory already; their text is rendered and sent a batch at a time.
+    response.producer = [table = result.table, export_format = format.format, options](const BodyWriter& write) {
+      return query::StreamTable(*table, export_format, options, write);
+    };
+  } else {
+    ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
+  }
   response.content_type = std::string(query::ContentType(format.format));
   std::string date = result.snapshot_id.substr(0, 8);
   response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + (date.empty() ? "" : "-" + date) +

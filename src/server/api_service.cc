@@ -22,6 +22,18 @@ void ApiService::Drain() {
 
 ApiResponse ApiService::Handle(const ApiRequest& request) { return impl_->Handle(request); }
 
+arrow::Result<std::string> CollectBody(ApiResponse& response) {
+  if (!response.producer) return response.body;
+  std::string body;
+  BodyProducer producer = std::move(response.producer);
+  response.producer = nullptr;
+  ARROW_RETURN_NOT_OK(producer([&body](std::string_view piece) {
+    body.append(piece);
+    return arrow::Status::OK();
+  }));
+  return body;
+}
+
 arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;

@@ -18,14 +18,18 @@
 //   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&offset=&region=&format=
 //   (lists and queries: JSON pages say total/truncated/next; file exports hold every row)
 //   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
+//   (streamed bodies, ApiResponse::producer: a download of an unmodified file, read from the lake
+//   1 MiB at a time; CSV and NDJSON exports, rendered a batch of rows at a time)
 //   POST   /api/generate                GET /api/jobs/{id}
 //   GET    /api/audit?after=&limit=
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,13 +47,26 @@ struct ApiRequest {
   std::string body;
 };
 
+// Writes one piece of a streamed body; an error means the receiver is gone (stop producing).
+using BodyWriter = std::function<arrow::Status(std::string_view piece)>;
+// Writes a whole body in pieces through `write`; it runs after Handle returned, on the thread that
+// sends the answer, so it must own (or share) everything it reads.
+using BodyProducer = std::function<arrow::Status(const BodyWriter& write)>;
+
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // When set, the body is `producer`'s pieces instead of `body` (which stays empty): the HTTP
+  // edge sends them as they come (chunked, with backpressure), never holding the whole body.
+  BodyProducer producer;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string actor;  // who asked (for the access log); empty when unauthenticated
 };
+
+// The whole body of `response`: `body`, or every piece of its producer (which is then consumed).
+// For transports that need the body at once (the Lambda answer) and for tests.
+arrow::Result<std::string> CollectBody(ApiResponse& response);
 
 class ApiService {
  public:

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -91,6 +92,15 @@ struct Edge {
 // (keep_alive_seconds; header_timeout_seconds for a new connection), the request line and
 // headers (header_timeout_seconds from their first byte), the body (read_timeout_seconds),
 // processing (request_timeout_seconds), the response (write_timeout_seconds).
+//
+// A streamed body (ApiResponse::producer) is produced on the worker, piece by piece: each piece
+// is handed to the strand, written as one chunk (Transfer-Encoding: chunked; HTTP/1.0: raw, the
+// end marked by closing) and the worker waits for that write before producing the next, so at
+// most one piece is held and a client that stops reading stops the producer, for at most
+// write_timeout_seconds per piece, after which the connection ends. The headers go out with the
+// first piece: until then the processing timeout applies (and a producer error is still a 500).
+// A producer error after that ends the connection without the last chunk, so the client sees a
+// truncated body, never a clean end.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, Edge& edge, std::string remote, bool counted)
@@ -265,11 +275,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // The worker keeps the session alive until it is done, even if the timeout answered first;
     // its late result is then dropped on the strand. A request that timed out while still
     // queued is not run at all: its worker goes to the requests behind it.
-    asio::post(edge_.workers, [self = shared_from_this(), id, abandoned, api = std::move(api)]() {
+    asio::post(edge_.workers, [self = shared_from_this(), id, head = head_, abandoned, api = std::move(api)]() {
       if (abandoned->load()) return;
       // Handle never throws by contract; if it ever did, the worker thread must not end the process.
       auto handled = model::CatchAll("request", [&]() -> arrow::Result<ApiResponse> { return self->edge_.service.Handle(api); });
       ApiResponse response;
+      if (handled.ok() && handled->producer) return self->Stream(id, head, std::move(*handled));
       if (handled.ok()) {
         response = std::move(*handled);
       } else {
@@ -283,6 +294,112 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Respond(std::move(response));
       });
     });
+  }
+
+  // On the worker: runs the producer (not for HEAD), handing each piece to the strand and
+  // waiting until it is written; then ends the response on the strand.
+  void Stream(uint64_t id, bool head, ApiResponse api) {
+    // The io loop must not run out of work while the worker is between two pieces.
+    auto keep_running = asio::prefer(socket_.get_executor(), asio::execution::outstanding_work.tracked);
+    BodyProducer producer = std::move(api.producer);
+    auto meta = std::make_shared<const ApiResponse>(std::move(api));
+    bool started = false;
+    arrow::Status produced;
+    if (!head) {
+      produced = model::CatchAll("streamed response", [&] {
+        return producer([&](std::string_view piece) -> arrow::Status {
+          if (piece.empty()) return arrow::Status::OK();  // an empty chunk would end the body
+          std::promise<error_code> written;
+          auto future = written.get_future();
+          asio::post(keep_running, [self = shared_from_this(), id, piece, first = !started, meta, done = &written] {
+            self->WritePiece(id, first ? meta.get() : nullptr, piece, done);
+          });
+          started = true;
+          error_code ec = future.get();
+          if (ec) return arrow::Status::IOError("response not sent: ", ec.message());
+          return arrow::Status::OK();
+        });
+      });
+    }
+    asio::post(keep_running, [self = shared_from_this(), id, meta, produced] { self->EndStream(id, *meta, produced); });
+  }
+
+  // On the strand. `meta` set for the first piece: the headers go out before it.
+  void WritePiece(uint64_t id, const ApiResponse* meta, std::string_view piece, std::promise<error_code>* done) {
+    if (meta != nullptr) {
+      if (id != request_id_ || phase_ != Phase::kProcessing) return done->set_value(asio::error::operation_aborted);
+      streaming_id_ = id;
+      StreamHead(*meta, [self = shared_from_this(), piece, done](error_code ec) {
+        if (ec) return done->set_value(ec);
+        self->WritePiece(self->streaming_id_, nullptr, piece, done);
+      });
+      return;
+    }
+    if (phase_ != Phase::kWriting) return done->set_value(asio::error::operation_aborted);
+    auto on_written = [self = shared_from_this(), size = piece.size(), done](error_code ec, size_t) {
+      self->Disarm();
+      if (!ec) self->entry_.bytes += size;
+      done->set_value(ec);
+    };
+    Arm(std::chrono::seconds(edge_.config.write_timeout_seconds));
+    if (chunked_) {
+      asio::async_write(socket_, http::make_chunk(asio::buffer(piece.data(), piece.size())), std::move(on_written));
+    } else {
+      asio::async_write(socket_, asio::buffer(piece.data(), piece.size()), std::move(on_written));
+    }
+  }
+
+  // Sends the status line and headers of a streamed response, then calls `next`.
+  void StreamHead(const ApiResponse& meta, std::function<void(error_code)> next) {
+    processing_timer_.cancel();
+    if (edge_.stopping) keep_alive_ = false;
+    chunked_ = version_ >= 11;
+    if (!chunked_) keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
+    phase_ = Phase::kWriting;
+    stream_ = std::make_unique<StreamedHead>();
+    auto& message = stream_->message;
+    message.version(version_);
+    message.result(static_cast<http::status>(meta.status));
+    for (const auto& [name, value] : meta.headers) message.insert(name, value);
+    if (!meta.content_type.empty()) message.set(http::field::content_type, meta.content_type);
+    message.keep_alive(keep_alive_);
+    if (chunked_) message.chunked(true);
+    stream_->serializer.emplace(message);
+    entry_ = AccessEntry{remote_, method_, path_, meta.actor, meta.status, 0, 0};
+    Arm(std::chrono::seconds(edge_.config.write_timeout_seconds));
+    http::async_write_header(socket_, *stream_->serializer, [self = shared_from_this(), next = std::move(next)](error_code ec, size_t) {
+      self->Disarm();
+      next(ec);
+    });
+  }
+
+  // On the strand, after the producer returned (or, for HEAD, instead of running it).
+  void EndStream(uint64_t id, const ApiResponse& meta, const arrow::Status& produced) {
+    if (streaming_id_ != id) {  // nothing went out yet
+      if (id != request_id_ || phase_ != Phase::kProcessing) return;  // the processing timeout answered
+      if (produced.ok() && head_) {
+        return StreamHead(meta, [self = shared_from_this()](error_code ec) { self->Finished(ec); });
+      }
+      processing_timer_.cancel();
+      ApiResponse answer = meta;
+      if (!produced.ok()) {
+        std::fprintf(stderr, "memberlake: %s\n", produced.ToString().c_str());
+        answer.status = 500;
+        answer.content_type = "application/json";
+        answer.body = ErrorBody(500, "internal error");
+      }
+      return Respond(std::move(answer));
+    }
+    streaming_id_ = 0;
+    if (phase_ != Phase::kWriting) return;  // closed already
+    if (!produced.ok()) {
+      // Headers and part of the body are out: only closing without the last chunk tells the client.
+      std::fprintf(stderr, "memberlake: streamed response ended early: %s\n", produced.ToString().c_str());
+      return Finished(asio::error::connection_aborted);
+    }
+    if (!chunked_) return Finished({});
+    Arm(std::chrono::seconds(edge_.config.write_timeout_seconds));
+    asio::async_write(socket_, http::make_chunk_last(), [self = shared_from_this()](error_code ec, size_t) { self->Finished(ec); });
   }
 
   void Respond(ApiResponse api) {
@@ -324,22 +441,26 @@ class Session : public std::enable_shared_from_this<Session> {
     if (head_) response->body().clear();  // Content-Length stays that of the GET
     response_ = std::move(response);
     Arm(std::chrono::seconds(edge_.config.write_timeout_seconds));
-    auto on_written = [self = shared_from_this()](error_code ec, size_t) {
-      self->Disarm();
-      self->entry_.ms = std::chrono::duration<double, std::milli>(Clock::now() - self->start_).count();
-      self->edge_.access_log.Write(self->entry_);
-      self->header_only_.reset();
-      self->response_.reset();
-      if (ec) return self->Close();
-      if (!self->keep_alive_) return self->Linger();
-      self->WaitForRequest();
-    };
+    auto on_written = [self = shared_from_this()](error_code ec, size_t) { self->Finished(ec); };
     if (head_) {
       header_only_ = std::make_unique<http::response_serializer<http::string_body>>(*response_);
       http::async_write_header(socket_, *header_only_, std::move(on_written));
     } else {
       http::async_write(socket_, *response_, std::move(on_written));
     }
+  }
+
+  // A response is sent (or failed): log it, then wait for the next request, linger or close.
+  void Finished(error_code ec) {
+    Disarm();
+    entry_.ms = std::chrono::duration<double, std::milli>(Clock::now() - start_).count();
+    edge_.access_log.Write(entry_);
+    header_only_.reset();
+    response_.reset();
+    stream_.reset();
+    if (ec) return Close();
+    if (!keep_alive_) return Linger();
+    WaitForRequest();
   }
 
   // After an answer that ends the connection: send FIN, then read and drop what the client is
@@ -388,6 +509,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::unique_ptr<http::response<http::string_body>> response_;
   std::unique_ptr<http::response_serializer<http::string_body>> header_only_;
+  struct StreamedHead {
+    http::response<http::empty_body> message;
+    std::optional<http::response_serializer<http::empty_body>> serializer;
+  };
+  std::unique_ptr<StreamedHead> stream_;
+  uint64_t streaming_id_ = 0;  // the request whose streamed headers went out
+  bool chunked_ = true;
   std::unique_ptr<std::array<char, 16384>> scratch_;
   Clock::time_point start_ = Clock::now(), linger_until_;
   size_t lingered_ = 0;

@@ -151,9 +151,11 @@ class Handler : public LambdaEventHandler {
     Json headers = Json::object();
     if (!response.content_type.empty()) headers["Content-Type"] = response.content_type;
     for (const auto& [name, value] : response.headers) headers[name] = value;
+    // API Gateway takes the body whole in one JSON answer: a streamed body is collected here
+    // (a producer error fails the invocation, as any handler error does).
+    ARROW_ASSIGN_OR_RAISE(std::string body, CollectBody(response));
     const bool binary = response.content_type.find("json") == std::string::npos &&
-                        response.content_type.find("text") == std::string::npos && !response.body.empty();
-    std::string body = response.body;
+                        response.content_type.find("text") == std::string::npos && !body.empty();
     if (binary) body = Base64(body);
     return Json{{"statusCode", response.status}, {"headers", headers}, {"body", body}, {"isBase64Encoded", binary}}.dump(
         -1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -1,5 +1,6 @@
 """`memberlake lambda` against a local implementation of the Lambda Runtime API (the same HTTP
 protocol Lambda speaks to custom runtimes): success, handler error, init error and timeout."""
+import base64
 import http.server
 import json
 import os
@@ -7,6 +8,7 @@ import queue
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,7 +175,7 @@ def test_api_gateway_requests_go_through_the_same_api(world, tmp_path):
     config.write_text(f'[data]\nstore = "{store}"\nlake = "{lake}"\nas_of = "{AS_OF}"\n'
                       f'[auth]\nissuer = "{ISSUER}"\naudience = "{AUDIENCE}"\nhs256_secret = "{SECRET}"\n'
                       f'[audit]\npath = "{tmp_path / "audit.log"}"\n')
-    proc = start(dict(env, MEMBERLAKE_SERVER_CONFIG=str(config)), "--max-invocations", "2")
+    proc = start(dict(env, MEMBERLAKE_SERVER_CONFIG=str(config)), "--max-invocations", "4")
     keys = Keys()
 
     def http_event(path, groups, query=None):
@@ -190,6 +192,18 @@ def test_api_gateway_requests_go_through_the_same_api(world, tmp_path):
     api.invoke("h2", http_event("/api/reports/regional-stats", ["Members_Read", "Regio_Utrecht"], {"region": "Limburg"}))
     kind, body, _ = api.wait("h2")
     assert kind == "response" and body["statusCode"] == 403
+    # Streamed bodies (a snapshot file, a CSV export) are collected whole into the answer.
+    snapshot = (Path(lake) / "manifests" / "CURRENT").read_text().strip()
+    manifest = json.loads((Path(lake) / "manifests" / f"snapshot-{snapshot}.json").read_text())
+    full = next(f for f in manifest["files"] if f["kind"] == "full")
+    api.invoke("h3", http_event(f"/api/snapshots/{snapshot}/files/{full['path']}", ["System_CRUD"]))
+    kind, body, _ = api.wait("h3")
+    assert kind == "response" and body["statusCode"] == 200 and body["isBase64Encoded"]
+    assert base64.b64decode(body["body"]) == (Path(lake) / full["path"]).read_bytes()
+    api.invoke("h4", http_event("/api/query", ["Members_CRUD", "Regio_All"], {"select": "member_id", "format": "csv"}))
+    kind, body, _ = api.wait("h4")
+    assert kind == "response" and body["statusCode"] == 200 and not body["isBase64Encoded"]
+    assert len(body["body"].lstrip("\ufeff").splitlines()) == full["rows"] + 1
     assert proc.wait(timeout=60) == 0
 
 
