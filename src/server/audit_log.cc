@@ -87,14 +87,10 @@ std::vector<std::string> SplitLines(const std::string& text) {
 
 bool IsObjectLocation(const std::string& location) { return location.rfind("s3://", 0) == 0; }
 
-// Entries as stored: one JSON object a line.
-std::string LinesOf(const std::vector<AuditRecord>& batch) {
-  std::string text;
-  for (const auto& record : batch) text += AuditLog::ToJson(record) + "\n";
-  return text;
-}
+// An entry as stored: one JSON object on its own line.
+std::string LineOf(const AuditRecord& record) { return AuditLog::ToJson(record) + "\n"; }
 
-// "s3://bucket/prefix?opts" -> the lake location of the batch objects (the prefix as the root).
+// The object that holds the entry `seq`: its number, zero-padded so names sort by it.
 std::string ObjectName(int64_t first_seq) {
   char name[32];
   std::snprintf(name, sizeof name, "%012lld.jsonl", static_cast<long long>(first_seq));
@@ -129,9 +125,9 @@ class AuditSink {
   virtual ~AuditSink() = default;
   // The chain's last entry as stored now.
   virtual arrow::Result<Head> ReadHead() = 0;
-  // Stores consecutive entries. false: another writer stored entries there first (the caller
-  // re-chains after ReadHead() and tries again).
-  virtual arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) = 0;
+  // Stores the next entry. false: another writer stored an entry there first (the caller
+  // chains it again after ReadHead() and tries again).
+  virtual arrow::Result<bool> Write(const AuditRecord& record) = 0;
   virtual arrow::Status Sync(const Head& head) = 0;
   // After each stored entry (files: the anchor, at most once a second).
   virtual arrow::Status Appended(const Head& head, int64_t now_ms) { return arrow::Status::OK(); }
@@ -172,8 +168,8 @@ class FileSink : public AuditSink {
     return Head{};
   }
 
-  arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
-    const std::string text = LinesOf(batch);
+  arrow::Result<bool> Write(const AuditRecord& record) override {
+    const std::string text = LineOf(record);
     ssize_t written = ::write(fd_, text.data(), text.size());
     if (written != static_cast<ssize_t>(text.size())) {
       if (written > 0) (void)::ftruncate(fd_, size_before_);  // no torn line left for the next entry
@@ -255,20 +251,20 @@ class FileSink : public AuditSink {
   int64_t anchor_written_ms_ = 0;
 };
 
-// Immutable batch objects in a lake-like store, each created only if its name is free.
+// Immutable objects in a lake-like store, one per entry, each created only if its name is free
+// (reading accepts objects of several consecutive entries too; a name must be its first seq).
 class ObjectSink : public AuditSink {
  public:
   static arrow::Result<std::unique_ptr<ObjectSink>> Open(const std::string& location, bool for_writing) {
     auto sink = std::unique_ptr<ObjectSink>(new ObjectSink());
     ARROW_ASSIGN_OR_RAISE(sink->storage_, lake::LakeStorage::Open(location, /*create=*/for_writing));
-    sink->location_ = location;
     return sink;
   }
 
   arrow::Result<Head> ReadHead() override {
     ARROW_ASSIGN_OR_RAISE(auto names, storage_->List(""));
     for (auto it = names.rbegin(); it != names.rend(); ++it) {
-      if (!IsBatchName(*it)) continue;
+      if (!IsEntryObjectName(*it)) continue;
       ARROW_ASSIGN_OR_RAISE(std::string text, storage_->ReadAll(*it));
       auto lines = SplitLines(text);
       if (lines.empty()) return arrow::Status::Invalid("audit object ", *it, " is empty");
@@ -277,18 +273,18 @@ class ObjectSink : public AuditSink {
     return Head{};
   }
 
-  arrow::Result<bool> Write(const std::vector<AuditRecord>& batch) override {
-    return storage_->ReplaceIf(ObjectName(batch.front().seq), std::nullopt, LinesOf(batch));
+  arrow::Result<bool> Write(const AuditRecord& record) override {
+    return storage_->ReplaceIf(ObjectName(record.seq), std::nullopt, LineOf(record));
   }
 
-  arrow::Status Sync(const Head&) override { return arrow::Status::OK(); }  // every batch is stored when written
+  arrow::Status Sync(const Head&) override { return arrow::Status::OK(); }  // every entry is stored when written
 
   arrow::Result<std::vector<StoredLine>> ReadAll() const override {
     ARROW_ASSIGN_OR_RAISE(auto names, storage_->List(""));
     std::vector<StoredLine> lines;
     int64_t number = 0;
     for (const std::string& name : names) {
-      if (!IsBatchName(name)) continue;
+      if (!IsEntryObjectName(name)) continue;
       ARROW_ASSIGN_OR_RAISE(std::string text, storage_->ReadAll(name));
       auto batch = SplitLines(text);
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -306,12 +302,11 @@ class ObjectSink : public AuditSink {
 
  private:
   ObjectSink() = default;
-  static bool IsBatchName(const std::string& name) {
+  static bool IsEntryObjectName(const std::string& name) {
     return name.size() == 18 && name.compare(12, 6, ".jsonl") == 0 &&
            name.find_first_not_of("0123456789") == 12;
   }
   std::shared_ptr<lake::LakeStorage> storage_;
-  std::string location_;
 };
 
 arrow::Result<std::unique_ptr<AuditSink>> OpenSink(const std::string& location, bool for_writing) {
@@ -377,7 +372,7 @@ arrow::Status AuditLog::Append(const AuditEvent& event, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (int attempt = 0; attempt < 64; ++attempt) {
     AuditRecord record = Chain(event, now_ms);
-    ARROW_ASSIGN_OR_RAISE(bool stored, sink_->Write({record}));
+    ARROW_ASSIGN_OR_RAISE(bool stored, sink_->Write(record));
     if (stored) {
       seq_ = record.seq;
       last_hash_ = record.hash;
