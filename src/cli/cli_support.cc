@@ -4,6 +4,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
 
 namespace memberlake::cli {
 
@@ -23,6 +27,37 @@ int Fail(const arrow::Status& status) {
 
 arrow::Result<std::shared_ptr<const model::FieldRegistry>> LoadRegistry(const GlobalOptions& global) {
   return model::FieldRegistry::Load(global.registry_path);
+}
+
+arrow::Result<std::unique_ptr<store::MemberStore>> OpenStore(const GlobalOptions& global, const std::string& uri,
+                                                            bool create) {
+  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
+  store::StoreOptions options;
+  options.create_if_missing = create;
+  return store::OpenMemberStore(uri, registry, options);
+}
+
+std::string ReadStdin() { return std::string(std::istreambuf_iterator<char>(std::cin), {}); }
+
+arrow::Status WriteOutput(const std::string& path, const std::string& bytes) {
+  if (path.empty()) {
+    std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+    return arrow::Status::OK();
+  }
+  // Write next to the target and rename, so a failed export never leaves half a file.
+  std::string temp = path + ".tmp-" + std::to_string(getpid());
+  {
+    std::ofstream file(temp, std::ios::binary);
+    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!file.good()) return arrow::Status::IOError("cannot write ", path);
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
+  if (ec) {
+    std::filesystem::remove(temp, ec);
+    return arrow::Status::IOError("cannot write ", path);
+  }
+  return arrow::Status::OK();
 }
 
 arrow::Result<model::CivilDate> ResolveAsOf(const std::string& text) {

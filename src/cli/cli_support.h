@@ -11,6 +11,7 @@
 
 #include "model/calendar.h"
 #include "model/field_registry.h"
+#include "store/member_store.h"
 
 namespace memberlake::cli {
 
@@ -24,6 +25,17 @@ struct GlobalOptions {
   std::string registry_path;  // --registry; empty: $MEMBERLAKE_REGISTRY or built-in
 };
 arrow::Result<std::shared_ptr<const model::FieldRegistry>> LoadRegistry(const GlobalOptions& global);
+
+// The member store at `uri` (e.g. sqlite:var/members.db) with the registry of --registry.
+arrow::Result<std::unique_ptr<store::MemberStore>> OpenStore(const GlobalOptions& global, const std::string& uri,
+                                                            bool create);
+
+// All of standard input.
+std::string ReadStdin();
+
+// `bytes` to `path` atomically (a temporary file beside it, then rename), or to stdout when
+// `path` is empty: a failed write never leaves half a file.
+arrow::Status WriteOutput(const std::string& path, const std::string& bytes);
 
 // --as-of: empty means today in Europe/Amsterdam.
 arrow::Result<model::CivilDate> ResolveAsOf(const std::string& text);
