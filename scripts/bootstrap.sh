@@ -13,6 +13,9 @@ APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv git
   libsqlite3-dev libssl-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libbenchmark-dev ccache clang libclang-rt-14-dev libxlsxwriter-dev libcpp-httplib-dev libboost-dev wrk tzdata curl default-jre-headless maven libcurl4-openssl-dev)
 APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as another program would
+APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser (Playwright drives it), PDF pages to PNG
+APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
+PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
