@@ -40,6 +40,26 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
+# The dashboard (web/, served by `memberlake serve` at / with server.web_root): `npm ci` when the
+# lockfile changed, the bundle (web/dist, not committed) when a source changed; else nothing.
+build_dashboard() {
+  local web="$ROOT/web" lock_stamp sources
+  command -v npm >/dev/null || { log "npm is missing: install Node.js (20+) to build the dashboard"; exit 1; }
+  lock_stamp="$(sha1sum < "$web/package-lock.json")"
+  if [ "$(cat "$web/node_modules/.memberlake-lock" 2>/dev/null)" != "$lock_stamp" ]; then
+    log "installing the dashboard's npm packages (web/package-lock.json)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$lock_stamp" > "$web/node_modules/.memberlake-lock"
+  fi
+  sources="$(cd "$web" && cat package-lock.json build.mjs ../config/fields.toml $(find src -type f | LC_ALL=C sort) | sha1sum)"
+  if [ "$(cat "$web/dist/.memberlake-sources" 2>/dev/null)" != "$sources" ]; then
+    log "building the dashboard (web/dist)"
+    (cd "$web" && npm run --silent build >&2)
+    echo "$sources" > "$web/dist/.memberlake-sources"
+  fi
+}
+[ -f "$ROOT/web/package-lock.json" ] && build_dashboard
+
 # Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on
 # local disk) and DynamoDB Local. Checked against Maven Central's SHA-1 files.
 CACHE="${MEMBERLAKE_CACHE:-$HOME/.cache/memberlake}"

@@ -83,6 +83,9 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->api_keys, ApiKeyStore::LoadFile(config.api_keys_file));
   }
   ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log, config.audit_key));
+  if (!config.web_root.empty()) {
+    ARROW_ASSIGN_OR_RAISE(impl->static_files, StaticFiles::Open(config.web_root));
+  }
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.
   impl->StartJobs();
@@ -208,6 +211,8 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
       contract.body = std::string(kOpenApiJson);
       return contract;
     }
+    // The dashboard's files are public (it signs in through the API): no credentials asked.
+    if (static_files && StaticFiles::Claims(request)) return static_files->Serve(request);
     if (request.method == "GET" && request.path == "/ready") {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());

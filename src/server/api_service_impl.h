@@ -27,6 +27,7 @@
 #include "server/audit_log.h"
 #include "server/jwt_verifier.h"
 #include "server/metrics.h"
+#include "server/static_files.h"
 #include "store/store_pool.h"
 
 namespace memberlake::server {
@@ -65,6 +66,7 @@ class ApiService::Impl {
   std::unique_ptr<JwtVerifier> jwt;
   std::unique_ptr<ApiKeyStore> api_keys;
   std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<StaticFiles> static_files;  // the dashboard (server.web_root), or none
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
   Metrics metrics;

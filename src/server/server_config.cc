@@ -82,7 +82,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
-                  "max_connections_per_client"}},
+                  "max_connections_per_client", "web_root"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -116,6 +116,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "keep_alive_seconds", &keep_alive);
   r.Get("server", "keep_alive_max_requests", &keep_alive_max);
   r.Get("server", "access_log", &c.access_log);
+  r.Get("server", "web_root", &c.web_root);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
   if (const toml::node* origins = doc["server"]["cors_origins"].node()) {
@@ -221,7 +222,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   ARROW_RETURN_NOT_OK(secret_from(c.audit_key_env, "audit.key_env", "key", &c.audit_key));
   ARROW_RETURN_NOT_OK(secret_from(metrics_token_env, "server.metrics_token_env", "token", &c.metrics_token));
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
-                            &c.audit_log}) {
+                            &c.audit_log, &c.web_root}) {
     *path = Resolve(base_dir, *path);
   }
   if (c.store.rfind("sqlite:", 0) == 0) {

@@ -35,6 +35,8 @@ struct ServerConfig {
   // Browser origins allowed to call the API (CORS), e.g. "https://leden.h-dcn.nl"; exact
   // matches only. Empty: no CORS headers, preflights refused.
   std::vector<std::string> cors_origins;
+  // The dashboard's built files (web/dist), served at `/` (server/static_files.h); empty: none.
+  std::string web_root;
   // [data]
   std::string store;                       // store URI (sqlite:PATH)
   std::string lake;                        // lake folder
