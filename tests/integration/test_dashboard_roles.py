@@ -4,7 +4,7 @@ received (checked against the seeded lake, read with pyarrow)."""
 import pytest
 
 from dashboard_support import (REGION_OF_ROLE, Leaks, browser, dashboard, go, nav_titles, new_page,  # noqa: F401
-                               seeded_members, wait_view)
+                               seeded_members, sign_in, wait_view)
 
 ALL_VIEWS = ["Overzicht", "Regio's", "Leeftijd en lidmaatschap", "Verjaardagen", "ALV-jubilea", "Leden", "Exporteren", "Beheer"]
 EXPECTED_NAV = {
@@ -35,7 +35,6 @@ def test_views_controls_and_region(browser, dashboard, role):
     context, page = new_page(browser, dashboard)
     responses = []
     page.on("response", lambda r: responses.append(r) if "/api/" in r.url else None)
-    from dashboard_support import sign_in
     sign_in(page, dashboard.api_keys[role])
     assert page.get_by_test_id("whoami").inner_text() == role
     assert nav_titles(page) == EXPECTED_NAV[role]

@@ -1,0 +1,94 @@
+"""What a person notices, in real Chromium: nothing is loaded from or sent to another origin
+and the Content-Security-Policy blocks nothing the dashboard does; axe-core (from web/'s npm
+packages) finds no serious or critical violation on any view at 375 and 1440 px; the
+JavaScript stays small; and a screenshot of every view at both widths (written to
+docs/screenshots/ with MEMBERLAKE_UPDATE_SCREENSHOTS=1)."""
+import gzip
+import os
+import shutil
+
+import pytest
+
+from dashboard_support import (AXE, ROOT, WEB_DIST, browser, dashboard, go, nav_titles, new_page,  # noqa: F401
+                               sign_in, wait_view)
+
+VIEWS = {  # view title -> screenshot name
+    "Overzicht": "overzicht", "Regio's": "regio", "Leeftijd en lidmaatschap": "verdeling", "Verjaardagen": "verjaardagen",
+    "ALV-jubilea": "jubilea", "Leden": "leden", "Exporteren": "export", "Beheer": "beheer",
+}
+
+
+def test_bundle_is_small():
+    total = sum(len(gzip.compress(p.read_bytes())) for p in (WEB_DIST / "assets").iterdir())
+    total += len(gzip.compress((WEB_DIST / "index.html").read_bytes()))
+    assert total < 200 * 1024, f"{total} bytes gzip"
+
+
+def test_same_origin_only_and_csp_clean(browser, dashboard):
+    context, page = new_page(browser, dashboard)
+    requests, csp = [], []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda e: csp.append(f"page error: {e}"))
+    page.reload()
+    sign_in(page, dashboard.api_keys["system"])
+    for title in nav_titles(page):
+        go(page, title)
+    go(page, "Leden")
+    page.locator("[data-testid=members-table] tbody a").first.click()
+    wait_view(page)
+    page.get_by_role("link", name="Bewerken").click()
+    wait_view(page)
+    assert requests and all(u.startswith(dashboard.url) or u.startswith(("data:", "blob:")) for u in requests), \
+        [u for u in requests if not u.startswith(dashboard.url)]
+    assert not csp, csp
+    go(page, "Regio's")
+    assert page.locator("figure.chart svg").count() == 1
+    context.close()
+
+
+@pytest.mark.parametrize("width", [1440, 375])
+def test_axe_and_screenshots(browser, dashboard, tmp_path, width):
+    context, page = new_page(browser, dashboard, "system", width=width, height=900 if width > 400 else 800, bypass_csp=True)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    problems = []
+
+    def check(name):
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("""async () => {
+            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']}});
+            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);
+        }""")
+        problems.extend(f"{name}@{width}: {p}" for p in result)
+        path = shots / f"{name}-{width}.png"
+        page.screenshot(path=str(path))
+        assert path.stat().st_size > 5000
+
+    for title, name in VIEWS.items():
+        go(page, title)
+        check(name)
+    go(page, "Leden")
+    page.locator("[data-testid=members-table] tbody a").first.click()
+    wait_view(page)
+    check("lid")
+    page.get_by_role("link", name="Bewerken").click()
+    wait_view(page)
+    check("lid-bewerken")
+    page.get_by_role("button", name="Uitloggen").click()
+    page.get_by_label("API-sleutel").wait_for()
+    check("inloggen")
+    assert not problems, "\n".join(problems)
+    # at 375 px nothing is wider than the screen except scrollable tables and charts
+    if width == 375:
+        go_back = new_page(browser, dashboard, "system", width=375, height=800)
+        overflow = go_back[1].evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= 380, overflow
+        go_back[0].close()
+    if os.environ.get("MEMBERLAKE_UPDATE_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        for shot in shots.iterdir():
+            shutil.copy(shot, target / shot.name)
+    context.close()
