@@ -195,10 +195,12 @@ def sign_in(page, key):
 
 
 def wait_view(page, timeout=30000):
-    """Until the current view has rendered (no busy main, no loading line)."""
+    """Until the view at the current address has rendered (the router marks main with
+    data-ready = the address once the view's data is on screen)."""
     page.wait_for_function(
-        "() => { const m = document.querySelector('main'); return m && !m.hasAttribute('aria-busy')"
-        " && !m.querySelector('.loading'); }", timeout=timeout)
+        "() => { const m = document.querySelector('main');"
+        " return m && m.dataset.ready === (location.hash || '#/') && !m.hasAttribute('aria-busy'); }",
+        timeout=timeout)
 
 
 def nav_titles(page):
@@ -210,5 +212,8 @@ def go(page, title):
     toggle = page.locator("button.menu-toggle")
     if toggle.is_visible():
         toggle.click()
-    page.locator("nav#nav a", has_text=title).first.click()
+    link = page.locator("nav#nav a", has_text=title).first
+    href = link.get_attribute("href")
+    link.click()
+    page.wait_for_function("h => location.hash === h || location.hash.startsWith(h + '?')", arg=href)
     wait_view(page)

@@ -115,15 +115,18 @@ async function renderRoute() {
   }
   if (!view) {
     clear(main, h("h1", {}, "Pagina niet gevonden"), h("p", {}, h("a", { href: "#/" }, "Naar het overzicht")));
+    main.setAttribute("data-ready", location.hash);
     return;
   }
   if (!view.allowed(session.caps)) {
     clear(main, h("h1", {}, view.title), statusLine(messageFor(403), "error"));
+    main.setAttribute("data-ready", location.hash);
     return;
   }
   document.title = `${view.title} – Ledenadministratie`;
   clear(main, h("p", { class: "loading", role: "status" }, "Laden…"));
   main.setAttribute("aria-busy", "true");
+  main.removeAttribute("data-ready");
   try {
     const ctx = { ...session, route, isCurrent: () => token === renderToken, rerender: renderRoute };
     await view.render(main, ctx);
@@ -132,7 +135,10 @@ async function renderRoute() {
     if (error.status === 401) return;  // the sign-in is shown already
     clear(main, h("h1", {}, view.title), errorBox(error, renderRoute));
   } finally {
-    main.removeAttribute("aria-busy");
+    if (token === renderToken) {
+      main.removeAttribute("aria-busy");
+      main.setAttribute("data-ready", location.hash || "#/");  // for tests and the benchmark: this view is done
+    }
   }
 }
 
@@ -144,7 +150,9 @@ function banner(text) {
 // ---- start ----
 
 window.addEventListener("hashchange", () => { if (session) renderRoute(); });
-window.addEventListener("memberlake:signin", (event) => showSignIn(event.detail?.message));
+// A 401 during a session (expired token, revoked key): sign in again, then back to this page.
+// Before a session exists the sign-in form reports the failure itself.
+window.addEventListener("memberlake:signin", (event) => { if (session) showSignIn(event.detail?.message); });
 window.addEventListener("offline", () => banner(messageFor(0)));
 window.addEventListener("online", () => banner(null));
 window.addEventListener("unhandledrejection", (event) => {
@@ -178,7 +186,10 @@ async function boot() {
   try {
     await startSession(location.hash || "#/");
   } catch (error) {
-    if (error.status === 401) return;
+    if (error.status === 401) {
+      showSignIn(messageFor(401));
+      return;
+    }
     clear(app, h("main", { id: "main" }, h("h1", {}, "Ledenadministratie"), statusLine(error.message, "error"),
       h("button", { type: "button", onclick: () => location.reload() }, "Opnieuw proberen")));
   }
