@@ -158,7 +158,7 @@ class Leaks:
         return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright per module: test modules import this fixture
 def browser():
     from playwright.sync_api import sync_playwright
     require_dashboard()

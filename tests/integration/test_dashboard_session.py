@@ -65,7 +65,7 @@ def test_server_restart(browser, dashboard):
     dashboard.stop()
     dashboard.start()
     try:
-        go(page, "Overzicht")
+        page.locator("nav#nav a", has_text="Overzicht").click()
         page.get_by_text("Je bent niet (meer) ingelogd").wait_for()
         page.get_by_label("API-sleutel").wait_for()
     finally:
