@@ -43,7 +43,7 @@ def test_same_origin_only_and_csp_clean(browser, dashboard):
         [u for u in requests if not u.startswith(dashboard.url)]
     assert not csp, csp
     go(page, "Regio's")
-    assert page.locator("figure.chart svg").count() == 1
+    assert page.locator("figure.chart svg").count() >= 1  # drawn under the CSP
     context.close()
 
 

@@ -7,13 +7,22 @@ import { h } from "./dom.js";
 const nl = new Intl.NumberFormat("nl-NL");
 
 function width(container) {
-  return Math.max(300, Math.min(1100, (container?.clientWidth || document.getElementById("main")?.clientWidth || 800) - 8));
+  // the figure's padding and border (1 rem + 2 px) fit inside the container
+  const available = (container?.clientWidth || document.getElementById("main")?.clientWidth || 800) - 40;
+  return Math.max(300, Math.min(1100, available));
 }
 
-function figure(svg, description) {
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", description);
-  return h("figure", { class: "chart" }, svg);
+// The chart is one image for assistive technology, described in words (the table beside it
+// holds the figures): Plot's labels on its inner groups are dropped (not allowed on a <g>
+// without a role). Focusable, because narrow screens scroll it sideways.
+function figure(chart, description) {
+  for (const el of chart.querySelectorAll("[aria-label], [aria-description]")) {
+    el.removeAttribute("aria-label");
+    el.removeAttribute("aria-description");
+  }
+  chart.setAttribute("role", "img");
+  chart.setAttribute("aria-label", description);
+  return h("figure", { class: "chart", tabindex: "0" }, chart);
 }
 
 // rows: [{label, value, group?}]: horizontal bars (stacked by group when given).
@@ -48,7 +57,8 @@ export function violins(groups, { description, unit, container } = {}) {
   const svg = Plot.plot({
     width: width(container),
     height: 360,
-    marginBottom: 70,
+    marginBottom: 80,
+    marginLeft: 50,
     fx: { label: null, domain: groups.map((g) => g.name), tickRotate: -30 },
     x: { axis: null, domain: [-1.05, 1.05] },
     y: { grid: true, label: unit },
