@@ -34,7 +34,7 @@ api_keys_file = "quickstart_api_keys.toml"
 TOML
 cat <<MSG
 
-  Het dashboard:      http://127.0.0.1:$PORT/
+  Het dashboard:        http://127.0.0.1:$PORT/
   Inloggen met sleutel: $KEY
   (alleen voor dit apparaat; elke run maakt een nieuwe sleutel. Stoppen: Ctrl-C)
 
