@@ -92,3 +92,41 @@ def test_axe_and_screenshots(browser, dashboard, tmp_path, width):
         for shot in shots.iterdir():
             shutil.copy(shot, target / shot.name)
     context.close()
+
+
+def test_keyboard_only(browser, dashboard):
+    """Sign in, skip to the content, open the member list, search and open a member with the
+    keyboard alone."""
+    context, page = new_page(browser, dashboard)
+    page.get_by_label("API-sleutel").focus()
+    page.keyboard.type(dashboard.api_keys["read_utrecht"])
+    page.keyboard.press("Enter")
+    page.get_by_test_id("whoami").wait_for()
+    wait_view(page)
+    page.reload()  # a fresh load (the session stays in the tab): focus starts at the top
+    wait_view(page)
+    page.keyboard.press("Tab")  # the first stop: the skip link
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    assert page.evaluate("() => location.hash") == "#/"
+    for _ in range(30):  # forward through the header to the menu's "Leden"
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent") == "Leden":
+            break
+    page.keyboard.press("Enter")
+    wait_view(page)
+    assert page.evaluate("() => location.hash") == "#/leden"
+    assert page.evaluate("() => document.getElementById('main').contains(document.activeElement)")
+    page.get_by_label("Zoek", exact=True).focus()
+    page.keyboard.type("b")  # achternaam starting with B: typed in lower case
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => location.hash.includes('q=b')")
+    wait_view(page)
+    first = page.locator("[data-testid=members-table] tbody a").first
+    first.focus()
+    name = first.inner_text()
+    page.keyboard.press("Enter")
+    wait_view(page)
+    assert page.locator("main h1").inner_text() == name
+    context.close()

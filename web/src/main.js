@@ -13,6 +13,7 @@ const app = document.getElementById("app");
 let session = null;  // {me, caps}
 let authConfig = { oidc: null };
 let renderToken = 0;
+let moveFocus = false;  // after a navigation the new page's content gets the focus (screen readers announce it)
 
 function currentRoute() {
   const hash = location.hash.startsWith("#/") ? location.hash.slice(1) : "/";
@@ -45,6 +46,7 @@ function showSignIn(message) {
     useApiKey(input.value);
     clear(status, statusLine("Bezig met inloggen…"));
     try {
+      moveFocus = true;  // the form goes away: the page's content takes the focus
       await startSession(returnTo);
     } catch (error) {
       clearCredential();
@@ -138,6 +140,8 @@ async function renderRoute() {
     if (token === renderToken) {
       main.removeAttribute("aria-busy");
       main.setAttribute("data-ready", location.hash || "#/");  // for tests and the benchmark: this view is done
+      if (moveFocus && !main.contains(document.activeElement)) main.focus({ preventScroll: true });
+      moveFocus = false;
     }
   }
 }
@@ -149,7 +153,17 @@ function banner(text) {
 
 // ---- start ----
 
-window.addEventListener("hashchange", () => { if (session) renderRoute(); });
+window.addEventListener("hashchange", () => {
+  if (!session || (location.hash && !location.hash.startsWith("#/"))) return;
+  moveFocus = true;
+  renderRoute();
+});
+// The skip link jumps to the content without touching the address (the router owns the hash).
+document.addEventListener("click", (event) => {
+  if (!event.target.closest?.(".skip")) return;
+  event.preventDefault();
+  document.getElementById("main")?.focus();
+});
 // A 401 during a session (expired token, revoked key): sign in again, then back to this page.
 // Before a session exists the sign-in form reports the failure itself.
 window.addEventListener("memberlake:signin", (event) => { if (session) showSignIn(event.detail?.message); });
