@@ -89,3 +89,22 @@ def test_status_only_edit(browser, dashboard):
     _, _, stored = dashboard.api("GET", f"/api/members/{member['member_id']}")
     assert stored["status"] == "Geschorst"
     context.close()
+
+
+def test_generate_now_with_progress_and_audit_trail(browser, dashboard):
+    _, _, before = dashboard.api("GET", "/api/snapshots", "system")
+    context, page = new_page(browser, dashboard, "system")
+    go(page, "Beheer")
+    rows_before = page.locator("[data-testid=snapshots-table] tbody tr").count()
+    page.get_by_role("button", name="Snapshot nu maken").click()
+    page.get_by_test_id("job-status").get_by_text("Klaar: snapshot").wait_for(timeout=120000)
+    page.locator("[data-testid=snapshots-table] tbody tr").nth(rows_before).wait_for()
+    _, _, after = dashboard.api("GET", "/api/snapshots", "system")
+    assert len(after["snapshots"]) == len(before["snapshots"]) + 1
+    assert after["current"] in page.get_by_test_id("job-status").inner_text()
+    # the audit trail (refreshed after the job; oldest first) shows the request and its outcome
+    _, _, audit = dashboard.api("GET", "/api/audit?limit=50", "system")
+    actions = [e["action"] for e in audit["entries"]]
+    assert "generate" in actions and "generate.finish" in actions
+    page.get_by_test_id("audit-table").get_by_text("generate.finish").first.wait_for()
+    context.close()

@@ -27,7 +27,10 @@ function generateSection(ctx) {
       progress.value = 100;
       if (job.state === "succeeded") {
         clear(status, statusLine(`Klaar: snapshot ${job.snapshot_id} met ${num(job.members)} leden (${num(job.quarantined)} in quarantaine).`, "ok"));
-        if (ctx.isCurrent()) refreshSnapshots(ctx);
+        if (ctx.isCurrent()) {
+          refreshSnapshots(ctx);
+          if (ctx.caps.audit) refreshAudit();
+        }
       } else {
         clear(status, statusLine(`De generatie is mislukt: ${job.error || job.state}`, "error"));
       }
@@ -57,23 +60,25 @@ async function refreshSnapshots(ctx) {
   }
 }
 
-async function auditSection() {
-  const holder = h("div", {});
-  const state = { after: 0, pages: [] };
-  const load = async () => {
-    try {
-      const data = await getJson("/api/audit", { params: { after: state.after, limit: 50 } });
-      const entries = Array.isArray(data) ? data : data.entries || data.records || [];
-      const columns = [["seq", "#", { numeric: true }], ["time", "Tijd", { render: (r) => dateTime(r.time) }], ["actor", "Wie"],
-        ["action", "Handeling"], ["target", "Doel"], ["outcome", "Uitkomst"], ["rows", "Rijen", { numeric: true }]];
-      const more = entries.length === 50 ? h("button", { type: "button", onclick: () => { state.after = entries[entries.length - 1].seq; load(); } }, "Volgende 50") : null;
-      clear(holder, table(entries, columns, { caption: "Audit trail (oudste eerst)", testid: "audit-table" }), more);
-    } catch (error) {
-      if (error.status !== 401) clear(holder, errorBox(error));
-    }
-  };
-  await load();
-  return h("section", { class: "card", "aria-labelledby": "audit" }, h("h2", { id: "audit" }, "Audit trail"), holder);
+const auditHolder = h("div", {});
+const auditState = { after: 0 };
+
+async function refreshAudit() {
+  try {
+    const data = await getJson("/api/audit", { params: { after: auditState.after, limit: 50 } });
+    const entries = data.entries || [];
+    const columns = [["seq", "#", { numeric: true }], ["time", "Tijd", { render: (r) => dateTime(r.time) }], ["actor", "Wie"],
+      ["action", "Handeling"], ["target", "Doel"], ["outcome", "Uitkomst"], ["rows", "Rijen", { numeric: true }]];
+    const next = entries.length === 50 ? h("button", { type: "button", onclick: () => {
+      auditState.after = entries[entries.length - 1].seq;
+      refreshAudit();
+    } }, "Volgende 50") : null;
+    const first = auditState.after ? h("button", { type: "button", onclick: () => { auditState.after = 0; refreshAudit(); } }, "Terug naar het begin") : null;
+    clear(auditHolder, table(entries, columns, { caption: "Audit trail (oudste eerst)", testid: "audit-table" }),
+      h("div", { class: "actions" }, first, next));
+  } catch (error) {
+    if (error.status !== 401) clear(auditHolder, errorBox(error));
+  }
 }
 
 export async function render(main, ctx) {
@@ -84,7 +89,11 @@ export async function render(main, ctx) {
     await refreshSnapshots(ctx);
     parts.push(h("section", { class: "card", "aria-labelledby": "snaps" }, h("h2", { id: "snaps" }, "Snapshots"), snapshotsHolder));
   }
-  if (caps.audit) parts.push(await auditSection());
+  if (caps.audit) {
+    auditState.after = 0;
+    await refreshAudit();
+    parts.push(h("section", { class: "card", "aria-labelledby": "audit" }, h("h2", { id: "audit" }, "Audit trail"), auditHolder));
+  }
   if (!ctx.isCurrent()) return;
   clear(main, ...parts);
 }
