@@ -98,7 +98,7 @@ function renderShell() {
       toggle,
       h("div", { class: "user" },
         h("span", { class: "who" }, h("span", { class: "sr-only" }, "Ingelogd als "),
-          h("strong", { "data-testid": "whoami" }, me.subject), h("span", { class: "scope" }, ` · ${regions}`)),
+          h("strong", { "data-testid": "whoami" }, me.name || me.subject), h("span", { class: "scope" }, ` · ${regions}`)),
         h("button", { type: "button", onclick: signOut, "data-testid": "signout" }, "Uitloggen"))),
     navEl,
     h("div", { id: "banner", "aria-live": "assertive" }),

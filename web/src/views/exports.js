@@ -43,7 +43,8 @@ export async function render(main, ctx) {
         `${report.name}.${format}`, { "aria-label": `${TITLES[report.name] || report.name} als ${text}`, "data-format": format }));
     }
     return h("li", { class: "card export", "data-report": report.name },
-      h("h2", {}, TITLES[report.name] || report.name), h("p", { class: "meta" }, report.description),
+      h("h2", {}, TITLES[report.name] || report.name),
+      TITLES[report.name] ? null : h("p", { class: "meta" }, report.description),  // the catalogue's text is English
       controls.length ? h("div", { class: "toolbar" }, controls) : null, buttons);
   });
   clear(main, heading("Exporteren"),
