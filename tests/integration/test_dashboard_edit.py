@@ -62,7 +62,7 @@ def test_create_and_delete(browser, dashboard):
     page.get_by_label("Status *").select_option("Aangemeld")
     page.get_by_label("Woonplaats").fill("Zeist")
     page.get_by_role("button", name="Opslaan").click()
-    page.wait_for_url("**/#/leden/*")
+    page.wait_for_function(r"() => /^#\/leden\/[0-9a-f-]{36}$/.test(location.hash)")  # the new member's page
     wait_view(page)
     member_id = page.url.rsplit("/", 1)[1]
     _, _, stored = dashboard.api("GET", f"/api/members/{member_id}")
