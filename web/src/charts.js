@@ -58,7 +58,7 @@ export function violins(groups, { description, unit, container } = {}) {
     width: width(container),
     height: 360,
     marginBottom: 80,
-    marginLeft: 50,
+    marginLeft: 85,  // room for the first rotated regio name
     fx: { label: null, domain: groups.map((g) => g.name), tickRotate: -30 },
     x: { axis: null, domain: [-1.05, 1.05] },
     y: { grid: true, label: unit },
