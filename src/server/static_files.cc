@@ -92,13 +92,26 @@ ApiResponse StaticFiles::Serve(const ApiRequest& request) const {
     return not_found;
   }
   if (!fs::is_regular_file(file, error)) return not_found;
+  const std::string content_type = ContentType(file.extension().string());
+  // A gzip copy written by the build (web/build.mjs) next to the file, when the client takes it.
+  bool gzip = false;
+  if (Header(request, "accept-encoding").find("gzip") != std::string::npos) {
+    fs::path packed = fs::canonical(fs::path(file.string() + ".gz"), error);
+    if (!error && packed.parent_path() == file.parent_path() && fs::is_regular_file(packed, error)) {
+      file = packed;
+      gzip = true;
+    }
+    error.clear();
+  }
   const auto size = fs::file_size(file, error);
   if (error) return not_found;
   const auto modified = fs::last_write_time(file, error).time_since_epoch().count();
   if (error) return not_found;
   std::ostringstream tag;
-  tag << '"' << std::hex << size << '-' << modified << '"';
+  tag << '"' << std::hex << size << '-' << modified << (gzip ? "-gz" : "") << '"';
   ApiResponse response;
+  if (gzip) response.headers.emplace_back("Content-Encoding", "gzip");
+  response.headers.emplace_back("Vary", "Accept-Encoding");
   response.headers.emplace_back("ETag", tag.str());
   // Bundles carry their content hash in the name (web/build.mjs): cached for good. The rest
   // (index.html names the current bundle) is checked again on every load.
@@ -116,7 +129,7 @@ ApiResponse StaticFiles::Serve(const ApiRequest& request) const {
   std::ifstream in(file, std::ios::binary);
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) return Plain(500, "interne fout\n");
-  response.content_type = ContentType(file.extension().string());
+  response.content_type = content_type;
   response.body = std::move(body);
   return response;
 }

@@ -26,6 +26,7 @@ class StaticFiles {
 
   // The file for request.path ("/" is index.html): 200 with its content type, ETag and
   // Cache-Control, 304 for a matching If-None-Match, 404 for anything missing or refused.
+  // A client accepting gzip gets the build's FILE.gz beside it (Content-Encoding: gzip).
   ApiResponse Serve(const ApiRequest& request) const;
 
   // The policy sent with every static answer (documented in docs/dashboard.md).

@@ -2,6 +2,7 @@
 types, ETag / 304, Cache-Control, the Content-Security-Policy, and refusals: traversal (raw
 and percent-encoded), dotfiles, a symlink pointing outside the folder, folders, missing files.
 The API stays under /api (an API path never falls through to a file)."""
+import gzip
 import http.client
 import os
 import signal
@@ -22,6 +23,7 @@ def site(tmp_path_factory, bin_path):
     (root / "index.html").write_text("<!doctype html><title>t</title>index-page")
     (root / "assets" / "app-0123.js").write_text("console.log('bundle')")
     (root / "assets" / "app-0123.css").write_text("body{}")
+    (root / "assets" / "app-0123.css.gz").write_bytes(gzip.compress(b"body{}"))
     (root / ".stamp").write_text("secret-stamp")
     (root / "assets" / ".hidden.js").write_text("hidden")
     (base / "outside.txt").write_text("outside-secret")
@@ -82,6 +84,14 @@ def test_index_and_assets(site):
 
 def body_of(site, path):
     return get(site, path)[2]
+
+
+def test_gzip_copy_when_accepted(site):
+    status, headers, body = get(site, "/assets/app-0123.css", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip" and gzip.decompress(body) == b"body{}"
+    assert headers["content-type"] == "text/css; charset=utf-8" and "accept-encoding" in headers["vary"].lower()
+    status, headers, body = get(site, "/assets/app-0123.css")
+    assert body == b"body{}" and "content-encoding" not in headers
 
 
 def test_etag_revalidation(site):

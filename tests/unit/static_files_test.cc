@@ -64,6 +64,22 @@ TEST_F(StaticFilesTest, ServesFilesWithTypeCachingAndPolicy) {
   EXPECT_TRUE(again.body.empty());
 }
 
+TEST_F(StaticFilesTest, GzipCopyForClientsThatTakeIt) {
+  Write(base_ / "dist" / "assets" / "app-1.js.gz", "GZ");
+  fs::create_symlink(base_ / "outside.txt", base_ / "dist" / "index.html.gz");  // must not be followed out
+  auto packed = Get("/assets/app-1.js", {{"accept-encoding", "gzip, br"}});
+  EXPECT_EQ(packed.body, "GZ");
+  EXPECT_EQ(HeaderOf(packed, "Content-Encoding"), "gzip");
+  EXPECT_EQ(packed.content_type, "text/javascript; charset=utf-8");
+  auto plain = Get("/assets/app-1.js");
+  EXPECT_EQ(plain.body, "js");
+  EXPECT_EQ(HeaderOf(plain, "Content-Encoding"), "");
+  EXPECT_NE(HeaderOf(plain, "ETag"), HeaderOf(packed, "ETag"));
+  auto index = Get("/", {{"accept-encoding", "gzip"}});
+  EXPECT_EQ(index.body, "<p>index</p>");
+  EXPECT_EQ(HeaderOf(index, "Content-Encoding"), "");
+}
+
 TEST_F(StaticFilesTest, RefusesTraversalDotfilesSymlinkEscapesAndFolders) {
   for (const char* path : {"/../outside.txt", "/assets/../../outside.txt", "/.env", "/assets/.", "/link.txt", "/assets",
                            "/assets/", "/nope.js", "relative", "/a\\..\\outside.txt", "/assets//app-1.js/"}) {

@@ -90,7 +90,9 @@ function control(f, value, caps) {
 
 function memberForm(ctx, member, onSave) {
   const { caps } = ctx;
-  const list = caps.updateStatus && member ? fields.filter((f) => f.name === "status") : editable(caps);
+  // Only an all-regions administrator may choose a member number (the server refuses others).
+  const list = caps.updateStatus && member ? fields.filter((f) => f.name === "status")
+    : editable(caps).filter((f) => caps.allRegions || !["lidnummer", "lidnummer_toelichting"].includes(f.name));
   const controls = new Map();
   const sections = GROUPS.map(([group, title]) => {
     const items = list.filter((f) => f.group === group);
