@@ -84,7 +84,12 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   }
   ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log, config.audit_key));
   if (!config.web_root.empty()) {
-    ARROW_ASSIGN_OR_RAISE(impl->static_files, StaticFiles::Open(config.web_root));
+    // The page fetches the issuer's discovery document itself (OpenID sign-in).
+    std::vector<std::string> origins = config.web_connect_origins;
+    if (auto scheme = config.issuer.find("://"); scheme != std::string::npos) {
+      origins.push_back(config.issuer.substr(0, config.issuer.find('/', scheme + 3)));
+    }
+    ARROW_ASSIGN_OR_RAISE(impl->static_files, StaticFiles::Open(config.web_root, origins));
   }
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.

@@ -82,7 +82,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
-                  "max_connections_per_client", "web_root"}},
+                  "max_connections_per_client", "web_root", "web_connect_origins"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -119,16 +119,18 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "web_root", &c.web_root);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
-  if (const toml::node* origins = doc["server"]["cors_origins"].node()) {
+  for (auto [key, out] : {std::pair{"cors_origins", &c.cors_origins}, std::pair{"web_connect_origins", &c.web_connect_origins}}) {
+    const toml::node* origins = doc["server"][key].node();
+    if (origins == nullptr) continue;
     const toml::array* list = origins->as_array();
-    if (list == nullptr) return arrow::Status::Invalid("server config: server.cors_origins must be a list of origins");
+    if (list == nullptr) return arrow::Status::Invalid("server config: server.", key, " must be a list of origins");
     for (const auto& origin : *list) {
       auto text = origin.value<std::string>();
       if (!text || text->empty() || text->back() == '/' || text->find("://") == std::string::npos) {
-        return arrow::Status::Invalid("server config: server.cors_origins: each origin is scheme://host[:port], "
+        return arrow::Status::Invalid("server config: server.", key, ": each origin is scheme://host[:port], "
                                       "like \"https://leden.h-dcn.nl\"");
       }
-      c.cors_origins.push_back(*text);
+      out->push_back(*text);
     }
   }
   // The edge's limits (server/http_server.h): each must be positive.

@@ -37,6 +37,9 @@ struct ServerConfig {
   std::vector<std::string> cors_origins;
   // The dashboard's built files (web/dist), served at `/` (server/static_files.h); empty: none.
   std::string web_root;
+  // Origins the dashboard may fetch from besides its own (its Content-Security-Policy): the
+  // issuer's is added by itself; Cognito's token endpoint lives on the hosted UI's domain.
+  std::vector<std::string> web_connect_origins;
   // [data]
   std::string store;                       // store URI (sqlite:PATH)
   std::string lake;                        // lake folder

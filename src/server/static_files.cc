@@ -13,14 +13,6 @@ namespace memberlake::server {
 
 namespace fs = std::filesystem;
 
-// Scripts, styles, images, data and fonts only from this origin; no plugins, frames, forms to
-// elsewhere or <base> tricks. 'unsafe-inline' for styles only: Observable Plot writes a
-// <style> element and style attributes into every chart it draws (no script can be inlined).
-const char* const StaticFiles::kContentSecurityPolicy =
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-    "connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'";
-
 namespace {
 
 std::string ContentType(const std::string& extension) {
@@ -33,6 +25,18 @@ std::string ContentType(const std::string& extension) {
       {".woff2", "font/woff2"},                {".txt", "text/plain; charset=utf-8"}};
   auto found = kTypes.find(model::AsciiLower(extension));
   return found == kTypes.end() ? "application/octet-stream" : found->second;
+}
+
+// Scripts, styles, images, data and fonts only from this origin; no plugins, frames, forms to
+// elsewhere or <base> tricks; fetches to this origin and the sign-in provider's only.
+// 'unsafe-inline' for styles only: Observable Plot writes a <style> element and style
+// attributes into every chart it draws (no script can be inlined).
+std::string Policy(const std::vector<std::string>& connect_origins) {
+  std::string connect = "'self'";
+  for (const auto& origin : connect_origins) connect += " " + origin;
+  return "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+         "connect-src " + connect + "; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+         "frame-ancestors 'none'";
 }
 
 ApiResponse Plain(int status, const std::string& text) {
@@ -62,14 +66,21 @@ std::optional<fs::path> SafeRelative(const std::string& path) {
 
 }  // namespace
 
-arrow::Result<std::unique_ptr<StaticFiles>> StaticFiles::Open(const std::string& root) {
+arrow::Result<std::unique_ptr<StaticFiles>> StaticFiles::Open(const std::string& root,
+                                                              const std::vector<std::string>& connect_origins) {
+  for (const auto& origin : connect_origins) {
+    // one origin each: a space or ';' would add directives to the policy
+    if (origin.find_first_of(" ;,'\"\r\n\t") != std::string::npos || origin.find("://") == std::string::npos) {
+      return arrow::Status::Invalid("server.web_connect_origins: '", origin, "' is not an origin (scheme://host[:port])");
+    }
+  }
   std::error_code error;
   fs::path canonical = fs::canonical(root, error);
   if (error || !fs::is_directory(canonical, error)) {
     return arrow::Status::Invalid("server.web_root: ", root,
                                   " is not a folder (build the dashboard: scripts/bootstrap.sh, or npm run build in web/)");
   }
-  return std::unique_ptr<StaticFiles>(new StaticFiles(canonical.string()));
+  return std::unique_ptr<StaticFiles>(new StaticFiles(canonical.string(), Policy(connect_origins)));
 }
 
 bool StaticFiles::Claims(const ApiRequest& request) {
@@ -117,7 +128,7 @@ ApiResponse StaticFiles::Serve(const ApiRequest& request) const {
   // (index.html names the current bundle) is checked again on every load.
   const bool immutable = relative->begin()->string() == "assets";
   response.headers.emplace_back("Cache-Control", immutable ? "public, max-age=31536000, immutable" : "no-cache");
-  response.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
+  response.headers.emplace_back("Content-Security-Policy", policy_);
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   response.headers.emplace_back("Referrer-Policy", "no-referrer");
   response.headers.emplace_back("X-Frame-Options", "DENY");

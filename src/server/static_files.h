@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <arrow/result.h>
 
@@ -18,7 +19,10 @@ namespace memberlake::server {
 class StaticFiles {
  public:
   // `root` must be an existing folder (error naming server.web_root otherwise).
-  static arrow::Result<std::unique_ptr<StaticFiles>> Open(const std::string& root);
+  // `connect_origins`: origins (scheme://host[:port]) the page may also call besides its own,
+  // for OpenID sign-in: the issuer (discovery) and the provider's token endpoint.
+  static arrow::Result<std::unique_ptr<StaticFiles>> Open(const std::string& root,
+                                                          const std::vector<std::string>& connect_origins = {});
 
   // Whether `request` is one this serves: GET (or HEAD, which the edge turns into GET) of a
   // path outside /api/, /health, /ready and /metrics.
@@ -30,11 +34,12 @@ class StaticFiles {
   ApiResponse Serve(const ApiRequest& request) const;
 
   // The policy sent with every static answer (documented in docs/dashboard.md).
-  static const char* const kContentSecurityPolicy;
+  const std::string& content_security_policy() const { return policy_; }
 
  private:
-  explicit StaticFiles(std::string root) : root_(std::move(root)) {}
+  StaticFiles(std::string root, std::string policy) : root_(std::move(root)), policy_(std::move(policy)) {}
   std::string root_;  // canonical, without a trailing separator
+  std::string policy_;
 };
 
 }  // namespace memberlake::server

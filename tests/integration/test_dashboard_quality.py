@@ -132,3 +132,16 @@ def test_keyboard_only(browser, dashboard):
     wait_view(page)
     assert page.locator("main h1").inner_text() == name
     context.close()
+
+
+def test_policy_admits_the_sign_in_provider_only(dashboard):
+    """connect-src: the page's own origin and the configured issuer's (OpenID discovery), nothing
+    else; scripts only from the page's origin."""
+    import urllib.request
+    from server_support import ISSUER
+    with urllib.request.urlopen(dashboard.url + "/", timeout=30) as resp:
+        policy = resp.headers["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split("; ")}
+    issuer_origin = "/".join(ISSUER.split("/")[:3])
+    assert directives["connect-src"] == ["'self'", issuer_origin]
+    assert directives["script-src"] == ["'self'"] and directives["default-src"] == ["'none'"]

@@ -106,6 +106,25 @@ TEST_F(StaticFilesTest, ClaimsOnlyNonApiGets) {
   EXPECT_FALSE(StaticFiles::Claims(request));
 }
 
+TEST(StaticFilesConfig, ConnectOriginsExtendOnlyConnectSrc) {
+  auto root = fs::temp_directory_path();
+  auto files = StaticFiles::Open(root.string(), {"https://leden.auth.eu-west-1.amazoncognito.com"});
+  ASSERT_TRUE(files.ok());
+  EXPECT_NE((*files)->content_security_policy().find(
+                "connect-src 'self' https://leden.auth.eu-west-1.amazoncognito.com;"),
+            std::string::npos);
+  EXPECT_NE((*files)->content_security_policy().find("script-src 'self';"), std::string::npos);
+  for (const char* bad : {"https://a.nl; script-src *", "https://a.nl https://b.nl", "a.nl", "'unsafe-eval'"}) {
+    auto refused = StaticFiles::Open(root.string(), {bad});
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("web_connect_origins"), std::string::npos);
+  }
+  auto config = ServerConfig::LoadString("[server]\nweb_connect_origins = [\"https://x.nl/\"]\n[data]\nlake = \"l\"\n"
+                                         "[auth]\napi_keys_file = \"k.toml\"\n", "/tmp");
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("server.web_connect_origins"), std::string::npos);
+}
+
 TEST(StaticFilesConfig, WebRootIsRelativeToTheConfigAndMustExist) {
   auto config = ServerConfig::LoadString(
       "[server]\nweb_root = \"../web/dist\"\n[data]\nlake = \"lake\"\n[auth]\napi_keys_file = \"k.toml\"\n", "/srv/ml/config");
