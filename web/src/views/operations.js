@@ -51,7 +51,9 @@ async function refreshSnapshots(ctx) {
     const data = await getJson("/api/snapshots");
     const rows = [...data.snapshots].reverse().slice(0, 50);
     const columns = [["snapshot_id", "Snapshot"], ["generated_at", "Gemaakt", { render: (r) => dateTime(r.generated_at) }],
-      ["data_version", "data_version", { numeric: true }], ["members_in_scope", "Leden (jouw scope)", { numeric: true }],
+      ["data_version", "data_version", { numeric: true }],
+      // all-regions callers get the dataset's total; others the rows of their regions' files
+      ["members", "Leden", { numeric: true, render: (r) => num(r.members ?? r.members_in_scope) }],
       ["current", "Actueel"]];
     if (ctx.caps.allRegions) columns.push(["quarantined", "Quarantaine", { numeric: true }]);
     clear(snapshotsHolder, table(rows, columns, { caption: "Snapshots (nieuwste eerst)", testid: "snapshots-table" }));
