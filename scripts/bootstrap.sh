@@ -16,6 +16,7 @@ APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as anoth
 APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser (Playwright drives it), PDF pages to PNG
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
+PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
