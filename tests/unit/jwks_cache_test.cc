@@ -80,6 +80,18 @@ class JwksCacheTest : public ::testing::Test {
     return cache.ok() ? *cache : nullptr;
   }
   void Rotate() { issuer_.Serve(kJwksUri, Json{{"keys", {Jwk(key2_, "k2")}}}.dump()); }
+  static JwksCacheOptions With(int64_t JwksCacheOptions::*setting, int64_t value) {
+    JwksCacheOptions options;
+    options.*setting = value;
+    return options;
+  }
+  // A cache that fetched k1, after which the issuer rotated to k2.
+  std::shared_ptr<JwksCache> FetchedThenRotated(JwksCacheOptions options = {}) {
+    auto cache = Cache(options);
+    EXPECT_TRUE(Has(cache->KeysFor("k1"), "k1"));
+    Rotate();
+    return cache;
+  }
 
   static bool Has(const arrow::Result<std::shared_ptr<const JwkSet>>& keys, const std::string& kid) {
     return keys.ok() && (*keys)->Contains(kid);
@@ -113,9 +125,7 @@ TEST_F(JwksCacheTest, AConfiguredJwksUriNeedsNoDiscovery) {
 }
 
 TEST_F(JwksCacheTest, AnUnknownKidFetchesAgainAndPicksUpARotatedKey) {
-  auto cache = Cache();
-  ASSERT_TRUE(Has(cache->KeysFor("k1"), "k1"));
-  Rotate();
+  auto cache = FetchedThenRotated();
   now_ += 60;  // the refetch interval is over
   auto keys = cache->KeysFor("k2");
   EXPECT_TRUE(Has(keys, "k2"));
@@ -125,9 +135,7 @@ TEST_F(JwksCacheTest, AnUnknownKidFetchesAgainAndPicksUpARotatedKey) {
 }
 
 TEST_F(JwksCacheTest, UnknownKidsFetchAtMostOncePerInterval) {
-  auto cache = Cache();
-  ASSERT_TRUE(Has(cache->KeysFor("k1"), "k1"));
-  Rotate();
+  auto cache = FetchedThenRotated();
   // Garbage kids right after the first fetch: the interval has not passed, nothing is fetched,
   // and the keys we hold still serve.
   for (int i = 0; i < 50; ++i) EXPECT_TRUE(Has(cache->KeysFor("garbage-" + std::to_string(i)), "k1"));
@@ -143,11 +151,7 @@ TEST_F(JwksCacheTest, UnknownKidsFetchAtMostOncePerInterval) {
 }
 
 TEST_F(JwksCacheTest, TheIntervalIsConfigurable) {
-  JwksCacheOptions options;
-  options.refetch_interval_seconds = 5;
-  auto cache = Cache(options);
-  ASSERT_TRUE(Has(cache->KeysFor("k1"), "k1"));
-  Rotate();
+  auto cache = FetchedThenRotated(With(&JwksCacheOptions::refetch_interval_seconds, 5));
   now_ += 4;
   EXPECT_FALSE(Has(cache->KeysFor("k2"), "k2"));
   now_ += 1;
@@ -155,11 +159,7 @@ TEST_F(JwksCacheTest, TheIntervalIsConfigurable) {
 }
 
 TEST_F(JwksCacheTest, OldKeysAreRefreshedSoAWithdrawnKeyStopsVerifying) {
-  JwksCacheOptions options;
-  options.max_age_seconds = 600;
-  auto cache = Cache(options);
-  ASSERT_TRUE(Has(cache->KeysFor("k1"), "k1"));
-  Rotate();
+  auto cache = FetchedThenRotated(With(&JwksCacheOptions::max_age_seconds, 600));
   now_ += 599;
   EXPECT_TRUE(Has(cache->KeysFor("k1"), "k1"));
   EXPECT_EQ(issuer_.Requests(kJwksUri), 1);
@@ -217,9 +217,7 @@ TEST_F(JwksCacheTest, DiscoveryMustNameTheIssuerAndASafeJwksUri) {
 }
 
 TEST_F(JwksCacheTest, ConcurrentUnknownKidsShareOneFetch) {
-  auto cache = Cache();
-  ASSERT_TRUE(Has(cache->KeysFor("k1"), "k1"));
-  Rotate();
+  auto cache = FetchedThenRotated();
   now_ += 60;
   issuer_.delay = std::chrono::milliseconds(50);
   std::vector<std::thread> threads;
