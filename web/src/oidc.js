@@ -29,7 +29,9 @@ export async function loadAuthConfig() {
     throw new Error('De server is niet bereikbaar: de aanmeldinstellingen konden niet worden opgehaald.');
   }
   if (!response.ok) throw new Error(`De aanmeldinstellingen konden niet worden opgehaald (HTTP ${response.status}).`);
-  const body = await response.json();
+  const body = await response.json().catch(() => {
+    throw new Error('De server gaf onleesbare aanmeldinstellingen terug.');
+  });
   return { oidc: body && body.oidc ? body.oidc : null };
 }
 
