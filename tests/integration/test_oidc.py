@@ -454,3 +454,19 @@ leeway_seconds = 0
     finally:
         server.stop()
         provider.stop()
+
+
+def test_a_failed_code_exchange_gives_a_clear_dutch_error(setup, browser):
+    """A callback whose state matches (oidc.js's own pending entry) but whose code the provider
+    never issued: the token endpoint refuses it and the page says so."""
+    origin = setup["harness"].origin
+    page = browser.new_page()
+    page.goto(origin + "/harness.html")
+    status_of(page)
+    page.evaluate("""sessionStorage.setItem('memberlake.oidc.pending', JSON.stringify(
+        {state: 'st-1', nonce: 'n-1', verifier: 'v'.repeat(43), returnTo: '/harness.html'}))""")
+    page.goto(origin + "/harness.html?code=never-issued&state=st-1")
+    status = status_of(page)
+    assert "De inlogcode kon niet worden ingewisseld (HTTP 400: invalid_grant)" in status.get("error", ""), status
+    assert "code=" not in page.url
+    page.close()
