@@ -5,7 +5,8 @@
 // The header's alg decides the key kind and nothing else can: an HS256 token is only checked
 // against the configured secret and an RS256 token only against a JWKS RSA key, so a token
 // "signed" with the public key as an HMAC secret fails, and `none` or any other alg is refused.
-// Keys a token brings along (jwk, jku, x5u, x5c headers) are never used.
+// Keys a token brings along (jwk, jku, x5u, x5c headers) are never used: an unknown kid can at
+// most make the key source fetch the configured issuer's key set again, within its rate limit.
 #pragma once
 
 #include <cstdint>
