@@ -329,6 +329,8 @@ def test_the_server_refuses_an_insecure_issuer(tmp_path_factory, data):
     base = tmp_path_factory.mktemp("insecure")
     config = base / "server.toml"
     config.write_text(f"""
+[server]
+port = 0
 [data]
 store = "{data['store']}"
 lake = "{data['lake']}"
