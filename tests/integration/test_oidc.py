@@ -163,6 +163,10 @@ path = "{self.audit}"
         assert "listening on" in line, f"server did not start: {line} {self.proc.stderr.read()}"
         self.url = line.strip().split()[-1]
 
+    def stop_and_read_stderr(self):
+        assert self.stop() == 0
+        return self.proc.stderr.read()
+
 
 class Harness:
     """A loopback web root with web/src/oidc.js and tests/oidc/harness.html that passes /api/*
@@ -472,3 +476,25 @@ def test_a_failed_code_exchange_gives_a_clear_dutch_error(setup, browser):
     assert "De inlogcode kon niet worden ingewisseld (HTTP 400: invalid_grant)" in status.get("error", ""), status
     assert "code=" not in page.url
     page.close()
+
+
+def test_an_unreachable_issuer_is_a_503_not_a_401(tmp_path_factory, data):
+    """No keys can be fetched (nothing listens at the issuer): signing in again would not help,
+    so the answer is 503; the sign-in config and API keys are unaffected."""
+    issuer = f"http://127.0.0.1:{free_port()}"
+    server = OidcServer(tmp_path_factory.mktemp("unreachable"), data, f"""
+issuer = "{issuer}"
+oidc_client_id = "{CLIENT_ID}"
+oidc_redirect_uri = "http://127.0.0.1:9/"
+""")
+    try:
+        claims = {"sub": "anna", "iss": issuer, "aud": CLIENT_ID, "exp": int(time.time()) + 600,
+                  "cognito:groups": ["Members_Read"]}
+        response = server.get("/api/me", forged(claims, "k1"))
+        assert response.status == 503, response.text
+        assert "signing keys cannot be fetched" in response.text
+        assert "connect" in server.stop_and_read_stderr().lower()  # why, for the operator
+        server = None
+    finally:
+        if server is not None:
+            server.stop()
