@@ -228,13 +228,18 @@ def setup(tmp_path_factory, data):
     harness = Harness(tmp_path_factory.mktemp("webroot"))
     redirect_uri = harness.origin + "/harness.html"
     provider = Provider(free_port(), redirect_uri, harness.origin)
-    server = OidcServer(tmp_path_factory.mktemp("oidc-server"), data, f"""
+    try:
+        server = OidcServer(tmp_path_factory.mktemp("oidc-server"), data, f"""
 issuer = "{provider.issuer}"
 oidc_client_id = "{CLIENT_ID}"
 oidc_redirect_uri = "{redirect_uri}"
 oidc_scopes = "openid email"
 jwks_refetch_seconds = {REFETCH_SECONDS}
 """)
+    except BaseException:
+        provider.stop()
+        harness.stop()
+        raise
     harness.api = server.url
     yield {"harness": harness, "provider": provider, "server": server, "redirect_uri": redirect_uri}
     code = server.stop()
@@ -437,13 +442,14 @@ def test_the_dashboard_signs_in_with_the_club_account_and_back_after_expiry(tmp_
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     provider = Provider(free_port(), origin + "/", origin, id_token_ttl=8)
-    server = OidcServer(tmp_path_factory.mktemp("dashboard"), data, f"""
+    server = None
+    try:
+        server = OidcServer(tmp_path_factory.mktemp("dashboard"), data, f"""
 issuer = "{provider.issuer}"
 oidc_client_id = "{CLIENT_ID}"
 oidc_redirect_uri = "{origin}/"
 leeway_seconds = 0
 """, port=port)
-    try:
         page = browser.new_page()
         page.goto(origin + "/")
         page.get_by_role("button", name="Inloggen met clubaccount").click()
@@ -458,7 +464,8 @@ leeway_seconds = 0
         page.get_by_role("button", name="Inloggen met clubaccount").wait_for(timeout=20000)
         page.close()
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         provider.stop()
 
 
