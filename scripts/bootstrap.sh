@@ -41,6 +41,17 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
+# The sign-in tests' OpenID provider (npm oidc-provider, exact version in tests/oidc/package-lock.json),
+# installed into tests/oidc/node_modules again whenever the lockfile changes.
+OIDC_DIR="$ROOT/tests/oidc"
+OIDC_STAMP="$OIDC_DIR/node_modules/.memberlake-lock"
+if [ "$(cat "$OIDC_STAMP" 2>/dev/null)" != "$(sha1sum < "$OIDC_DIR/package-lock.json")" ]; then
+  command -v npm >/dev/null || { log "npm (Node.js) is needed for tests/oidc"; exit 1; }
+  log "installing the test OpenID provider (npm ci in tests/oidc)"
+  (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  sha1sum < "$OIDC_DIR/package-lock.json" > "$OIDC_STAMP"
+fi
+
 # Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on
 # local disk) and DynamoDB Local. Checked against Maven Central's SHA-1 files.
 CACHE="${MEMBERLAKE_CACHE:-$HOME/.cache/memberlake}"
