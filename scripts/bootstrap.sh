@@ -16,6 +16,7 @@ APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as anoth
 APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser (Playwright drives it), PDF pages to PNG
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
+PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -40,25 +41,28 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$STAMP"
 fi
 
-# The dashboard (web/, served by `memberlake serve` at / with server.web_root): `npm ci` when the
-# lockfile changed, the bundle (web/dist, not committed) when a source changed; else nothing.
-build_dashboard() {
-  local web="$ROOT/web" lock_stamp sources
-  command -v npm >/dev/null || { log "npm is missing: install Node.js (20+) to build the dashboard"; exit 1; }
-  lock_stamp="$(sha1sum < "$web/package-lock.json")"
-  if [ "$(cat "$web/node_modules/.memberlake-lock" 2>/dev/null)" != "$lock_stamp" ]; then
-    log "installing the dashboard's npm packages (web/package-lock.json)"
-    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >&2)
-    echo "$lock_stamp" > "$web/node_modules/.memberlake-lock"
-  fi
-  sources="$(cd "$web" && cat package-lock.json build.mjs ../config/fields.toml $(find src -type f | LC_ALL=C sort) | sha1sum)"
-  if [ "$(cat "$web/dist/.memberlake-sources" 2>/dev/null)" != "$sources" ]; then
-    log "building the dashboard (web/dist)"
-    (cd "$web" && npm run --silent build >&2)
-    echo "$sources" > "$web/dist/.memberlake-sources"
+# npm packages of a folder (its package-lock.json, exact versions) into its node_modules, again
+# whenever the lockfile changes.
+npm_ci() {  # folder, what it is for
+  local dir="$1" stamp="$1/node_modules/.memberlake-lock"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$(sha1sum < "$dir/package-lock.json")" ]; then
+    command -v npm >/dev/null || { log "npm (Node.js 20+) is needed for $2"; exit 1; }
+    log "installing $2 (npm ci in ${dir#"$ROOT"/})"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    sha1sum < "$dir/package-lock.json" > "$stamp"
   fi
 }
-[ -f "$ROOT/web/package-lock.json" ] && build_dashboard
+# The sign-in tests' OpenID provider (npm oidc-provider, exact version in tests/oidc/package-lock.json).
+npm_ci "$ROOT/tests/oidc" "the test OpenID provider"
+# The dashboard (web/, served by `memberlake serve` at / with server.web_root): its packages,
+# then the bundle (web/dist, not committed) again when a source changed; else nothing.
+npm_ci "$ROOT/web" "the dashboard's packages"
+web_sources="$(cd "$ROOT/web" && cat package-lock.json build.mjs ../config/fields.toml $(find src -type f | LC_ALL=C sort) | sha1sum)"
+if [ "$(cat "$ROOT/web/dist/.memberlake-sources" 2>/dev/null)" != "$web_sources" ]; then
+  log "building the dashboard (web/dist)"
+  (cd "$ROOT/web" && npm run --silent build >&2)
+  echo "$web_sources" > "$ROOT/web/dist/.memberlake-sources"
+fi
 
 # Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on
 # local disk) and DynamoDB Local. Checked against Maven Central's SHA-1 files.

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <utility>
@@ -153,14 +155,7 @@ class FileLock {
 arrow::Result<bool> LakeStorage::ReplaceIf(std::string_view relative, const std::optional<std::string>& expected,
                                            std::string_view bytes) {
   if (fs_->type_name() == "s3") {
-    S3ObjectClient* client = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(s3_mutex_);
-      if (!s3_) {
-        ARROW_ASSIGN_OR_RAISE(s3_, S3ObjectClient::Make(location_));
-      }
-      client = s3_.get();
-    }
+    ARROW_ASSIGN_OR_RAISE(S3ObjectClient * client, ConditionalWriter());
     ARROW_ASSIGN_OR_RAISE(auto current, client->Get(relative));
     if (current.has_value() != expected.has_value() || (current && current->body != *expected)) return false;
     return client->PutIf(relative, bytes, current ? std::optional<std::string>(current->etag) : std::nullopt);
@@ -181,6 +176,41 @@ arrow::Result<bool> LakeStorage::ReplaceIf(std::string_view relative, const std:
   }
   ARROW_RETURN_NOT_OK(PutAtomic(relative, bytes));
   return true;
+}
+
+arrow::Result<S3ObjectClient*> LakeStorage::ConditionalWriter() {
+  std::lock_guard<std::mutex> lock(s3_mutex_);
+  if (!s3_) {
+    ARROW_ASSIGN_OR_RAISE(s3_, S3ObjectClient::Make(location_));
+  }
+  return s3_.get();
+}
+
+arrow::Result<bool> LakeStorage::CreateIfAbsent(std::string_view relative, std::string_view bytes) {
+  if (fs_->type_name() == "s3") {
+    ARROW_ASSIGN_OR_RAISE(S3ObjectClient * client, ConditionalWriter());
+    return client->PutIf(relative, bytes, std::nullopt);  // If-None-Match: *
+  }
+  if (fs_->type_name() != "local") {
+    return arrow::Status::NotImplemented("create-if-absent on a '", fs_->type_name(), "' lake");
+  }
+  // Write the whole content under a temporary name, then link(2) it to the final name: link
+  // never replaces an existing file, so the object appears complete or not at all, and of two
+  // writers exactly one wins, with no lock file left behind.
+  const std::string path = FullPath(relative);
+  ARROW_RETURN_NOT_OK(fs_->CreateDir(ParentOf(path), /*recursive=*/true));
+  const std::string temp = path + ".tmp-" + RandomSuffix();
+  {
+    ARROW_ASSIGN_OR_RAISE(auto out, fs_->OpenOutputStream(temp));
+    ARROW_RETURN_NOT_OK(out->Write(bytes.data(), static_cast<int64_t>(bytes.size())));
+    ARROW_RETURN_NOT_OK(out->Close());
+  }
+  const int linked = ::link(temp.c_str(), path.c_str());
+  const int link_errno = errno;
+  ::unlink(temp.c_str());
+  if (linked == 0) return true;
+  if (link_errno == EEXIST) return false;
+  return arrow::Status::IOError("cannot create ", path, ": ", std::strerror(link_errno));
 }
 
 arrow::Result<std::string> LakeStorage::ReadAll(std::string_view relative) const {

@@ -51,6 +51,10 @@ class LakeStorage {
   // holds something else.
   arrow::Result<bool> ReplaceIf(std::string_view relative, const std::optional<std::string>& expected,
                                 std::string_view bytes);
+  // Creates a small object only if nothing has that name yet, all at once: true when this call
+  // created it, false (having written nothing) when the name was taken. Local disk: a complete
+  // temporary file hard-linked to the name; S3: a PUT with If-None-Match: *.
+  arrow::Result<bool> CreateIfAbsent(std::string_view relative, std::string_view bytes);
   arrow::Result<std::string> ReadAll(std::string_view relative) const;
   arrow::Result<std::shared_ptr<arrow::io::RandomAccessFile>> OpenForRead(std::string_view relative) const;
   arrow::Result<bool> Exists(std::string_view relative) const;
@@ -71,6 +75,7 @@ class LakeStorage {
 
  private:
   LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location);
+  arrow::Result<S3ObjectClient*> ConditionalWriter();  // s3_, made on first use
   std::shared_ptr<arrow::fs::FileSystem> fs_;
   std::string root_;
   std::string location_;

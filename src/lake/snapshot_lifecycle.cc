@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lake/delta_log.h"
 #include "lake/snapshot_manifest.h"
 #include "model/calendar.h"
 
@@ -88,9 +89,18 @@ arrow::Result<LifecycleReport> ApplyRetention(LakeStorage& lake, const Retention
     ARROW_ASSIGN_OR_RAISE(auto inside, lake.ListTree(folder));
     entries.insert(entries.end(), inside.begin(), inside.end());
   }
+  // A publish that died between its Delta commit and CURRENT left the tables showing files
+  // that are about to go as orphans: point the tables at the current snapshot first.
+  ARROW_ASSIGN_OR_RAISE(bool has_tables, lake.Exists("parquet/full-dataset/_delta_log"));
+  if (!dry_run && !current.empty() && has_tables) {
+    ARROW_ASSIGN_OR_RAISE(auto current_manifest, ReadManifest(lake, current));
+    ARROW_RETURN_NOT_OK(CommitSnapshotToDeltaTables(lake, current_manifest));
+  }
   std::vector<LakeStorage::StoredEntry> removals;
   for (const auto& entry : entries) {
     if (entry.is_dir || referenced.count(entry.path)) continue;
+    // The Delta logs are the tables' history (lake/delta_log.h), not snapshot files.
+    if (entry.path.find("/_delta_log/") != std::string::npos) continue;
     if (expired.count(entry.path)) {
       removals.push_back(entry);
     } else if (now - entry.modified >= policy.orphan_grace) {

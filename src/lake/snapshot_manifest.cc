@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crypto/sha256.h"
+#include "lake/delta_log.h"
 #include "model/calendar.h"
 #include "model/text.h"
 
@@ -211,7 +212,7 @@ arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& stora
   return ids;  // List() sorts, and ids start with the generation time
 }
 
-arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest) {
+arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest, const PublishOptions& options) {
   // Each round reads CURRENT, decides on what it read, and swaps only if CURRENT still holds
   // exactly that; a writer that cut in between makes the swap fail and the round repeat.
   constexpr int kRounds = 16;
@@ -229,6 +230,11 @@ arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest) 
       auto current = ReadManifest(storage, current_id);
       const int64_t current_version = current.ok() ? current->data_version : 0;
       if (current_id >= manifest.snapshot_id || current_version > manifest.data_version) {
+        // An earlier round may have committed this snapshot to the Delta tables: point them back
+        // at the one that is current, before its files are removed.
+        if (options.open_table_format && current.ok()) {
+          ARROW_RETURN_NOT_OK(CommitSnapshotToDeltaTables(storage, *current));
+        }
         return arrow::Status::Cancelled("superseded: snapshot ", current_id, " (data_version ", current_version,
                                         ") was published while this generation ran; snapshot ", manifest.snapshot_id,
                                         " (data_version ", manifest.data_version, ") is not newer and was not published");
@@ -236,6 +242,8 @@ arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest) 
       manifest.previous_snapshot_id = current_id;
     }
     ARROW_RETURN_NOT_OK(storage.PutAtomic(SnapshotManifest::ManifestPath(manifest.snapshot_id), manifest.ToJson()));
+    // The open table format's commit comes before CURRENT moves (lake/delta_log.h).
+    if (options.open_table_format) ARROW_RETURN_NOT_OK(CommitSnapshotToDeltaTables(storage, manifest));
     ARROW_ASSIGN_OR_RAISE(bool swapped, storage.ReplaceIf(kCurrentPointer, pointer, manifest.snapshot_id + "\n"));
     if (swapped) return arrow::Status::OK();
   }

@@ -88,7 +88,13 @@ arrow::Result<std::vector<std::string>> ListSnapshotIds(const LakeStorage& stora
 // snapshot sorts after it and its data_version is not lower, it is published on top (and
 // previous_snapshot_id updated); otherwise Status::Cancelled("superseded: ...") and CURRENT
 // is left alone (the snapshot's files become orphans for lifecycle to remove).
-arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest);
+// With `open_table_format`, the snapshot is committed to the lake's Delta tables between the
+// manifest and CURRENT (lake/delta_log.h), and a superseded one points them back at CURRENT's;
+// only tests whose files are not Parquet turn it off.
+struct PublishOptions {
+  bool open_table_format = true;
+};
+arrow::Status PublishManifest(LakeStorage& storage, SnapshotManifest& manifest, const PublishOptions& options = {});
 // Re-reads every listed file and checks size and SHA-256. Error names the first bad file.
 arrow::Status VerifySnapshot(const LakeStorage& storage, const SnapshotManifest& manifest);
 

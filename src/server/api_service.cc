@@ -69,14 +69,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     impl->rendered = std::make_unique<query::LruCache<Impl::Rendered>>(config.cache_bytes);
   }
   if (!config.issuer.empty() && !config.audience.empty()) {
-    JwtOptions options;
-    options.issuer = config.issuer;
-    options.audience = config.audience;
-    options.hs256_secret = config.hs256_secret;
-    options.leeway_seconds = config.leeway_seconds;
-    if (!config.jwks_file.empty()) {
-      ARROW_ASSIGN_OR_RAISE(options.jwks_json, ReadTextFile(config.jwks_file, "JWKS file"));
-    }
+    ARROW_ASSIGN_OR_RAISE(JwtOptions options, JwtOptionsFor(config));
     ARROW_ASSIGN_OR_RAISE(impl->jwt, JwtVerifier::Make(options));
   }
   if (!config.api_keys_file.empty()) {
@@ -160,6 +153,7 @@ arrow::Result<Caller> ApiService::Impl::Authenticate(const ApiRequest& request) 
     if (!jwt) return Unauthenticated("bearer tokens are not enabled");
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
     auto principal = jwt->Verify(token, now.count());
+    if (!principal.ok() && principal.status().IsIOError()) return principal.status();  // no keys: 503
     if (!principal.ok()) return Unauthenticated("invalid token: " + principal.status().message());
     caller.principal = *principal;
   } else {
@@ -222,7 +216,13 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
     }
+    if (request.method == "GET" && request.path == "/api/auth/config") return AuthConfig();  // before sign-in
     auto caller = Authenticate(request);
+    if (!caller.ok() && caller.status().IsIOError()) {
+      // The issuer's signing keys cannot be fetched (jwks_cache.cc logs why, once per attempt):
+      // not the caller's fault, and signing in again would not help.
+      return ErrorResponse(503, "sign-in is unavailable: the token signing keys cannot be fetched");
+    }
     if (!caller.ok()) return ErrorResponse(401, caller.status().message());
     AuditNote note;
     auto response = Route(request, *caller, &note);

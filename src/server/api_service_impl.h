@@ -42,6 +42,9 @@ struct AuditNote {
   std::string detail;
 };
 
+// The verifier's settings from the config, with its RS256 key source (api_auth.cc).
+arrow::Result<JwtOptions> JwtOptionsFor(const ServerConfig& config);
+
 class ApiService::Impl {
  public:
   ServerConfig config;
@@ -112,6 +115,7 @@ class ApiService::Impl {
                                     const std::string& name, Json extra);
 
   arrow::Result<ApiResponse> Me(const Caller& caller);
+  ApiResponse AuthConfig() const;  // api_auth.cc
   arrow::Result<ApiResponse> Ready();
   ApiResponse HandleUnmetered(const ApiRequest& request);
   // CORS (api_cors.cc): the answer to OPTIONS, and the headers every answer gets.

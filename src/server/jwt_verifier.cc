@@ -6,12 +6,9 @@
 #include <utility>
 
 #include <nlohmann/json.hpp>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/param_build.h>
 
 namespace memberlake::server {
 namespace {
@@ -23,7 +20,6 @@ using Json = nlohmann::json;
 constexpr size_t kMaxTokenBytes = 64 * 1024;
 // RFC 7518 §3.2: an HS256 key shorter than the hash output is weak.
 constexpr size_t kMinSecretBytes = 32;
-constexpr int kMinRsaBits = 2048;
 
 int Base64UrlValue(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -38,94 +34,9 @@ template <typename T, void (*Free)(T*)>
 struct Deleter {
   void operator()(T* p) const { Free(p); }
 };
-using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX, EVP_PKEY_CTX_free>>;
 using MdCtx = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
-using Bignum = std::unique_ptr<BIGNUM, Deleter<BIGNUM, BN_free>>;
-using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>>;
-using Params = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM, OSSL_PARAM_free>>;
 
 const unsigned char* Bytes(std::string_view text) { return reinterpret_cast<const unsigned char*>(text.data()); }
-
-Bignum ToBignum(const std::string& big_endian) {
-  return Bignum(BN_bin2bn(Bytes(big_endian), static_cast<int>(big_endian.size()), nullptr));
-}
-
-// An RSA public key from the JWK's n and e (big-endian bytes), through the OpenSSL 3 provider
-// API. The public-key check refuses an even modulus, e = 1 and similar keys that would make
-// signatures forgeable should a JWKS be mangled.
-arrow::Result<Pkey> RsaPublicKey(const std::string& n, const std::string& e) {
-  Bignum bn_n = ToBignum(n);
-  Bignum bn_e = ToBignum(e);
-  if (!bn_n || !bn_e) return arrow::Status::Invalid("cannot read n or e");
-  if (BN_num_bits(bn_n.get()) < kMinRsaBits) return arrow::Status::Invalid("RSA modulus shorter than 2048 bits");
-  ParamBld build(OSSL_PARAM_BLD_new());
-  if (!build || OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
-      OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1) {
-    return arrow::Status::Invalid("cannot build RSA parameters");
-  }
-  Params params(OSSL_PARAM_BLD_to_param(build.get()));
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return arrow::Status::Invalid("cannot build an RSA key from n and e");
-  }
-  Pkey key(raw);
-  PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) return arrow::Status::Invalid("not a sound RSA public key");
-  return key;
-}
-
-// A string member: nullopt when absent, Invalid when present with another type.
-arrow::Result<std::optional<std::string>> OptionalString(const Json& object, const char* name) {
-  auto it = object.find(name);
-  if (it == object.end()) return std::optional<std::string>();
-  if (!it->is_string()) return arrow::Status::Invalid(name, " is not a string");
-  return std::optional<std::string>(it->get<std::string>());
-}
-
-using RsaKeys = std::map<std::string, Pkey>;  // by kid ("" for a key without one)
-
-// Adds the JWK to `keys` if it is an RSA signature key for RS256.
-arrow::Status AddJwk(const Json& jwk, RsaKeys* keys) {
-  if (!jwk.is_object()) return arrow::Status::Invalid("not an object");
-  ARROW_ASSIGN_OR_RAISE(auto kty, OptionalString(jwk, "kty"));
-  ARROW_ASSIGN_OR_RAISE(auto use, OptionalString(jwk, "use"));
-  ARROW_ASSIGN_OR_RAISE(auto alg, OptionalString(jwk, "alg"));
-  ARROW_ASSIGN_OR_RAISE(auto kid, OptionalString(jwk, "kid"));
-  if (!kty) return arrow::Status::Invalid("missing kty");
-  // A key published for encryption or another algorithm must not verify RS256 signatures.
-  if (*kty != "RSA" || (use && *use != "sig") || (alg && *alg != "RS256")) return arrow::Status::OK();
-  ARROW_ASSIGN_OR_RAISE(auto n_text, OptionalString(jwk, "n"));
-  ARROW_ASSIGN_OR_RAISE(auto e_text, OptionalString(jwk, "e"));
-  if (!n_text || !e_text) return arrow::Status::Invalid("missing n or e");
-  auto n = DecodeBase64Url(*n_text);
-  auto e = DecodeBase64Url(*e_text);
-  if (!n.ok() || !e.ok()) return arrow::Status::Invalid("n or e is not base64url");
-  ARROW_ASSIGN_OR_RAISE(Pkey key, RsaPublicKey(*n, *e));
-  std::string id = kid.value_or("");
-  if (keys->count(id)) return arrow::Status::Invalid("duplicate kid '", id, "'");
-  (*keys)[id] = std::move(key);
-  return arrow::Status::OK();
-}
-
-arrow::Result<RsaKeys> ParseJwks(const std::string& text) {
-  Json jwks = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  auto keys_it = jwks.is_object() ? jwks.find("keys") : jwks.end();
-  if (!jwks.is_object() || keys_it == jwks.end() || !keys_it->is_array()) {
-    return arrow::Status::Invalid("JWKS: expected an object with a \"keys\" array");
-  }
-  RsaKeys keys;
-  int index = 0;
-  for (const Json& jwk : *keys_it) {
-    ++index;
-    arrow::Status status = AddJwk(jwk, &keys);
-    if (!status.ok()) return arrow::Status::Invalid("JWKS key ", index, ": ", status.message());
-  }
-  if (keys.empty()) return arrow::Status::Invalid("JWKS: no RSA signature keys");
-  return keys;
-}
 
 bool VerifyRs256(EVP_PKEY* key, std::string_view signing_input, const std::string& signature) {
   MdCtx ctx(EVP_MD_CTX_new());
@@ -229,9 +140,23 @@ arrow::Result<Principal> PrincipalFrom(const Json& claims) {
 }  // namespace
 
 struct JwtVerifier::Keys {
-  std::string hs256_secret;  // empty: HS256 refused
-  RsaKeys rsa;               // empty: RS256 refused
+  std::string hs256_secret;                // empty: HS256 refused
+  std::shared_ptr<RsaKeySource> rsa_source;  // null: RS256 refused
 };
+
+namespace {
+
+// The configured JWKS text: one set, never fetched again.
+class FixedRsaKeys : public RsaKeySource {
+ public:
+  explicit FixedRsaKeys(std::shared_ptr<const JwkSet> keys) : keys_(std::move(keys)) {}
+  arrow::Result<std::shared_ptr<const JwkSet>> KeysFor(const std::optional<std::string>&) override { return keys_; }
+
+ private:
+  const std::shared_ptr<const JwkSet> keys_;
+};
+
+}  // namespace
 
 JwtVerifier::JwtVerifier(JwtOptions options, std::unique_ptr<const Keys> keys)
     : options_(std::move(options)), keys_(std::move(keys)) {}
@@ -290,16 +215,17 @@ arrow::Result<std::unique_ptr<JwtVerifier>> JwtVerifier::Make(const JwtOptions& 
   if (!options.hs256_secret.empty() && options.hs256_secret.size() < kMinSecretBytes) {
     return arrow::Status::Invalid("the HS256 secret must be at least 32 bytes");
   }
+  if (!options.jwks_json.empty() && options.rsa_keys) {
+    return arrow::Status::Invalid("JWT verification takes RS256 keys from a JWKS text or from a key source, not both");
+  }
   auto keys = std::make_unique<Keys>();
   keys->hs256_secret = options.hs256_secret;
+  keys->rsa_source = options.rsa_keys;
   if (!options.jwks_json.empty()) {
-    try {
-      ARROW_ASSIGN_OR_RAISE(keys->rsa, ParseJwks(options.jwks_json));
-    } catch (const Json::exception&) {
-      return arrow::Status::Invalid("JWKS: malformed");  // defensive: every access above is type-checked
-    }
+    ARROW_ASSIGN_OR_RAISE(auto fixed, JwkSet::Parse(options.jwks_json));
+    keys->rsa_source = std::make_shared<FixedRsaKeys>(std::move(fixed));
   }
-  if (keys->rsa.empty() && keys->hs256_secret.empty()) {
+  if (!keys->rsa_source && keys->hs256_secret.empty()) {
     return arrow::Status::Invalid("JWT verification needs an HS256 secret or a JWKS");
   }
   return std::unique_ptr<JwtVerifier>(new JwtVerifier(options, std::move(keys)));
@@ -319,11 +245,16 @@ arrow::Result<Principal> JwtVerifier::Verify(std::string_view token, int64_t now
         return arrow::Status::Invalid("bad signature");
       }
     } else if (alg_name == "RS256") {
-      if (keys_->rsa.empty()) return arrow::Status::Invalid("RS256 tokens are not accepted");
-      ARROW_ASSIGN_OR_RAISE(auto kid, OptionalString(parts.header, "kid"));
-      auto key = kid ? keys_->rsa.find(*kid) : keys_->rsa.size() == 1 ? keys_->rsa.begin() : keys_->rsa.end();
-      if (key == keys_->rsa.end()) return arrow::Status::Invalid(kid ? "unknown key id" : "token names no key id");
-      if (!VerifyRs256(key->second.get(), parts.signing_input, parts.signature)) {
+      if (!keys_->rsa_source) return arrow::Status::Invalid("RS256 tokens are not accepted");
+      auto kid_it = parts.header.find("kid");
+      if (kid_it != parts.header.end() && !kid_it->is_string()) return arrow::Status::Invalid("kid is not a string");
+      std::optional<std::string> kid;
+      if (kid_it != parts.header.end()) kid = kid_it->get<std::string>();
+      // May fetch the issuer's keys again for an unknown kid (rate-limited by the source).
+      ARROW_ASSIGN_OR_RAISE(auto rsa, keys_->rsa_source->KeysFor(kid));
+      EVP_PKEY* key = rsa->Find(kid);
+      if (key == nullptr) return arrow::Status::Invalid(kid ? "unknown key id" : "token names no key id");
+      if (!VerifyRs256(key, parts.signing_input, parts.signature)) {
         return arrow::Status::Invalid("bad signature");
       }
     } else {

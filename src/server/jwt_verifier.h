@@ -1,10 +1,12 @@
 // Bearer tokens as Amazon Cognito issues them: compact JWS, HS256 (a shared secret) or RS256
-// (RSA keys from a JWKS document), roles in the "cognito:groups" claim.
+// (RSA keys from a JWKS document: fixed text, or fetched from the issuer by jwks_cache.h), roles
+// in the "cognito:groups" claim.
 //
 // The header's alg decides the key kind and nothing else can: an HS256 token is only checked
 // against the configured secret and an RS256 token only against a JWKS RSA key, so a token
 // "signed" with the public key as an HMAC secret fails, and `none` or any other alg is refused.
-// Keys a token brings along (jwk, jku, x5u, x5c headers) are never used.
+// Keys a token brings along (jwk, jku, x5u, x5c headers) are never used: an unknown kid can at
+// most make the key source fetch the configured issuer's key set again, within its rate limit.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 
 #include <arrow/result.h>
 
+#include "server/jwk_set.h"
 #include "server/principal.h"
 
 namespace memberlake::server {
@@ -22,18 +25,16 @@ struct JwtOptions {
   std::string issuer;           // "iss" must equal it
   std::string audience;         // "aud" (string or array) holds it, or, without aud, Cognito's "client_id" equals it
   std::string hs256_secret;     // empty: HS256 tokens are refused; else at least 32 bytes
-  std::string jwks_json;        // JWKS text (RSA keys: kid, n, e); empty: RS256 tokens are refused
+  std::string jwks_json;        // JWKS text (RSA keys: kid, n, e), or:
+  std::shared_ptr<RsaKeySource> rsa_keys;  // where RS256 keys come from (e.g. a JwksCache); neither: RS256 refused
   int64_t leeway_seconds = 30;  // clock skew allowed on exp, nbf and iat
 };
 
 class JwtVerifier {
  public:
   // Builds every key once. Invalid when issuer or audience is missing, leeway is outside
-  // 0..86400, there is no key at all, the HS256 secret is shorter than 32 bytes, or the JWKS is
-  // bad: not a {"keys": [...]} object, an RSA key without n/e, n or e not base64url, a modulus
-  // under 2048 bits, a key OpenSSL's public-key check refuses, or two keys with one kid. JWKS
-  // entries that are not RSA signature keys for RS256 ("kty", "use", "alg") are skipped; a JWKS
-  // with none left is Invalid.
+  // 0..86400, there is no key at all, both jwks_json and rsa_keys are given, the HS256 secret is
+  // shorter than 32 bytes, or the JWKS text is bad (see JwkSet::Parse).
   static arrow::Result<std::unique_ptr<JwtVerifier>> Make(const JwtOptions& options);
   ~JwtVerifier();
   JwtVerifier(const JwtVerifier&) = delete;
@@ -44,8 +45,11 @@ class JwtVerifier {
   // iss, the audience, cognito:groups (a list of names) and a subject ("sub", else "username" or
   // "cognito:username"); nbf and iat, when present, must be <= now + leeway. A token with a
   // "crit" header is refused (we implement no extensions).
-  // Any problem is Status::Invalid with a short fixed reason fit for a log or a 401 body: it never
-  // echoes the token or any part of it. Never throws. Thread-safe.
+  // Any problem with the token is Status::Invalid with a short fixed reason fit for a log or a
+  // 401 body: it never echoes the token or any part of it. IOError only when the RS256 key
+  // source has no keys at all and cannot fetch them (the issuer is unreachable; not the token's
+  // fault). An RS256 token's unknown kid may make the source fetch the keys again, within its
+  // rate limit. Never throws. Thread-safe.
   arrow::Result<Principal> Verify(std::string_view token, int64_t now_unix) const;
 
  private:

@@ -29,6 +29,7 @@ std::string RouteTemplate(const std::string& path) {
   if (parts.empty() || parts[0] != "api" || parts.size() < 2) return "other";
   const std::string& resource = parts[1];
   if (parts.size() == 2 && resource == "openapi.json") return "/api/openapi.json";
+  if (parts.size() == 3 && resource == "auth" && parts[2] == "config") return "/api/auth/config";
   if (parts.size() == 2 && (resource == "me" || resource == "members" || resource == "reports" || resource == "query" ||
                             resource == "snapshots" || resource == "generate" || resource == "audit")) {
     return "/api/" + resource;

@@ -13,6 +13,9 @@
 
 #include <toml++/toml.h>
 
+#include "model/text.h"
+#include "server/jwks_cache.h"
+
 namespace memberlake::server {
 namespace {
 
@@ -68,6 +71,38 @@ std::string Resolve(const std::string& base_dir, const std::string& path) {
   return (std::filesystem::path(base_dir) / path).lexically_normal().string();
 }
 
+// The RS256 key source and the dashboard's OpenID settings: consistent, or a clear error.
+arrow::Status CheckSignIn(ServerConfig* c) {
+  if (!c->jwks_file.empty() && !c->jwks_uri.empty()) {
+    return arrow::Status::Invalid("server config: give auth.jwks_file or auth.jwks_uri, not both");
+  }
+  if (c->jwks_refetch_seconds < 1 || c->jwks_refetch_seconds > 86400) {
+    return arrow::Status::Invalid("server config: auth.jwks_refetch_seconds must be 1..86400");
+  }
+  if (!c->jwks_uri.empty()) ARROW_RETURN_NOT_OK(CheckFetchUrl(c->jwks_uri, "server config: auth.jwks_uri"));
+  if (c->oidc_client_id.empty()) {
+    if (!c->oidc_redirect_uri.empty()) {
+      return arrow::Status::Invalid("server config: auth.oidc_redirect_uri needs auth.oidc_client_id");
+    }
+    return arrow::Status::OK();
+  }
+  if (c->issuer.empty()) return arrow::Status::Invalid("server config: auth.oidc_client_id needs auth.issuer");
+  if (c->audience.empty()) c->audience = c->oidc_client_id;
+  if (c->audience != c->oidc_client_id) {
+    return arrow::Status::Invalid("server config: auth.audience must equal auth.oidc_client_id (the sign-in's "
+                                  "ID tokens carry the client id as aud), or be left out");
+  }
+  if (c->oidc_redirect_uri.empty()) {
+    return arrow::Status::Invalid("server config: auth.oidc_client_id needs auth.oidc_redirect_uri");
+  }
+  ARROW_RETURN_NOT_OK(CheckFetchUrl(c->oidc_redirect_uri, "server config: auth.oidc_redirect_uri"));
+  const auto scopes = model::SplitNonEmpty(c->oidc_scopes, ' ');
+  if (std::find(scopes.begin(), scopes.end(), "openid") == scopes.end()) {
+    return arrow::Status::Invalid("server config: auth.oidc_scopes must include openid, like \"openid email\"");
+  }
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text, const std::string& base_dir) {
@@ -86,7 +121,8 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
-                "leeway_seconds"}},
+                "leeway_seconds", "jwks_uri", "jwks_refetch_seconds", "oidc_client_id", "oidc_redirect_uri",
+                "oidc_scopes"}},
       {"audit", {"path", "key_env"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
@@ -159,6 +195,11 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("auth", "jwks_file", &c.jwks_file);
   r.Get("auth", "api_keys_file", &c.api_keys_file);
   r.Get("auth", "leeway_seconds", &c.leeway_seconds);
+  r.Get("auth", "jwks_uri", &c.jwks_uri);
+  r.Get("auth", "jwks_refetch_seconds", &c.jwks_refetch_seconds);
+  r.Get("auth", "oidc_client_id", &c.oidc_client_id);
+  r.Get("auth", "oidc_redirect_uri", &c.oidc_redirect_uri);
+  r.Get("auth", "oidc_scopes", &c.oidc_scopes);
   r.Get("audit", "path", &c.audit_log);
   r.Get("audit", "key_env", &c.audit_key_env);
   std::string daily_at;
@@ -196,6 +237,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   if (t.enabled() && (c.store.empty() || c.lake.empty())) {
     return arrow::Status::Invalid("server config: [triggers] needs data.store and data.lake");
   }
+  ARROW_RETURN_NOT_OK(CheckSignIn(&c));
   if (c.issuer.empty() || c.audience.empty()) {
     if (c.api_keys_file.empty()) {
       return arrow::Status::Invalid("server config: give auth.issuer and auth.audience (JWT) or auth.api_keys_file");

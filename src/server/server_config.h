@@ -54,7 +54,19 @@ struct ServerConfig {
   std::string audience;
   std::string hs256_secret;                // or, better, from the environment variable:
   std::string hs256_secret_env;
+  // RS256 keys: from jwks_file (fixed), else fetched from jwks_uri, else, when no HS256 secret
+  // is given or OpenID sign-in is on, from the issuer's OpenID discovery document (Cognito).
+  // Fetched keys are cached and fetched again on an unknown kid, at most once per
+  // jwks_refetch_seconds (server/jwks_cache.h). URLs: https, or http to loopback (tests).
   std::string jwks_file;
+  std::string jwks_uri;
+  int64_t jwks_refetch_seconds = 60;
+  // OpenID Connect sign-in of the dashboard (GET /api/auth/config tells the browser): the app
+  // client (public, PKCE), where the issuer sends the browser back, the scopes asked. The ID
+  // token's aud is the client id, so audience defaults to it and must equal it.
+  std::string oidc_client_id;
+  std::string oidc_redirect_uri;
+  std::string oidc_scopes = "openid email";
   std::string api_keys_file;
   int64_t leeway_seconds = 30;
   // [audit]

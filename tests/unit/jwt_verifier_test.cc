@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "jwt_test_keys.h"
+
 namespace memberlake::server {
 namespace {
 
@@ -30,36 +32,6 @@ std::string Hs256(const std::string& input, const std::string& secret) {
   HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
        input.size(), mac, &length);
   return EncodeBase64Url(std::string(reinterpret_cast<const char*>(mac), length));
-}
-
-std::string Rs256(const std::string& input, EVP_PKEY* key) {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  size_t length = 0;
-  const auto* data = reinterpret_cast<const unsigned char*>(input.data());
-  EXPECT_EQ(EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key), 1);
-  EXPECT_EQ(EVP_DigestSign(ctx, nullptr, &length, data, input.size()), 1);
-  std::string signature(length, '\0');
-  EXPECT_EQ(EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(signature.data()), &length, data, input.size()), 1);
-  EVP_MD_CTX_free(ctx);
-  signature.resize(length);
-  return EncodeBase64Url(signature);
-}
-
-std::string BigNum(EVP_PKEY* key, const char* name) {
-  BIGNUM* bn = nullptr;
-  EXPECT_EQ(EVP_PKEY_get_bn_param(key, name, &bn), 1);
-  std::string bytes(static_cast<size_t>(BN_num_bytes(bn)), '\0');
-  BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
-  BN_free(bn);
-  return bytes;
-}
-
-Json Jwk(EVP_PKEY* key, const std::string& kid) {
-  Json jwk = {{"kty", "RSA"}, {"use", "sig"}, {"alg", "RS256"},
-              {"n", EncodeBase64Url(BigNum(key, OSSL_PKEY_PARAM_RSA_N))},
-              {"e", EncodeBase64Url(BigNum(key, OSSL_PKEY_PARAM_RSA_E))}};
-  if (!kid.empty()) jwk["kid"] = kid;
-  return jwk;
 }
 
 std::string PublicPem(EVP_PKEY* key) {
@@ -86,10 +58,6 @@ Json With(const char* name, const Json& value) {
     claims[name] = value;
   }
   return claims;
-}
-
-std::string Unsigned(const Json& header, const Json& claims) {
-  return EncodeBase64Url(header.dump()) + "." + EncodeBase64Url(claims.dump());
 }
 
 class JwtTest : public ::testing::Test {

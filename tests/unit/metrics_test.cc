@@ -30,6 +30,8 @@ TEST(RouteTemplate, NeverCarriesIdsOrNames) {
   EXPECT_EQ(RouteTemplate("/api/snapshots/20260107-101500123-abcd/files/parquet/regional/utrecht/members-x.parquet"),
             "/api/snapshots/{id}/files/{path}");
   EXPECT_EQ(RouteTemplate("/api/jobs/7"), "/api/jobs/{id}");
+  EXPECT_EQ(RouteTemplate("/api/auth/config"), "/api/auth/config");
+  EXPECT_EQ(RouteTemplate("/api/auth/other"), "other");
   EXPECT_EQ(RouteTemplate("/health"), "/health");
   EXPECT_EQ(RouteTemplate("/metrics"), "/metrics");
   EXPECT_EQ(RouteTemplate("/api/members/x/y"), "other");

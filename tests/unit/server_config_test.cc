@@ -80,5 +80,33 @@ TEST(ServerConfig, AuditKeyComesFromTheEnvironment) {
   ::unsetenv("MEMBERLAKE_TEST_AUDIT_KEY");
 }
 
+TEST(ServerConfig, OpenIdSignInSettingsAreCheckedTogether) {
+  const std::string data = "[data]\nstore = \"sqlite:m.db\"\n[auth]\n";
+  const std::string issuer = "issuer = \"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x\"\n";
+  const std::string sign_in = issuer + "oidc_client_id = \"app\"\noidc_redirect_uri = \"https://leden.example.nl/\"\n";
+  auto config = ServerConfig::LoadString(data + sign_in + "jwks_refetch_seconds = 5\n", "/tmp");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->audience, "app");  // the ID token's aud is the client id
+  EXPECT_EQ(config->oidc_scopes, "openid email");
+  EXPECT_EQ(config->jwks_refetch_seconds, 5);
+  auto refused = [&](const std::string& auth, const std::string& reason) {
+    auto result = ServerConfig::LoadString(data + auth, "/tmp");
+    ASSERT_FALSE(result.ok()) << auth;
+    EXPECT_NE(result.status().message().find(reason), std::string::npos) << result.status().ToString();
+  };
+  refused(sign_in + "audience = \"other\"\n", "auth.audience must equal auth.oidc_client_id");
+  refused(issuer + "oidc_client_id = \"app\"\n", "needs auth.oidc_redirect_uri");
+  refused("oidc_client_id = \"app\"\noidc_redirect_uri = \"https://leden.example.nl/\"\n", "needs auth.issuer");
+  refused(issuer + "audience = \"a\"\noidc_redirect_uri = \"https://leden.example.nl/\"\n", "needs auth.oidc_client_id");
+  refused(sign_in + "oidc_scopes = \"email profile\"\n", "must include openid");
+  refused(issuer + "oidc_client_id = \"app\"\noidc_redirect_uri = \"http://leden.example.nl/\"\n",
+          "auth.oidc_redirect_uri must be an https:// URL");
+  refused(sign_in + "jwks_uri = \"http://keys.example.org/jwks.json\"\n", "auth.jwks_uri must be an https:// URL");
+  refused(sign_in + "jwks_uri = \"https://k/jwks.json\"\njwks_file = \"j.json\"\n", "not both");
+  refused(sign_in + "jwks_refetch_seconds = 0\n", "auth.jwks_refetch_seconds");
+  EXPECT_TRUE(ServerConfig::LoadString(data + issuer + "oidc_client_id = \"app\"\n"
+                                       "oidc_redirect_uri = \"http://127.0.0.1:8080/\"\n", "/tmp").ok());
+}
+
 }  // namespace
 }  // namespace memberlake::server

@@ -13,6 +13,9 @@
 namespace memberlake::lake {
 namespace {
 
+// The files these tests publish are stand-ins, not Parquet: no Delta tables over them.
+const PublishOptions kNotParquet{/*open_table_format=*/false};
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::system_clock;
 
@@ -43,7 +46,7 @@ class SnapshotLifecycleTest : public ::testing::Test {
     manifest.quarantine_path = SnapshotManifest::QuarantinePath(id);
     Write(manifest.quarantine_path, "{}");
     if (publish) {
-      EXPECT_TRUE(PublishManifest(*lake_, manifest).ok());
+      EXPECT_TRUE(PublishManifest(*lake_, manifest, kNotParquet).ok());
     } else {
       EXPECT_TRUE(lake_->PutAtomic(SnapshotManifest::ManifestPath(id), manifest.ToJson()).ok());
     }

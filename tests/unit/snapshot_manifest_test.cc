@@ -16,6 +16,9 @@
 namespace memberlake::lake {
 namespace {
 
+// The files these tests publish are stand-ins, not Parquet: no Delta tables over them.
+const PublishOptions kNotParquet{/*open_table_format=*/false};
+
 namespace fs = std::filesystem;
 
 fs::path FreshDir(const std::string& name) {
@@ -93,7 +96,7 @@ TEST(SnapshotManifest, PublishSwapsCurrentAndVerifyChecksFiles) {
   SnapshotManifest first = Example("20260107-101500-000001");
   first.files.push_back({"parquet/full-dataset/f.parquet", SnapshotFileKind::kFull, "", "", 1,
                          static_cast<int64_t>(payload.size()), hash.HexDigest()});
-  ASSERT_TRUE(PublishManifest(**storage, first).ok());
+  ASSERT_TRUE(PublishManifest(**storage, first, kNotParquet).ok());
   auto current = ReadCurrentManifest(**storage);
   ASSERT_TRUE(current.ok());
   EXPECT_EQ(current->snapshot_id, first.snapshot_id);
@@ -105,7 +108,7 @@ TEST(SnapshotManifest, PublishSwapsCurrentAndVerifyChecksFiles) {
 
   SnapshotManifest second = Example("20260107-101600-000002");
   second.previous_snapshot_id = first.snapshot_id;
-  ASSERT_TRUE(PublishManifest(**storage, second).ok());
+  ASSERT_TRUE(PublishManifest(**storage, second, kNotParquet).ok());
   EXPECT_EQ(ReadCurrentManifest(**storage)->snapshot_id, second.snapshot_id);
   EXPECT_TRUE(VerifySnapshot(**storage, second).ok());
   auto ids = ListSnapshotIds(**storage);
@@ -136,7 +139,7 @@ arrow::Status PublishExample(LakeStorage& storage, const std::string& id, int64_
   SnapshotManifest m = Example(id);
   m.data_version = data_version;
   m.previous_snapshot_id = previous;
-  return PublishManifest(storage, m);
+  return PublishManifest(storage, m, kNotParquet);
 }
 
 TEST(SnapshotManifest, PublishNeverMovesCurrentBackwards) {
