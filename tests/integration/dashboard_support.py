@@ -49,7 +49,10 @@ def free_port():
 class Dashboard:
     """A seeded store, a generated lake, one API key per role and a server serving web/dist."""
 
-    def __init__(self, base: Path, members=2000, seed=11, port=0):
+    def __init__(self, base: Path, members=2000, seed=11, port=0, auth=None):
+        # auth: the [auth] section's sign-in settings (default: HS256 tokens of server_support)
+        self.auth = auth or (f'issuer = "{ISSUER}"\naudience = "{AUDIENCE}"\n'
+                             'hs256_secret_env = "MEMBERLAKE_TEST_JWT_SECRET"')
         self.base = base
         self.store = f"sqlite:{base / 'members.db'}"
         self.lake = base / "lake"
@@ -84,9 +87,7 @@ lake = "{self.lake}"
 as_of = "{AS_OF}"
 
 [auth]
-issuer = "{ISSUER}"
-audience = "{AUDIENCE}"
-hs256_secret_env = "MEMBERLAKE_TEST_JWT_SECRET"
+{self.auth}
 api_keys_file = "{self.keys_file}"
 
 [audit]

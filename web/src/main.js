@@ -4,7 +4,7 @@
 import { ApiError, getJson, messageFor } from "./api.js";
 import { clearCredential, credential, useApiKey, useBearer } from "./auth.js";
 import { clear, field, h, statusLine } from "./dom.js";
-import { beginSignIn, completeSignIn, loadAuthConfig } from "./oidc.js";
+import { beginSignIn, completeSignIn, loadAuthConfig, signOut as endProviderSession } from "./oidc.js";
 import { capabilities } from "./roles.js";
 import { errorBox } from "./ui.js";
 import { VIEWS } from "./views/index.js";
@@ -68,8 +68,17 @@ async function startSession(returnTo) {
 }
 
 function signOut() {
+  const viaProvider = credential()?.kind === "bearer" && authConfig.oidc;
   clearCredential();
   session = null;
+  if (viaProvider) {
+    // The provider's session ends too (its logout page, then back here); no token in the URL.
+    const logout = endProviderSession(authConfig.oidc);
+    if (logout) {
+      location.assign(logout);
+      return;
+    }
+  }
   location.hash = "#/";
   showSignIn("Je bent uitgelogd.");
 }
