@@ -438,7 +438,7 @@ def test_a_bad_callback_gives_a_clear_dutch_error(setup, browser, query, message
 def test_the_dashboard_signs_in_with_the_club_account_and_back_after_expiry(tmp_path_factory, data, browser):
     """The dashboard served by memberlake at / with OpenID sign-in: the sign-in view's button,
     the provider's pages, who is signed in, and the sign-in again once the token expires.
-    Assumes memberlake serves web/dist at / without extra settings; adapt `extra` if not."""
+    memberlake serves the built web/dist at / with server.web_root."""
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     provider = Provider(free_port(), origin + "/", origin, id_token_ttl=8)
@@ -449,7 +449,7 @@ issuer = "{provider.issuer}"
 oidc_client_id = "{CLIENT_ID}"
 oidc_redirect_uri = "{origin}/"
 leeway_seconds = 0
-""", port=port)
+""", port=port, extra=f'web_root = "{ROOT / "web" / "dist"}"')
         page = browser.new_page()
         page.goto(origin + "/")
         page.get_by_role("button", name="Inloggen met clubaccount").click()
