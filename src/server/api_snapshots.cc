@@ -46,9 +46,10 @@ arrow::Result<ApiResponse> ApiService::Impl::ListSnapshots(const Caller& caller)
       files.push_back(Json{{"path", file.path}, {"kind", kind}, {"region", file.region}, {"view", file.view},
                            {"rows", file.rows}, {"bytes", file.bytes}, {"sha256", file.sha256},
                            {"url", "/api/snapshots/" + id + "/files/" + file.path}});
-      if (file.kind == lake::SnapshotFileKind::kRegional || caller.grant.all_regions) {
-        rows_in_scope += file.kind == lake::SnapshotFileKind::kView ? 0 : file.rows;
-      }
+      // The full dataset holds every member once and the regional files split it: an
+      // all-regions caller counts the one, a regional caller the regional files it may see.
+      const auto counted = caller.grant.all_regions ? lake::SnapshotFileKind::kFull : lake::SnapshotFileKind::kRegional;
+      if (file.kind == counted) rows_in_scope += file.rows;
     }
     Json entry = {{"snapshot_id", id}, {"current", id == current}, {"generated_at", manifest->generated_at},
                   {"data_version", manifest->data_version}, {"as_of", manifest->as_of},

@@ -163,6 +163,12 @@ def test_generation_job_and_audit_trail(api, tmp_path):
     api.get("/api/reports/member-overview", token, params={"format": "csv"})
     snapshot = api.get("/api/snapshots", token).json()["snapshots"][-1]
     regional_file = next(f for f in snapshot["files"] if f["kind"] == "regional")
+    # Members in scope: each member once (the full dataset), not again for every regional file.
+    full_rows = next(f["rows"] for f in snapshot["files"] if f["kind"] == "full")
+    assert snapshot["members_in_scope"] == full_rows == snapshot["members"]
+    regional_snapshot = api.get("/api/snapshots", regional).json()["snapshots"][-1]
+    assert regional_snapshot["members_in_scope"] == sum(
+        f["rows"] for f in regional_snapshot["files"] if f["kind"] == "regional") < full_rows
     assert api.get(regional_file["url"], token).status == 200
     auditor = api.keys.hs256(["System_Logs_Read"])
     entries = api.get("/api/audit", auditor, params={"limit": 10000}).json()["entries"]
