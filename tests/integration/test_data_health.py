@@ -389,3 +389,23 @@ def test_alerting_rules_pass_promtool():
     tested = subprocess.run(["promtool", "test", "rules", str(RULES.with_name("memberlake-alerts_test.yml"))],
                             capture_output=True, text=True)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_the_template_alarms_notify_the_alert_topic():
+    from cfnlint.decode import cfn_yaml
+    template = cfn_yaml.load(str(ROOT / "deploy" / "template.yaml"))
+    resources = template["Resources"]
+    assert resources["AlertTopic"]["Type"] == "AWS::SNS::Topic"
+    alarms = {name: r["Properties"] for name, r in resources.items()
+              if isinstance(r, dict) and r.get("Type") == "AWS::CloudWatch::Alarm"}
+    metrics = {(p["Namespace"], p["MetricName"]) for p in alarms.values()}
+    # failed generation, failed data check, stale snapshot, live lag, audit failures
+    assert metrics == {("AWS/Lambda", "Errors"), ("Memberlake", "DataCheckFailed"), ("Memberlake", "SnapshotAgeSeconds"),
+                       ("AWS/Lambda", "IteratorAge"), ("Memberlake", "AuditAppendFailures")}
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    events = resources["GenerateFunction"]["Properties"]["Events"]
+    assert json.loads(events["DeepCheck"]["Properties"]["Input"]) == {"action": "deep_check"}
+    lint = subprocess.run([str(Path(__import__("sys").executable).parent / "cfn-lint"), str(ROOT / "deploy" / "template.yaml")],
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
