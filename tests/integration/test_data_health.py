@@ -409,3 +409,28 @@ def test_the_template_alarms_notify_the_alert_topic():
     lint = subprocess.run([str(Path(__import__("sys").executable).parent / "cfn-lint"), str(ROOT / "deploy" / "template.yaml")],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout
+
+
+def test_the_lambda_deep_check_event_reports_cloudwatch_metrics(source, lake):
+    import os
+    from test_lambda import RuntimeApi, start
+    regional = next(f for f in files(lake, "regional") if f["rows"] > 5)
+    rewrite(lake, regional["path"], lambda t: t.slice(1))
+    api = RuntimeApi()
+    try:
+        env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address, MEMBERLAKE_STORE=source["store"],
+                   MEMBERLAKE_LAKE=str(lake))
+        proc = start(env, "--max-invocations", "1")
+        api.invoke("h1", {"action": "deep_check"})
+        kind, body, _ = api.wait("h1")
+        assert kind == "response" and body["passed"] is False
+        assert {c["name"] for c in body["checks"] if not c["passed"]} == {"completeness"}
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{") and "_aws" in line]
+        failed = {line["Check"]: line["DataCheckFailed"] for line in lines if "Check" in line}
+        assert failed == {"calculated_fields": 0, "completeness": 1, "integrity": 0, "schema_evolution": 0}
+        assert lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Memberlake"
+        assert any("SnapshotAgeSeconds" in line for line in lines)
+    finally:
+        api.server.shutdown()
