@@ -12,6 +12,7 @@
 #include <parquet/metadata.h>
 #include <parquet/statistics.h>
 
+#include "model/arrow_compute.h"
 #include "model/no_throw.h"
 
 namespace memberlake::jobs {
@@ -208,6 +209,7 @@ arrow::Result<std::shared_ptr<arrow::Array>> CombinedColumn(const arrow::Table& 
 }
 
 arrow::Result<std::vector<uint64_t>> RowHashes(const arrow::Table& table, const std::vector<std::string>& columns) {
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());  // dictionary columns are cast
   std::vector<uint64_t> hashes(static_cast<size_t>(table.num_rows()), 0);
   for (const std::string& name : columns) {
     ARROW_ASSIGN_OR_RAISE(auto column, CombinedColumn(table, name));
@@ -243,6 +245,7 @@ arrow::Result<std::vector<uint64_t>> RowHashes(const arrow::Table& table, const 
 
 arrow::Result<std::shared_ptr<arrow::BooleanArray>> DifferingRows(const std::shared_ptr<arrow::Array>& expected,
                                                                   const std::shared_ptr<arrow::Array>& actual) {
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());
   ARROW_ASSIGN_OR_RAISE(auto want, Plain(expected));
   ARROW_ASSIGN_OR_RAISE(auto got, Plain(actual));
   if (!got->type()->Equals(*want->type())) {

@@ -18,6 +18,7 @@
 #include "jobs/generate_snapshot.h"
 #include "jobs/generation_triggers.h"
 #include "jobs/snapshot_checks.h"
+#include "model/arrow_compute.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
 #include "store/sample_members.h"
@@ -52,6 +53,7 @@ TEST(DifferingRows, NullEqualsOnlyNull) {
 }
 
 TEST(DifferingRows, DictionaryColumnsCompareByValue) {
+  ASSERT_TRUE(model::EnsureArrowCompute().ok());  // the test's own casts
   auto plain = Texts({"a", "b", "a"});
   auto dictionary = *arrow::compute::Cast(*Texts({"a", "b", "b"}), arrow::dictionary(arrow::int32(), arrow::utf8()));
   auto differ = *DifferingRows(plain, dictionary);
@@ -60,6 +62,7 @@ TEST(DifferingRows, DictionaryColumnsCompareByValue) {
 }
 
 TEST(RowHashes, EqualValuesHashAlikeWhateverTheEncoding) {
+  ASSERT_TRUE(model::EnsureArrowCompute().ok());  // the test's own casts
   auto plain = arrow::Table::Make(arrow::schema({arrow::field("m", arrow::utf8()), arrow::field("n", arrow::int64())}),
                                   {Texts({"x", "y"}), Ints({1, 2})});
   auto dict = *arrow::compute::Cast(*Texts({"x", "y"}), arrow::dictionary(arrow::int32(), arrow::utf8()));
@@ -170,8 +173,10 @@ TEST_F(DeepCheckTest, CountsThatDisagreeAndAMissingRegionalFileFailCompleteness)
 }
 
 TEST_F(DeepCheckTest, AStoreThatMovedOnIsNotedNotFailed) {
-  store::FieldValues fields = {{"voornaam", "Nieuw"}, {"achternaam", "Lid"}};
-  ASSERT_TRUE(store_->Insert(fields).ok());
+  store::FieldValues fields = {{"voornaam", "Nieuw"}, {"achternaam", "Lid"}, {"email", "nieuw@example.nl"},
+                               {"status", "Actief"}, {"lidmaatschap", "Gewoon lid"}, {"regio", "Utrecht"}};
+  auto inserted = store_->Insert(fields);
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
   HealthReport report = Check(manifest_, store_.get());
   EXPECT_TRUE(report.passed()) << report.ToText();
   std::string notes;
