@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from generate_bench import peak_rss_mib  # bench/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("MEMBERLAKE_BIN", str(ROOT / "build" / "memberlake"))
 
@@ -28,19 +30,6 @@ def timed(args):
     if proc.returncode != 0:
         sys.exit(f"{args} failed: {err}")
     return seconds, out
-
-
-def peak_rss_mib(args):
-    pid = os.fork()
-    if pid == 0:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        os.execv(args[0], args)
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{args} failed")
-    return usage.ru_maxrss / 1024.0
 
 
 def main():

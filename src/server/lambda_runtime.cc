@@ -50,8 +50,9 @@ class Handler : public LambdaEventHandler {
     if (!options_.server_config.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto config, ServerConfig::LoadFile(options_.server_config));
       // A frozen sandbox runs no timers: on Lambda, EventBridge schedules and the table's
-      // DynamoDB stream are the triggers, not the server's [triggers].
+      // DynamoDB stream are the triggers, not the server's [triggers] or [health] schedule.
       config.triggers = jobs::TriggerConfig{};
+      config.deep_check_interval_seconds = 0;  // the DeepCheck schedule's event instead
       ARROW_ASSIGN_OR_RAISE(api_, ApiService::Make(config));
     }
     return arrow::Status::OK();

@@ -11,18 +11,17 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import AS_OF, BIN, ROOT, run, run_json
 from server_support import METRICS_TOKEN, start_server
+from test_server_api import wait_for
 
 RULES = ROOT / "deploy" / "prometheus" / "memberlake-alerts.yml"
 
@@ -279,14 +278,10 @@ class Receiver:
         self.server.shutdown()
 
 
-def wait_for(condition, timeout=60, what=""):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
+def waited(condition, what, seconds=60):
+    value = wait_for(condition, seconds)
+    assert value, f"timed out waiting for {what}"
+    return value
 
 
 def metric(text, name, check):
@@ -313,7 +308,7 @@ def test_server_schedule_metrics_audit_webhook_and_a_real_prometheus_alert(tmp_p
         def scraped_with_checks():
             text = server.get("/metrics").text
             return text if metric(text, "memberlake_data_check_passed", "completeness") is not None else None
-        text = wait_for(scraped_with_checks, what="a first scheduled check")
+        text = waited(scraped_with_checks, "a first scheduled check")
         assert metric(text, "memberlake_data_check_passed", "completeness") == 1
         assert metric(text, "memberlake_data_check_rows_checked", "calculated_fields") is None  # untrusted scraper
         trusted = server.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
@@ -326,12 +321,12 @@ def test_server_schedule_metrics_audit_webhook_and_a_real_prometheus_alert(tmp_p
         lake = server.lake
         regional = next(f for f in files(lake, "regional") if f["rows"] > 5)
         rewrite(lake, regional["path"], lambda t: t.slice(1))
-        wait_for(lambda: metric(server.get("/metrics").text, "memberlake_data_check_passed", "completeness") == 0,
-                 what="the metric to drop")
+        waited(lambda: metric(server.get("/metrics").text, "memberlake_data_check_passed", "completeness") == 0,
+               "the metric to drop")
         text = server.get("/metrics").text
         assert metric(text, "memberlake_data_check_mismatches", "completeness") >= 1
         assert metric(text, "memberlake_data_check_passed", "calculated_fields") == 1
-        post = wait_for(lambda: receiver.posts and receiver.posts[0], what="the webhook")
+        post = waited(lambda: receiver.posts and receiver.posts[0], "the webhook")
         assert receiver.attempts >= 2  # retried after the 503
         assert post["event"] == "data_check_failed" and post["report"]["passed"] is False
         assert "completeness" in post["detail"]
@@ -372,7 +367,7 @@ scrape_configs:
                 return None
             return [a for a in alerts if a["labels"]["alertname"] == "MemberlakeDataCheckFailed"
                     and a["state"] == "firing"]
-        alerts = wait_for(firing, timeout=90, what="the Prometheus alert")
+        alerts = waited(firing, "the Prometheus alert", seconds=90)
         assert {a["labels"]["check"] for a in alerts} == {"completeness"}
         assert "mismatches" in alerts[0]["annotations"]["description"]
     finally:
