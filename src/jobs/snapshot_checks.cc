@@ -39,6 +39,16 @@ bool MinMaxOf(const arrow::Array& array, T* min, T* max) {
   return any;
 }
 
+// A fixed-width column's values against its chunk's typed min/max (false when the widths differ).
+template <typename ParquetType>
+bool OutsideBounds(const parquet::Statistics& stats, const arrow::Array& values) {
+  using T = typename ParquetType::c_type;
+  if (values.type()->byte_width() != static_cast<int>(sizeof(T))) return false;
+  T lo = 0, hi = 0;
+  const auto& typed = static_cast<const parquet::TypedStatistics<ParquetType>&>(stats);
+  return MinMaxOf<T>(values, &lo, &hi) && (lo < typed.min() || hi > typed.max());
+}
+
 bool MinMaxOfText(const arrow::StringArray& array, std::string_view* min, std::string_view* max) {
   bool any = false;
   for (int64_t i = 0; i < array.length(); ++i) {
@@ -61,20 +71,12 @@ std::string StatisticsProblem(const parquet::Statistics& stats, const arrow::Arr
   if (!stats.HasMinMax()) return "";
   bool outside = false;
   switch (stats.physical_type()) {
-    case parquet::Type::INT32: {
-      if (values.type()->byte_width() != 4) return "";
-      int32_t lo = 0, hi = 0;
-      const auto& typed = static_cast<const parquet::Int32Statistics&>(stats);
-      if (MinMaxOf<int32_t>(values, &lo, &hi)) outside = lo < typed.min() || hi > typed.max();
+    case parquet::Type::INT32:
+      outside = OutsideBounds<parquet::Int32Type>(stats, values);
       break;
-    }
-    case parquet::Type::INT64: {
-      if (values.type()->byte_width() != 8) return "";
-      int64_t lo = 0, hi = 0;
-      const auto& typed = static_cast<const parquet::Int64Statistics&>(stats);
-      if (MinMaxOf<int64_t>(values, &lo, &hi)) outside = lo < typed.min() || hi > typed.max();
+    case parquet::Type::INT64:
+      outside = OutsideBounds<parquet::Int64Type>(stats, values);
       break;
-    }
     case parquet::Type::BYTE_ARRAY: {
       if (values.type_id() != arrow::Type::STRING) return "";
       std::string_view lo, hi;

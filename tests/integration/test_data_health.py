@@ -190,6 +190,33 @@ def test_a_truncated_page(lake):
     assert any(regional["path"] in p and "unreadable" in p for p in problems), problems
 
 
+def test_statistics_that_disagree_with_the_data(lake):
+    """The footer's max of one column chunk lowered below its largest value: a reader would
+    prune that row group for values it holds."""
+    import struct
+    regional = next(f for f in files(lake, "regional") if f["rows"] > 10)
+    path = lake / regional["path"]
+    parquet = pq.ParquetFile(path)
+    column = parquet.schema_arrow.get_field_index("bouwjaar")
+    stats = parquet.metadata.row_group(0).column(column).statistics
+    data = bytearray(path.read_bytes())
+    footer = len(data) - 8 - struct.unpack("<I", data[-8:-4])[0]
+    needle, patched = struct.pack("<q", stats.max), 0
+    while (at := data.find(needle, footer)) != -1:  # max and max_value in the footer's thrift
+        data[at:at + 8] = struct.pack("<q", stats.max - 5)
+        patched += 1
+    assert patched >= 1
+    path.write_bytes(bytes(data))
+    assert pq.ParquetFile(path).metadata.row_group(0).column(column).statistics.max == stats.max - 5
+    fix_manifest(lake, regional["path"])
+    plain_verify_passes(lake)
+    proc, report = deep(lake)
+    assert proc.returncode != 0
+    assert failing(report) == {"integrity"}
+    problems = check(report, "integrity")["problems"]
+    assert any(regional["path"] in p and "bouwjaar" in p and "statistics" in p for p in problems), problems
+
+
 def retyped_registry(tmp_path):
     text = (ROOT / "config" / "fields.toml").read_text()
     start = text.index('name = "bouwjaar"')
