@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "jobs/data_health.h"
 #include "jobs/generate_snapshot.h"
 #include "lake/lake_storage.h"
 #include "lake/snapshot_lifecycle.h"
@@ -39,6 +40,7 @@ struct GenerateCliOptions {
   std::string as_of;
   int keep = 0;  // 0: keep every snapshot
   int pause_before_publish_ms = 0;  // tests of racing generations
+  bool inject_fault = false;        // tests: a fault only the deep check sees
   bool json = false;
 };
 
@@ -56,6 +58,7 @@ arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const
     options.retention->keep_last = o.keep;
   }
   options.pause_before_publish = std::chrono::milliseconds(o.pause_before_publish_ms);
+  options.inject_fault_for_test = o.inject_fault;
   return jobs::GenerateFromUris(o.store_uri, o.lake, registry, options);
 }
 
@@ -69,8 +72,9 @@ void PrintSummary(const jobs::GenerateSummary& s, const std::string& lake) {
     std::printf("  %8lld rows %10lld bytes  %s\n", static_cast<long long>(f.rows),
                 static_cast<long long>(f.bytes), f.path.c_str());
   }
-  std::printf("seconds: scan %.3f  transform %.3f  write %.3f  publish %.3f  total %.3f\n",
-              s.scan_seconds, s.transform_seconds, s.write_seconds, s.publish_seconds, s.total_seconds);
+  std::printf("seconds: scan %.3f  transform %.3f  write %.3f  check %.3f  publish %.3f  total %.3f\n",
+              s.scan_seconds, s.transform_seconds, s.write_seconds, s.check_seconds, s.publish_seconds, s.total_seconds);
+  if (s.health) std::printf("deep data check: %s\n", s.health->passed() ? "passed" : "FAILED");
   if (s.retention) {
     std::printf("pruned: %zu old snapshot(s), %zu file(s), %.1f MB\n", s.retention->expired_snapshots.size(),
                 s.retention->removed_files.size(), static_cast<double>(s.retention->bytes_freed) / 1e6);
@@ -81,10 +85,28 @@ void PrintSummary(const jobs::GenerateSummary& s, const std::string& lake) {
 struct SnapshotsOptions {
   std::string lake;
   std::string snapshot_id;  // empty: current
+  bool deep = false;        // verify: the deep data check (jobs/data_health.h)
+  std::string store_uri;    // verify --deep: completeness against the live store
   bool json = false;
 };
 
-arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o) {
+// verify --deep: every check named with its figures; fails (exit code) when any check fails.
+arrow::Status RunDeepVerify(const GlobalOptions& global, const lake::LakeStorage& lake,
+                            const lake::SnapshotManifest& manifest, const SnapshotsOptions& o) {
+  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
+  jobs::DeepCheckOptions options;
+  std::shared_ptr<store::MemberStore> store;
+  if (!o.store_uri.empty()) {
+    ARROW_ASSIGN_OR_RAISE(store, OpenStore(global, o.store_uri, /*create=*/false));
+    options.store = store.get();
+  }
+  ARROW_ASSIGN_OR_RAISE(auto report, jobs::DeepCheck(lake, manifest, registry, options));
+  std::fputs(o.json ? (report.ToJson() + "\n").c_str() : report.ToText().c_str(), stdout);
+  std::fflush(stdout);
+  return report.ToStatus();
+}
+
+arrow::Status RunSnapshots(const GlobalOptions& global, const std::string& action, const SnapshotsOptions& o) {
   ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
   if (action == "list") {
     ARROW_ASSIGN_OR_RAISE(auto ids, lake::ListSnapshotIds(*lake));
@@ -103,6 +125,8 @@ arrow::Status RunSnapshots(const std::string& action, const SnapshotsOptions& o)
     std::fputs(manifest.ToJson().c_str(), stdout);
     return arrow::Status::OK();
   }
+  if (o.deep) return RunDeepVerify(global, *lake, manifest, o);
+  if (!o.store_uri.empty() || o.json) return arrow::Status::Invalid("verify: --store and --json go with --deep");
   ARROW_RETURN_NOT_OK(lake::VerifySnapshot(*lake, manifest));
   std::printf("snapshot %s: %zu files verified\n", manifest.snapshot_id.c_str(), manifest.files.size());
   return arrow::Status::OK();
@@ -198,6 +222,7 @@ void AddLakeCommands(CLI::App& app, const CommandContext& context) {
   generate->add_option("--pause-before-publish-ms", go->pause_before_publish_ms)
       ->group("")  // hidden: for tests of racing generations
       ->check(CLI::Range(0, 600000));
+  generate->add_flag("--inject-fault-for-test", go->inject_fault)->group("");  // hidden: tests of the deep check
   generate->callback([=] {
     auto summary = Generate(*context.global, *go);
     if (!summary.ok()) return context.Finish(summary.status());
@@ -211,11 +236,18 @@ void AddLakeCommands(CLI::App& app, const CommandContext& context) {
   snapshots->require_subcommand(1);
   auto* sn_list = snapshots->add_subcommand("list", "List snapshot ids, oldest first");
   auto* sn_show = snapshots->add_subcommand("show", "Print a snapshot's manifest");
-  auto* sn_verify = snapshots->add_subcommand("verify", "Check every file of a snapshot against its checksum");
+  auto* sn_verify = snapshots->add_subcommand(
+      "verify", "Check every file of a snapshot against its checksum; --deep: prove the data right (docs/health.md)");
+  sn_verify->add_flag("--deep", sno->deep,
+                      "Recompute calculated fields, compare regional files and views with the full dataset, read "
+                      "every page, check statistics, bloom filters and schema evolution");
+  sn_verify->add_option("--store", sno->store_uri,
+                        "With --deep: compare rows + quarantined with this live store's member count");
+  sn_verify->add_flag("--json", sno->json, "With --deep: print the report as JSON");
   for (auto* cmd : {sn_list, sn_show, sn_verify}) {
     cmd->add_option("--lake", sno->lake, "Lake folder or file:// URI")->required();
     if (cmd != sn_list) cmd->add_option("--snapshot", sno->snapshot_id, "Snapshot id (default: current)");
-    cmd->callback([=] { context.Finish(RunSnapshots(cmd->get_name(), *sno)); });
+    cmd->callback([=] { context.Finish(RunSnapshots(*context.global, cmd->get_name(), *sno)); });
   }
   auto prune = std::make_shared<PruneOptions>();
   auto* sn_prune = snapshots->add_subcommand(

@@ -5,7 +5,8 @@
 // atomic (LakeStorage, PublishManifest): a failure or a kill at any point leaves the
 // previous snapshot current and intact, and racing generations never move CURRENT backwards:
 // one that another, newer generation overtook ends with Status::Cancelled("superseded ...")
-// and removes its own files.
+// and removes its own files. Before publishing, the deep data check (jobs/data_health.h)
+// proves the written files right; a snapshot that fails it is removed, never published.
 #pragma once
 
 #include <chrono>
@@ -18,6 +19,7 @@
 
 #include <arrow/result.h>
 
+#include "jobs/data_health.h"
 #include "lake/lake_storage.h"
 #include "lake/snapshot_lifecycle.h"
 #include "lake/snapshot_manifest.h"
@@ -40,6 +42,11 @@ struct GenerateOptions {
   // Waits this long after writing the files, before publishing: widens the window in which
   // another generation can publish first, for the tests of racing generations.
   std::chrono::milliseconds pause_before_publish{0};
+  // The deep data check (jobs/data_health.h) on the written files before publishing: a
+  // failing check never becomes current; the generation fails and removes its files.
+  bool deep_check = true;
+  // Tests only: write one regional file without its first row, a fault only the deep check sees.
+  bool inject_fault_for_test = false;
 };
 
 struct GenerateSummary {
@@ -48,10 +55,12 @@ struct GenerateSummary {
   double scan_seconds = 0;       // reading the store
   double transform_seconds = 0;  // normalise, validate, calculate, order and spill
   double write_seconds = 0;      // sort and Parquet encoding of every file
+  double check_seconds = 0;      // the deep data check before publishing
   double publish_seconds = 0;    // quarantine report, manifest, CURRENT
   double total_seconds = 0;
   std::optional<lake::LifecycleReport> retention;  // when GenerateOptions::retention was set
   std::string retention_error;
+  std::optional<HealthReport> health;  // the deep check's report (GenerateOptions::deep_check)
   std::string ToJson() const;
 };
 

@@ -97,4 +97,25 @@ void GenerationTriggers::Loop() {
   }
 }
 
+PeriodicTask::PeriodicTask(std::chrono::seconds interval, std::function<void()> task)
+    : interval_(interval), task_(std::move(task)) {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_signal_.wait_for(lock, interval_, [this] { return stopping_; })) {
+      lock.unlock();
+      task_();
+      lock.lock();
+    }
+  });
+}
+
+PeriodicTask::~PeriodicTask() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  stop_signal_.notify_all();
+  thread_.join();
+}
+
 }  // namespace memberlake::jobs

@@ -70,4 +70,21 @@ class GenerationTriggers {
   std::thread thread_;
 };
 
+// Runs `task` every `interval` on its own thread, first after one interval, until destroyed
+// (the server's scheduled deep data check, [health] deep_check_interval_seconds). A run in
+// progress finishes before the destructor returns.
+class PeriodicTask {
+ public:
+  PeriodicTask(std::chrono::seconds interval, std::function<void()> task);
+  ~PeriodicTask();
+
+ private:
+  std::chrono::seconds interval_;
+  std::function<void()> task_;
+  std::mutex mutex_;
+  std::condition_variable stop_signal_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
 }  // namespace memberlake::jobs

@@ -15,6 +15,7 @@ ApiService::ApiService(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ApiService::~ApiService() { Drain(); }
 
 void ApiService::Drain() {
+  impl_->health_schedule.reset();  // no new data checks
   impl_->triggers.reset();  // no new jobs
   if (impl_->generation) impl_->generation.reset();  // joins a running job
   if (impl_->audit) (void)impl_->audit->Sync();
@@ -54,6 +55,8 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   }
   if (!config.lake.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->lake, lake::LakeStorage::Open(config.lake, /*create=*/true));
+    // A registry that would make a kept snapshot unreadable is refused before it serves.
+    ARROW_RETURN_NOT_OK(jobs::CheckRegistryAgainstLake(*impl->lake, *impl->registry));
   }
   if (!config.store.empty()) {
     auto registry = impl->registry;
@@ -87,6 +90,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.
   impl->StartJobs();
+  impl->StartHealthSchedule();
   return std::unique_ptr<ApiService>(new ApiService(std::move(impl)));
 }
 
@@ -100,6 +104,7 @@ void ApiService::Impl::StartJobs() {
   }
   auto on_finish = [self](const jobs::JobStatus& job) {
     self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
+    if (job.state == "failed") self->PostHealthWebhook("generation_failed", job.error, "");
     Caller system;
     system.principal.subject = job.requested_by;
     system.principal.auth_method = "job";
@@ -128,6 +133,7 @@ void ApiService::Impl::StartJobs() {
 
 ApiService::Impl::~Impl() {
   // The job threads use the audit log, the metrics and the stores: they stop first.
+  health_schedule.reset();
   triggers.reset();
   generation.reset();
 }
@@ -295,6 +301,10 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
     if (m != "GET") return method_not_allowed();
     return GetJob(caller, parts[2]);
   }
+  if (resource == "health" && parts.size() == 3 && parts[2] == "data") {
+    if (m != "GET") return method_not_allowed();
+    return DataHealth(request, caller);
+  }
   if (resource == "audit" && parts.size() == 2) {
     if (m != "GET") return method_not_allowed();
     return ReadAudit(request, caller);
@@ -374,7 +384,7 @@ ApiResponse ApiService::Impl::MetricsResponse(const ApiRequest& request) {
   if (rendered) cache_samples("memberlake_response_cache", "Rendered response cache", rendered->stats());
   ApiResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  response.body = metrics.Render(samples);
+  response.body = metrics.Render(samples, trusted);
   return response;
 }
 

@@ -1,7 +1,7 @@
 // The API service's state and handlers, shared by its source files: api_service.cc (start-up,
 // authentication, routing, audit, health and metrics), api_members.cc, api_queries.cc (reports,
 // ad-hoc queries, the response cache), api_snapshots.cc, api_jobs.cc (generation jobs, audit
-// reads). Internal to the service.
+// reads), api_health.cc (the deep data check: schedule, results, webhook). Internal to the service.
 #pragma once
 
 #include <functional>
@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "jobs/data_health.h"
 #include "jobs/generation_jobs.h"
 #include "jobs/generation_triggers.h"
 #include "lake/snapshot_manifest.h"
@@ -77,6 +78,11 @@ class ApiService::Impl {
   // Last, so that they go first: their threads use everything above (see ~Impl).
   std::unique_ptr<jobs::GenerationJobs> generation;
   std::unique_ptr<jobs::GenerationTriggers> triggers;  // stopped before `generation` goes
+  // The deep data check (api_health.cc): one run at a time, the last report, the schedule.
+  std::mutex health_run_mutex;
+  std::mutex health_mutex;
+  std::optional<jobs::HealthReport> last_health;
+  std::unique_ptr<jobs::PeriodicTask> health_schedule;  // stopped first (~Impl, Drain)
 
   ~Impl();
   // Starts the generation jobs and triggers (with a store and a lake); the last step of Make.
@@ -88,6 +94,13 @@ class ApiService::Impl {
   // Handles and records the request in `metrics`.
   ApiResponse Handle(const ApiRequest& request);
   void WriteAudit(const Caller& caller, const AuditNote& note, const arrow::Status& status);
+  // The deep data check of the current snapshot, on behalf of `caller`: metrics, an audit
+  // entry ("health.check"), the webhook when a check fails; the report is kept for the API.
+  arrow::Result<jobs::HealthReport> RunDataHealth(const Caller& caller);
+  // [health] the schedule; the last step of Make.
+  void StartHealthSchedule();
+  // [health] webhook_url: a JSON POST, retried with backoff; failures go to stderr.
+  void PostHealthWebhook(const std::string& event, const std::string& detail, const std::string& report_json);
 
  private:
   arrow::Result<Caller> Authenticate(const ApiRequest& request) const;
@@ -137,6 +150,7 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> StartGeneration(const ApiRequest& request, const Caller& caller, AuditNote* note);
   arrow::Result<ApiResponse> GetJob(const Caller& caller, const std::string& id);
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
+  arrow::Result<ApiResponse> DataHealth(const ApiRequest& request, const Caller& caller);
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;

@@ -10,7 +10,10 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "jobs/data_health.h"
 #include "jobs/generate_snapshot.h"
+#include "lake/snapshot_manifest.h"
+#include "store/member_store.h"
 #include "model/calendar.h"
 #include "model/field_registry.h"
 #include "model/json_members.h"
@@ -47,8 +50,9 @@ class Handler : public LambdaEventHandler {
     if (!options_.server_config.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto config, ServerConfig::LoadFile(options_.server_config));
       // A frozen sandbox runs no timers: on Lambda, EventBridge schedules and the table's
-      // DynamoDB stream are the triggers, not the server's [triggers].
+      // DynamoDB stream are the triggers, not the server's [triggers] or [health] schedule.
       config.triggers = jobs::TriggerConfig{};
+      config.deep_check_interval_seconds = 0;  // the DeepCheck schedule's event instead
       ARROW_ASSIGN_OR_RAISE(api_, ApiService::Make(config));
     }
     return arrow::Status::OK();
@@ -65,6 +69,8 @@ class Handler : public LambdaEventHandler {
     Json event = Json::parse(payload, nullptr, /*allow_exceptions=*/false);
     if (!event.is_object()) return arrow::Status::Invalid("event is not a JSON object");
     const bool scheduled = JsonString(event, "source") == "aws.events";
+    // The scheduled deep data check: an EventBridge rule whose target input is this event.
+    if (JsonString(event, "action") == "deep_check") return DeepCheck();
     if (scheduled || JsonString(event, "action") == "generate") {
       // A date given in the wrong form is refused, not replaced by today's.
       const Json* as_of = event.contains("as_of") ? &event["as_of"] : nullptr;
@@ -85,8 +91,50 @@ class Handler : public LambdaEventHandler {
       if (!api_) return arrow::Status::Invalid("an API Gateway event, but no MEMBERLAKE_SERVER_CONFIG");
       return HandleHttp(event);
     }
-    return arrow::Status::Invalid("unknown event: expected an EventBridge schedule, {\"action\": \"generate\"}, a "
+    return arrow::Status::Invalid("unknown event: expected an EventBridge schedule, {\"action\": \"generate\"}, "
+                                  "{\"action\": \"deep_check\"}, a "
                                   "DynamoDB stream batch or an API Gateway request");
+  }
+
+  // The deep data check of the current snapshot (jobs/data_health.h). Its figures go to
+  // CloudWatch as embedded-metric-format log lines (namespace Memberlake, one line per check),
+  // which the template's alarms watch; a failed check is an answer, not an invocation error,
+  // so EventBridge does not retry it.
+  arrow::Result<std::string> DeepCheck() {
+    if (options_.lake_uri.empty()) return arrow::Status::Invalid("the deep check needs MEMBERLAKE_LAKE");
+    ARROW_ASSIGN_OR_RAISE(auto lake, lake::LakeStorage::Open(options_.lake_uri, /*create=*/false));
+    ARROW_ASSIGN_OR_RAISE(auto manifest, lake::ReadCurrentManifest(*lake));
+    jobs::DeepCheckOptions check;
+    std::unique_ptr<store::MemberStore> store;
+    if (!options_.store_uri.empty()) {
+      ARROW_ASSIGN_OR_RAISE(store, store::OpenMemberStore(options_.store_uri, registry_));
+      check.store = store.get();
+    }
+    ARROW_ASSIGN_OR_RAISE(auto report, jobs::DeepCheck(*lake, manifest, registry_, check));
+    // One line per check (by Check, and without dimensions for the alarm on any check), one
+    // for the snapshot's age (the stale-snapshot alarm).
+    auto emf = [](const Json& names, const Json& dimensions) {
+      Json metrics = Json::array();
+      for (const auto& name : names) metrics.push_back({{"Name", name}, {"Unit", name == "SnapshotAgeSeconds" ? "Seconds" : "Count"}});
+      return Json{{"Timestamp", NowMs()},
+                  {"CloudWatchMetrics", Json::array({{{"Namespace", "Memberlake"}, {"Dimensions", dimensions}, {"Metrics", metrics}}})}};
+    };
+    for (const auto& result : report.checks) {
+      Json line = {{"_aws", emf(Json::array({"DataCheckFailed", "DataCheckMismatches"}),
+                                Json::array({Json::array({"Check"}), Json::array()}))},
+                   {"Check", result.name},
+                   {"DataCheckFailed", result.passed ? 0 : 1},
+                   {"DataCheckMismatches", result.mismatches}};
+      std::printf("%s\n", line.dump().c_str());
+    }
+    if (auto generated = lake::SnapshotIdTime(manifest.snapshot_id)) {
+      double age = std::chrono::duration<double>(std::chrono::system_clock::now() - *generated).count();
+      Json line = {{"_aws", emf(Json::array({"SnapshotAgeSeconds"}), Json::array({Json::array()}))},
+                   {"SnapshotAgeSeconds", age}};
+      std::printf("%s\n", line.dump().c_str());
+    }
+    std::fflush(stdout);
+    return report.ToJson();
   }
 
   arrow::Result<std::string> Generate(const std::string& as_of_text, const std::string& trigger) {

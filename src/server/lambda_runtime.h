@@ -4,6 +4,8 @@
 //     and on-demand events ({"action": "generate", "as_of": "YYYY-MM-DD"}) run a generation,
 //     through jobs::GenerateFromUris, the path `memberlake generate` takes; so does a batch of
 //     records from the members table's DynamoDB stream (the on-change trigger);
+//   - {"action": "deep_check"} (an EventBridge schedule's target input) runs the deep data check
+//     of the current snapshot (jobs/data_health.h) and logs its figures as CloudWatch metrics;
 //   - API Gateway proxy events (HTTP API v2 or REST) go to the ApiService, as HTTP requests do,
 //     when a server config is given;
 //   - anything else is an error naming the event's shape.

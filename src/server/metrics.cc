@@ -35,6 +35,7 @@ std::string RouteTemplate(const std::string& path) {
     return "/api/" + resource;
   }
   if (parts.size() == 3 && (resource == "members" || resource == "jobs")) return "/api/" + resource + "/{id}";
+  if (parts.size() == 3 && resource == "health" && parts[2] == "data") return "/api/health/data";
   if (parts.size() == 3 && resource == "reports") return "/api/reports/{name}";
   if (parts.size() >= 5 && resource == "snapshots" && parts[3] == "files") return "/api/snapshots/{id}/files/{path}";
   return "other";
@@ -68,7 +69,19 @@ void Metrics::RecordAuditFailure() {
   ++audit_failures_;
 }
 
-std::string Metrics::Render(const std::vector<Sample>& sampled) const {
+void Metrics::RecordDataCheck(const std::string& check, bool passed, int64_t rows_checked, int64_t mismatches,
+                              double unix_seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  DataCheck& c = data_checks_[check];
+  c.passed = passed;
+  c.rows_checked = rows_checked;
+  c.mismatches = mismatches;
+  c.last_run = unix_seconds;
+  ++c.runs;
+  if (!passed) ++c.failures;
+}
+
+std::string Metrics::Render(const std::vector<Sample>& sampled, bool sizes) const {
   std::string out;
   auto histogram = [&](const std::string& name, const std::string& labels, const Histogram& h) {
     const std::string sep = labels.empty() ? "" : ",";
@@ -101,6 +114,28 @@ std::string Metrics::Render(const std::vector<Sample>& sampled) const {
   histogram("memberlake_generation_duration_seconds", "", generation_seconds_);
   Header(&out, "memberlake_audit_append_failures_total", "counter", "Audit events that could not be written.");
   out += "memberlake_audit_append_failures_total " + std::to_string(audit_failures_) + "\n";
+  if (!data_checks_.empty()) {
+    // Series per check: a failure shows as passed 0 (and a growing failures counter) until
+    // a later run passes.
+    auto series = [&](const std::string& name, const std::string& type, const std::string& help, auto value) {
+      Header(&out, name, type, help);
+      for (const auto& [check, c] : data_checks_) out += name + "{check=\"" + check + "\"} " + Number(value(c)) + "\n";
+    };
+    series("memberlake_data_check_passed", "gauge", "1 when the last deep data check passed this check, else 0.",
+           [](const DataCheck& c) { return c.passed ? 1.0 : 0.0; });
+    series("memberlake_data_check_last_run_timestamp_seconds", "gauge", "When the check last ran (unix seconds).",
+           [](const DataCheck& c) { return c.last_run; });
+    if (sizes) {
+      series("memberlake_data_check_rows_checked", "gauge", "Rows (or schemas) the last run checked.",
+             [](const DataCheck& c) { return static_cast<double>(c.rows_checked); });
+    }
+    series("memberlake_data_check_mismatches", "gauge", "Mismatches the last run found.",
+           [](const DataCheck& c) { return static_cast<double>(c.mismatches); });
+    series("memberlake_data_check_runs_total", "counter", "Runs of the check.",
+           [](const DataCheck& c) { return static_cast<double>(c.runs); });
+    series("memberlake_data_check_failures_total", "counter", "Runs in which the check failed.",
+           [](const DataCheck& c) { return static_cast<double>(c.failures); });
+  }
   for (const Sample& sample : sampled) {
     Header(&out, sample.name, sample.type, sample.help);
     out += sample.name + " " + Number(sample.value) + "\n";

@@ -32,9 +32,14 @@ class Metrics {
   void RecordRequest(const std::string& route, const std::string& method, int status, double seconds);
   void RecordGeneration(bool succeeded, double seconds);
   void RecordAuditFailure();
+  // One check of a deep data check run (jobs/data_health.h; `check` is one of a fixed few
+  // names): when it ran (unix seconds), whether it passed, rows checked, mismatches found.
+  void RecordDataCheck(const std::string& check, bool passed, int64_t rows_checked, int64_t mismatches,
+                       double unix_seconds);
 
-  // The exposition text: recorded series first, then `sampled`.
-  std::string Render(const std::vector<Sample>& sampled) const;
+  // The exposition text: recorded series first, then `sampled`. Without `sizes` (an untrusted
+  // scraper) the data checks' rows_checked, which tells the membership's size, is left out.
+  std::string Render(const std::vector<Sample>& sampled, bool sizes = true) const;
 
   // Upper bounds of the latency buckets, in seconds (+Inf implied).
   static constexpr std::array<double, 14> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -53,6 +58,12 @@ class Metrics {
   int64_t generations_succeeded_ = 0, generations_failed_ = 0;
   Histogram generation_seconds_;
   int64_t audit_failures_ = 0;
+  struct DataCheck {
+    bool passed = true;
+    int64_t rows_checked = 0, mismatches = 0, runs = 0, failures = 0;
+    double last_run = 0;
+  };
+  std::map<std::string, DataCheck> data_checks_;
 };
 
 }  // namespace memberlake::server

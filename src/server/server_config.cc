@@ -126,6 +126,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"audit", {"path", "key_env"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
+      {"health", {"deep_check_interval_seconds", "webhook_url", "webhook_attempts"}},
   };
   for (const auto& [section, node] : doc) {
     auto known = kKnown.find(std::string(section.str()));
@@ -209,7 +210,23 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("triggers", "on_change_min_changes", &t.on_change_min_changes);
   r.Get("triggers", "on_change_quiet_seconds", &t.on_change_quiet_seconds);
   r.Get("triggers", "on_change_max_delay_seconds", &t.on_change_max_delay_seconds);
+  r.Get("health", "deep_check_interval_seconds", &c.deep_check_interval_seconds);
+  r.Get("health", "webhook_url", &c.health_webhook_url);
+  r.Get("health", "webhook_attempts", &c.health_webhook_attempts);
   ARROW_RETURN_NOT_OK(r.status);
+  if (c.deep_check_interval_seconds < 0) {
+    return arrow::Status::Invalid("server config: health.deep_check_interval_seconds must be 0 (off) or more");
+  }
+  if (c.deep_check_interval_seconds > 0 && c.lake.empty()) {
+    return arrow::Status::Invalid("server config: health.deep_check_interval_seconds needs data.lake");
+  }
+  if (!c.health_webhook_url.empty() && c.health_webhook_url.rfind("http://", 0) != 0 &&
+      c.health_webhook_url.rfind("https://", 0) != 0) {
+    return arrow::Status::Invalid("server config: health.webhook_url must start with http:// or https://");
+  }
+  if (c.health_webhook_attempts < 1 || c.health_webhook_attempts > 10) {
+    return arrow::Status::Invalid("server config: health.webhook_attempts must be 1..10");
+  }
   if (port < 0 || port > 65535) return arrow::Status::Invalid("server config: server.port must be 0..65535");
   if (threads < 1 || threads > 1024) return arrow::Status::Invalid("server config: server.threads must be 1..1024");
   if (c.max_body_bytes < 1024) return arrow::Status::Invalid("server config: server.max_body_bytes must be >= 1024");

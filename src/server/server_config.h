@@ -80,6 +80,12 @@ struct ServerConfig {
   // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
   // on_change_max_delay_seconds: see jobs/generation_triggers.h.
   jobs::TriggerConfig triggers;
+  // [health] the deep data check (docs/health.md): every deep_check_interval_seconds on the
+  // current snapshot (0: off; needs data.lake), and a JSON POST to webhook_url (http:// or
+  // https://) when a check or a generation fails, tried webhook_attempts times with backoff.
+  int64_t deep_check_interval_seconds = 0;
+  std::string health_webhook_url;
+  int64_t health_webhook_attempts = 4;
 
   static arrow::Result<ServerConfig> LoadFile(const std::string& path);
   static arrow::Result<ServerConfig> LoadString(std::string_view toml_text, const std::string& base_dir);
