@@ -9,6 +9,7 @@
 
 #include <arrow/result.h>
 
+#include "ai/ai_config.h"
 #include "jobs/generation_triggers.h"
 
 namespace memberlake::server {
@@ -63,6 +64,11 @@ struct ServerConfig {
   // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
   // on_change_max_delay_seconds: see jobs/generation_triggers.h.
   jobs::TriggerConfig triggers;
+  // [ai] questions answered by a language model (POST /api/ask, docs/ai.md): base_url, model,
+  // api_key_env, referer, title, connect_timeout_seconds, timeout_seconds,
+  // question_timeout_seconds, max_retries, max_retry_wait_seconds, stream, max_tokens,
+  // max_rounds, daily_tokens_per_caller, k. Without the section /api/ask answers 503.
+  ai::AiConfig ai;
 
   static arrow::Result<ServerConfig> LoadFile(const std::string& path);
   static arrow::Result<ServerConfig> LoadString(std::string_view toml_text, const std::string& base_dir);
