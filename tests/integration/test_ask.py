@@ -104,10 +104,11 @@ max_rounds = 3
 def assert_no_personal_data(world, bodies):
     assert bodies, "no request reached the fake model"
     values = personal_values(world["members"])
-    for body in bodies:
-        text = body.decode()
-        decoded = json.dumps(json.loads(text), ensure_ascii=False)  # \u escapes undone
+    for body in set(bodies):
+        decoded = json.dumps(json.loads(body), ensure_ascii=False)  # \u escapes undone
         for value in values:
+            if value not in decoded:
+                continue
             # Whole words only: a short first name may be part of an ordinary word.
             pattern = r"(?<![\w@.-])" + re.escape(value) + r"(?![\w@-])"
             assert not re.search(pattern, decoded), f"{value!r} was sent to the model"
