@@ -35,6 +35,11 @@ arrow::Result<ApiResponse> ApiService::Impl::Ask(const ApiRequest& request, cons
     if (key != "question") return arrow::Status::Invalid("body: unknown member '", key, "'");
   }
   const std::string question = body["question"];
+  // Off unless configured: 404 like a route the server does not have (a 5xx would be an
+  // outage to monitoring and clients; the dashboard hides its question box on 404).
+  if (!config.ai.enabled) {
+    return arrow::Status::KeyError("AI questions are not enabled on this server (no [ai] section in its config)");
+  }
 
   auto run = [&](const query::QuerySpec& spec) -> arrow::Result<query::QueryResult> {
     // A store connection per query, not for the whole conversation with the model.
