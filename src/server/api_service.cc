@@ -49,6 +49,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->policy, AccessPolicy::LoadString(text, config.access_policy, impl->registry));
   }
   ARROW_ASSIGN_OR_RAISE(impl->catalog, query::ReportCatalog::LoadDefault(*impl->registry));
+  impl->ask_budget = std::make_unique<ai::TokenBudget>(config.ai.ask.daily_tokens);
   if (!config.as_of.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->fixed_as_of, model::ParseIsoDate(config.as_of));
     impl->has_fixed_as_of = true;
@@ -304,6 +305,9 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
   if (resource == "health" && parts.size() == 3 && parts[2] == "data") {
     if (m != "GET") return method_not_allowed();
     return DataHealth(request, caller);
+  if (resource == "ask" && parts.size() == 2) {
+    if (m != "POST") return method_not_allowed();
+    return Ask(request, caller, note);
   }
   if (resource == "audit" && parts.size() == 2) {
     if (m != "GET") return method_not_allowed();

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "jobs/data_health.h"
+#include "ai/ask.h"
 #include "jobs/generation_jobs.h"
 #include "jobs/generation_triggers.h"
 #include "lake/snapshot_manifest.h"
@@ -74,6 +75,7 @@ class ApiService::Impl {
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
   Metrics metrics;
+  std::unique_ptr<ai::TokenBudget> ask_budget;  // tokens per caller per day (this process)
   store::StorePool::Opener store_opener;
   // Last, so that they go first: their threads use everything above (see ~Impl).
   std::unique_ptr<jobs::GenerationJobs> generation;
@@ -151,6 +153,7 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> GetJob(const Caller& caller, const std::string& id);
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
   arrow::Result<ApiResponse> DataHealth(const ApiRequest& request, const Caller& caller);
+  arrow::Result<ApiResponse> Ask(const ApiRequest& request, const Caller& caller, AuditNote* note);  // api_ask.cc
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;

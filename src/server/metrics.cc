@@ -31,7 +31,7 @@ std::string RouteTemplate(const std::string& path) {
   if (parts.size() == 2 && resource == "openapi.json") return "/api/openapi.json";
   if (parts.size() == 3 && resource == "auth" && parts[2] == "config") return "/api/auth/config";
   if (parts.size() == 2 && (resource == "me" || resource == "members" || resource == "reports" || resource == "query" ||
-                            resource == "snapshots" || resource == "generate" || resource == "audit")) {
+                            resource == "snapshots" || resource == "generate" || resource == "audit" || resource == "ask")) {
     return "/api/" + resource;
   }
   if (parts.size() == 3 && (resource == "members" || resource == "jobs")) return "/api/" + resource + "/{id}";

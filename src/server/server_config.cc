@@ -103,6 +103,60 @@ arrow::Status CheckSignIn(ServerConfig* c) {
   return arrow::Status::OK();
 }
 
+// [ai]: present means enabled. Seconds may be fractions; each limit has a sane range, and a
+// question must end before the edge's request timeout answers 503 for it.
+arrow::Status ReadAi(const toml::table& doc, Reader* r, ServerConfig* c) {
+  ai::AiConfig& a = c->ai;
+  a.enabled = doc.contains("ai");
+  if (!a.enabled) return arrow::Status::OK();
+  ai::ChatClientOptions& o = a.client;
+  r->Get("ai", "base_url", &o.base_url);
+  r->Get("ai", "model", &o.model);
+  r->Get("ai", "api_key_env", &a.api_key_env);
+  r->Get("ai", "referer", &o.referer);
+  r->Get("ai", "title", &o.title);
+  r->Get("ai", "stream", &o.stream);
+  double connect = o.connect_timeout_ms / 1000.0, timeout = o.request_timeout_ms / 1000.0,
+         question = a.ask.question_timeout_ms / 1000.0, wait = o.max_wait_ms / 1000.0;
+  int64_t retries = o.max_retries, rounds = a.ask.max_rounds, k = a.k;
+  r->Get("ai", "connect_timeout_seconds", &connect);
+  r->Get("ai", "timeout_seconds", &timeout);
+  r->Get("ai", "question_timeout_seconds", &question);
+  r->Get("ai", "max_retry_wait_seconds", &wait);
+  r->Get("ai", "max_retries", &retries);
+  r->Get("ai", "max_tokens", &o.max_tokens);
+  r->Get("ai", "max_rounds", &rounds);
+  r->Get("ai", "daily_tokens_per_caller", &a.ask.daily_tokens);
+  r->Get("ai", "k", &k);
+  ARROW_RETURN_NOT_OK(r->status);
+  if (o.base_url.rfind("http://", 0) != 0 && o.base_url.rfind("https://", 0) != 0) {
+    return arrow::Status::Invalid("server config: ai.base_url must start with http:// or https://");
+  }
+  for (auto [name, value] : {std::pair{"connect_timeout_seconds", connect}, std::pair{"timeout_seconds", timeout},
+                             std::pair{"question_timeout_seconds", question}}) {
+    if (!(value > 0 && value <= 3600)) return arrow::Status::Invalid("server config: ai.", name, " must be 0..3600 seconds");
+  }
+  if (question >= c->request_timeout_seconds) {
+    return arrow::Status::Invalid("server config: ai.question_timeout_seconds must be below server.request_timeout_seconds (",
+                                  c->request_timeout_seconds, ")");
+  }
+  if (!(wait >= 0 && wait <= 600)) return arrow::Status::Invalid("server config: ai.max_retry_wait_seconds must be 0..600");
+  if (retries < 0 || retries > 10) return arrow::Status::Invalid("server config: ai.max_retries must be 0..10");
+  if (rounds < 1 || rounds > 20) return arrow::Status::Invalid("server config: ai.max_rounds must be 1..20");
+  if (k < 2 || k > 1000) return arrow::Status::Invalid("server config: ai.k must be 2..1000");
+  if (o.max_tokens < 16 || a.ask.daily_tokens < 1) {
+    return arrow::Status::Invalid("server config: ai.max_tokens must be at least 16 and ai.daily_tokens_per_caller positive");
+  }
+  o.connect_timeout_ms = static_cast<int64_t>(connect * 1000);
+  o.request_timeout_ms = static_cast<int64_t>(timeout * 1000);
+  o.max_wait_ms = static_cast<int64_t>(wait * 1000);
+  a.ask.question_timeout_ms = static_cast<int64_t>(question * 1000);
+  o.max_retries = static_cast<int>(retries);
+  a.ask.max_rounds = static_cast<int>(rounds);
+  a.k = static_cast<int>(k);
+  return arrow::Status::OK();
+}
+
 }  // namespace
 
 arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text, const std::string& base_dir) {
@@ -124,6 +178,9 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                 "leeway_seconds", "jwks_uri", "jwks_refetch_seconds", "oidc_client_id", "oidc_redirect_uri",
                 "oidc_scopes"}},
       {"audit", {"path", "key_env"}},
+      {"ai", {"base_url", "model", "api_key_env", "referer", "title", "connect_timeout_seconds", "timeout_seconds",
+              "question_timeout_seconds", "max_retries", "max_retry_wait_seconds", "stream", "max_tokens", "max_rounds",
+              "daily_tokens_per_caller", "k"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
       {"health", {"deep_check_interval_seconds", "webhook_url", "webhook_attempts"}},
@@ -213,6 +270,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("health", "deep_check_interval_seconds", &c.deep_check_interval_seconds);
   r.Get("health", "webhook_url", &c.health_webhook_url);
   r.Get("health", "webhook_attempts", &c.health_webhook_attempts);
+  ARROW_RETURN_NOT_OK(ReadAi(doc, &r, &c));
   ARROW_RETURN_NOT_OK(r.status);
   if (c.deep_check_interval_seconds < 0) {
     return arrow::Status::Invalid("server config: health.deep_check_interval_seconds must be 0 (off) or more");

@@ -9,6 +9,7 @@
 
 #include <arrow/result.h>
 
+#include "ai/ai_config.h"
 #include "jobs/generation_triggers.h"
 
 namespace memberlake::server {
@@ -86,6 +87,11 @@ struct ServerConfig {
   int64_t deep_check_interval_seconds = 0;
   std::string health_webhook_url;
   int64_t health_webhook_attempts = 4;
+  // [ai] questions answered by a language model (POST /api/ask, docs/ai.md): base_url, model,
+  // api_key_env, referer, title, connect_timeout_seconds, timeout_seconds,
+  // question_timeout_seconds, max_retries, max_retry_wait_seconds, stream, max_tokens,
+  // max_rounds, daily_tokens_per_caller, k. Without the section /api/ask answers 404.
+  ai::AiConfig ai;
 
   static arrow::Result<ServerConfig> LoadFile(const std::string& path);
   static arrow::Result<ServerConfig> LoadString(std::string_view toml_text, const std::string& base_dir);
