@@ -305,6 +305,7 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
   if (resource == "health" && parts.size() == 3 && parts[2] == "data") {
     if (m != "GET") return method_not_allowed();
     return DataHealth(request, caller);
+  }
   if (resource == "ask" && parts.size() == 2) {
     if (m != "POST") return method_not_allowed();
     return Ask(request, caller, note);
