@@ -151,6 +151,8 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> GetJob(const Caller& caller, const std::string& id);
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
   arrow::Result<ApiResponse> DataHealth(const ApiRequest& request, const Caller& caller);
+  // GET /api/anonymised (api_anonymised.cc): export and all regions; audited.
+  arrow::Result<ApiResponse> Anonymised(const ApiRequest& request, const Caller& caller, AuditNote* note);
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;
