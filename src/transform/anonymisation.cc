@@ -197,44 +197,59 @@ arrow::Result<Trial> Evaluate(Hierarchies& hierarchies, const std::vector<size_t
   return trial;
 }
 
-// The greedy full-domain search (see the header): the levels chosen per quasi-identifier.
+// The loss a search step weighs: the mean NCP of the quasi-identifiers, a suppressed row
+// counting as fully generalised.
+arrow::Result<double> Loss(Hierarchies& hierarchies, const std::vector<size_t>& levels, int64_t suppressed, size_t n) {
+  if (levels.empty() || n == 0) return 0.0;
+  double ncp = 0;
+  for (size_t c = 0; c < levels.size(); ++c) {
+    ARROW_ASSIGN_OR_RAISE(auto codes, hierarchies.Get(c, levels[c]));
+    ncp += codes->ncp;
+  }
+  const double dropped = static_cast<double>(suppressed) / static_cast<double>(n);
+  return ncp / static_cast<double>(levels.size()) * (1 - dropped) + dropped;
+}
+
+// Top-down specialisation over the full-domain lattice (see the header): the levels chosen per
+// quasi-identifier.
 arrow::Result<std::vector<size_t>> Search(Hierarchies& hierarchies, const std::vector<const LevelCodes*>& sensitive,
                                           size_t n, int k, int l, int64_t cap) {
-  std::vector<size_t> levels(hierarchies.size(), 0);
-  ARROW_ASSIGN_OR_RAISE(Trial current, Evaluate(hierarchies, levels, sensitive, n, k, l));
-  int64_t suppressed = current.suppressed;
-  while (suppressed > cap) {
+  std::vector<size_t> levels(hierarchies.size());
+  for (size_t c = 0; c < levels.size(); ++c) levels[c] = hierarchies.Depth(c) - 1;  // everything "*"
+  ARROW_ASSIGN_OR_RAISE(Trial top, Evaluate(hierarchies, levels, sensitive, n, k, l));
+  int64_t suppressed = top.suppressed;
+  if (suppressed > cap) return levels;  // not even one class of all rows holds: nothing to release
+  ARROW_ASSIGN_OR_RAISE(double loss, Loss(hierarchies, levels, suppressed, n));
+  while (true) {
     std::optional<size_t> best;
+    bool best_free = false;
+    double best_score = 0, best_loss = 0;
     int64_t best_suppressed = 0;
-    double best_cost = 0;
-    double best_ratio = -1;
     for (size_t c = 0; c < hierarchies.size(); ++c) {
-      if (levels[c] + 1 >= hierarchies.Depth(c)) continue;
+      if (levels[c] == 0) continue;
       std::vector<size_t> trial_levels = levels;
-      ++trial_levels[c];
+      --trial_levels[c];
       ARROW_ASSIGN_OR_RAISE(Trial trial, Evaluate(hierarchies, trial_levels, sensitive, n, k, l));
-      ARROW_ASSIGN_OR_RAISE(auto now, hierarchies.Get(c, levels[c]));
-      ARROW_ASSIGN_OR_RAISE(auto next, hierarchies.Get(c, trial_levels[c]));
-      const double cost = std::max(next->ncp - now->ncp, 1e-12);
-      const int64_t gain = suppressed - trial.suppressed;
-      const double ratio = gain > 0 ? static_cast<double>(gain) / cost : -1;
-      bool better = false;
-      if (!best) {
-        better = true;
-      } else if (ratio > 0 || best_ratio > 0) {
-        better = ratio > best_ratio;
-      } else {  // no step frees a row yet: the one that leaves the fewest behind, then the cheapest
-        better = trial.suppressed < best_suppressed || (trial.suppressed == best_suppressed && cost < best_cost);
-      }
-      if (better) {
+      if (trial.suppressed > cap) continue;
+      ARROW_ASSIGN_OR_RAISE(double trial_loss, Loss(hierarchies, trial_levels, trial.suppressed, n));
+      const double gain = loss - trial_loss;
+      if (gain <= 1e-12) continue;
+      // A step that suppresses nobody more is taken first (largest gain); else the most
+      // information regained per row given up.
+      const int64_t given_up = trial.suppressed - suppressed;
+      const bool free = given_up <= 0;
+      const double score = free ? gain : gain / static_cast<double>(given_up);
+      if (!best || (free && !best_free) || (free == best_free && score > best_score)) {
         best = c;
+        best_free = free;
+        best_score = score;
+        best_loss = trial_loss;
         best_suppressed = trial.suppressed;
-        best_cost = cost;
-        best_ratio = ratio;
       }
     }
-    if (!best) break;  // every column at "*": what still breaks k or l is suppressed
-    ++levels[*best];
+    if (!best) break;  // no step regains information within the suppression cap
+    --levels[*best];
+    loss = best_loss;
     suppressed = best_suppressed;
   }
   return levels;

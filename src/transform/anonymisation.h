@@ -8,13 +8,15 @@
 // in the output is shared by at least k rows. Sensitive columns (status) are l-diverse: every
 // such class holds at least l distinct values of each (distinct l-diversity).
 //
-// Algorithm: full-domain generalisation. Each quasi-identifier gets one level of its
-// hierarchy for all rows. A greedy search starts at the finest levels and, while more rows
-// than the suppression cap sit in classes that break k or l, raises the one column whose step
-// frees the most rows per unit of information lost (normalised certainty penalty), ties to
-// the earlier column: deterministic for a given input. The rows of the classes still breaking
-// k or l are then suppressed. A column raised to "*" is left out of the file. Rows are grouped
-// by dense dictionary codes, never by strings.
+// Algorithm: full-domain generalisation by top-down specialisation. Each quasi-identifier
+// gets one level of its hierarchy for all rows. The search starts with every column at "*" (one
+// class of all rows) and repeatedly takes the one step down a hierarchy that regains the most
+// information (normalised certainty penalty, a suppressed row counting as fully generalised)
+// while at most the suppression cap of the rows sit in classes that break k or l: first the
+// steps that suppress nobody more, then the most information per row given up; ties go to the
+// earlier column, so the result is deterministic for a given input. The rows of classes still
+// breaking k or l are suppressed. A column left at "*" is left out of the file. Rows are
+// grouped by dense dictionary codes, never by strings.
 //
 // Optionally a pseudonym column (HMAC-SHA256 of member_id under a secret key): stable across
 // snapshots, so datasets can be compared, and not reversible without the key.
