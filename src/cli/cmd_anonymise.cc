@@ -41,9 +41,8 @@ arrow::Status RunAnonymise(const GlobalOptions& global, const AnonymiseCliOption
   options.max_suppression = o.max_suppression;
   options.columns = o.columns;
   // Refused before any data is read: a bad column costs no scan.
-  if (auto chosen = policy->Choose(options.columns, *registry); !chosen.ok()) {
-    return arrow::Status::Invalid("--columns: ", chosen.status().message());
-  }
+  auto chosen = policy->Choose(options.columns, *registry);
+  if (!chosen.ok()) return arrow::Status::Invalid("--columns: ", chosen.status().message());
   if (!o.pseudonym_key_env.empty()) {
     const char* key = std::getenv(o.pseudonym_key_env.c_str());
     if (key == nullptr || *key == '\0') {
@@ -52,7 +51,9 @@ arrow::Status RunAnonymise(const GlobalOptions& global, const AnonymiseCliOption
     options.pseudonym_key = key;
   }
   ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(registry, o.source));
-  ARROW_ASSIGN_OR_RAISE(auto result, open.source->Run(query::RegionalScope::All(), query::QuerySpec{}));
+  query::QuerySpec read;
+  read.select = transform::AnonymisationPolicy::InputColumns(*chosen, !options.pseudonym_key.empty());
+  ARROW_ASSIGN_OR_RAISE(auto result, open.source->Run(query::RegionalScope::All(), read));
   ARROW_ASSIGN_OR_RAISE(auto dataset, transform::Anonymise(*result.table, *registry, *policy, options));
   ARROW_ASSIGN_OR_RAISE(std::string bytes, query::ExportTable(*dataset.rows, format));
   ARROW_RETURN_NOT_OK(WriteOutput(o.out, bytes));

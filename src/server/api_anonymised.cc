@@ -37,7 +37,9 @@ arrow::Result<ApiResponse> ApiService::Impl::Anonymised(const ApiRequest& reques
   note->detail = "k=" + std::to_string(k) + " l=" + std::to_string(l) + " columns=" + names;
   std::string key = "anonymised?" + CanonicalParams(request);  // the same file for every allowed caller
   return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
-    ARROW_ASSIGN_OR_RAISE(auto result, source.Run(query::RegionalScope::All(), query::QuerySpec{}));
+    query::QuerySpec read;
+    read.select = transform::AnonymisationPolicy::InputColumns(chosen, false);
+    ARROW_ASSIGN_OR_RAISE(auto result, source.Run(query::RegionalScope::All(), read));
     ARROW_ASSIGN_OR_RAISE(auto dataset, transform::Anonymise(*result.table, *registry, *anonymisation, options));
     note->rows = dataset.rows->num_rows();
     note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);

@@ -49,24 +49,29 @@ arrow::Result<std::shared_ptr<arrow::Array>> Pseudonyms(const arrow::ChunkedArra
   return out.Finish();
 }
 
-// Rows grouped into equivalence classes: a dense class id per row and each class's size.
+// Rows grouped into equivalence classes: a dense class id per row and each class's size. The
+// buffers are reused from one search step to the next: at 1M rows fresh ones would cost more
+// in page faults than the grouping itself.
 struct Grouping {
   std::vector<int32_t> class_of;
   std::vector<int64_t> size;
+  std::vector<uint64_t> key, slots;
+  std::vector<int32_t> values;
 };
 
 // Dense ids for 64-bit keys in first-seen order: a direct table when the key space is small,
 // else open addressing (keys are mixed-radix codes, so a multiplicative hash spreads them).
-int32_t Densify(std::vector<uint64_t>& keys, uint64_t radix, std::vector<int32_t>* ids) {
+int32_t Densify(Grouping& g, uint64_t radix) {
+  const std::vector<uint64_t>& keys = g.key;
   const size_t n = keys.size();
-  ids->resize(n);
+  g.class_of.resize(n);
   int32_t next = 0;
   if (radix <= std::max<uint64_t>(4 * static_cast<uint64_t>(n), 1u << 16)) {
-    std::vector<int32_t> table(static_cast<size_t>(radix), -1);
+    g.values.assign(static_cast<size_t>(radix), -1);
     for (size_t i = 0; i < n; ++i) {
-      int32_t& id = table[static_cast<size_t>(keys[i])];
+      int32_t& id = g.values[static_cast<size_t>(keys[i])];
       if (id < 0) id = next++;
-      (*ids)[i] = id;
+      g.class_of[i] = id;
     }
     return next;
   }
@@ -77,41 +82,40 @@ int32_t Densify(std::vector<uint64_t>& keys, uint64_t radix, std::vector<int32_t
     --shift;
   }
   constexpr uint64_t kEmpty = std::numeric_limits<uint64_t>::max();
-  std::vector<uint64_t> slots(capacity, kEmpty);
-  std::vector<int32_t> values(capacity);
+  g.slots.assign(capacity, kEmpty);
+  g.values.resize(capacity);
   const size_t mask = capacity - 1;
   for (size_t i = 0; i < n; ++i) {
     const uint64_t key = keys[i];
     size_t slot = shift >= 64 ? 0 : static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> shift);
-    while (slots[slot] != kEmpty && slots[slot] != key) slot = (slot + 1) & mask;
-    if (slots[slot] == kEmpty) {
-      slots[slot] = key;
-      values[slot] = next++;
+    while (g.slots[slot] != kEmpty && g.slots[slot] != key) slot = (slot + 1) & mask;
+    if (g.slots[slot] == kEmpty) {
+      g.slots[slot] = key;
+      g.values[slot] = next++;
     }
-    (*ids)[i] = values[slot];
+    g.class_of[i] = g.values[slot];
   }
   return next;
 }
 
-Grouping Group(const std::vector<const LevelCodes*>& columns, size_t n) {
-  std::vector<uint64_t> key(n, 0);
+void Group(const std::vector<const LevelCodes*>& columns, size_t n, Grouping& g) {
+  g.key.assign(n, 0);
   uint64_t radix = 1;
-  Grouping out;
   for (const LevelCodes* column : columns) {
     const auto card = static_cast<uint64_t>(column->cardinality);
     if (card <= 1) continue;
     if (radix > (uint64_t{1} << 62) / card) {  // the next digit would overflow: renumber first
-      radix = static_cast<uint64_t>(Densify(key, radix, &out.class_of));
-      std::copy(out.class_of.begin(), out.class_of.end(), key.begin());
+      radix = static_cast<uint64_t>(Densify(g, radix));
+      std::copy(g.class_of.begin(), g.class_of.end(), g.key.begin());
     }
     const int32_t* codes = column->codes.data();
+    uint64_t* key = g.key.data();
     for (size_t i = 0; i < n; ++i) key[i] = key[i] * card + static_cast<uint64_t>(codes[i]);
     radix *= card;
   }
-  const int32_t classes = Densify(key, radix, &out.class_of);
-  out.size.assign(static_cast<size_t>(classes), 0);
-  for (int32_t id : out.class_of) ++out.size[static_cast<size_t>(id)];
-  return out;
+  const int32_t classes = Densify(g, radix);
+  g.size.assign(static_cast<size_t>(classes), 0);
+  for (int32_t id : g.class_of) ++g.size[static_cast<size_t>(id)];
 }
 
 // Which classes hold: at least k rows and, per sensitive column, at least l distinct values
@@ -178,12 +182,12 @@ class Hierarchies {
 };
 
 struct Trial {
-  Grouping grouping;
   std::vector<bool> holds;
   int64_t suppressed = 0;
 };
 
-arrow::Result<Trial> Evaluate(Hierarchies& hierarchies, const std::vector<size_t>& levels,
+// Groups the rows at `levels` into `grouping` and says which classes hold.
+arrow::Result<Trial> Evaluate(Hierarchies& hierarchies, const std::vector<size_t>& levels, Grouping& grouping,
                               const std::vector<const LevelCodes*>& sensitive, size_t n, int k, int l) {
   std::vector<const LevelCodes*> columns;
   for (size_t c = 0; c < levels.size(); ++c) {
@@ -191,9 +195,9 @@ arrow::Result<Trial> Evaluate(Hierarchies& hierarchies, const std::vector<size_t
     columns.push_back(codes);
   }
   Trial trial;
-  trial.grouping = Group(columns, n);
-  trial.holds = ClassesThatHold(trial.grouping, sensitive, k, l);
-  trial.suppressed = Suppressed(trial.grouping, trial.holds);
+  Group(columns, n, grouping);
+  trial.holds = ClassesThatHold(grouping, sensitive, k, l);
+  trial.suppressed = Suppressed(grouping, trial.holds);
   return trial;
 }
 
@@ -216,7 +220,8 @@ arrow::Result<std::vector<size_t>> Search(Hierarchies& hierarchies, const std::v
                                           size_t n, int k, int l, int64_t cap) {
   std::vector<size_t> levels(hierarchies.size());
   for (size_t c = 0; c < levels.size(); ++c) levels[c] = hierarchies.Depth(c) - 1;  // everything "*"
-  ARROW_ASSIGN_OR_RAISE(Trial top, Evaluate(hierarchies, levels, sensitive, n, k, l));
+  Grouping grouping;
+  ARROW_ASSIGN_OR_RAISE(Trial top, Evaluate(hierarchies, levels, grouping, sensitive, n, k, l));
   int64_t suppressed = top.suppressed;
   if (suppressed > cap) return levels;  // not even one class of all rows holds: nothing to release
   ARROW_ASSIGN_OR_RAISE(double loss, Loss(hierarchies, levels, suppressed, n));
@@ -229,7 +234,7 @@ arrow::Result<std::vector<size_t>> Search(Hierarchies& hierarchies, const std::v
       if (levels[c] == 0) continue;
       std::vector<size_t> trial_levels = levels;
       --trial_levels[c];
-      ARROW_ASSIGN_OR_RAISE(Trial trial, Evaluate(hierarchies, trial_levels, sensitive, n, k, l));
+      ARROW_ASSIGN_OR_RAISE(Trial trial, Evaluate(hierarchies, trial_levels, grouping, sensitive, n, k, l));
       if (trial.suppressed > cap) continue;
       ARROW_ASSIGN_OR_RAISE(double trial_loss, Loss(hierarchies, trial_levels, trial.suppressed, n));
       const double gain = loss - trial_loss;
@@ -298,17 +303,18 @@ arrow::Result<AnonymisedDataset> Anonymise(const arrow::Table& rows, const model
   Hierarchies hierarchies(rows, quasi, options.k);
   const auto cap = static_cast<int64_t>(cap_fraction * static_cast<double>(n));
   ARROW_ASSIGN_OR_RAISE(auto levels, Search(hierarchies, sensitive_ptrs, n, options.k, l, cap));
-  ARROW_ASSIGN_OR_RAISE(Trial final, Evaluate(hierarchies, levels, sensitive_ptrs, n, options.k, l));
+  Grouping grouping;
+  ARROW_ASSIGN_OR_RAISE(Trial final, Evaluate(hierarchies, levels, grouping, sensitive_ptrs, n, options.k, l));
 
   std::vector<int32_t> kept;
   kept.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (final.holds[static_cast<size_t>(final.grouping.class_of[i])]) kept.push_back(static_cast<int32_t>(i));
+    if (final.holds[static_cast<size_t>(grouping.class_of[i])]) kept.push_back(static_cast<int32_t>(i));
   }
   out.suppressed = static_cast<int64_t>(n - kept.size());
   for (size_t c = 0; c < final.holds.size(); ++c) {
     if (!final.holds[c]) continue;
-    const int64_t size = final.grouping.size[c];
+    const int64_t size = grouping.size[c];
     ++out.classes;
     out.smallest_class = out.smallest_class == 0 ? size : std::min(out.smallest_class, size);
     out.discernibility += static_cast<double>(size) * static_cast<double>(size);

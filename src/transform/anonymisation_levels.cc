@@ -1,6 +1,7 @@
 #include "transform/anonymisation_levels.h"
 
 #include <algorithm>
+#include <functional>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -32,30 +33,39 @@ arrow::Result<arrow::Datum> Numbers(const arrow::Datum& column) {
   return cp::Cast(column, arrow::int64());
 }
 
-// "40-44" for 42 with width 5: the band's first and last value (floored, also below zero).
-arrow::Result<arrow::Datum> Band(const arrow::Datum& column, int width) {
-  ARROW_ASSIGN_OR_RAISE(auto values, Numbers(column));
-  auto n = arrow::Datum(std::make_shared<arrow::Int64Scalar>(width));
-  ARROW_ASSIGN_OR_RAISE(auto as_double, cp::Cast(values, arrow::float64()));
+// The first value of each one's band of `width` (floored, also below zero).
+arrow::Result<arrow::Datum> BandStart(const arrow::Datum& numbers, int width) {
+  ARROW_ASSIGN_OR_RAISE(auto as_double, cp::Cast(numbers, arrow::float64()));
   ARROW_ASSIGN_OR_RAISE(auto ratio, cp::Divide(as_double, arrow::Datum(static_cast<double>(width))));
   ARROW_ASSIGN_OR_RAISE(auto floored, cp::Floor(ratio));
   ARROW_ASSIGN_OR_RAISE(auto quotient, cp::Cast(floored, arrow::int64()));
-  ARROW_ASSIGN_OR_RAISE(auto lower, cp::Multiply(quotient, n));
-  ARROW_ASSIGN_OR_RAISE(auto upper, cp::Add(lower, arrow::Datum(std::make_shared<arrow::Int64Scalar>(width - 1))));
-  ARROW_ASSIGN_OR_RAISE(auto lower_text, AsText(lower));
+  return cp::Multiply(quotient, arrow::Datum(std::make_shared<arrow::Int64Scalar>(width)));
+}
+
+// "40-44" for the band starting at 40 with width 5.
+arrow::Result<arrow::Datum> BandText(const arrow::Datum& starts, int width) {
+  ARROW_ASSIGN_OR_RAISE(auto upper, cp::Add(starts, arrow::Datum(std::make_shared<arrow::Int64Scalar>(width - 1))));
+  ARROW_ASSIGN_OR_RAISE(auto lower_text, AsText(starts));
   ARROW_ASSIGN_OR_RAISE(auto upper_text, AsText(upper));
   return cp::CallFunction("binary_join_element_wise", {lower_text, upper_text, arrow::Datum(arrow::MakeScalar("-"))});
 }
 
-// Text values as dense codes (null encoded as a value of its own).
-arrow::Result<LevelCodes> Encode(const arrow::Datum& text, int64_t num_rows) {
+// Values as dense codes (null encoded as a value of its own). The values are hashed in their
+// own type (integers, dates) and only the distinct ones are rendered as text, by `render`
+// (default: a cast to text).
+using Render = std::function<arrow::Result<arrow::Datum>(const arrow::Datum&)>;
+arrow::Result<LevelCodes> Encode(const arrow::Datum& values, int64_t num_rows, const Render& render = AsText) {
+  arrow::Datum plain = values;
+  if (values.type()->id() == arrow::Type::DICTIONARY) {  // enums: chunks may hold different dictionaries
+    ARROW_ASSIGN_OR_RAISE(plain, AsText(values));
+  }
   std::shared_ptr<arrow::Array> array;
-  if (text.is_array()) {
-    array = text.make_array();
-  } else if (text.chunked_array()->num_chunks() == 0) {
-    ARROW_ASSIGN_OR_RAISE(array, arrow::MakeEmptyArray(arrow::utf8()));
+  if (plain.is_array()) {
+    array = plain.make_array();
+  } else if (plain.chunked_array()->num_chunks() == 0) {
+    ARROW_ASSIGN_OR_RAISE(array, arrow::MakeEmptyArray(plain.type()));
   } else {
-    ARROW_ASSIGN_OR_RAISE(array, arrow::Concatenate(text.chunked_array()->chunks()));
+    ARROW_ASSIGN_OR_RAISE(array, arrow::Concatenate(plain.chunked_array()->chunks()));
   }
   if (array->length() != num_rows) return arrow::Status::Invalid("anonymisation: column length mismatch");
   ARROW_ASSIGN_OR_RAISE(auto encoded,
@@ -63,7 +73,8 @@ arrow::Result<LevelCodes> Encode(const arrow::Datum& text, int64_t num_rows) {
   auto array_of_codes = encoded.make_array();  // kept alive: `dict` refers into it
   const auto& dict = static_cast<const arrow::DictionaryArray&>(*array_of_codes);
   LevelCodes out;
-  out.dictionary = dict.dictionary();
+  ARROW_ASSIGN_OR_RAISE(auto text, render(arrow::Datum(dict.dictionary())));
+  out.dictionary = text.make_array();
   out.cardinality = static_cast<int32_t>(out.dictionary->length());
   const auto& indices = static_cast<const arrow::Int32Array&>(*dict.indices());
   out.codes.assign(indices.raw_values(), indices.raw_values() + indices.length());
@@ -164,8 +175,7 @@ void ComputeNcp(const LevelCodes& base, LevelCodes* level) {
 
 arrow::Result<LevelCodes> ValueCodes(const arrow::Table& rows, const std::string& column) {
   ARROW_ASSIGN_OR_RAISE(auto values, Column(rows, column));
-  ARROW_ASSIGN_OR_RAISE(auto text, AsText(values));
-  return Encode(text, rows.num_rows());
+  return Encode(values, rows.num_rows());
 }
 
 arrow::Result<LevelCodes> GeneraliseColumn(const arrow::Table& rows, const AnonymisedColumn& column,
@@ -187,18 +197,22 @@ arrow::Result<LevelCodes> GeneraliseColumn(const arrow::Table& rows, const Anony
     ARROW_ASSIGN_OR_RAISE(out, ValueCodes(rows, level.parent));
   } else {
     ARROW_ASSIGN_OR_RAISE(auto values, Column(rows, column.name));
-    arrow::Datum text;
     if (level.kind == Kind::kYear) {
       ARROW_ASSIGN_OR_RAISE(auto years, Numbers(values));
-      ARROW_ASSIGN_OR_RAISE(text, AsText(years));
+      ARROW_ASSIGN_OR_RAISE(out, Encode(years, rows.num_rows()));
     } else if (level.kind == Kind::kBand) {
-      ARROW_ASSIGN_OR_RAISE(text, Band(values, level.n));
+      ARROW_ASSIGN_OR_RAISE(auto numbers, Numbers(values));
+      ARROW_ASSIGN_OR_RAISE(auto starts, BandStart(numbers, level.n));
+      const int width = level.n;
+      ARROW_ASSIGN_OR_RAISE(out, Encode(starts, rows.num_rows(), [width](const arrow::Datum& distinct) {
+                              return BandText(distinct, width);
+                            }));
     } else {  // prefix
       ARROW_ASSIGN_OR_RAISE(auto full, AsText(values));
       cp::SliceOptions slice(0, level.n);
-      ARROW_ASSIGN_OR_RAISE(text, cp::CallFunction("utf8_slice_codeunits", {full}, &slice));
+      ARROW_ASSIGN_OR_RAISE(auto text, cp::CallFunction("utf8_slice_codeunits", {full}, &slice));
+      ARROW_ASSIGN_OR_RAISE(out, Encode(text, rows.num_rows()));
     }
-    ARROW_ASSIGN_OR_RAISE(out, Encode(text, rows.num_rows()));
   }
   ComputeNcp(base, &out);
   return out;

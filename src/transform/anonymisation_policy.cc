@@ -1,5 +1,6 @@
 #include "transform/anonymisation_policy.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -199,6 +200,22 @@ arrow::Result<std::vector<const AnonymisedColumn*>> AnonymisationPolicy::Choose(
     if (wanted.count(column.name)) chosen.push_back(&column);
   }
   return chosen;
+}
+
+std::vector<std::string> AnonymisationPolicy::InputColumns(const std::vector<const AnonymisedColumn*>& chosen,
+                                                          bool pseudonyms) {
+  std::vector<std::string> columns;
+  auto add = [&](const std::string& name) {
+    if (std::find(columns.begin(), columns.end(), name) == columns.end()) columns.push_back(name);
+  };
+  if (pseudonyms) add("member_id");
+  for (const AnonymisedColumn* column : chosen) {
+    add(column->name);
+    for (const auto& level : column->levels) {
+      if (level.kind == Kind::kParent) add(level.parent);
+    }
+  }
+  return columns;
 }
 
 }  // namespace memberlake::transform

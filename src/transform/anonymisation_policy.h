@@ -51,6 +51,10 @@ class AnonymisationPolicy {
   // is Invalid naming the column. In policy order.
   arrow::Result<std::vector<const AnonymisedColumn*>> Choose(const std::vector<std::string>& requested,
                                                              const model::FieldRegistry& registry) const;
+  // The lake columns Anonymise reads for `chosen`: the columns themselves and the fields
+  // their hierarchies refer to (parent:FIELD), plus member_id for pseudonyms. Reading only
+  // these keeps a 1M-member run from decoding forty columns it never looks at.
+  static std::vector<std::string> InputColumns(const std::vector<const AnonymisedColumn*>& chosen, bool pseudonyms);
 
  private:
   friend class PolicyParser;
