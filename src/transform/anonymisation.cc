@@ -286,15 +286,13 @@ arrow::Result<AnonymisedDataset> Anonymise(const arrow::Table& rows, const model
   out.rows_in = rows.num_rows();
 
   std::vector<const AnonymisedColumn*> quasi;
-  std::vector<LevelCodes> sensitive_codes;
-  std::vector<const AnonymisedColumn*> sensitive;
+  std::vector<LevelCodes> sensitive_codes;  // l-diversity counts their values per class
   for (const AnonymisedColumn* column : chosen) {
     if (column->role == AnonymisedColumn::Role::kQuasi) {
       quasi.push_back(column);
     } else {
       ARROW_ASSIGN_OR_RAISE(auto codes, internal::ValueCodes(rows, column->name));
       sensitive_codes.push_back(std::move(codes));
-      sensitive.push_back(column);
     }
   }
   std::vector<const LevelCodes*> sensitive_ptrs;
