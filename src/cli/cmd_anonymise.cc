@@ -25,6 +25,7 @@ struct AnonymiseCliOptions {
   double max_suppression = -1;
   std::vector<std::string> columns;
   std::string pseudonym_key_env;
+  std::string policy;
   bool json = false;
 };
 
@@ -34,7 +35,7 @@ arrow::Status RunAnonymise(const GlobalOptions& global, const AnonymiseCliOption
   if (format == query::ExportFormat::kPdf || format == query::ExportFormat::kTable) {
     return arrow::Status::Invalid("--format: ", o.format, " is not a dataset format (parquet, csv, json, ndjson, xlsx)");
   }
-  ARROW_ASSIGN_OR_RAISE(auto policy, transform::AnonymisationPolicy::LoadDefault(*registry));
+  ARROW_ASSIGN_OR_RAISE(auto policy, transform::AnonymisationPolicy::Load(o.policy, *registry));
   transform::AnonymiseOptions options;
   options.k = o.k;
   options.l = o.l;
@@ -97,6 +98,8 @@ void AddAnonymiseCommands(CLI::App& app, const CommandContext& context) {
       ->delimiter(',');
   anonymise->add_option("--pseudonym-key-env", ao->pseudonym_key_env,
                         "Add a stable pseudonym per member: HMAC-SHA256 of member_id under the key in this variable");
+  anonymise->add_option("--policy", ao->policy,
+                        "Anonymisation policy TOML (roles, hierarchies; default: the built-in config/anonymisation.toml)");
   anonymise->add_flag("--json", ao->json, "Print a JSON summary (levels chosen, information lost)");
   anonymise->callback([=] { context.Finish(RunAnonymise(*context.global, *ao)); });
 }

@@ -1,6 +1,7 @@
 #include "transform/anonymisation_policy.h"
 
 #include <algorithm>
+#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -166,6 +167,16 @@ arrow::Result<std::shared_ptr<const AnonymisationPolicy>> AnonymisationPolicy::L
 arrow::Result<std::shared_ptr<const AnonymisationPolicy>> AnonymisationPolicy::LoadDefault(
     const model::FieldRegistry& registry) {
   return LoadString(kDefaultAnonymisationToml, "built-in config/anonymisation.toml", registry);
+}
+
+arrow::Result<std::shared_ptr<const AnonymisationPolicy>> AnonymisationPolicy::Load(
+    const std::string& path, const model::FieldRegistry& registry) {
+  if (path.empty()) return LoadDefault(registry);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return arrow::Status::IOError("cannot read anonymisation policy '", path, "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return LoadString(text.str(), path, registry);
 }
 
 const AnonymisedColumn* AnonymisationPolicy::Find(std::string_view name) const {

@@ -38,6 +38,9 @@ class AnonymisationPolicy {
                                                                              const std::string& source_name,
                                                                              const model::FieldRegistry& registry);
   static arrow::Result<std::shared_ptr<const AnonymisationPolicy>> LoadDefault(const model::FieldRegistry& registry);
+  // `path` if non-empty (a registry other than the club's needs its own policy), else the default.
+  static arrow::Result<std::shared_ptr<const AnonymisationPolicy>> Load(const std::string& path,
+                                                                       const model::FieldRegistry& registry);
 
   int default_k() const { return k_; }
   int default_l() const { return l_; }

@@ -227,3 +227,20 @@ def test_the_api_gives_an_export_role_of_all_regions_the_file_and_audits_it(api,
     assert ok and ok[-1]["actor"] == "user-Members_Export-Regio_All" and ok[-1]["rows"] == table.num_rows
     assert "columns=regio,leeftijd,motormerk,bouwjaar,status" in ok[-1]["detail"]
     assert any(e["outcome"] == "denied" and e["actor"] == "user-Members_Export-Regio_Utrecht" for e in entries)
+
+
+def test_a_policy_file_declares_the_hierarchies(sample, tmp_path):
+    """The hierarchies are data: a policy whose only age level is 20-year bands yields those."""
+    custom = tmp_path / "policy.toml"
+    custom.write_text('[defaults]\nk = 5\ncolumns = ["leeftijd", "status"]\n'
+                      '[[column]]\nname = "leeftijd"\nrole = "quasi"\nlevels = ["band:20", "*"]\n'
+                      '[[column]]\nname = "status"\nrole = "sensitive"\n')
+    out = tmp_path / "custom.parquet"
+    proc = anonymise(sample, out, "--policy", custom)
+    assert proc.returncode == 0, proc.stderr
+    ages = set(pq.read_table(out, columns=["leeftijd"]).column(0).to_pylist()) - {None}
+    assert ages and all(int(a.split("-")[1]) - int(a.split("-")[0]) == 19 for a in ages), ages
+    bad = tmp_path / "bad.toml"
+    bad.write_text(custom.read_text().replace('"leeftijd"', '"email"'))
+    proc = anonymise(sample, tmp_path / "x.parquet", "--policy", bad)
+    assert proc.returncode == 2 and "email" in proc.stderr, proc.stderr
