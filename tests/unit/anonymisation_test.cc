@@ -1,6 +1,7 @@
 // Anonymised datasets (transform/anonymisation.h): k-anonymity over every released
 // quasi-identifier together, l-diverse status, identifiers refused, determinism, and the
 // policy's checks against the registry.
+#include <array>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -171,28 +172,17 @@ TEST_F(AnonymisationTest, IdentifiersAndUnreleasedFieldsAreRefusedByName) {
 }
 
 TEST_F(AnonymisationTest, APolicyReleasingAnIdentifierOrWithoutATopLevelIsRefused) {
-  const char* identifier = R"(
-[defaults]
-columns = ["email"]
-[[column]]
-name = "email"
-role = "quasi"
-levels = ["value", "*"]
-)";
-  auto refused = AnonymisationPolicy::LoadString(identifier, "test", *registry);
-  ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("email"), std::string::npos);
-  const char* no_top = R"(
-[defaults]
-columns = ["regio"]
-[[column]]
-name = "regio"
-role = "quasi"
-levels = ["value"]
-)";
-  auto open = AnonymisationPolicy::LoadString(no_top, "test", *registry);
-  ASSERT_FALSE(open.ok());
-  EXPECT_NE(open.status().message().find("\"*\""), std::string::npos);
+  // (column, its levels, what the refusal names)
+  const std::vector<std::array<std::string, 3>> cases = {{"email", R"(["value", "*"])", "email"},
+                                                         {"regio", R"(["value"])", "\"*\""},
+                                                         {"leeftijd", R"(["year", "*"])", "'year'"}};
+  for (const auto& [column, levels, named] : cases) {
+    const std::string toml = "[defaults]\ncolumns = [\"" + column + "\"]\n[[column]]\nname = \"" + column +
+                             "\"\nrole = \"quasi\"\nlevels = " + levels + "\n";
+    auto refused = AnonymisationPolicy::LoadString(toml, "test", *registry);
+    ASSERT_FALSE(refused.ok()) << toml;
+    EXPECT_NE(refused.status().message().find(named), std::string::npos) << refused.status().message();
+  }
 }
 
 }  // namespace
