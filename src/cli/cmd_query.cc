@@ -1,4 +1,4 @@
-// query, report, anonymise: answers from the lake (and the live store, hybrid).
+// query, report: answers from the lake (and the live store, hybrid).
 #include "cli/commands.h"
 
 #include <cstdio>
@@ -13,7 +13,6 @@
 #include "cli/query_output.h"
 #include "query/export.h"
 #include "query/report_catalog.h"
-#include "transform/anonymisation.h"
 
 namespace memberlake::cli {
 namespace {
@@ -97,56 +96,6 @@ arrow::Status RunReportCommand(const GlobalOptions& global, const ReportCliOptio
   return PrintResult(result, scope, o.output);
 }
 
-struct AnonymiseCliOptions {
-  SourceOptions source;
-  std::string out;
-  std::string format = "parquet";
-  int k = 5;
-  std::string pseudonym_key_env;
-  bool json = false;
-};
-
-// An anonymised dataset of all members (transform/anonymisation.h), for AI and external analytics.
-arrow::Status RunAnonymise(const GlobalOptions& global, const AnonymiseCliOptions& o) {
-  ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
-  ARROW_ASSIGN_OR_RAISE(query::ExportFormat format, query::ParseExportFormat(o.format));
-  if (format == query::ExportFormat::kPdf || format == query::ExportFormat::kTable) {
-    return arrow::Status::Invalid("--format: ", o.format, " is not a dataset format (parquet, csv, json, ndjson, xlsx)");
-  }
-  transform::AnonymiseOptions options;
-  options.k = o.k;
-  if (!o.pseudonym_key_env.empty()) {
-    const char* key = std::getenv(o.pseudonym_key_env.c_str());
-    if (key == nullptr || *key == '\0') {
-      return arrow::Status::Invalid("--pseudonym-key-env: ", o.pseudonym_key_env, " is not set");
-    }
-    options.pseudonym_key = key;
-  }
-  ARROW_ASSIGN_OR_RAISE(auto open, OpenMemberSource(registry, o.source));
-  ARROW_ASSIGN_OR_RAISE(auto result, open.source->Run(query::RegionalScope::All(), query::QuerySpec{}));
-  ARROW_ASSIGN_OR_RAISE(auto dataset, transform::Anonymise(*result.table, *registry, options));
-  ARROW_ASSIGN_OR_RAISE(std::string bytes, query::ExportTable(*dataset.rows, format));
-  ARROW_RETURN_NOT_OK(WriteOutput(o.out, bytes));
-  nlohmann::ordered_json summary = {{"out", o.out},
-                                    {"k", o.k},
-                                    {"rows_in", dataset.rows_in},
-                                    {"rows_out", dataset.rows->num_rows()},
-                                    {"suppressed", dataset.suppressed},
-                                    {"quasi_identifiers", dataset.quasi_identifiers},
-                                    {"columns", dataset.rows->schema()->field_names()},
-                                    {"dropped", dataset.dropped},
-                                    {"snapshot_id", result.snapshot_id},
-                                    {"source", result.source}};
-  if (o.json) {
-    std::printf("%s\n", summary.dump(2).c_str());
-  } else {
-    std::fprintf(stderr, "%lld of %lld members written to %s (k = %d: %lld in smaller groups suppressed); %zu fields dropped\n",
-                 static_cast<long long>(dataset.rows->num_rows()), static_cast<long long>(dataset.rows_in),
-                 o.out.c_str(), o.k, static_cast<long long>(dataset.suppressed), dataset.dropped.size());
-  }
-  return arrow::Status::OK();
-}
-
 }  // namespace
 
 void AddQueryCommands(CLI::App& app, const CommandContext& context) {
@@ -178,19 +127,6 @@ void AddQueryCommands(CLI::App& app, const CommandContext& context) {
   report_cmd->add_flag("--list", ro->list, "List the reports");
   report_cmd->callback([=] { context.Finish(RunReportCommand(*context.global, *ro)); });
 
-  // anonymise
-  auto ao = std::make_shared<AnonymiseCliOptions>();
-  auto* anonymise = app.add_subcommand(
-      "anonymise", "An anonymised dataset for AI and analytics: identifiers dropped, quasi-identifiers coarsened, k-anonymous");
-  ao->source.AddTo(anonymise);
-  anonymise->add_option("--out", ao->out, "The file to write")->required();
-  anonymise->add_option("--format", ao->format, "parquet (default), csv, json, ndjson or xlsx");
-  anonymise->add_option("--k", ao->k, "Suppress rows whose quasi-identifiers fewer than k members share")
-      ->capture_default_str()->check(CLI::Range(2, 1000000));
-  anonymise->add_option("--pseudonym-key-env", ao->pseudonym_key_env,
-                        "Add a stable pseudonym per member: HMAC-SHA256 of member_id under the key in this variable");
-  anonymise->add_flag("--json", ao->json, "Print a JSON summary");
-  anonymise->callback([=] { context.Finish(RunAnonymise(*context.global, *ao)); });
 }
 
 }  // namespace memberlake::cli

@@ -20,7 +20,8 @@ struct CommandContext {
 
 void AddMemberCommands(CLI::App& app, const CommandContext& context);  // members, seed
 void AddLakeCommands(CLI::App& app, const CommandContext& context);    // generate, snapshots, demo
-void AddQueryCommands(CLI::App& app, const CommandContext& context);   // query, report, anonymise
+void AddQueryCommands(CLI::App& app, const CommandContext& context);   // query, report
+void AddAnonymiseCommands(CLI::App& app, const CommandContext& context);  // anonymise
 void AddServerCommands(CLI::App& app, const CommandContext& context);  // serve, lambda, audit, apikey
 void AddAskCommands(CLI::App& app, const CommandContext& context);     // ask
 

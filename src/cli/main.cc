@@ -27,6 +27,7 @@ int Main(int argc, char** argv) {
   AddMemberCommands(app, context);
   AddLakeCommands(app, context);
   AddQueryCommands(app, context);
+  AddAnonymiseCommands(app, context);
   AddServerCommands(app, context);
   AddAskCommands(app, context);
 

@@ -310,6 +310,7 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
     if (m != "POST") return method_not_allowed();
     return Ask(request, caller, note);
   }
+  if (resource == "anonymised" && parts.size() == 2) return m == "GET" ? Anonymised(request, caller, note) : method_not_allowed();
   if (resource == "audit" && parts.size() == 2) {
     if (m != "GET") return method_not_allowed();
     return ReadAudit(request, caller);

@@ -154,6 +154,8 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
   arrow::Result<ApiResponse> DataHealth(const ApiRequest& request, const Caller& caller);
   arrow::Result<ApiResponse> Ask(const ApiRequest& request, const Caller& caller, AuditNote* note);  // api_ask.cc
+  // GET /api/anonymised (api_anonymised.cc): export and all regions; audited.
+  arrow::Result<ApiResponse> Anonymised(const ApiRequest& request, const Caller& caller, AuditNote* note);
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;

@@ -16,6 +16,7 @@ ROUTES = {
     ("get", "/api/reports/{name}"), ("get", "/api/query"), ("get", "/api/snapshots"),
     ("get", "/api/snapshots/{id}/files/{path}"), ("post", "/api/generate"), ("get", "/api/jobs/{id}"),
     ("get", "/api/audit"), ("get", "/api/auth/config"), ("get", "/api/health/data"), ("post", "/api/ask"),
+    ("get", "/api/anonymised"),
 }
 METHODS = {"get", "post", "put", "patch", "delete", "options"}
 
