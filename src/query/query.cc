@@ -21,7 +21,11 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   // Enum values in their canonical spelling ("gewoon lid" -> "Gewoon lid"), so statistics,
   // dictionaries and codes compare like the data does.
   QuerySpec spec = given;
-  for (FilterSpec& filter : spec.where) {
+  std::vector<FilterSpec*> all_filters;
+  for (FilterSpec& filter : spec.where) all_filters.push_back(&filter);
+  for (FilterSpec& filter : spec.any) all_filters.push_back(&filter);
+  for (FilterSpec* f : all_filters) {
+    FilterSpec& filter = *f;
     const model::FieldSpec* field = registry.Find(filter.column);
     if (field == nullptr || field->type != model::FieldType::kEnum ||
         (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn && filter.op != FilterOp::kNe)) {
@@ -47,7 +51,12 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   for (const auto& name : spec.select) ARROW_RETURN_NOT_OK(need(name));
   for (const auto& name : spec.group_by) ARROW_RETURN_NOT_OK(need(name));
   for (const auto& a : spec.aggregates) {
-    if (!a.column.empty()) ARROW_RETURN_NOT_OK(need(a.column));
+    if (a.column.empty()) continue;
+    ARROW_RETURN_NOT_OK(need(a.column));
+    const bool numeric_only = a.fn == AggregateFn::kSum || a.fn == AggregateFn::kAvg || a.fn == AggregateFn::kQuantile;
+    if (numeric_only && registry.Find(a.column)->type != model::FieldType::kInteger) {
+      return arrow::Status::Invalid("aggregate '", a.name, "': ", a.column, " is not a number column");
+    }
   }
   const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
   std::vector<cp::Expression> clauses;
@@ -55,6 +64,11 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, filter));
     clauses.push_back(std::move(clause));
   }
+  if (!spec.any.empty()) {  // ANDed with the scope's filter: an OR never widens the scope
+    ARROW_ASSIGN_OR_RAISE(auto clause, AnyExpression(registry, spec.any));
+    clauses.push_back(std::move(clause));
+  }
+  ARROW_RETURN_NOT_OK(CheckHaving(spec));
   for (const auto& order : spec.order_by) {
     bool output_column = false;
     for (const auto& a : spec.aggregates) output_column |= a.name == order.column;
@@ -62,8 +76,16 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     if (!aggregating) ARROW_RETURN_NOT_OK(need(order.column));
   }
   if (!aggregating && spec.select.empty()) {
-    for (const auto& field : registry.lake_schema()->fields()) needed.push_back(field->name());
+    for (const auto& field : registry.lake_schema()->fields()) ARROW_RETURN_NOT_OK(need(field->name()));
   }
+  // Deterministic order: ties broken by the later keys, then by member_id (read for that even
+  // when not selected) or, for aggregates, by the group keys.
+  const std::vector<std::string> output_columns = needed;
+  const std::vector<OrderSpec> order_by = WithTieBreak(spec, aggregating);
+  if (!aggregating && !spec.order_by.empty()) ARROW_RETURN_NOT_OK(need("member_id"));
+  // Order + limit over rows: the best rows are kept per batch as the scan goes (top-N).
+  std::optional<TopRows> top;
+  if (!aggregating && !spec.order_by.empty() && spec.limit && *spec.limit <= kMaxTopN) top.emplace(order_by, *spec.limit);
   // count(*) grouped by enums applies the code filters (enum equalities, the scope) while it
   // counts codes, instead of materialising the filtered rows first.
   std::vector<FilterSpec> counted_filters;
@@ -86,9 +108,23 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
       ARROW_ASSIGN_OR_RAISE(current, lake::ReadCurrentManifest(*lake));
       manifest = &current;
     }
-    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, needed,
-                                                           live ? live->replaced_ids : std::vector<std::string>{},
-                                                           counted_filters.empty(), *manifest, &result));
+    ScanPlan plan;
+    plan.needed = needed;
+    if (live) plan.exclude_ids = live->replaced_ids;
+    plan.apply_code_filters = counted_filters.empty();
+    plan.as_dictionary = spec.group_by;
+    plan.top = top ? &*top : nullptr;
+    ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, plan, *manifest, &result));
+    if (top) {
+      std::shared_ptr<arrow::Table> empty;
+      ARROW_ASSIGN_OR_RAISE(empty, arrow::Table::MakeEmpty(arrow::schema([&] {
+        arrow::FieldVector fields;
+        for (const auto& name : needed) fields.push_back(registry.lake_schema()->GetFieldByName(name));
+        return fields;
+      }())));
+      ARROW_ASSIGN_OR_RAISE(empty, DecodeDictionaries(empty));
+      ARROW_ASSIGN_OR_RAISE(snapshot_rows, top->Finish(empty->schema()));
+    }
     parts.push_back(std::move(snapshot_rows));
   }
   if (live != nullptr && live->rows != nullptr && live->rows->num_rows() > 0) {
@@ -107,6 +143,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     }()));
     result.live_rows = selected->num_rows();
     ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches({selected}));
+    if (top) {  // decoded like the top rows of the snapshot
+      ARROW_ASSIGN_OR_RAISE(table, DecodeDictionaries(table));
+    }
     parts.push_back(std::move(table));
   }
   if (live != nullptr) result.live_data_version = live->data_version;
@@ -116,17 +155,27 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   } else {
     ARROW_ASSIGN_OR_RAISE(rows, arrow::ConcatenateTables(parts));
   }
-  result.stats.rows_read = rows->num_rows();
+  if (top) {
+    result.stats.rows_read += result.live_rows;
+  } else {
+    result.stats.rows_read = rows->num_rows();
+  }
   if (aggregating) {
     // Group on dictionary codes and decode only the groups.
     std::vector<std::string> encoded = spec.group_by;
     for (const FilterSpec& f : counted_filters) encoded.push_back(f.column);
     ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, encoded));
     ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec, counted_filters));
+    ARROW_ASSIGN_OR_RAISE(rows, ApplyHaving(rows, spec.having));
   }
   ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows));
 
-  ARROW_ASSIGN_OR_RAISE(rows, OrderAndLimit(rows, spec.order_by, spec.limit));
+  ARROW_ASSIGN_OR_RAISE(rows, OrderAndLimit(rows, order_by, spec.limit));
+  if (!aggregating && rows->num_columns() != static_cast<int>(output_columns.size())) {
+    std::vector<int> keep;
+    for (const auto& name : output_columns) keep.push_back(rows->schema()->GetFieldIndex(name));
+    ARROW_ASSIGN_OR_RAISE(rows, rows->SelectColumns(keep));
+  }
   ARROW_ASSIGN_OR_RAISE(result.table, rows->CombineChunks());
   return result;
 }

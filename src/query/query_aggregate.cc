@@ -174,6 +174,11 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Ta
       case AggregateFn::kMax: function = "max"; break;
       case AggregateFn::kAvg: function = "mean"; break;
       case AggregateFn::kQuantile: function = "list"; break;
+      case AggregateFn::kSum: function = "sum"; break;
+      case AggregateFn::kCountDistinct:
+        function = "count_distinct";
+        options = std::make_shared<cp::CountOptions>(cp::CountOptions::ONLY_VALID);
+        break;
     }
     if (grouped) function = "hash_" + function;
     if (a.fn == AggregateFn::kCountAll) {
@@ -199,6 +204,73 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Ta
     ARROW_ASSIGN_OR_RAISE(result, result->RemoveColumn(all));
   }
   return result;
+}
+
+arrow::Status CheckHaving(const QuerySpec& spec) {
+  if (spec.having.empty()) return arrow::Status::OK();
+  if (spec.aggregates.empty()) return arrow::Status::Invalid("having needs an aggregate to filter on (--agg)");
+  std::string names;
+  for (const auto& a : spec.aggregates) names += (names.empty() ? "" : ", ") + a.name;
+  for (const FilterSpec& filter : spec.having) {
+    bool known = std::any_of(spec.aggregates.begin(), spec.aggregates.end(),
+                             [&](const AggregateSpec& a) { return a.name == filter.column; });
+    if (!known) {
+      return arrow::Status::Invalid("having '", filter.column, "': not an aggregate of the query (", names, ")");
+    }
+    if (filter.op == FilterOp::kIn || filter.op == FilterOp::kPrefix || filter.op == FilterOp::kMonth ||
+        filter.op == FilterOp::kDay) {
+      return arrow::Status::Invalid("having '", filter.column, "': only = != < <= > >= between and is (not) null compare aggregates");
+    }
+  }
+  return arrow::Status::OK();
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> ApplyHaving(std::shared_ptr<arrow::Table> rows,
+                                                         const std::vector<FilterSpec>& having) {
+  if (having.empty()) return rows;
+  std::vector<cp::Expression> clauses;
+  for (const FilterSpec& filter : having) {
+    auto field = rows->schema()->GetFieldByName(filter.column);
+    if (field == nullptr) return arrow::Status::Invalid("having '", filter.column, "': not an aggregate of the query");
+    std::vector<cp::Expression> values;
+    for (const std::string& text : filter.values) {
+      // The value in the aggregate's own type (count: integer, avg: number, min(date): date).
+      auto cast = arrow::MakeScalar(text)->CastTo(field->type());
+      if (!cast.ok()) {
+        return arrow::Status::Invalid("having '", filter.column, "': '", text, "' is not a ", field->type()->ToString());
+      }
+      values.push_back(cp::literal(*cast));
+    }
+    auto one = [&]() -> arrow::Result<cp::Expression> {
+      if (values.size() != 1) return arrow::Status::Invalid("having '", filter.column, "': expected one value");
+      return values[0];
+    };
+    cp::Expression column = cp::field_ref(filter.column);
+    switch (filter.op) {
+      case FilterOp::kIsNull: clauses.push_back(cp::is_null(column)); break;
+      case FilterOp::kNotNull: clauses.push_back(cp::is_valid(column)); break;
+      case FilterOp::kEq: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::equal(column, v)); break; }
+      case FilterOp::kNe: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::not_equal(column, v)); break; }
+      case FilterOp::kLt: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::less(column, v)); break; }
+      case FilterOp::kLe: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::less_equal(column, v)); break; }
+      case FilterOp::kGt: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::greater(column, v)); break; }
+      case FilterOp::kGe: { ARROW_ASSIGN_OR_RAISE(auto v, one()); clauses.push_back(cp::greater_equal(column, v)); break; }
+      case FilterOp::kBetween:
+        if (values.size() != 2) return arrow::Status::Invalid("having '", filter.column, "': between needs two values");
+        clauses.push_back(cp::and_(cp::greater_equal(column, values[0]), cp::less_equal(column, values[1])));
+        break;
+      default:
+        return arrow::Status::Invalid("having '", filter.column, "': unsupported comparison");
+    }
+  }
+  ARROW_ASSIGN_OR_RAISE(auto bound, cp::and_(clauses).Bind(*rows->schema()));
+  ARROW_ASSIGN_OR_RAISE(auto batch, rows->CombineChunksToBatch());
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum mask, cp::ExecuteScalarExpression(bound, cp::ExecBatch(*batch)));
+  if (mask.is_scalar()) {
+    ARROW_ASSIGN_OR_RAISE(mask, arrow::MakeArrayFromScalar(*mask.scalar(), batch->num_rows()));
+  }
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum kept, cp::Filter(batch, mask));
+  return arrow::Table::FromRecordBatches({kept.record_batch()});
 }
 
 }  // namespace memberlake::query::internal

@@ -35,6 +35,9 @@ arrow::Result<const model::FieldSpec*> Column(const model::FieldRegistry& regist
 arrow::Result<arrow::compute::Expression> FilterExpression(const model::FieldRegistry& registry,
                                                            const FilterSpec& filter);
 bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter);
+// The OR of `any`'s filters (Invalid for an empty group).
+arrow::Result<arrow::compute::Expression> AnyExpression(const model::FieldRegistry& registry,
+                                                        const std::vector<FilterSpec>& any);
 // The query's filters and, for a regional scope, its region filter: every row is checked
 // against the scope as well as only the scope's files being read (defence in depth).
 std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, const RegionalScope& scope,
@@ -81,10 +84,25 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
 arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec,
                                                        const std::vector<FilterSpec>& code_filters);
 
+// Invalid, naming the problem, unless every having filter compares an aggregate output.
+arrow::Status CheckHaving(const QuerySpec& spec);
+// The aggregated rows that pass every `having` filter.
+arrow::Result<std::shared_ptr<arrow::Table>> ApplyHaving(std::shared_ptr<arrow::Table> rows,
+                                                         const std::vector<FilterSpec>& having);
+
 // ---- pruning (query_prune.cc): each returns the subset of `row_groups` that may match
+// Row groups whose enum statistics admit every enum = / in filter and, when there is an OR
+// group, at least one of its alternatives.
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
                                               const model::FieldRegistry& registry,
-                                              const std::vector<FilterSpec>& filters);
+                                              const std::vector<FilterSpec>& filters,
+                                              const std::vector<FilterSpec>& any);
+// Order by a number or date column with a limit of k: row groups whose statistics prove at
+// least k rows (all passing `filters`) at or before a threshold make every row group that
+// starts after it useless. Conservative: anything unproven is kept.
+std::vector<int> RowGroupsThatCanEnterTopN(const parquet::FileMetaData& metadata, const model::FieldRegistry& registry,
+                                           const std::vector<FilterSpec>& filters, const OrderSpec& first, int64_t k,
+                                           const std::vector<int>& row_groups);
 arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFileReader& reader,
                                                              const model::FieldRegistry& registry,
                                                              const std::vector<FilterSpec>& filters,
@@ -104,15 +122,50 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
 // The snapshot part of a query: only the scope's files, pruned, then a projected, filtered
 // scan. Rows of members in `exclude_ids` are left out. Without `apply_code_filters` the
 // caller applies CodeFilters (their columns must be in `needed`).
-arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
-    const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
-    const QuerySpec& spec, const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
-    bool apply_code_filters, const lake::SnapshotManifest& manifest, QueryResult* result);
+class TopRows;
+struct ScanPlan {
+  std::vector<std::string> needed;       // the columns returned, in this order
+  std::vector<std::string> exclude_ids;  // members whose snapshot rows are left out
+  bool apply_code_filters = true;        // false: the caller applies CodeFilters
+  std::vector<std::string> as_dictionary;  // text columns read dictionary-encoded (group keys)
+  // Order + limit: the rows go to `top` (spec.order_by / spec.limit) and the scan returns
+  // null; row groups whose statistics cannot enter the top are skipped.
+  TopRows* top = nullptr;
+};
+arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
+                                                          const model::FieldRegistry& registry,
+                                                          const RegionalScope& scope, const QuerySpec& spec,
+                                                          const ScanPlan& plan, const lake::SnapshotManifest& manifest,
+                                                          QueryResult* result);
 
 // ---- ordering (query_order.cc)
 // `rows` ordered by `order_by` (Invalid when a key is not a column) and cut to `limit`.
 arrow::Result<std::shared_ptr<arrow::Table>> OrderAndLimit(std::shared_ptr<arrow::Table> rows,
                                                            const std::vector<OrderSpec>& order_by,
                                                            std::optional<int64_t> limit);
+
+// Order + limit up to this many rows takes the top-N path; above it a full sort is cheaper.
+inline constexpr int64_t kMaxTopN = 10000;
+// spec.order_by followed by the tie breakers: member_id for rows, the group keys for
+// aggregates (those not ordered on already). Empty when the query has no order.
+std::vector<OrderSpec> WithTieBreak(const QuerySpec& spec, bool aggregating);
+
+// The best `k` rows under `order_by` of everything added, batch by batch: each batch's best
+// k are selected (select_k, no sort) and the candidates merged when they outgrow a few
+// times k. Keys should end in a unique column for a deterministic answer.
+class TopRows {
+ public:
+  TopRows(std::vector<OrderSpec> order_by, int64_t k);
+  arrow::Status Add(const std::shared_ptr<arrow::RecordBatch>& batch);
+  // The best k rows, ordered, dictionaries decoded; `empty_schema` when nothing was added.
+  arrow::Result<std::shared_ptr<arrow::Table>> Finish(const std::shared_ptr<arrow::Schema>& empty_schema);
+
+ private:
+  arrow::Status Merge(bool sort);
+  std::vector<OrderSpec> order_by_;
+  int64_t k_;
+  std::vector<std::shared_ptr<arrow::Table>> pending_;
+  int64_t pending_rows_ = 0;
+};
 
 }  // namespace memberlake::query::internal

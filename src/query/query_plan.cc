@@ -124,6 +124,22 @@ arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& regis
     case FilterOp::kLe: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::less_equal(field, cp::literal(v)); }
     case FilterOp::kGt: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::greater(field, cp::literal(v)); }
     case FilterOp::kGe: { ARROW_ASSIGN_OR_RAISE(auto v, one_value()); return cp::greater_equal(field, cp::literal(v)); }
+    case FilterOp::kBetween: {
+      if (filter.values.size() != 2) return arrow::Status::Invalid(filter.column, ": between needs a low and a high value");
+      if (spec->type != model::FieldType::kInteger && spec->type != model::FieldType::kDate &&
+          spec->type != model::FieldType::kTimestamp) {
+        return arrow::Status::Invalid(filter.column, ": between needs a number or date column");
+      }
+      ARROW_ASSIGN_OR_RAISE(auto low, ToScalar(*spec, filter.values[0]));
+      ARROW_ASSIGN_OR_RAISE(auto high, ToScalar(*spec, filter.values[1]));
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum ordered, cp::CallFunction("less_equal", {low, high}));
+      if (!ordered.scalar_as<arrow::BooleanScalar>().value) {
+        return arrow::Status::Invalid(filter.column, ": between ", filter.values[0], " and ", filter.values[1],
+                                      ": the low value is above the high one");
+      }
+      // Two comparisons, so Arrow's statistics pruning sees an ordinary range.
+      return cp::and_(cp::greater_equal(field, cp::literal(low)), cp::less_equal(field, cp::literal(high)));
+    }
     case FilterOp::kIn: {
       if (filter.values.empty()) return arrow::Status::Invalid(filter.column, ": 'in' needs values");
       std::vector<cp::Expression> any;
@@ -164,6 +180,16 @@ bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filt
   const model::FieldSpec* spec = registry.Find(filter.column);
   return spec != nullptr && spec->type == model::FieldType::kEnum &&
          (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
+}
+
+arrow::Result<cp::Expression> AnyExpression(const model::FieldRegistry& registry, const std::vector<FilterSpec>& any) {
+  if (any.empty()) return arrow::Status::Invalid("an OR group needs at least one filter");
+  std::vector<cp::Expression> alternatives;
+  for (const FilterSpec& filter : any) {
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, filter));
+    alternatives.push_back(std::move(clause));
+  }
+  return cp::or_(alternatives);
 }
 
 // The query's filters and, for a regional scope, its region filter: every row is checked
@@ -229,6 +255,17 @@ arrow::Result<FilterSpec> ParseFilter(std::string_view text) {
     filter.op = FilterOp::kIsNull;
   } else if (rest == "is not null") {
     filter.op = FilterOp::kNotNull;
+  } else if (rest.rfind("between ", 0) == 0) {
+    filter.op = FilterOp::kBetween;
+    std::string_view range = Trim(rest.substr(8));
+    size_t and_at = range.find(" and ");
+    if (and_at == std::string_view::npos) {
+      return arrow::Status::Invalid("filter '", text, "': expected 'col between low and high'");
+    }
+    filter.values = {std::string(Trim(range.substr(0, and_at))), std::string(Trim(range.substr(and_at + 5)))};
+    if (filter.values[0].empty() || filter.values[1].empty()) {
+      return arrow::Status::Invalid("filter '", text, "': expected 'col between low and high'");
+    }
   } else if (rest.rfind("in ", 0) == 0) {
     filter.op = FilterOp::kIn;
     filter.values = Split(rest.substr(3), '|');
@@ -240,7 +277,7 @@ arrow::Result<FilterSpec> ParseFilter(std::string_view text) {
   } else if (rest.rfind("<", 0) == 0) { filter.op = FilterOp::kLt; filter.values = {value(1)};
   } else if (rest.rfind(">", 0) == 0) { filter.op = FilterOp::kGt; filter.values = {value(1)};
   } else {
-    return arrow::Status::Invalid("filter '", text, "': expected an operator (= != < <= > >= in ^= is null)");
+    return arrow::Status::Invalid("filter '", text, "': expected an operator (= != < <= > >= in ^= between is null)");
   }
   return filter;
 }
@@ -255,11 +292,20 @@ arrow::Result<AggregateSpec> ParseAggregate(std::string_view text) {
   }
   size_t open = text.find('('), close = text.rfind(')');
   if (open == std::string_view::npos || close != text.size() - 1 || close <= open + 1) {
-    return arrow::Status::Invalid("aggregate '", text, "': expected count, count(col), min(col), max(col) or avg(col)");
+    return arrow::Status::Invalid("aggregate '", text, "': expected count, count(col), count(distinct col), sum(col), min(col), max(col), avg(col), "
+                                  "median(col) or quantile(col,q)");
   }
   std::string function(Trim(text.substr(0, open)));
   a.column = std::string(Trim(text.substr(open + 1, close - open - 1)));
+  if (function == "count" && (a.column == "distinct" || a.column.rfind("distinct ", 0) == 0)) {
+    a.fn = AggregateFn::kCountDistinct;
+    a.column = std::string(Trim(std::string_view(a.column).substr(8)));
+    if (a.column.empty()) return arrow::Status::Invalid("aggregate '", text, "': expected count(distinct col)");
+    a.name = "count_distinct_" + a.column;
+    return a;
+  }
   if (function == "count") a.fn = AggregateFn::kCount;
+  else if (function == "sum") a.fn = AggregateFn::kSum;
   else if (function == "min") a.fn = AggregateFn::kMin;
   else if (function == "max") a.fn = AggregateFn::kMax;
   else if (function == "avg") a.fn = AggregateFn::kAvg;

@@ -1,6 +1,7 @@
 // Pruning: row groups ruled out before they are read, by enum statistics, bloom filters,
 // page indexes and dictionary pages.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <parquet/bloom_filter.h>
@@ -22,33 +23,116 @@ std::string_view View(const parquet::ByteArray& bytes) {
   return std::string_view(reinterpret_cast<const char*>(bytes.ptr), bytes.len);
 }
 
+// Whether an enum = / in filter may match in row group `rg` by its statistics; nullopt when
+// the statistics cannot tell (another kind of filter, no statistics).
+std::optional<bool> EnumStatisticsAdmit(const parquet::RowGroupMetaData& row_group, const parquet::FileMetaData& metadata,
+                                        const model::FieldRegistry& registry, const FilterSpec& filter) {
+  const model::FieldSpec* spec = registry.Find(filter.column);
+  if (spec == nullptr || spec->type != model::FieldType::kEnum ||
+      (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) {
+    return std::nullopt;
+  }
+  int column = metadata.schema()->ColumnIndex(filter.column);
+  if (column < 0) return std::nullopt;
+  auto stats = row_group.ColumnChunk(column)->statistics();
+  if (stats == nullptr || !stats->HasMinMax()) return std::nullopt;
+  auto typed = std::static_pointer_cast<parquet::ByteArrayStatistics>(stats);
+  std::string_view min = View(typed->min()), max = View(typed->max());
+  bool any = false;
+  for (const std::string& value : filter.values) any |= min <= value && value <= max;
+  return any;
+}
+
 // Row groups whose statistics admit every enum equality filter. Arrow's dataset layer does not
 // use string statistics of dictionary-encoded columns, and enums are exactly the columns
 // the lake is sorted and partitioned by, so this is where most pruning comes from.
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
                                               const model::FieldRegistry& registry,
-                                              const std::vector<FilterSpec>& filters) {
+                                              const std::vector<FilterSpec>& filters,
+                                              const std::vector<FilterSpec>& any) {
   std::vector<int> kept;
   for (int rg = 0; rg < metadata.num_row_groups(); ++rg) {
     auto row_group = metadata.RowGroup(rg);
     bool possible = true;
     for (const FilterSpec& filter : filters) {
-      const model::FieldSpec* spec = registry.Find(filter.column);
-      if (spec == nullptr || spec->type != model::FieldType::kEnum ||
-          (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) {
-        continue;
-      }
-      int column = metadata.schema()->ColumnIndex(filter.column);
-      if (column < 0) continue;
-      auto stats = row_group->ColumnChunk(column)->statistics();
-      if (stats == nullptr || !stats->HasMinMax()) continue;
-      auto typed = std::static_pointer_cast<parquet::ByteArrayStatistics>(stats);
-      std::string_view min = View(typed->min()), max = View(typed->max());
-      bool any = false;
-      for (const std::string& value : filter.values) any |= min <= value && value <= max;
-      possible &= any;
+      possible &= EnumStatisticsAdmit(*row_group, metadata, registry, filter).value_or(true);
+    }
+    if (possible && !any.empty()) {
+      // An OR group rules a row group out only when every alternative is ruled out.
+      bool some = false;
+      for (const FilterSpec& filter : any) some |= EnumStatisticsAdmit(*row_group, metadata, registry, filter).value_or(true);
+      possible = some;
     }
     if (possible) kept.push_back(rg);
+  }
+  return kept;
+}
+
+// True when the statistics prove every row of row group `rg` passes `filter`: an enum = / in
+// whose chunk holds one value, no nulls, and that value among the filter's.
+bool StatisticsProveAllMatch(const parquet::FileMetaData& metadata, int rg, const model::FieldRegistry& registry,
+                             const FilterSpec& filter) {
+  if (!IsEnumEquality(registry, filter)) return false;
+  int column = metadata.schema()->ColumnIndex(filter.column);
+  if (column < 0) return false;
+  auto stats = metadata.RowGroup(rg)->ColumnChunk(column)->statistics();
+  if (stats == nullptr || !stats->HasMinMax() || !stats->HasNullCount() || stats->null_count() != 0) return false;
+  const auto& typed = static_cast<const parquet::ByteArrayStatistics&>(*stats);
+  std::string_view min = View(typed.min()), max = View(typed.max());
+  return min == max && std::find(filter.values.begin(), filter.values.end(), min) != filter.values.end();
+}
+
+std::vector<int> RowGroupsThatCanEnterTopN(const parquet::FileMetaData& metadata, const model::FieldRegistry& registry,
+                                           const std::vector<FilterSpec>& filters, const OrderSpec& first, int64_t k,
+                                           const std::vector<int>& row_groups) {
+  const model::FieldSpec* spec = registry.Find(first.column);
+  const int column = metadata.schema()->ColumnIndex(first.column);
+  if (spec == nullptr || column < 0 || k <= 0 ||
+      (spec->type != model::FieldType::kInteger && spec->type != model::FieldType::kDate &&
+       spec->type != model::FieldType::kTimestamp)) {
+    return row_groups;
+  }
+  struct Range {
+    int rg;
+    int64_t best, worst;  // the best and worst key of the row group in the requested order
+    int64_t proven_rows;  // rows with a key that certainly pass the filters (0: unproven)
+  };
+  std::vector<Range> ranges;
+  for (int rg : row_groups) {
+    auto stats = metadata.RowGroup(rg)->ColumnChunk(column)->statistics();
+    if (stats == nullptr || !stats->HasMinMax() || !stats->HasNullCount()) return row_groups;
+    int64_t min = 0, max = 0;
+    if (stats->physical_type() == parquet::Type::INT64) {
+      const auto& typed = static_cast<const parquet::Int64Statistics&>(*stats);
+      min = typed.min(), max = typed.max();
+    } else if (stats->physical_type() == parquet::Type::INT32) {
+      const auto& typed = static_cast<const parquet::Int32Statistics&>(*stats);
+      min = typed.min(), max = typed.max();
+    } else {
+      return row_groups;
+    }
+    bool proven = std::all_of(filters.begin(), filters.end(), [&](const FilterSpec& f) {
+      return StatisticsProveAllMatch(metadata, rg, registry, f);
+    });
+    int64_t rows = proven ? metadata.RowGroup(rg)->num_rows() - stats->null_count() : 0;
+    // Descending order is ascending order of the negated keys.
+    ranges.push_back(first.descending ? Range{rg, -max, -min, rows} : Range{rg, min, max, rows});
+  }
+  std::vector<Range> by_best = ranges;
+  std::sort(by_best.begin(), by_best.end(), [](const Range& a, const Range& b) { return a.best < b.best; });
+  int64_t rows = 0;
+  std::optional<int64_t> threshold;  // at least k passing rows have a key at or before it
+  for (const Range& range : by_best) {
+    if (range.proven_rows == 0) continue;
+    rows += range.proven_rows;
+    threshold = threshold ? std::max(*threshold, range.worst) : range.worst;
+    if (rows >= k) break;
+  }
+  if (rows < k || !threshold) return row_groups;
+  std::vector<int> kept;
+  // A row group starting exactly at the threshold stays: its ties may win on the next key.
+  for (const Range& range : ranges) {
+    if (range.best <= *threshold) kept.push_back(range.rg);
   }
   return kept;
 }

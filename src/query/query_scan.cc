@@ -60,20 +60,36 @@ arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFi
 // Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
 // `exclude_ids` (changed in the live store since the snapshot) are left out. Without
 // `apply_code_filters` the caller applies CodeFilters (their columns must be in `needed`).
-arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
-    const lake::LakeStorage& lake, const model::FieldRegistry& registry, const RegionalScope& scope,
-    const QuerySpec& spec, const std::vector<std::string>& needed, const std::vector<std::string>& exclude_ids,
-    bool apply_code_filters, const lake::SnapshotManifest& manifest, QueryResult* result) {
+arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
+                                                          const model::FieldRegistry& registry,
+                                                          const RegionalScope& scope, const QuerySpec& spec,
+                                                          const ScanPlan& plan, const lake::SnapshotManifest& manifest,
+                                                          QueryResult* result) {
+  const std::vector<std::string>& needed = plan.needed;
+  const std::vector<std::string>& exclude_ids = plan.exclude_ids;
   result->snapshot_id = manifest.snapshot_id;
   result->data_version = manifest.data_version;
   result->as_of = manifest.as_of;
   auto format = std::make_shared<ds::ParquetFileFormat>();
+  // Text group keys come as the files' dictionaries: hashed once per entry, not per row.
+  std::shared_ptr<arrow::Schema> dataset_schema = registry.lake_schema();
+  for (const std::string& name : plan.as_dictionary) {
+    int index = dataset_schema->GetFieldIndex(name);
+    if (index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) continue;
+    format->reader_options.dict_columns.insert(name);
+    ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
+                                                                              arrow::dictionary(arrow::int32(), arrow::utf8()))));
+  }
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
   std::vector<cp::Expression> other_clauses;
   for (const FilterSpec& f : filters) {
     if (IsEnumEquality(registry, f)) continue;
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
+    other_clauses.push_back(std::move(clause));
+  }
+  if (!spec.any.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto clause, AnyExpression(registry, spec.any));
     other_clauses.push_back(std::move(clause));
   }
   cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
@@ -85,7 +101,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     const auto& parquet_fragment = opened.fragment;
     parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
     // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
-    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters);
+    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters, spec.any);
     if (!other_clauses.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
       std::set<int> by_arrow;
@@ -108,6 +124,12 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     stats.row_groups_pruned_by_page_index += static_cast<int64_t>(after_bloom.size() - after_index.size());
     stats.row_groups_pruned_by_dictionary += static_cast<int64_t>(after_index.size() - after_dictionary.size());
     kept = std::move(after_dictionary);
+    if (plan.top != nullptr && exclude_ids.empty() && spec.any.empty()) {
+      const size_t before = kept.size();
+      kept = RowGroupsThatCanEnterTopN(*parquet_fragment->metadata(), registry, filters, spec.order_by.front(),
+                                       *spec.limit, kept);
+      stats.row_groups_pruned_by_top_n += static_cast<int64_t>(before - kept.size());
+    }
     stats.row_groups_read += static_cast<int64_t>(kept.size());
     if (spec.count_pages) {
       stats.pages_total += CountPages(*file_reader, all, needed);
@@ -124,7 +146,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
     filter_without_enums = cp::and_(filter_without_enums, cp::not_(cp::call("is_in", {cp::field_ref("member_id")},
                                                                             cp::SetLookupOptions(id_set))));
   }
-  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(registry.lake_schema(), cp::literal(true), format,
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(dataset_schema, cp::literal(true), format,
                                                                    lake.filesystem(), std::move(fragments)));
   // Enum equalities (and the scope) run on dictionary codes after the scan, here or by the
   // caller; the scanner evaluates the rest. Their columns are read even when the result drops them.
@@ -138,13 +160,37 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(
   ARROW_RETURN_NOT_OK(builder.Filter(filter_without_enums));
   ARROW_RETURN_NOT_OK(builder.UseThreads(true));
   ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
-  ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
-  if (apply_code_filters) {
-    ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+  auto only_needed = [&](const std::shared_ptr<arrow::Table>& rows) {
+    std::vector<int> keep;
+    for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
+    return rows->SelectColumns(keep);
+  };
+  if (plan.top == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+    if (plan.apply_code_filters) {
+      ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+    }
+    return only_needed(rows);
   }
-  std::vector<int> keep;
-  for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
-  return rows->SelectColumns(keep);
+  // Top-N: each batch's best rows are kept as it arrives; the rows are never all held.
+  ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+    if (batch == nullptr) break;
+    ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches({batch}));
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+    ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
+    result->stats.rows_read += rows->num_rows();
+    arrow::TableBatchReader pieces(*rows);
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> piece;
+      ARROW_RETURN_NOT_OK(pieces.ReadNext(&piece));
+      if (piece == nullptr) break;
+      ARROW_RETURN_NOT_OK(plan.top->Add(piece));
+    }
+  }
+  return nullptr;
 }
 
 

@@ -1,0 +1,139 @@
+"""Query engine operators (issue 12) against DuckDB on the same snapshot file: OR groups,
+between, sum, count(distinct), having, top-N with ties, quantiles; nulls, ties, empty groups
+and a regional scope."""
+import pytest
+
+from conftest import run
+from test_query import duck, normalise, query
+
+REGIONS = "regio in ('Utrecht', 'Oost')"
+
+CASES = [
+    # between, numbers and dates (both ends included)
+    (["--where", "leeftijd between 40 and 45", "--select", "member_id,leeftijd", "--order-by", "member_id"],
+     "select member_id, leeftijd from m where leeftijd between 40 and 45 order by member_id"),
+    (["--where", "geboortedatum between 1970-01-01 and 1974-12-31", "--group-by", "regio", "--agg", "count",
+      "--order-by", "regio"],
+     "select regio, count(*) from m where geboortedatum between date '1970-01-01' and date '1974-12-31' "
+     "group by 1 order by 1"),
+    # OR groups: enums, ranges and nulls mixed, ANDed with where filters
+    (["--any", "regio=Limburg", "--any", "leeftijd>=75", "--group-by", "regio", "--agg", "count", "--order-by", "regio"],
+     "select regio, count(*) from m where regio = 'Limburg' or leeftijd >= 75 group by 1 order by 1"),
+    (["--where", "status=Actief", "--any", "motormerk is null", "--any", "clubblad=papier", "--agg", "count"],
+     "select count(*) from m where status = 'Actief' and (motormerk is null or clubblad = 'Papier')"),
+    (["--any", "email=nobody@example.invalid", "--any", "achternaam^=Ja", "--select", "member_id,achternaam",
+      "--order-by", "member_id"],
+     "select member_id, achternaam from m where email = 'nobody@example.invalid' or starts_with(achternaam, 'Ja') "
+     "order by 1"),
+    # sum and count(distinct), with nulls (motormerk) and groups of one value
+    (["--group-by", "regio", "--agg", "sum(jaren_lid)", "--agg", "count(distinct woonplaats)", "--agg",
+      "count(distinct motormerk)", "--agg", "sum(bouwjaar)", "--order-by", "regio"],
+     "select regio, sum(jaren_lid), count(distinct woonplaats), count(distinct motormerk), sum(bouwjaar) "
+     "from m group by 1 order by 1"),
+    (["--where", "motormerk is null", "--group-by", "geslacht", "--agg", "sum(bouwjaar)", "--agg", "avg(bouwjaar)",
+      "--agg", "count", "--order-by", "geslacht"],  # empty groups: every bouwjaar null
+     "select geslacht, sum(bouwjaar), avg(bouwjaar), count(*) from m where motormerk is null group by 1 "
+     "order by 1 nulls last"),
+    # having on an aggregate; ties in the order broken by the group key
+    (["--group-by", "woonplaats", "--agg", "count", "--having", "count>=300", "--order-by", "count:desc"],
+     "select woonplaats, count(*) as c from m group by 1 having count(*) >= 300 order by c desc, woonplaats"),
+    (["--group-by", "regio,geslacht", "--agg", "avg(leeftijd)", "--agg", "count", "--having",
+      "avg_leeftijd between 50 and 60", "--having", "count>100", "--order-by", "regio", "--order-by", "geslacht"],
+     "select regio, geslacht, avg(leeftijd), count(*) from m group by 1, 2 "
+     "having avg(leeftijd) between 50 and 60 and count(*) > 100 order by 1, 2 nulls last"),
+    # top-N: many ties on the first key, broken by the second key, then member_id
+    (["--select", "member_id,jaren_lid", "--order-by", "jaren_lid:desc", "--limit", "15"],
+     "select member_id, jaren_lid from m order by jaren_lid desc, member_id limit 15"),
+    (["--select", "member_id,leeftijd,achternaam", "--order-by", "leeftijd", "--order-by", "achternaam:desc",
+      "--limit", "20"],
+     "select member_id, leeftijd, achternaam from m order by leeftijd, achternaam desc, member_id limit 20"),
+    (["--select", "korte_naam,status,geboortedatum", "--order-by", "status:desc", "--order-by", "geboortedatum",
+      "--limit", "12"],
+     "select korte_naam, status, geboortedatum from m order by status desc, geboortedatum, member_id limit 12"),
+    (["--select", "member_id,motormerk", "--order-by", "motormerk:desc", "--limit", "10"],  # nulls last
+     "select member_id, motormerk from m order by motormerk desc nulls last, member_id limit 10"),
+    (["--where", "status=Actief", "--any", "regio=Limburg", "--any", "leeftijd<25", "--select",
+      "member_id,regio,ingangsdatum", "--order-by", "ingangsdatum", "--limit", "25"],
+     "select member_id, regio, ingangsdatum from m where status = 'Actief' and (regio = 'Limburg' or leeftijd < 25) "
+     "order by ingangsdatum, member_id limit 25"),
+    # quantiles at 0, 0.5, 0.9 and 1 per group, with an all-null (empty) group
+    (["--group-by", "regio", "--agg", "quantile(leeftijd,0)", "--agg", "median(leeftijd)", "--agg",
+      "quantile(jaren_lid,0.9)", "--agg", "quantile(jaren_lid,1)", "--order-by", "regio"],
+     "select regio, quantile_cont(leeftijd, 0), quantile_cont(leeftijd, 0.5), quantile_cont(jaren_lid, 0.9), "
+     "quantile_cont(jaren_lid, 1) from m group by 1 order by 1"),
+    (["--where", "motormerk is null", "--group-by", "geslacht", "--agg", "quantile(bouwjaar,0.9)", "--agg",
+      "median(leeftijd)", "--order-by", "geslacht"],
+     "select geslacht, quantile_cont(bouwjaar, 0.9), quantile_cont(leeftijd, 0.5) from m where motormerk is null "
+     "group by 1 order by 1 nulls last"),
+    (["--agg", "quantile(leeftijd,0.9)", "--agg", "sum(leeftijd)", "--agg", "count(distinct regio)"],
+     "select quantile_cont(leeftijd, 0.9), sum(leeftijd), count(distinct regio) from m"),
+    # a regional scope: every operator stays inside it
+    (["--region", "Utrecht", "--region", "Oost", "--any", "regio=Limburg", "--any", "leeftijd>=0", "--group-by", "regio",
+      "--agg", "count", "--order-by", "regio"],
+     f"select regio, count(*) from m where {REGIONS} and (regio = 'Limburg' or leeftijd >= 0) group by 1 order by 1"),
+    (["--region", "Utrecht", "--region", "Oost", "--select", "member_id,regio,geboortedatum", "--order-by",
+      "geboortedatum", "--limit", "10"],
+     f"select member_id, regio, geboortedatum from m where {REGIONS} order by geboortedatum, member_id limit 10"),
+    (["--region", "Oost", "--group-by", "woonplaats", "--agg", "count(distinct postcode)", "--agg", "sum(leeftijd)",
+      "--having", "count_distinct_postcode>5", "--order-by", "woonplaats"],
+     "select woonplaats, count(distinct postcode), sum(leeftijd) from m where regio = 'Oost' group by 1 "
+     "having count(distinct postcode) > 5 order by 1"),
+]
+
+
+@pytest.mark.parametrize("args, sql", CASES)
+def test_operators_equal_duckdb(sample, args, sql):
+    ours = query(sample, *args)["rows"]
+    theirs = duck(sample, sql)
+    assert len(ours) == len(theirs) > 0
+    for mine, row in zip(ours, theirs):
+        assert [normalise(v) for v in mine.values()] == [normalise(v) for v in row]
+
+
+def test_an_or_never_widens_a_regional_scope(sample):
+    result = query(sample, "--region", "Utrecht", "--any", "regio=Limburg", "--any", "regio=Oost",
+                   "--select", "regio")
+    assert result["rows"] == []
+    wide = query(sample, "--region", "Utrecht", "--any", "regio=Limburg", "--any", "status=Actief",
+                 "--group-by", "regio", "--agg", "count")["rows"]
+    assert [r["regio"] for r in wide] == ["Utrecht"]
+    top = query(sample, "--region", "Utrecht", "--any", "regio=Limburg", "--any", "leeftijd>=0",
+                "--select", "regio", "--order-by", "leeftijd", "--limit", "50")["rows"]
+    assert len(top) == 50 and {r["regio"] for r in top} == {"Utrecht"}
+
+
+def test_or_group_prunes_row_groups_on_enum_statistics(sample):
+    explain = query(sample, "--any", "regio=Utrecht", "--any", "regio=Limburg", "--agg", "count")["explain"]
+    assert explain["row_groups_read"] == 2 < explain["row_groups_total"]
+    # an alternative the statistics cannot judge keeps every row group
+    explain = query(sample, "--any", "regio=Utrecht", "--any", "leeftijd>=0", "--agg", "count")["explain"]
+    assert explain["row_groups_read"] == explain["row_groups_total"]
+
+
+def test_top_n_skips_row_groups_that_cannot_enter(sample):
+    # Each region's row group proves all its rows are Actief-or-not only via statistics of
+    # regio; with a regio filter the scope's single row group is read, never more.
+    explain = query(sample, "--where", "regio=Utrecht", "--select", "member_id", "--order-by", "lidnummer",
+                    "--limit", "5")["explain"]
+    assert explain["row_groups_read"] == 1
+    assert explain["rows_read"] > 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--where", "leeftijd between 50"], "expected 'col between low and high'"),
+    (["--where", "leeftijd between 60 and 50"], "the low value is above the high one"),
+    (["--where", "achternaam between a and b"], "between needs a number or date column"),
+    (["--where", "geboortedatum between 1970-01-01 and 1970-02-30"], "impossible date"),
+    (["--any", "kleur=rood"], "unknown column 'kleur'"),
+    (["--any", "regio=Atlantis"], "regio: unknown value 'Atlantis'"),
+    (["--agg", "sum(achternaam)"], "achternaam is not a number column"),
+    (["--agg", "count(distinct )"], "expected count"),
+    (["--group-by", "regio", "--agg", "count", "--having", "avg_leeftijd>3"],
+     "having 'avg_leeftijd': not an aggregate of the query (count)"),
+    (["--having", "count>3"], "having needs an aggregate"),
+    (["--group-by", "regio", "--agg", "count", "--having", "count>veel"], "having 'count': 'veel' is not a int64"),
+])
+def test_bad_operators_name_the_problem(sample, args, message):
+    proc = run("query", "--lake", sample["lake"], *args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr
