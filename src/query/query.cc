@@ -86,12 +86,10 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   // Order + limit over rows: the best rows are kept per batch as the scan goes (top-N).
   std::optional<TopRows> top;
   if (!aggregating && !spec.order_by.empty() && spec.limit && *spec.limit <= kMaxTopN) top.emplace(order_by, *spec.limit);
-  // count(*) grouped by enums applies the code filters (enum equalities, the scope) while it
-  // counts codes, instead of materialising the filtered rows first.
+  // Aggregates on dictionary codes apply the code filters (enum equalities, the scope) while
+  // they aggregate, instead of materialising the filtered rows first.
   std::vector<FilterSpec> counted_filters;
-  if (!spec.group_by.empty() && !spec.aggregates.empty() &&
-      std::all_of(spec.aggregates.begin(), spec.aggregates.end(),
-                  [](const AggregateSpec& a) { return a.fn == AggregateFn::kCountAll; })) {
+  if (AggregatesOnCodes(spec)) {
     counted_filters = CodeFilters(registry, filters);
     for (const FilterSpec& f : counted_filters) ARROW_RETURN_NOT_OK(need(f.column));
   }

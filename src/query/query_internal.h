@@ -80,6 +80,17 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
                                                            const std::vector<FilterSpec>& filters);
 
 // ---- aggregation (query_aggregate.cc)
+// The exact q-quantile of `values` (not empty), interpolating linearly between order
+// statistics like DuckDB's quantile_cont; found by selection, so `values` is reordered.
+double QuantileOf(std::vector<double>& values, double q);
+// Whether every aggregate can run on dictionary codes (count, count(col), sum, min, max, avg,
+// quantiles): then the code filters are applied while aggregating.
+bool AggregatesOnCodes(const QuerySpec& spec);
+// The aggregates per combination of group-key codes (query_group_codes.cc); nullopt when the
+// rows do not have that shape (a key not dictionary-encoded with one dictionary, a value
+// column that is not int64, too many combinations): Acero then does the work.
+arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
+    const arrow::Table& rows, const QuerySpec& spec, const std::vector<FilterSpec>& code_filters);
 // Groups and aggregates `rows`, first keeping only the rows `code_filters` admit.
 arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec,
                                                        const std::vector<FilterSpec>& code_filters);
