@@ -137,3 +137,63 @@ def test_bad_operators_name_the_problem(sample, args, message):
     proc = run("query", "--lake", sample["lake"], *args, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+# ---- over the HTTP API: the same operators, the caller's regions enforced for each of them
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    from server_support import serve
+    yield from serve(tmp_path_factory, members=3000, seed=21)
+
+
+def api_duck(api, sql):
+    import duckdb
+    manifest = __import__("json").loads(
+        (api.lake / "manifests" / f"snapshot-{(api.lake / 'manifests' / 'CURRENT').read_text().strip()}.json").read_text())
+    full = api.lake / [f for f in manifest["files"] if f["kind"] == "full"][0]["path"]
+    con = duckdb.connect()
+    con.execute(f"create view m as select * from read_parquet('{full}')")
+    return con.execute(sql).fetchall()
+
+
+def test_api_operators_equal_duckdb(api):
+    token = api.keys.hs256(["Members_Read", "Regio_All"])
+    got = api.get("/api/query", token, params=[("any", "regio=Limburg"), ("any", "leeftijd between 80 and 90"),
+                                               ("group_by", "regio"), ("agg", "count"), ("agg", "sum(jaren_lid)"),
+                                               ("agg", "count(distinct woonplaats)"), ("having", "count>=3"),
+                                               ("order_by", "regio")])
+    assert got.status == 200, got.text
+    expected = api_duck(api, "select regio, count(*), sum(jaren_lid), count(distinct woonplaats) from m "
+                             "where regio = 'Limburg' or leeftijd between 80 and 90 group by 1 having count(*) >= 3 "
+                             "order by 1")
+    assert [list(r.values()) for r in got.json()["rows"]] == [list(r) for r in expected] and expected
+    # top-N over the API: the page of an order + limit, the total counted apart
+    top = api.get("/api/query", token, params={"select": "member_id,jaren_lid", "order_by": "jaren_lid:desc",
+                                               "limit": "7", "offset": "3"}).json()
+    expected = api_duck(api, "select member_id, jaren_lid from m order by jaren_lid desc, member_id limit 7 offset 3")
+    assert [list(r.values()) for r in top["rows"]] == [list(r) for r in expected]
+    assert top["total"] == api_duck(api, "select count(*) from m")[0][0]
+
+
+def test_api_or_cannot_widen_a_regional_callers_scope(api):
+    utrecht = api.keys.hs256(["Members_Read", "Regio_Utrecht"])
+    rows = api.get("/api/query", utrecht, params=[("any", "regio=Limburg"), ("any", "leeftijd>=0"),
+                                                  ("group_by", "regio"), ("agg", "count")]).json()["rows"]
+    assert [r["regio"] for r in rows] == ["Utrecht"]
+    only_other = api.get("/api/query", utrecht, params=[("any", "regio=Limburg"), ("any", "regio=Oost"),
+                                                        ("select", "regio")]).json()
+    assert only_other["rows"] == [] and only_other["total"] == 0
+    top = api.get("/api/query", utrecht, params=[("any", "regio=Limburg"), ("any", "status=Actief"),
+                                                 ("select", "regio"), ("order_by", "leeftijd"), ("limit", "30")]).json()
+    assert top["rows"] and {r["regio"] for r in top["rows"]} == {"Utrecht"}
+    # asking for another region outright is refused, as before
+    assert api.get("/api/query", utrecht, params={"region": "Limburg", "agg": "count"}).status == 403
+
+
+def test_api_errors_name_the_problem(api):
+    token = api.keys.hs256(["Members_Read", "Regio_All"])
+    bad = api.get("/api/query", token, params=[("group_by", "regio"), ("agg", "count"), ("having", "avg_x>1")])
+    assert bad.status == 400 and "not an aggregate of the query" in bad.text
+    bad = api.get("/api/query", token, params=[("where", "leeftijd between 9 and 1")])
+    assert bad.status == 400 and "the low value is above the high one" in bad.text
