@@ -27,10 +27,11 @@ from pathlib import Path
 
 import duckdb
 
+from server_bench import start, token  # the HTTP benchmark's server and tokens
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("MEMBERLAKE_BIN", str(ROOT / "build" / "memberlake"))
 TIMINGS = str(ROOT / "build" / "memberlake_query_timings")
-SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 
 # (name, memberlake query (the --cases form), DuckDB SQL over view m (the full dataset) or r
 # (the region's file)). Ordered answers, ties broken like memberlake (member_id, group keys).
@@ -137,43 +138,6 @@ def http_params(spec):
     return params
 
 
-def start_server(base, store, lake):
-    config = base / "bench-server.toml"
-    config.write_text(f"""[server]
-listen = "127.0.0.1"
-port = 0
-threads = 4
-access_log = ""
-
-[data]
-store = "{store}"
-lake = "{lake}"
-cache_bytes = 0
-
-[auth]
-issuer = "bench"
-audience = "bench"
-hs256_secret = "{SECRET}"
-
-[audit]
-path = "{base / 'bench-audit.log'}"
-""")
-    server = subprocess.Popen([BIN, "serve", "--config", str(config)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    line = server.stdout.readline()
-    if "listening on" not in line:
-        server.kill()
-        raise SystemExit(f"server did not start: {line} {server.stderr.read()}")
-    return server, line.strip().split()[-1]
-
-
-def bearer():
-    import jwt
-    now = int(time.time())
-    return jwt.encode({"sub": "bench", "iss": "bench", "aud": "bench", "iat": now, "exp": now + 3600,
-                       "cognito:groups": ["Members_CRUD", "Members_Export", "Regio_All"]}, SECRET, algorithm="HS256")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=1_000_000)
@@ -230,9 +194,12 @@ def main():
         duck_birthdays = median_ms(lambda: con.sql(birthdays_sql).to_arrow_table(), args.runs)
         http = {}
         if not args.no_http:
-            server, url = start_server(work, f"sqlite:{db}", lake)
+            # caches off: every request is answered cold
+            server, url = start(BIN, work, f"sqlite:{db}", lake, 4, 'listen = "127.0.0.1"', "cache_bytes = 0")
+            if server is None:
+                raise SystemExit("the server did not start")
             try:
-                auth = {"Authorization": "Bearer " + bearer()}
+                auth = {"Authorization": "Bearer " + token(["Members_CRUD", "Members_Export", "Regio_All"])}
                 for name, spec, sql in table:
                     path = url + "/api/query?" + urllib.parse.urlencode(http_params(spec))
 

@@ -4,7 +4,7 @@ and a regional scope."""
 import pytest
 
 from conftest import run
-from test_query import duck, normalise, query
+from test_query import assert_equal_duckdb, query
 
 REGIONS = "regio in ('Utrecht', 'Oost')"
 
@@ -83,11 +83,7 @@ CASES = [
 
 @pytest.mark.parametrize("args, sql", CASES)
 def test_operators_equal_duckdb(sample, args, sql):
-    ours = query(sample, *args)["rows"]
-    theirs = duck(sample, sql)
-    assert len(ours) == len(theirs) > 0
-    for mine, row in zip(ours, theirs):
-        assert [normalise(v) for v in mine.values()] == [normalise(v) for v in row]
+    assert_equal_duckdb(sample, args, sql)
 
 
 def test_an_or_never_widens_a_regional_scope(sample):
