@@ -1,5 +1,6 @@
 // Dictionary codes: enum filters evaluated on indices, and dictionaries decoded or unified.
 #include <algorithm>
+#include <optional>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
@@ -72,12 +73,13 @@ arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vecto
   return arrow::Status::OK();
 }
 
-// Enum = / in filters (and the scope) on dictionary codes: each batch's dictionary (a handful
-// of values) is searched once and the filter runs on the indices, where a kernel on the column
-// would decode every row to a string first (Arrow's set lookups unpack dictionaries).
-arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
-                                                           const std::vector<FilterSpec>& filters) {
-  if (filters.empty() || table->num_rows() == 0) return table;
+namespace {
+
+// Keeps the rows of `table` for which `flags_of(batch, &keep)` leaves keep[i] set (it starts
+// as `initial`), batch by batch.
+template <typename Flags>
+arrow::Result<std::shared_ptr<arrow::Table>> FilterByFlags(const std::shared_ptr<arrow::Table>& table, uint8_t initial,
+                                                           Flags&& flags_of) {
   arrow::TableBatchReader reader(*table);
   arrow::RecordBatchVector kept;
   std::vector<uint8_t> keep;
@@ -85,8 +87,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
     std::shared_ptr<arrow::RecordBatch> batch;
     ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
     if (batch == nullptr) break;
-    keep.assign(static_cast<size_t>(batch->num_rows()), 1);
-    ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, filters, &keep));
+    keep.assign(static_cast<size_t>(batch->num_rows()), initial);
+    ARROW_RETURN_NOT_OK(flags_of(*batch, &keep));
     ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(batch->num_rows()));
     arrow::internal::GenerateBitsUnrolled(bitmap->mutable_data(), 0, batch->num_rows(),
                                           [&, i = int64_t{0}]() mutable { return keep[static_cast<size_t>(i++)] != 0; });
@@ -95,6 +97,50 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
     kept.push_back(filtered.record_batch());
   }
   return arrow::Table::FromRecordBatches(table->schema(), kept);
+}
+
+}  // namespace
+
+// Enum = / in filters (and the scope) on dictionary codes: each batch's dictionary (a handful
+// of values) is searched once and the filter runs on the indices, where a kernel on the column
+// would decode every row to a string first (Arrow's set lookups unpack dictionaries).
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
+                                                           const std::vector<FilterSpec>& filters) {
+  if (filters.empty() || table->num_rows() == 0) return table;
+  return FilterByFlags(table, 1, [&](const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) {
+    return ApplyCodeFilters(batch, filters, keep);
+  });
+}
+
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnAnyGroup(const std::shared_ptr<arrow::Table>& table,
+                                                              const model::FieldRegistry& registry,
+                                                              const std::vector<FilterSpec>& any) {
+  if (any.empty() || table->num_rows() == 0) return table;
+  std::vector<FilterSpec> on_codes, others;
+  for (const FilterSpec& filter : any) (IsEnumEquality(registry, filter) ? on_codes : others).push_back(filter);
+  std::optional<cp::Expression> rest;
+  if (!others.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto expression, AnyExpression(registry, others));
+    ARROW_ASSIGN_OR_RAISE(rest, expression.Bind(*table->schema()));
+  }
+  std::vector<uint8_t> one;
+  return FilterByFlags(table, 0, [&](const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) -> arrow::Status {
+    for (const FilterSpec& filter : on_codes) {  // each alternative alone, ORed into keep
+      one.assign(keep->size(), 1);
+      ARROW_RETURN_NOT_OK(ApplyCodeFilters(batch, {filter}, &one));
+      for (size_t i = 0; i < keep->size(); ++i) (*keep)[i] |= one[i];
+    }
+    if (!rest) return arrow::Status::OK();
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum mask, cp::ExecuteScalarExpression(*rest, cp::ExecBatch(batch)));
+    if (mask.is_scalar()) {
+      const auto& value = mask.scalar_as<arrow::BooleanScalar>();
+      if (value.is_valid && value.value) std::fill(keep->begin(), keep->end(), 1);
+      return arrow::Status::OK();
+    }
+    const auto& flags = static_cast<const arrow::BooleanArray&>(*mask.make_array());
+    for (int64_t i = 0; i < flags.length(); ++i) (*keep)[static_cast<size_t>(i)] |= flags.IsValid(i) && flags.Value(i);
+    return arrow::Status::OK();
+  });
 }
 
 }  // namespace memberlake::query::internal

@@ -79,6 +79,13 @@ arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vecto
 arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
                                                            const std::vector<FilterSpec>& filters);
 
+// Keeps the rows matching at least one filter of the OR group `any`: its enum = / in
+// alternatives on dictionary codes, the others as one Arrow expression (Arrow's set lookup
+// would decode every row of an enum to text).
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnAnyGroup(const std::shared_ptr<arrow::Table>& table,
+                                                              const model::FieldRegistry& registry,
+                                                              const std::vector<FilterSpec>& any);
+
 // ---- aggregation (query_aggregate.cc)
 // The exact q-quantile of `values` (not empty), interpolating linearly between order
 // statistics like DuckDB's quantile_cont; found by selection, so `values` is reordered.

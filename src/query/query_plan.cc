@@ -154,9 +154,9 @@ arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& regis
         return arrow::Status::Invalid(filter.column, ": prefix filters need a text column");
       }
       ARROW_ASSIGN_OR_RAISE(auto v, one_value());
-      cp::Expression text = spec->type == model::FieldType::kEnum
-                                ? cp::call("cast", {field}, cp::CastOptions::Safe(arrow::utf8()))
-                                : field;
+      // Enums, and text group keys (read as dictionaries), are cast to plain text first:
+      // starts_with has no dictionary kernel. On plain text the cast is free.
+      cp::Expression text = cp::call("cast", {field}, cp::CastOptions::Safe(arrow::utf8()));
       return cp::call("starts_with", {text}, cp::MatchSubstringOptions(filter.values[0]));
     }
     case FilterOp::kMonth:

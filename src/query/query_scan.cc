@@ -88,21 +88,24 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
     other_clauses.push_back(std::move(clause));
   }
+  cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
+  // Arrow's statistics pruning sees only these clauses (and the OR group's): it cannot use enum
+  // statistics, and simplifying the whole filter per row group costs more than reading a small
+  // group. The OR group itself runs after the scan (FilterOnAnyGroup), on codes where it can.
+  std::vector<cp::Expression> prune_clauses = other_clauses;
   if (!spec.any.empty()) {
     ARROW_ASSIGN_OR_RAISE(auto clause, AnyExpression(registry, spec.any));
-    other_clauses.push_back(std::move(clause));
+    prune_clauses.push_back(std::move(clause));
   }
-  cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
-  // Arrow's statistics pruning sees only these clauses: it cannot use enum statistics, and
-  // simplifying the whole filter per row group costs more than reading a small group.
-  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums, filter_without_enums.Bind(*registry.lake_schema()));
+  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums,
+                        (prune_clauses.empty() ? cp::literal(true) : cp::and_(prune_clauses)).Bind(*registry.lake_schema()));
   for (const lake::SnapshotFile& file : FilesInScope(manifest, scope)) {
     ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
     const auto& parquet_fragment = opened.fragment;
     parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
     // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
     std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters, spec.any);
-    if (!other_clauses.empty()) {
+    if (!prune_clauses.empty()) {
       ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
       std::set<int> by_arrow;
       for (const auto& piece : arrow_kept) {
@@ -152,8 +155,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   // caller; the scanner evaluates the rest. Their columns are read even when the result drops them.
   const std::vector<FilterSpec> on_codes = CodeFilters(registry, filters);
   std::vector<std::string> projected = needed;
-  for (const FilterSpec& f : on_codes) {
-    if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
+  for (const std::vector<FilterSpec>* group : {&on_codes, &spec.any}) {
+    for (const FilterSpec& f : *group) {
+      if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
+    }
   }
   ds::ScannerBuilder builder(dataset);
   ARROW_RETURN_NOT_OK(builder.Project(projected));
@@ -167,6 +172,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   };
   if (plan.top == nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
     if (plan.apply_code_filters) {
       ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
     }
@@ -179,6 +185,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
     if (batch == nullptr) break;
     ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches({batch}));
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
     ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
     ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
     result->stats.rows_read += rows->num_rows();

@@ -25,6 +25,11 @@ CASES = [
       "--order-by", "member_id"],
      "select member_id, achternaam from m where email = 'nobody@example.invalid' or starts_with(achternaam, 'Ja') "
      "order by 1"),
+    # a text group key (read as the files' dictionaries) filtered on, in where and in the OR group
+    (["--where", "woonplaats^=B", "--any", "woonplaats^=Bre", "--any", "woonplaats in Utrecht|Bergen", "--any",
+      "regio=Limburg", "--group-by", "woonplaats", "--agg", "count", "--order-by", "woonplaats"],
+     "select woonplaats, count(*) from m where starts_with(woonplaats, 'B') and (starts_with(woonplaats, 'Bre') "
+     "or woonplaats in ('Utrecht', 'Bergen') or regio = 'Limburg') group by 1 order by 1"),
     # sum and count(distinct), with nulls (motormerk) and groups of one value
     (["--group-by", "regio", "--agg", "sum(jaren_lid)", "--agg", "count(distinct woonplaats)", "--agg",
       "count(distinct motormerk)", "--agg", "sum(bouwjaar)", "--order-by", "regio"],
