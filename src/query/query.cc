@@ -111,6 +111,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     if (live) plan.exclude_ids = live->replaced_ids;
     plan.apply_code_filters = counted_filters.empty();
     plan.as_dictionary = spec.group_by;
+    for (const auto& a : spec.aggregates) {
+      if (a.fn == AggregateFn::kCountDistinct) plan.as_dictionary.push_back(a.column);
+    }
     plan.top = top ? &*top : nullptr;
     ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, plan, *manifest, &result));
     if (top) {
@@ -162,6 +165,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     // Group on dictionary codes and decode only the groups.
     std::vector<std::string> encoded = spec.group_by;
     for (const FilterSpec& f : counted_filters) encoded.push_back(f.column);
+    for (const auto& a : spec.aggregates) {
+      if (a.fn == AggregateFn::kCountDistinct) encoded.push_back(a.column);  // counted on codes
+    }
     ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, encoded));
     ARROW_ASSIGN_OR_RAISE(rows, Aggregate(rows, spec, counted_filters));
     ARROW_ASSIGN_OR_RAISE(rows, ApplyHaving(rows, spec.having));

@@ -45,6 +45,9 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Ta
   ARROW_ASSIGN_OR_RAISE(auto counted, AggregateByCodes(*rows, spec, code_filters));
   if (counted) return *counted;
   ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, code_filters));
+  // Acero groups on the keys' codes; every other column (a count(distinct) column read as a
+  // dictionary, a code filter's column) as plain values.
+  ARROW_ASSIGN_OR_RAISE(rows, DecodeDictionaries(rows, spec.group_by));
   std::vector<std::string> group_by = spec.group_by;
   const bool has_quantiles = std::any_of(spec.aggregates.begin(), spec.aggregates.end(),
                                          [](const AggregateSpec& a) { return a.fn == AggregateFn::kQuantile; });

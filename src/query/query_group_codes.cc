@@ -27,7 +27,8 @@ namespace {
 
 bool OnCodes(AggregateFn fn) {
   return fn == AggregateFn::kCountAll || fn == AggregateFn::kCount || fn == AggregateFn::kSum ||
-         fn == AggregateFn::kMin || fn == AggregateFn::kMax || fn == AggregateFn::kAvg || fn == AggregateFn::kQuantile;
+         fn == AggregateFn::kMin || fn == AggregateFn::kMax || fn == AggregateFn::kAvg || fn == AggregateFn::kQuantile ||
+         fn == AggregateFn::kCountDistinct;
 }
 
 // One aggregate's running state, a slot per cell.
@@ -35,6 +36,8 @@ struct CellState {
   const AggregateSpec* spec;
   std::vector<int64_t> count, sum, min, max;
   std::vector<std::vector<double>> values;  // quantiles
+  int64_t codes = 0;                        // count(distinct): the column's dictionary size
+  std::vector<uint8_t> seen;                // count(distinct): cell * codes + code
 };
 
 }  // namespace
@@ -48,8 +51,23 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     const arrow::Table& rows, const QuerySpec& spec, const std::vector<FilterSpec>& code_filters) {
   using Nothing = std::optional<std::shared_ptr<arrow::Table>>;
   if (!AggregatesOnCodes(spec)) return Nothing();
+  // count(distinct) of a text column counts the codes of its one (unified) dictionary.
+  auto one_dictionary = [&](const std::string& name) -> std::shared_ptr<arrow::Array> {
+    auto column = rows.GetColumnByName(name);
+    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY || column->num_chunks() == 0) return nullptr;
+    auto dictionary = static_cast<const arrow::DictionaryArray&>(*column->chunk(0)).dictionary();
+    for (const auto& chunk : column->chunks()) {
+      const auto& other = static_cast<const arrow::DictionaryArray&>(*chunk).dictionary();
+      if (other != dictionary && !other->Equals(*dictionary)) return nullptr;
+    }
+    return dictionary;
+  };
   for (const AggregateSpec& a : spec.aggregates) {
     if (a.fn == AggregateFn::kCountAll || a.fn == AggregateFn::kCount) continue;
+    if (a.fn == AggregateFn::kCountDistinct) {
+      if (one_dictionary(a.column) == nullptr) return Nothing();
+      continue;
+    }
     auto column = rows.GetColumnByName(a.column);
     if (column == nullptr || column->type()->id() != arrow::Type::INT64) return Nothing();
   }
@@ -57,13 +75,8 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
   std::vector<int64_t> strides;
   int64_t cells = 1;
   for (const std::string& key : spec.group_by) {
-    auto column = rows.GetColumnByName(key);
-    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY || column->num_chunks() == 0) return Nothing();
-    auto dictionary = static_cast<const arrow::DictionaryArray&>(*column->chunk(0)).dictionary();
-    for (const auto& chunk : column->chunks()) {
-      const auto& other = static_cast<const arrow::DictionaryArray&>(*chunk).dictionary();
-      if (other != dictionary && !other->Equals(*dictionary)) return Nothing();
-    }
+    auto dictionary = one_dictionary(key);
+    if (dictionary == nullptr) return Nothing();
     strides.push_back(cells);
     cells *= dictionary->length() + 1;  // the last code of each key stands for null
     if (cells > (1 << 20)) return Nothing();
@@ -82,6 +95,11 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     if (a.fn == AggregateFn::kMin) state.min.assign(n_cells, std::numeric_limits<int64_t>::max());
     if (a.fn == AggregateFn::kMax) state.max.assign(n_cells, std::numeric_limits<int64_t>::min());
     if (a.fn == AggregateFn::kQuantile) state.values.resize(n_cells);
+    if (a.fn == AggregateFn::kCountDistinct) {
+      state.codes = one_dictionary(a.column)->length();
+      if (static_cast<int64_t>(n_cells) * state.codes > (int64_t{1} << 26)) return Nothing();
+      state.seen.assign(n_cells * static_cast<size_t>(state.codes), 0);
+    }
     states.push_back(std::move(state));
   }
   // Four interleaved tallies of rows per cell: rows arrive sorted by region, so consecutive
@@ -126,6 +144,17 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
       auto valid = [&](int64_t i) { return kept[i] && column.IsValid(i); };
       if (a.fn == AggregateFn::kCount) {
         for (int64_t i = 0; i < n; ++i) state.count[cells_of[i]] += valid(i) ? 1 : 0;
+        continue;
+      }
+      if (a.fn == AggregateFn::kCountDistinct) {
+        const auto& encoded = static_cast<const arrow::DictionaryArray&>(column);
+        uint8_t* seen = state.seen.data();
+        const auto codes_per_cell = static_cast<size_t>(state.codes);
+        ARROW_RETURN_NOT_OK(VisitCodes(encoded, [&](const auto* codes) {
+          for (int64_t i = 0; i < n; ++i) {
+            if (valid(i)) seen[static_cast<size_t>(cells_of[i]) * codes_per_cell + static_cast<size_t>(codes[i])] = 1;
+          }
+        }));
         continue;
       }
       const int64_t* values = static_cast<const arrow::Int64Array&>(column).raw_values();
@@ -174,6 +203,11 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
       auto* doubles = static_cast<arrow::DoubleBuilder*>(outputs[s].get());
       if (fn == AggregateFn::kCountAll) { ARROW_RETURN_NOT_OK(ints->Append(rows_in[c])); continue; }
       if (fn == AggregateFn::kCount) { ARROW_RETURN_NOT_OK(ints->Append(state.count[c])); continue; }
+      if (fn == AggregateFn::kCountDistinct) {
+        const auto begin = state.seen.begin() + static_cast<std::ptrdiff_t>(c * static_cast<size_t>(state.codes));
+        ARROW_RETURN_NOT_OK(ints->Append(std::count(begin, begin + state.codes, uint8_t{1})));
+        continue;
+      }
       if (state.count[c] == 0) {  // a group without values: null, like SQL
         ARROW_RETURN_NOT_OK(outputs[s]->AppendNull());
         continue;

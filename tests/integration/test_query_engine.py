@@ -30,6 +30,15 @@ CASES = [
       "regio=Limburg", "--group-by", "woonplaats", "--agg", "count", "--order-by", "woonplaats"],
      "select woonplaats, count(*) from m where starts_with(woonplaats, 'B') and (starts_with(woonplaats, 'Bre') "
      "or woonplaats in ('Utrecht', 'Bergen') or regio = 'Limburg') group by 1 order by 1"),
+    # count(distinct) of text on codes next to one Acero must do (a number key, dates)
+    (["--where", "status=Actief", "--group-by", "leeftijd", "--agg", "count(distinct woonplaats)", "--agg",
+      "count(distinct bouwjaar)", "--agg", "min(ingangsdatum)", "--order-by", "leeftijd"],
+     "select leeftijd, count(distinct woonplaats), count(distinct bouwjaar), min(ingangsdatum) from m "
+     "where status = 'Actief' group by 1 order by 1 nulls last"),
+    (["--region", "Oost", "--where", "lidmaatschap=gewoon lid", "--group-by", "geslacht", "--agg",
+      "count(distinct woonplaats)", "--agg", "count(distinct motormerk)", "--agg", "count", "--order-by", "geslacht"],
+     "select geslacht, count(distinct woonplaats), count(distinct motormerk), count(*) from m "
+     "where regio = 'Oost' and lidmaatschap = 'Gewoon lid' group by 1 order by 1 nulls last"),
     # sum and count(distinct), with nulls (motormerk) and groups of one value
     (["--group-by", "regio", "--agg", "sum(jaren_lid)", "--agg", "count(distinct woonplaats)", "--agg",
       "count(distinct motormerk)", "--agg", "sum(bouwjaar)", "--order-by", "regio"],
