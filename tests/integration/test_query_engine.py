@@ -242,3 +242,12 @@ def test_hybrid_operators_equal_a_fresh_snapshot(changed, args):
     fresh = run_json("query", "--lake", changed["after"], "--snapshot-only", "--format", "json", *args)
     assert hybrid["source"] == "hybrid" and hybrid["live_rows"] > 0
     assert hybrid["rows"] == fresh["rows"] and fresh["rows"]
+
+
+def test_api_or_group_cannot_reach_restricted_fields(api):
+    # Members_Read may not see restricted fields (bank account): not through an OR filter either
+    reader = api.keys.hs256(["Members_Read", "Regio_All"])
+    probe = [("any", "bankrekeningnummer^=NL"), ("any", "regio=Limburg"), ("agg", "count")]
+    assert api.get("/api/query", reader, params=probe).status == 403
+    crud = api.keys.hs256(["Members_CRUD", "Regio_All"])
+    assert api.get("/api/query", crud, params=probe).status == 200
