@@ -7,6 +7,7 @@
 #include <limits>
 
 #include <arrow/api.h>
+#include <arrow/util/bit_util.h>
 
 #include "query/query_internal.h"
 
@@ -141,7 +142,12 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
       const AggregateSpec& a = *state.spec;
       if (a.fn == AggregateFn::kCountAll) continue;
       const arrow::Array& column = *batch->GetColumnByName(a.column);
-      auto valid = [&](int64_t i) { return kept[i] && column.IsValid(i); };
+      // The validity bitmap read directly: Array::IsValid per row was 7% of a grouped sum.
+      const uint8_t* bits = column.null_count() == 0 ? nullptr : column.null_bitmap_data();
+      const int64_t offset = column.offset();
+      auto valid = [&](int64_t i) {
+        return kept[i] && (bits == nullptr || arrow::bit_util::GetBit(bits, offset + i));
+      };
       if (a.fn == AggregateFn::kCount) {
         for (int64_t i = 0; i < n; ++i) state.count[cells_of[i]] += valid(i) ? 1 : 0;
         continue;
