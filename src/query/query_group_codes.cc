@@ -205,13 +205,14 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     for (size_t s = 0; s < states.size(); ++s) {
       CellState& state = states[s];
       const AggregateFn fn = state.spec->fn;
-      auto* ints = static_cast<arrow::Int64Builder*>(outputs[s].get());
-      auto* doubles = static_cast<arrow::DoubleBuilder*>(outputs[s].get());
-      if (fn == AggregateFn::kCountAll) { ARROW_RETURN_NOT_OK(ints->Append(rows_in[c])); continue; }
-      if (fn == AggregateFn::kCount) { ARROW_RETURN_NOT_OK(ints->Append(state.count[c])); continue; }
+      // Each builder is cast to its own type only (avg and quantiles: double, the rest: int64).
+      auto ints = [&] { return static_cast<arrow::Int64Builder*>(outputs[s].get()); };
+      auto doubles = [&] { return static_cast<arrow::DoubleBuilder*>(outputs[s].get()); };
+      if (fn == AggregateFn::kCountAll) { ARROW_RETURN_NOT_OK(ints()->Append(rows_in[c])); continue; }
+      if (fn == AggregateFn::kCount) { ARROW_RETURN_NOT_OK(ints()->Append(state.count[c])); continue; }
       if (fn == AggregateFn::kCountDistinct) {
         const auto begin = state.seen.begin() + static_cast<std::ptrdiff_t>(c * static_cast<size_t>(state.codes));
-        ARROW_RETURN_NOT_OK(ints->Append(std::count(begin, begin + state.codes, uint8_t{1})));
+        ARROW_RETURN_NOT_OK(ints()->Append(std::count(begin, begin + state.codes, uint8_t{1})));
         continue;
       }
       if (state.count[c] == 0) {  // a group without values: null, like SQL
@@ -219,14 +220,14 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
         continue;
       }
       switch (fn) {
-        case AggregateFn::kSum: ARROW_RETURN_NOT_OK(ints->Append(state.sum[c])); break;
-        case AggregateFn::kMin: ARROW_RETURN_NOT_OK(ints->Append(state.min[c])); break;
-        case AggregateFn::kMax: ARROW_RETURN_NOT_OK(ints->Append(state.max[c])); break;
+        case AggregateFn::kSum: ARROW_RETURN_NOT_OK(ints()->Append(state.sum[c])); break;
+        case AggregateFn::kMin: ARROW_RETURN_NOT_OK(ints()->Append(state.min[c])); break;
+        case AggregateFn::kMax: ARROW_RETURN_NOT_OK(ints()->Append(state.max[c])); break;
         case AggregateFn::kAvg:
-          ARROW_RETURN_NOT_OK(doubles->Append(static_cast<double>(state.sum[c]) / static_cast<double>(state.count[c])));
+          ARROW_RETURN_NOT_OK(doubles()->Append(static_cast<double>(state.sum[c]) / static_cast<double>(state.count[c])));
           break;
         case AggregateFn::kQuantile:
-          ARROW_RETURN_NOT_OK(doubles->Append(QuantileOf(state.values[c], state.spec->quantile)));
+          ARROW_RETURN_NOT_OK(doubles()->Append(QuantileOf(state.values[c], state.spec->quantile)));
           break;
         default: break;
       }
