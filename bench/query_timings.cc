@@ -1,12 +1,18 @@
 // Times query cases in process (median of repeated runs) and prints one JSON object:
 //   memberlake_query_timings --lake L --email E --region R --month M [--runs N]
-// bench/query_bench.py runs it next to DuckDB on the same files.
+//   memberlake_query_timings --lake L --cases FILE [--runs N]
+// FILE: a JSON array of {"name", "region": [..], "where", "any", "select", "group_by", "agg",
+// "having", "order_by": [text forms as for `memberlake query`], "limit"}; the answer maps each
+// name to its median ms (cold: no result cache). bench/query_bench.py runs it next to DuckDB.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "query/member_source.h"
 #include "query/process_tuning.h"
@@ -33,11 +39,56 @@ double MedianMs(int runs, const std::function<arrow::Status()>& body) {
 
 }  // namespace
 
+// One case of a --cases file as a query and its scope.
+arrow::Result<std::pair<query::QuerySpec, query::RegionalScope>> CaseSpec(const model::FieldRegistry& registry,
+                                                                          const nlohmann::json& c) {
+  auto texts = [&](const char* key) {
+    return c.contains(key) ? c[key].get<std::vector<std::string>>() : std::vector<std::string>{};
+  };
+  query::QuerySpec spec;
+  spec.select = texts("select");
+  spec.group_by = texts("group_by");
+  for (const auto& t : texts("where")) { ARROW_ASSIGN_OR_RAISE(auto f, query::ParseFilter(t)); spec.where.push_back(f); }
+  for (const auto& t : texts("any")) { ARROW_ASSIGN_OR_RAISE(auto f, query::ParseFilter(t)); spec.any.push_back(f); }
+  for (const auto& t : texts("having")) { ARROW_ASSIGN_OR_RAISE(auto f, query::ParseFilter(t)); spec.having.push_back(f); }
+  for (const auto& t : texts("agg")) { ARROW_ASSIGN_OR_RAISE(auto a, query::ParseAggregate(t)); spec.aggregates.push_back(a); }
+  for (const auto& t : texts("order_by")) { ARROW_ASSIGN_OR_RAISE(auto o, query::ParseOrder(t)); spec.order_by.push_back(o); }
+  if (c.contains("limit")) spec.limit = c["limit"].get<int64_t>();
+  query::RegionalScope scope = query::RegionalScope::All();
+  if (!texts("region").empty()) {
+    ARROW_ASSIGN_OR_RAISE(scope, query::RegionalScope::Regions(registry, texts("region")));
+  }
+  return std::make_pair(std::move(spec), std::move(scope));
+}
+
+int RunCases(const std::string& lake_path, const std::string& file, int runs) {
+  auto registry = *model::FieldRegistry::LoadDefault();
+  auto lake = *lake::LakeStorage::Open(lake_path, false);
+  query::ReadOptions options;
+  options.mode = query::ReadMode::kSnapshotOnly;
+  query::MemberSource cold(lake.get(), nullptr, registry, options);  // no result cache
+  std::ifstream in(file);
+  nlohmann::json cases = nlohmann::json::parse(in);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& c : cases) {
+    auto parsed = CaseSpec(*registry, c);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "case %s: %s\n", c["name"].get<std::string>().c_str(), parsed.status().ToString().c_str());
+      return 1;
+    }
+    const auto& [spec, scope] = *parsed;
+    (void)cold.Run(scope, spec);  // warm the footer cache and the page cache, like DuckDB's first run
+    out[c["name"].get<std::string>()] = MedianMs(runs, [&] { return cold.Run(scope, spec).status(); });
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   memberlake::query::TuneProcessAllocator();  // as the memberlake binary does
   std::string lake_path, email, region = "Utrecht", month = "9";
   int runs = 15;
-  std::string only;
+  std::string only, cases;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--lake") lake_path = value;
@@ -46,7 +97,9 @@ int main(int argc, char** argv) {
     else if (flag == "--month") month = value;
     else if (flag == "--runs") runs = std::stoi(value);
     else if (flag == "--only") only = value;  // one case, for profiling: regional | point | birthdays
+    else if (flag == "--cases") cases = value;
   }
+  if (!cases.empty()) return RunCases(lake_path, cases, runs);
   auto registry = *model::FieldRegistry::LoadDefault();
   auto catalog = *query::ReportCatalog::LoadDefault(*registry);
   auto lake = *lake::LakeStorage::Open(lake_path, false);

@@ -57,7 +57,7 @@ max_connections = 5000
 """
 
 
-def start(bin_path, base, store, lake, threads, extra):
+def start(bin_path, base, store, lake, threads, extra, data_extra=""):
     config = base / "server.toml"
     config.write_text(f"""[server]
 port = 0
@@ -67,6 +67,7 @@ access_log = ""
 [data]
 store = "{store}"
 lake = "{lake}"
+{data_extra}
 [auth]
 issuer = "bench"
 audience = "bench"

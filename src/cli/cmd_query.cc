@@ -20,7 +20,7 @@ namespace {
 struct QueryCliOptions {
   SourceOptions source;
   std::vector<std::string> regions;
-  std::vector<std::string> select, where, group_by, aggregates, order_by;
+  std::vector<std::string> select, where, any, group_by, aggregates, having, order_by;
   int64_t limit = -1;
   OutputOptions output;
 };
@@ -38,9 +38,17 @@ arrow::Status RunQueryCommand(const GlobalOptions& global, const QueryCliOptions
     ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
     spec.where.push_back(std::move(filter));
   }
+  for (const auto& text : o.any) {
+    ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
+    spec.any.push_back(std::move(filter));
+  }
   for (const auto& text : o.aggregates) {
     ARROW_ASSIGN_OR_RAISE(auto aggregate, query::ParseAggregate(text));
     spec.aggregates.push_back(std::move(aggregate));
+  }
+  for (const auto& text : o.having) {
+    ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
+    spec.having.push_back(std::move(filter));
   }
   for (const auto& text : o.order_by) {
     ARROW_ASSIGN_OR_RAISE(auto order, query::ParseOrder(text));
@@ -107,9 +115,17 @@ void AddQueryCommands(CLI::App& app, const CommandContext& context) {
   query_cmd->add_option("--select", qo->select, "Columns to return (repeatable or comma-separated)")->delimiter(',');
   query_cmd->add_option("--where", qo->where,
                         "Filter, ANDed (repeatable): col=v, col!=v, col<v, col<=v, col>v, col>=v, "
-                        "'col in a|b', 'col is null', 'col is not null', col^=prefix, col.month=9, col.day=26");
+                        "'col in a|b', 'col is null', 'col is not null', col^=prefix, col.month=9, col.day=26, "
+                        "'col between low and high'");
+  query_cmd->add_option("--any", qo->any,
+                        "Filter of the OR group (repeatable): a row passes when it matches at least one --any "
+                        "filter (and every --where filter), e.g. --any regio=Utrecht --any 'leeftijd>=80'");
   query_cmd->add_option("--group-by", qo->group_by, "Group by these columns")->delimiter(',');
-  query_cmd->add_option("--agg", qo->aggregates, "Aggregate (repeatable): count, count(col), min(col), max(col), avg(col)");
+  query_cmd->add_option("--agg", qo->aggregates,
+                        "Aggregate (repeatable): count, count(col), count(distinct col), sum(col), min(col), max(col), "
+                        "avg(col), median(col), quantile(col,q)");
+  query_cmd->add_option("--having", qo->having,
+                        "Filter on an aggregate's output, ANDed (repeatable): count>100, 'avg_leeftijd between 40 and 50'");
   query_cmd->add_option("--order-by", qo->order_by, "Order by col or col:desc (repeatable)");
   query_cmd->add_option("--limit", qo->limit, "At most this many rows")->check(CLI::NonNegativeNumber);
   qo->output.AddTo(query_cmd);

@@ -40,15 +40,16 @@ class RegionalScope {
 // The snapshot files a scope reads: the full dataset for all regions, else its regions' files.
 std::vector<lake::SnapshotFile> FilesInScope(const lake::SnapshotManifest& manifest, const RegionalScope& scope);
 
-enum class FilterOp { kEq, kNe, kIn, kLt, kLe, kGt, kGe, kIsNull, kNotNull, kPrefix, kMonth, kDay };
+enum class FilterOp { kEq, kNe, kIn, kLt, kLe, kGt, kGe, kIsNull, kNotNull, kPrefix, kMonth, kDay, kBetween };
 
 struct FilterSpec {
   std::string column;
   FilterOp op = FilterOp::kEq;
   std::vector<std::string> values;  // text, converted to the column's type when the query runs
+                                    // (kBetween: low and high, both included)
 };
 
-enum class AggregateFn { kCount, kCountAll, kMin, kMax, kAvg, kQuantile };
+enum class AggregateFn { kCount, kCountAll, kMin, kMax, kAvg, kQuantile, kSum, kCountDistinct };
 
 struct AggregateSpec {
   AggregateFn fn = AggregateFn::kCountAll;
@@ -65,8 +66,16 @@ struct OrderSpec {
 struct QuerySpec {
   std::vector<std::string> select;  // empty: all columns (without group_by/aggregates)
   std::vector<FilterSpec> where;    // ANDed
+  // One OR group: a row passes when it matches at least one of these (and every `where`
+  // filter and the scope). Empty: no OR group.
+  std::vector<FilterSpec> any;
   std::vector<std::string> group_by;
   std::vector<AggregateSpec> aggregates;
+  // Filters on aggregate outputs (column = an aggregate's name: count, avg_leeftijd, ...),
+  // ANDed, applied after grouping.
+  std::vector<FilterSpec> having;
+  // Ties are broken by the following keys, then by member_id (rows) or the group keys
+  // (aggregates), so equal queries give equal answers.
   std::vector<OrderSpec> order_by;
   std::optional<int64_t> limit;
   bool count_pages = false;  // fill ScanStats' page counts (--explain): reads every offset index
@@ -74,9 +83,11 @@ struct QuerySpec {
 
 // Text forms used by the CLI and the HTTP API:
 //   filters: "col=v", "col!=v", "col<v", "col<=v", "col>v", "col>=v", "col in a|b|c",
-//            "col is null", "col is not null", "col^=prefix", "col.month=9", "col.day=26"
-//   aggregates: "count", "count(col)", "min(col)", "max(col)", "avg(col)", "median(col)",
-//               "quantile(col,0.25)"
+//            "col is null", "col is not null", "col^=prefix", "col.month=9", "col.day=26",
+//            "col between low and high" (numbers and dates, both ends included)
+//   aggregates: "count", "count(col)", "count(distinct col)", "sum(col)", "min(col)",
+//               "max(col)", "avg(col)", "median(col)", "quantile(col,0.25)"
+//   having: a filter whose column is an aggregate's output name ("count>100")
 //   order: "col" or "col:desc"
 arrow::Result<FilterSpec> ParseFilter(std::string_view text);
 arrow::Result<AggregateSpec> ParseAggregate(std::string_view text);
@@ -90,6 +101,7 @@ struct ScanStats {
   int64_t row_groups_pruned_by_bloom_filter = 0;  // equality on a lookup column, value absent
   int64_t row_groups_pruned_by_page_index = 0;    // no page's min/max admits the value
   int64_t row_groups_pruned_by_dictionary = 0;    // the value is not in the chunk's dictionary
+  int64_t row_groups_pruned_by_top_n = 0;         // order + limit: statistics rule out entering the top
   int64_t pages_excluded_by_page_index = 0;       // pages of filter columns the index rules out
   int64_t row_groups_read = 0;
   int64_t pages_total = 0;  // data pages of the needed columns in all row groups (page index)

@@ -101,6 +101,7 @@ arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const
                       {"row_groups_pruned_by_bloom_filter", s.row_groups_pruned_by_bloom_filter},
                       {"row_groups_pruned_by_page_index", s.row_groups_pruned_by_page_index},
                       {"row_groups_pruned_by_dictionary", s.row_groups_pruned_by_dictionary},
+                      {"row_groups_pruned_by_top_n", s.row_groups_pruned_by_top_n},
                       {"pages_excluded_by_page_index", s.pages_excluded_by_page_index},
                       {"row_groups_read", s.row_groups_read},
                       {"pages_total", s.pages_total},

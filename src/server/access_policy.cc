@@ -37,6 +37,7 @@ arrow::Status Denial(DenialKind kind, std::string message) {
 std::vector<std::string> NamedColumns(const query::QuerySpec& spec) {
   std::vector<std::string> names = spec.select;
   for (const auto& filter : spec.where) names.push_back(filter.column);
+  for (const auto& filter : spec.any) names.push_back(filter.column);
   names.insert(names.end(), spec.group_by.begin(), spec.group_by.end());
   for (const auto& aggregate : spec.aggregates) {
     if (!aggregate.column.empty()) names.push_back(aggregate.column);

@@ -166,21 +166,43 @@ arrow::Result<ApiResponse> ApiService::Impl::RunReport(const ApiRequest& request
 
 arrow::Result<ApiResponse> ApiService::Impl::AdHocQuery(const ApiRequest& request, const Caller& caller,
                                                         AuditNote* note) {
-  ARROW_RETURN_NOT_OK(OnlyParams(request, {"region", "where", "order_by", "select", "group_by", "agg", "limit",
-                                           "offset", "format", "csv_separator"}));
+  ARROW_RETURN_NOT_OK(OnlyParams(request, {"region", "where", "any", "order_by", "select", "group_by", "agg", "having",
+                                           "limit", "offset", "format", "csv_separator"}));
   ARROW_ASSIGN_OR_RAISE(ParsedFormat format, FormatParam(request));
   ARROW_ASSIGN_OR_RAISE(auto scope, policy->ScopeFor(caller.grant, Params(request, "region")));
   ARROW_ASSIGN_OR_RAISE(query::QuerySpec spec, QueryFromParams(request));
-  // The whole result is computed (the engine sorts before it limits anyway), so the answer
-  // knows its total; the page is cut from it.
+  for (const auto& text : Params(request, "any")) {  // the OR group
+    ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
+    spec.any.push_back(std::move(filter));
+  }
+  for (const auto& text : Params(request, "having")) {
+    ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
+    spec.having.push_back(std::move(filter));
+  }
+  // The page is cut from the result. Ordered member rows ask the engine for the rows up to the
+  // page's end only (a top-N, not a sort of every row) and count the total separately.
   ARROW_ASSIGN_OR_RAISE(PageRequest page, PageParams(request, format, kMaxPage));
   ARROW_ASSIGN_OR_RAISE(spec, policy->AuthorizeQuery(caller.grant, std::move(spec), format.is_export));
+  std::optional<query::QuerySpec> count;
+  if (ListsMembers(spec) && !spec.order_by.empty() && page.limit) {
+    spec.limit = page.offset + *page.limit;
+    count.emplace();
+    count->where = spec.where;
+    count->any = spec.any;
+    count->aggregates.push_back({query::AggregateFn::kCountAll, "", "rows"});
+  }
   if (ListsMembers(spec) || format.is_export) note->action = format.is_export ? "query.export" : "query.read";
   note->scope = scope.ToString();
   std::string key = "query?" + CanonicalParams(request) + "|" + ViewKey(caller);
   return WithSource(request, key, note, [&](query::MemberSource& source) -> arrow::Result<ApiResponse> {
     ARROW_ASSIGN_OR_RAISE(auto result, source.Run(scope, spec));
-    const int64_t total = result.table->num_rows();
+    int64_t total = result.table->num_rows();
+    if (count) {
+      ARROW_ASSIGN_OR_RAISE(auto counted, source.Run(scope, *count));
+      total = counted.table->num_rows() == 0
+                  ? 0
+                  : std::static_pointer_cast<arrow::Int64Array>(counted.table->column(0)->chunk(0))->Value(0);
+    }
     result.table = Page(result.table, page.offset, page.limit);
     note->rows = result.table->num_rows();
     note->data_version = std::to_string(result.data_version) + "+live:" + std::to_string(result.live_data_version);

@@ -1,0 +1,189 @@
+// The query engine's parts, shared by its files (not a public interface): planning
+// (query_plan.cc), dictionary codes (query_codes.cc), pruning (query_prune.cc), scanning
+// (query_scan.cc), aggregation (query_aggregate.cc) and ordering (query_order.cc). RunQuery
+// (query.cc) ties them together.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <arrow/api.h>
+#include <arrow/compute/expression.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
+
+#include "lake/lake_storage.h"
+#include "lake/snapshot_manifest.h"
+#include "model/field_registry.h"
+#include "query/query.h"
+
+namespace memberlake::query::internal {
+
+// ---- planning (query_plan.cc)
+// `text` as a whole number, all of it; nullopt otherwise.
+std::optional<int64_t> WholeNumber(std::string_view text);
+arrow::Result<int64_t> ParseInteger(std::string_view text, const std::string& column);
+// A filter value as a scalar of the column's lake type (enum values in canonical spelling).
+arrow::Result<std::shared_ptr<arrow::Scalar>> ToScalar(const model::FieldSpec& spec, const std::string& text);
+// The registry's field, or Invalid("unknown column 'x'").
+arrow::Result<const model::FieldSpec*> Column(const model::FieldRegistry& registry, const std::string& name);
+arrow::Result<arrow::compute::Expression> FilterExpression(const model::FieldRegistry& registry,
+                                                           const FilterSpec& filter);
+bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter);
+// The OR of `any`'s filters (Invalid for an empty group).
+arrow::Result<arrow::compute::Expression> AnyExpression(const model::FieldRegistry& registry,
+                                                        const std::vector<FilterSpec>& any);
+// The query's filters and, for a regional scope, its region filter: every row is checked
+// against the scope as well as only the scope's files being read (defence in depth).
+std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, const RegionalScope& scope,
+                                         const std::vector<FilterSpec>& where);
+// The filters that run on dictionary codes: the enum = / in ones (the scope's among them).
+std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters);
+
+// ---- dictionary codes (query_codes.cc)
+// Decodes dictionary columns to plain strings, except the `keep_encoded` ones (group keys),
+// which get one dictionary across all chunks: grouping on codes is far cheaper than on text.
+arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table,
+                                                                const std::vector<std::string>& keep_encoded = {});
+
+// Calls `fn(codes)` with the raw indices of a dictionary array, whatever their integer width
+// (a cast to one width would copy every column).
+template <typename Fn>
+arrow::Status VisitCodes(const arrow::DictionaryArray& encoded, Fn&& fn) {
+  const arrow::Array& indices = *encoded.indices();
+  switch (indices.type_id()) {
+    case arrow::Type::INT8: fn(static_cast<const arrow::Int8Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT8: fn(static_cast<const arrow::UInt8Array&>(indices).raw_values()); break;
+    case arrow::Type::INT16: fn(static_cast<const arrow::Int16Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT16: fn(static_cast<const arrow::UInt16Array&>(indices).raw_values()); break;
+    case arrow::Type::INT32: fn(static_cast<const arrow::Int32Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT32: fn(static_cast<const arrow::UInt32Array&>(indices).raw_values()); break;
+    case arrow::Type::INT64: fn(static_cast<const arrow::Int64Array&>(indices).raw_values()); break;
+    case arrow::Type::UINT64: fn(static_cast<const arrow::UInt64Array&>(indices).raw_values()); break;
+    default: return arrow::Status::TypeError("dictionary indices of type ", indices.type()->ToString());
+  }
+  return arrow::Status::OK();
+}
+
+// A filter's values as the set of codes it admits, one flag per entry of `dictionary`.
+std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const std::vector<std::string>& values);
+// Clears keep[i] for every row of `batch` that some code filter rules out (nulls never match).
+arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vector<FilterSpec>& filters,
+                               std::vector<uint8_t>* keep);
+// Keeps the rows of `table` every code filter admits.
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
+                                                           const std::vector<FilterSpec>& filters);
+
+// Keeps the rows matching at least one filter of the OR group `any`: its enum = / in
+// alternatives on dictionary codes, the others as one Arrow expression (Arrow's set lookup
+// would decode every row of an enum to text).
+arrow::Result<std::shared_ptr<arrow::Table>> FilterOnAnyGroup(const std::shared_ptr<arrow::Table>& table,
+                                                              const model::FieldRegistry& registry,
+                                                              const std::vector<FilterSpec>& any);
+
+// ---- aggregation (query_aggregate.cc)
+// The exact q-quantile of `values` (not empty), interpolating linearly between order
+// statistics like DuckDB's quantile_cont; found by selection, so `values` is reordered.
+double QuantileOf(std::vector<double>& values, double q);
+// Whether every aggregate can run on dictionary codes (count, count(col), sum, min, max, avg,
+// quantiles): then the code filters are applied while aggregating.
+bool AggregatesOnCodes(const QuerySpec& spec);
+// The aggregates per combination of group-key codes (query_group_codes.cc); nullopt when the
+// rows do not have that shape (a key not dictionary-encoded with one dictionary, a value
+// column that is not int64, too many combinations): Acero then does the work.
+arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
+    const arrow::Table& rows, const QuerySpec& spec, const std::vector<FilterSpec>& code_filters);
+// Groups and aggregates `rows`, first keeping only the rows `code_filters` admit.
+arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Table> rows, const QuerySpec& spec,
+                                                       const std::vector<FilterSpec>& code_filters);
+
+// Invalid, naming the problem, unless every having filter compares an aggregate output.
+arrow::Status CheckHaving(const QuerySpec& spec);
+// The aggregated rows that pass every `having` filter.
+arrow::Result<std::shared_ptr<arrow::Table>> ApplyHaving(std::shared_ptr<arrow::Table> rows,
+                                                         const std::vector<FilterSpec>& having);
+
+// ---- pruning (query_prune.cc): each returns the subset of `row_groups` that may match
+// Row groups whose enum statistics admit every enum = / in filter and, when there is an OR
+// group, at least one of its alternatives.
+std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
+                                              const model::FieldRegistry& registry,
+                                              const std::vector<FilterSpec>& filters,
+                                              const std::vector<FilterSpec>& any);
+// Order by a number or date column with a limit of k: row groups whose statistics prove at
+// least k rows (all passing `filters`) at or before a threshold make every row group that
+// starts after it useless. Conservative: anything unproven is kept.
+std::vector<int> RowGroupsThatCanEnterTopN(const parquet::FileMetaData& metadata, const model::FieldRegistry& registry,
+                                           const std::vector<FilterSpec>& filters, const OrderSpec& first, int64_t k,
+                                           const std::vector<int>& row_groups);
+arrow::Result<std::vector<int>> RowGroupsPassingBloomFilters(parquet::ParquetFileReader& reader,
+                                                             const model::FieldRegistry& registry,
+                                                             const std::vector<FilterSpec>& filters,
+                                                             const std::vector<int>& row_groups);
+std::vector<int> RowGroupsPassingPageIndex(parquet::ParquetFileReader& reader, const model::FieldRegistry& registry,
+                                           const std::vector<FilterSpec>& filters, const std::vector<int>& row_groups,
+                                           bool count_pages, ScanStats* stats);
+arrow::Result<std::vector<int>> RowGroupsPassingDictionaries(parquet::ParquetFileReader& reader,
+                                                             const model::FieldRegistry& registry,
+                                                             const std::vector<FilterSpec>& filters,
+                                                             const std::vector<int>& row_groups);
+// Data pages of `columns` in `row_groups`, from the offset index.
+int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& row_groups,
+                   const std::vector<std::string>& columns);
+
+// ---- scanning (query_scan.cc)
+// The snapshot part of a query: only the scope's files, pruned, then a projected, filtered
+// scan. Rows of members in `exclude_ids` are left out. Without `apply_code_filters` the
+// caller applies CodeFilters (their columns must be in `needed`).
+class TopRows;
+struct ScanPlan {
+  std::vector<std::string> needed;       // the columns returned, in this order
+  std::vector<std::string> exclude_ids;  // members whose snapshot rows are left out
+  bool apply_code_filters = true;        // false: the caller applies CodeFilters
+  std::vector<std::string> as_dictionary;  // text columns read dictionary-encoded (group keys)
+  // Order + limit: the rows go to `top` (spec.order_by / spec.limit) and the scan returns
+  // null; row groups whose statistics cannot enter the top are skipped.
+  TopRows* top = nullptr;
+};
+arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
+                                                          const model::FieldRegistry& registry,
+                                                          const RegionalScope& scope, const QuerySpec& spec,
+                                                          const ScanPlan& plan, const lake::SnapshotManifest& manifest,
+                                                          QueryResult* result);
+
+// ---- ordering (query_order.cc)
+// `rows` ordered by `order_by` (Invalid when a key is not a column) and cut to `limit`.
+arrow::Result<std::shared_ptr<arrow::Table>> OrderAndLimit(std::shared_ptr<arrow::Table> rows,
+                                                           const std::vector<OrderSpec>& order_by,
+                                                           std::optional<int64_t> limit);
+
+// Order + limit up to this many rows takes the top-N path; above it a full sort is cheaper.
+inline constexpr int64_t kMaxTopN = 10000;
+// spec.order_by followed by the tie breakers: member_id for rows, the group keys for
+// aggregates (those not ordered on already). Empty when the query has no order.
+std::vector<OrderSpec> WithTieBreak(const QuerySpec& spec, bool aggregating);
+
+// The best `k` rows under `order_by` of everything added, batch by batch: each batch's best
+// k are selected (select_k, no sort) and the candidates merged when they outgrow a few
+// times k. Keys should end in a unique column for a deterministic answer.
+class TopRows {
+ public:
+  TopRows(std::vector<OrderSpec> order_by, int64_t k);
+  arrow::Status Add(const std::shared_ptr<arrow::RecordBatch>& batch);
+  // The best k rows, ordered, dictionaries decoded; `empty_schema` when nothing was added.
+  arrow::Result<std::shared_ptr<arrow::Table>> Finish(const std::shared_ptr<arrow::Schema>& empty_schema);
+
+ private:
+  arrow::Status Merge(bool sort);
+  std::vector<OrderSpec> order_by_;
+  int64_t k_;
+  std::vector<std::shared_ptr<arrow::Table>> pending_;
+  int64_t pending_rows_ = 0;
+};
+
+}  // namespace memberlake::query::internal

@@ -1,0 +1,228 @@
+// Scanning: the scope's snapshot files opened (footers cached), pruned, and read projected
+// and filtered.
+#include <algorithm>
+#include <set>
+
+#include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <arrow/dataset/api.h>
+#include <arrow/dataset/file_parquet.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/file_reader.h>
+#include <parquet/metadata.h>
+
+#include "model/arrow_compute.h"
+#include "query/lru_cache.h"
+#include "query/query_internal.h"
+
+namespace memberlake::query {
+namespace internal {
+namespace {
+
+namespace cp = arrow::compute;
+namespace ds = arrow::dataset;
+
+// Lake files are written once under unique names and never changed, so a file's parsed footer
+// is kept across queries, keyed by location and size: reading and parsing the full dataset's
+// footer is a tenth of a point lookup.
+LruCache<std::shared_ptr<parquet::FileMetaData>>& FooterCache() {
+  static LruCache<std::shared_ptr<parquet::FileMetaData>> cache(64 << 20);
+  return cache;
+}
+
+// One lake file as a fragment with its footer loaded, and a reader on it for the pruning passes.
+struct OpenLakeFile {
+  std::shared_ptr<ds::ParquetFileFragment> fragment;
+  std::shared_ptr<parquet::arrow::FileReader> reader;
+};
+
+arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFileFormat>& format,
+                                             const lake::LakeStorage& lake, const lake::SnapshotFile& file) {
+  const std::string path = lake.FullPath(file.path);
+  const std::string key = lake.filesystem()->type_name() + ":" + path + "#" + std::to_string(file.bytes);
+  ds::FileSource source(path, lake.filesystem());
+  ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(source));
+  OpenLakeFile opened{std::static_pointer_cast<ds::ParquetFileFragment>(fragment), nullptr};
+  std::shared_ptr<parquet::FileMetaData> footer = FooterCache().Get(key).value_or(nullptr);
+  ARROW_ASSIGN_OR_RAISE(opened.reader, format->GetReader(source, std::make_shared<ds::ScanOptions>(), footer));
+  if (footer == nullptr) {
+    footer = opened.reader->parquet_reader()->metadata();
+    FooterCache().Put(key, footer, static_cast<int64_t>(footer->size()));
+  }
+  ARROW_RETURN_NOT_OK(opened.fragment->EnsureCompleteMetadata(opened.reader.get()));
+  return opened;
+}
+
+
+}  // namespace
+
+// The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
+// Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
+// `exclude_ids` (changed in the live store since the snapshot) are left out. Without
+// `apply_code_filters` the caller applies CodeFilters (their columns must be in `needed`).
+arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
+                                                          const model::FieldRegistry& registry,
+                                                          const RegionalScope& scope, const QuerySpec& spec,
+                                                          const ScanPlan& plan, const lake::SnapshotManifest& manifest,
+                                                          QueryResult* result) {
+  const std::vector<std::string>& needed = plan.needed;
+  const std::vector<std::string>& exclude_ids = plan.exclude_ids;
+  result->snapshot_id = manifest.snapshot_id;
+  result->data_version = manifest.data_version;
+  result->as_of = manifest.as_of;
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  // Text group keys come as the files' dictionaries: hashed once per entry, not per row.
+  std::shared_ptr<arrow::Schema> dataset_schema = registry.lake_schema();
+  for (const std::string& name : plan.as_dictionary) {
+    int index = dataset_schema->GetFieldIndex(name);
+    if (index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) continue;
+    format->reader_options.dict_columns.insert(name);
+    ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
+                                                                              arrow::dictionary(arrow::int32(), arrow::utf8()))));
+  }
+  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
+  const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
+  std::vector<cp::Expression> other_clauses;
+  for (const FilterSpec& f : filters) {
+    if (IsEnumEquality(registry, f)) continue;
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
+    other_clauses.push_back(std::move(clause));
+  }
+  cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
+  // Arrow's statistics pruning sees only these clauses (and the OR group's): it cannot use enum
+  // statistics, and simplifying the whole filter per row group costs more than reading a small
+  // group. The OR group itself runs after the scan (FilterOnAnyGroup), on codes where it can.
+  std::vector<cp::Expression> prune_clauses = other_clauses;
+  if (!spec.any.empty()) {
+    ARROW_ASSIGN_OR_RAISE(auto clause, AnyExpression(registry, spec.any));
+    prune_clauses.push_back(std::move(clause));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums,
+                        (prune_clauses.empty() ? cp::literal(true) : cp::and_(prune_clauses)).Bind(*registry.lake_schema()));
+  for (const lake::SnapshotFile& file : FilesInScope(manifest, scope)) {
+    ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
+    const auto& parquet_fragment = opened.fragment;
+    parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
+    // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
+    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters, spec.any);
+    if (!prune_clauses.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
+      std::set<int> by_arrow;
+      for (const auto& piece : arrow_kept) {
+        for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
+      }
+      std::erase_if(kept, [&](int rg) { return by_arrow.count(rg) == 0; });
+    }
+    const int row_groups = parquet_fragment->metadata()->num_row_groups();
+    ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
+    ScanStats& stats = result->stats;
+    auto after_index = RowGroupsPassingPageIndex(*file_reader, registry, spec.where, after_bloom, spec.count_pages, &stats);
+    ARROW_ASSIGN_OR_RAISE(auto after_dictionary, RowGroupsPassingDictionaries(*file_reader, registry, spec.where, after_index));
+    std::vector<int> all(static_cast<size_t>(row_groups));
+    for (int rg = 0; rg < row_groups; ++rg) all[static_cast<size_t>(rg)] = rg;
+    stats.files += 1;
+    stats.row_groups_total += row_groups;
+    stats.row_groups_pruned_by_statistics += row_groups - static_cast<int64_t>(kept.size());
+    stats.row_groups_pruned_by_bloom_filter += static_cast<int64_t>(kept.size() - after_bloom.size());
+    stats.row_groups_pruned_by_page_index += static_cast<int64_t>(after_bloom.size() - after_index.size());
+    stats.row_groups_pruned_by_dictionary += static_cast<int64_t>(after_index.size() - after_dictionary.size());
+    kept = std::move(after_dictionary);
+    if (plan.top != nullptr && exclude_ids.empty() && spec.any.empty()) {
+      const size_t before = kept.size();
+      kept = RowGroupsThatCanEnterTopN(*parquet_fragment->metadata(), registry, filters, spec.order_by.front(),
+                                       *spec.limit, kept);
+      stats.row_groups_pruned_by_top_n += static_cast<int64_t>(before - kept.size());
+    }
+    stats.row_groups_read += static_cast<int64_t>(kept.size());
+    if (spec.count_pages) {
+      stats.pages_total += CountPages(*file_reader, all, needed);
+      stats.pages_read += CountPages(*file_reader, kept, needed);
+    }
+    if (kept.empty()) continue;
+    ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
+    fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
+  }
+  if (!exclude_ids.empty()) {
+    arrow::StringBuilder ids;
+    ARROW_RETURN_NOT_OK(ids.AppendValues(exclude_ids));
+    ARROW_ASSIGN_OR_RAISE(auto id_set, ids.Finish());
+    filter_without_enums = cp::and_(filter_without_enums, cp::not_(cp::call("is_in", {cp::field_ref("member_id")},
+                                                                            cp::SetLookupOptions(id_set))));
+  }
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(dataset_schema, cp::literal(true), format,
+                                                                   lake.filesystem(), std::move(fragments)));
+  // Enum equalities (and the scope) run on dictionary codes after the scan, here or by the
+  // caller; the scanner evaluates the rest. Their columns are read even when the result drops them.
+  const std::vector<FilterSpec> on_codes = CodeFilters(registry, filters);
+  std::vector<std::string> projected = needed;
+  for (const std::vector<FilterSpec>* group : {&on_codes, &spec.any}) {
+    for (const FilterSpec& f : *group) {
+      if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
+    }
+  }
+  ds::ScannerBuilder builder(dataset);
+  ARROW_RETURN_NOT_OK(builder.Project(projected));
+  ARROW_RETURN_NOT_OK(builder.Filter(filter_without_enums));
+  ARROW_RETURN_NOT_OK(builder.UseThreads(true));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
+  auto only_needed = [&](const std::shared_ptr<arrow::Table>& rows) {
+    std::vector<int> keep;
+    for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
+    return rows->SelectColumns(keep);
+  };
+  if (plan.top == nullptr) {
+    ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
+    if (plan.apply_code_filters) {
+      ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+    }
+    return only_needed(rows);
+  }
+  // Top-N: each batch's best rows are kept as it arrives; the rows are never all held.
+  ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());
+  while (true) {
+    std::shared_ptr<arrow::RecordBatch> batch;
+    ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+    if (batch == nullptr) break;
+    ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches({batch}));
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
+    ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+    ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
+    result->stats.rows_read += rows->num_rows();
+    arrow::TableBatchReader pieces(*rows);
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> piece;
+      ARROW_RETURN_NOT_OK(pieces.ReadNext(&piece));
+      if (piece == nullptr) break;
+      ARROW_RETURN_NOT_OK(plan.top->Add(piece));
+    }
+  }
+  return nullptr;
+}
+
+
+}  // namespace internal
+
+namespace cp = arrow::compute;
+namespace ds = arrow::dataset;
+
+arrow::Result<std::shared_ptr<arrow::Table>> ReadLakeFile(const lake::LakeStorage& lake, const std::string& path,
+                                                          const std::vector<std::string>& columns) {
+  ARROW_RETURN_NOT_OK(model::EnsureArrowCompute());
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(ds::FileSource(lake.FullPath(path), lake.filesystem())));
+  ARROW_ASSIGN_OR_RAISE(auto schema, fragment->ReadPhysicalSchema());
+  ARROW_ASSIGN_OR_RAISE(auto dataset, ds::FileSystemDataset::Make(schema, cp::literal(true), format,
+                                                                   lake.filesystem(), {std::static_pointer_cast<ds::FileFragment>(fragment)}));
+  ds::ScannerBuilder builder(dataset);
+  std::vector<std::string> present;
+  for (const auto& column : columns) {
+    if (schema->GetFieldIndex(column) >= 0) present.push_back(column);  // views hold fewer columns
+  }
+  ARROW_RETURN_NOT_OK(builder.Project(present));
+  ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
+  ARROW_ASSIGN_OR_RAISE(auto table, scanner->ToTable());
+  return internal::DecodeDictionaries(table);
+}
+
+}  // namespace memberlake::query
