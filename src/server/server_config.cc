@@ -13,6 +13,8 @@
 
 #include <toml++/toml.h>
 
+#include "server/metrics.h"
+
 namespace memberlake::server {
 namespace {
 
@@ -82,7 +84,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
-                  "max_connections_per_client"}},
+                  "max_connections_per_client", "write_stall_seconds", "metrics_allow"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -118,21 +120,33 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "access_log", &c.access_log);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
-  if (const toml::node* origins = doc["server"]["cors_origins"].node()) {
-    const toml::array* list = origins->as_array();
-    if (list == nullptr) return arrow::Status::Invalid("server config: server.cors_origins must be a list of origins");
-    for (const auto& origin : *list) {
-      auto text = origin.value<std::string>();
-      if (!text || text->empty() || text->back() == '/' || text->find("://") == std::string::npos) {
-        return arrow::Status::Invalid("server config: server.cors_origins: each origin is scheme://host[:port], "
-                                      "like \"https://leden.h-dcn.nl\"");
-      }
-      c.cors_origins.push_back(*text);
+  auto read_list = [&doc](const char* key, const char* what, std::vector<std::string>* out) -> arrow::Status {
+    const toml::node* node = doc["server"][key].node();
+    if (node == nullptr) return arrow::Status::OK();
+    const toml::array* list = node->as_array();
+    if (list == nullptr) return arrow::Status::Invalid("server config: server.", key, " must be a list of ", what);
+    for (const auto& item : *list) {
+      auto text = item.value<std::string>();
+      if (!text) return arrow::Status::Invalid("server config: server.", key, " must be a list of ", what);
+      out->push_back(*text);
     }
+    return arrow::Status::OK();
+  };
+  ARROW_RETURN_NOT_OK(read_list("cors_origins", "origins", &c.cors_origins));
+  for (const auto& origin : c.cors_origins) {
+    if (origin.empty() || origin.back() == '/' || origin.find("://") == std::string::npos) {
+      return arrow::Status::Invalid("server config: server.cors_origins: each origin is scheme://host[:port], "
+                                    "like \"https://leden.h-dcn.nl\"");
+    }
+  }
+  ARROW_RETURN_NOT_OK(read_list("metrics_allow", "CIDR blocks", &c.metrics_allow));
+  if (auto allowlist = AddressAllowlist::Parse(c.metrics_allow); !allowlist.ok()) {
+    return arrow::Status::Invalid("server config: server.metrics_allow: ", allowlist.status().message());
   }
   // The edge's limits (server/http_server.h): each must be positive.
   for (auto [key, field] : {std::pair{"io_threads", &c.io_threads},
                             std::pair{"header_timeout_seconds", &c.header_timeout_seconds},
+                            std::pair{"write_stall_seconds", &c.write_stall_seconds},
                             std::pair{"request_timeout_seconds", &c.request_timeout_seconds},
                             std::pair{"max_connections", &c.max_connections},
                             std::pair{"max_connections_per_client", &c.max_connections_per_client}}) {

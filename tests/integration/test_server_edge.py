@@ -84,6 +84,7 @@ header_timeout_seconds = 4
 read_timeout_seconds = 4
 max_connections_per_client = 3000
 max_connections = 3000
+metrics_allow = ["127.0.0.2/32", "::1/128"]
 """)
     yield server
     if server.proc.poll() is None:
@@ -262,6 +263,50 @@ def test_query_parameters_are_decoded_and_options_reaches_the_service(edge):
     time.sleep(0.2)
     assert access_entries(edge)[-1]["method"] == "OPTIONS"
     assert access_entries(edge)[-1]["status"] == status
+
+
+@pytest.mark.parametrize("path,allowed", [
+    ("/health", "GET, HEAD, OPTIONS"), ("/ready", "GET, HEAD, OPTIONS"), ("/metrics", "GET, HEAD, OPTIONS"),
+    ("/api/openapi.json", "GET, HEAD, OPTIONS"), ("/api/members", "GET, HEAD, POST, OPTIONS"),
+    ("/api/members/0b5e3a52-1c1d-4f43-9d0a-2f7d3c1e9a10", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"),
+    ("/api/generate", "POST, OPTIONS"), ("/api/query", "GET, HEAD, OPTIONS")])
+def test_options_and_405_name_the_methods_of_the_path(edge, path, allowed):
+    options = edge.request("OPTIONS", path)
+    assert options.status == 204 and options.headers.get("Allow") == allowed
+    documented = json.loads(edge.get("/api/openapi.json").body)["paths"]
+    template = next(p for p in documented if p == path or (p.endswith("{id}") and path.startswith(p[:-4])))
+    methods = {m.upper() for m in documented[template] if m != "parameters"}
+    assert methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set()) == {m.strip() for m in allowed.split(",")}
+    refused_method = "DELETE" if "DELETE" not in allowed else "POST"
+    refused = edge.request(refused_method, path, reader(edge))
+    assert refused.status == 405, refused.text
+    assert refused.headers.get("Allow") == allowed
+    assert json.loads(refused.body)["error"]["status"] == 405
+    assert edge.request("OPTIONS", "/no/such/route").status == 404
+
+
+def metrics_from(server, source, token=None):
+    """GET /metrics over a connection from the local address `source`."""
+    host, port = address(server)
+    connection = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
+    connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    assert response.status == 200
+    return body
+
+
+def test_metrics_totals_only_for_an_allowed_address_or_the_token(edge):
+    from server_support import METRICS_TOKEN
+    untrusted = metrics_from(edge, "127.0.0.1")
+    assert "memberlake_http_requests_total" in untrusted
+    assert "memberlake_snapshot_members" not in untrusted and "memberlake_live_data_version" not in untrusted
+    trusted = metrics_from(edge, "127.0.0.2")  # in server.metrics_allow
+    assert "memberlake_snapshot_members" in trusted and "memberlake_live_data_version" in trusted
+    assert "memberlake_snapshot_members" not in metrics_from(edge, "127.0.0.3")
+    assert "memberlake_snapshot_members" in metrics_from(edge, "127.0.0.1", METRICS_TOKEN)
+    assert "memberlake_snapshot_members" not in metrics_from(edge, "127.0.0.1", METRICS_TOKEN[:-1] + "x")
 
 
 @pytest.mark.parametrize("limits", ["max_connections_per_client = 5", "max_connections = 5"])
