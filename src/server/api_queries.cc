@@ -105,11 +105,17 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
     if (*separator != ";" && *separator != ",") return arrow::Status::Invalid("csv_separator must be ';' or ','");
     options.csv_separator = (*separator)[0];
   }
-  // Every file format is made piece by piece as it is sent (query::OpenTableSource): CSV, NDJSON
-  // a batch of rows, Parquet a row group, XLSX from a temporary file; never the whole file at once.
-  response.producer = [table = result.table, export_format = format.format, options] {
-    return query::OpenTableSource(table, export_format, options);
-  };
+  if (format.format == query::ExportFormat::kPdf) {
+    // Address labels are laid out as one document (query/address_labels.h), and a result
+    // without address columns is a 400, which must be known before anything is sent.
+    ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
+  } else {
+    // Every other file format is made piece by piece as it is sent (query::OpenTableSource): CSV,
+    // NDJSON a batch of rows, Parquet a row group, XLSX from a temporary file; never whole.
+    response.producer = [table = result.table, export_format = format.format, options] {
+      return query::OpenTableSource(table, export_format, options);
+    };
+  }
   response.content_type = std::string(query::ContentType(format.format));
   std::string date = result.snapshot_id.substr(0, 8);
   response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + (date.empty() ? "" : "-" + date) +
