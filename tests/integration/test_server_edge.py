@@ -332,9 +332,9 @@ def test_connections_over_the_cap_get_503_and_are_closed(tmp_path_factory, limit
 def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_factory):
     # One worker and a queue of distinct (uncached) queries, each computed afresh and answered
     # with 4,000 rows (a JSON page built whole, not streamed): however fast the machine, a
-    # hundred of them take far longer than the 1 s allowed from the moment a request was read,
+    # hundred of them take far longer than the 2 s allowed from the moment a request was read,
     # so the later ones time out while the first ones are answered.
-    server = start_server(tmp_path_factory, members=12000, seed=24, server_extra="threads = 1\nrequest_timeout_seconds = 1")
+    server = start_server(tmp_path_factory, members=12000, seed=24, server_extra="threads = 1\nrequest_timeout_seconds = 2")
     token = reader(server)
     results = []
 
@@ -355,7 +355,7 @@ def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_facto
             if status == 503:
                 message = json.loads(body)["error"]["message"]
                 assert "request_timeout_seconds" in message, message
-                assert seconds < 3, seconds
+                assert seconds < 5, seconds
             else:
                 assert len(json.loads(body)["rows"]) == 4000
         # Requests that timed out while queued were not run: the worker is free again at once.
