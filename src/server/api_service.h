@@ -68,6 +68,10 @@ struct ApiResponse {
   std::string actor;  // who asked (for the access log); empty when unauthenticated
 };
 
+// The methods `path` answers ("GET, HEAD, OPTIONS"), for Allow, preflights and 405s; empty for a
+// path that is no route (api_cors.cc).
+std::string AllowedMethods(const std::string& path);
+
 // The whole body of `response`: `body`, or every piece of its producer (which is then consumed).
 // For transports that need the body at once (the Lambda answer) and for tests.
 arrow::Result<std::string> CollectBody(ApiResponse& response);

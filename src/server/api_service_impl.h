@@ -41,10 +41,6 @@ struct AuditNote {
   std::string detail;
 };
 
-// The methods `path` answers ("GET, HEAD, OPTIONS"), for Allow and preflights; empty for a path
-// that is no route (api_cors.cc).
-std::string AllowedMethods(const std::string& path);
-
 class ApiService::Impl {
  public:
   ServerConfig config;

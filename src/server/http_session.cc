@@ -189,6 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
       case http::verb::patch: case http::verb::delete_: case http::verb::options:
         break;
       default:
+        if (AllowedMethods(path_).empty()) return Answer(404, "not found");
         return Answer(405, "method not allowed: " + method_);
     }
     if (target.empty() || target.front() != '/') return Answer(404, "not found");
@@ -420,7 +421,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     auto response = std::make_unique<http::response<http::string_body>>(static_cast<http::status>(status), version_);
     response->set(http::field::content_type, "application/json");
-    if (status == 405) response->set(http::field::allow, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    if (status == 405) response->set(http::field::allow, AllowedMethods(path_));
     response->body() = ErrorBody(status, message);
     head_ = false;
     Send(std::move(response), "");

@@ -282,6 +282,9 @@ def test_options_and_405_name_the_methods_of_the_path(edge, path, allowed):
     assert refused.status == 405, refused.text
     assert refused.headers.get("Allow") == allowed
     assert json.loads(refused.body)["error"]["status"] == 405
+    with connect(edge) as sock:  # a method the service never sees: the edge answers it alike
+        status, headers, _ = exchange(sock, f"TRACE {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 405 and headers["allow"] == allowed
     assert edge.request("OPTIONS", "/no/such/route").status == 404
 
 
