@@ -3,15 +3,18 @@
 #include <unistd.h>
 #include <xlsxwriter.h>
 
-#include <cstdlib>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <functional>
+#include <numeric>
+#include <utility>
 
 #include <arrow/api.h>
-#include <arrow/io/memory.h>
+#include <arrow/io/file.h>
 #include <nlohmann/json.hpp>
+#include <parquet/arrow/reader.h>
 #include <parquet/arrow/writer.h>
 
 #include "model/calendar.h"
@@ -63,12 +66,6 @@ arrow::Status CsvLines(const arrow::RecordBatch& rows, char separator, std::stri
   return arrow::Status::OK();
 }
 
-arrow::Result<std::string> ToCsv(const arrow::RecordBatch& rows, char separator) {
-  std::string out = CsvHead(*rows.schema(), separator);
-  ARROW_RETURN_NOT_OK(CsvLines(rows, separator, out));
-  return out;
-}
-
 arrow::Result<std::string> ToNdjson(const arrow::Table& table) {
   ARROW_ASSIGN_OR_RAISE(std::string array, TableToJsonRows(table));
   auto rows = nlohmann::ordered_json::parse(array);
@@ -82,31 +79,33 @@ arrow::Status CheckCsvSeparator(char separator) {
   return arrow::Status::OK();
 }
 
-arrow::Result<std::string> ToParquet(const arrow::Table& table) {
-  ARROW_ASSIGN_OR_RAISE(auto sink, arrow::io::BufferOutputStream::Create());
-  auto properties = parquet::WriterProperties::Builder().compression(parquet::Compression::ZSTD)->build();
-  ARROW_RETURN_NOT_OK(parquet::arrow::WriteTable(table, arrow::default_memory_pool(), sink, 64 * 1024, properties));
-  ARROW_ASSIGN_OR_RAISE(auto buffer, sink->Finish());
-  return buffer->ToString();
-}
+// A private folder (mkdtemp, mode 0700) that goes with everything in it.
+class PrivateFolder {
+ public:
+  static arrow::Result<std::unique_ptr<PrivateFolder>> Make() {
+    std::string path = (std::filesystem::temp_directory_path() / "memberlake-export-XXXXXX").string();
+    if (mkdtemp(path.data()) == nullptr) return arrow::Status::IOError("cannot create a private temporary folder");
+    return std::unique_ptr<PrivateFolder>(new PrivateFolder(std::move(path)));
+  }
+  ~PrivateFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
 
-arrow::Result<std::string> ToXlsx(const arrow::RecordBatch& rows, const std::string& sheet_name) {
-  // libxlsxwriter (1.1.4) writes to a named file. Personal data must not land where another
-  // user could predict, pre-create or read it: a folder of our own with an unpredictable name
-  // (mkdtemp, mode 0700) holds the file and the library's own temporary files, and goes when
-  // the bytes are read.
-  std::string folder = (std::filesystem::temp_directory_path() / "memberlake-export-XXXXXX").string();
-  if (mkdtemp(folder.data()) == nullptr) return arrow::Status::IOError("cannot create a private folder for XLSX");
-  struct RemoveFolder {
-    std::string path;
-    ~RemoveFolder() {
-      std::error_code ignored;
-      std::filesystem::remove_all(path, ignored);
-    }
-  } cleanup{folder};
-  std::filesystem::path path = std::filesystem::path(folder) / "export.xlsx";
+ private:
+  explicit PrivateFolder(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Writes the workbook to `path`. Constant-memory mode: each row goes to the library's temporary
+// file as soon as the next one starts, so memory does not grow with the rows (cells must come
+// row by row, which they do; strings are stored inline instead of in a shared table).
+arrow::Status WriteXlsx(const arrow::Table& table, const std::string& sheet_name, const std::string& folder,
+                        const std::string& path) {
   lxw_workbook_options workbook_options = {};
-  workbook_options.tmpdir = folder.data();
+  workbook_options.constant_memory = LXW_TRUE;
+  workbook_options.tmpdir = const_cast<char*>(folder.c_str());
   lxw_workbook* workbook = workbook_new_opt(path.c_str(), &workbook_options);
   if (workbook == nullptr) return arrow::Status::IOError("cannot create an XLSX workbook");
   lxw_worksheet* sheet = workbook_add_worksheet(workbook, sheet_name.c_str());
@@ -114,38 +113,241 @@ arrow::Result<std::string> ToXlsx(const arrow::RecordBatch& rows, const std::str
   format_set_bold(header);
   lxw_format* date = workbook_add_format(workbook);
   format_set_num_format(date, "yyyy-mm-dd");
-  for (int c = 0; c < rows.num_columns(); ++c) {
-    worksheet_write_string(sheet, 0, static_cast<lxw_col_t>(c), rows.schema()->field(c)->name().c_str(), header);
+  for (int c = 0; c < table.num_columns(); ++c) {
+    worksheet_write_string(sheet, 0, static_cast<lxw_col_t>(c), table.schema()->field(c)->name().c_str(), header);
   }
-  for (int64_t row = 0; row < rows.num_rows(); ++row) {
-    auto r = static_cast<lxw_row_t>(row + 1);
-    for (int c = 0; c < rows.num_columns(); ++c) {
-      const arrow::Array& column = *rows.column(c);
-      auto col = static_cast<lxw_col_t>(c);
-      if (column.IsNull(row)) continue;
-      if (column.type_id() == arrow::Type::INT64) {
-        worksheet_write_number(sheet, r, col, static_cast<double>(static_cast<const arrow::Int64Array&>(column).Value(row)), nullptr);
-      } else if (column.type_id() == arrow::Type::DOUBLE) {
-        worksheet_write_number(sheet, r, col, static_cast<const arrow::DoubleArray&>(column).Value(row), nullptr);
-      } else if (column.type_id() == arrow::Type::DATE32) {
-        model::CivilDate d = model::CivilFromDays(static_cast<const arrow::Date32Array&>(column).Value(row));
-        lxw_datetime when = {d.year, d.month, d.day, 0, 0, 0.0};
-        worksheet_write_datetime(sheet, r, col, &when, date);
-      } else {
-        // write_string never evaluates text as a formula
-        ARROW_ASSIGN_OR_RAISE(auto text, CellText(column, row));
-        worksheet_write_string(sheet, r, col, text->c_str(), nullptr);
+  arrow::TableBatchReader batches(table);
+  batches.set_chunksize(4096);
+  int64_t first_row = 0;
+  arrow::Status written;
+  for (;;) {
+    std::shared_ptr<arrow::RecordBatch> rows;
+    written = batches.ReadNext(&rows);
+    if (!written.ok() || rows == nullptr) break;
+    for (int64_t row = 0; row < rows->num_rows() && written.ok(); ++row) {
+      auto r = static_cast<lxw_row_t>(first_row + row + 1);
+      for (int c = 0; c < rows->num_columns(); ++c) {
+        const arrow::Array& column = *rows->column(c);
+        auto col = static_cast<lxw_col_t>(c);
+        if (column.IsNull(row)) continue;
+        if (column.type_id() == arrow::Type::INT64) {
+          worksheet_write_number(sheet, r, col, static_cast<double>(static_cast<const arrow::Int64Array&>(column).Value(row)), nullptr);
+        } else if (column.type_id() == arrow::Type::DOUBLE) {
+          worksheet_write_number(sheet, r, col, static_cast<const arrow::DoubleArray&>(column).Value(row), nullptr);
+        } else if (column.type_id() == arrow::Type::DATE32) {
+          model::CivilDate d = model::CivilFromDays(static_cast<const arrow::Date32Array&>(column).Value(row));
+          lxw_datetime when = {d.year, d.month, d.day, 0, 0, 0.0};
+          worksheet_write_datetime(sheet, r, col, &when, date);
+        } else {
+          // write_string never evaluates text as a formula
+          auto text = CellText(column, row);
+          if (!text.ok()) {
+            written = text.status();
+            break;
+          }
+          worksheet_write_string(sheet, r, col, (*text)->c_str(), nullptr);
+        }
       }
     }
+    if (!written.ok()) break;
+    first_row += rows->num_rows();
   }
-  lxw_error error = workbook_close(workbook);
+  lxw_error error = workbook_close(workbook);  // also frees it: always, on errors too
+  ARROW_RETURN_NOT_OK(written);
   if (error != LXW_NO_ERROR) return arrow::Status::IOError("writing XLSX failed: ", lxw_strerror(error));
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (!in.good() && !in.eof()) return arrow::Status::IOError("reading the XLSX back failed");
-  return bytes.str();
+  return arrow::Status::OK();
 }
+
+// An arrow output stream that keeps what is written until `Take` hands it on: the Parquet
+// writer's bytes, a row group at a time.
+class PendingBytes : public arrow::io::OutputStream {
+ public:
+  arrow::Status Close() override {
+    closed_ = true;
+    return arrow::Status::OK();
+  }
+  bool closed() const override { return closed_; }
+  arrow::Result<int64_t> Tell() const override { return position_; }
+  arrow::Status Write(const void* data, int64_t nbytes) override {
+    if (closed_) return arrow::Status::Invalid("write to a closed stream");
+    pending_.append(static_cast<const char*>(data), static_cast<size_t>(nbytes));
+    position_ += nbytes;
+    return arrow::Status::OK();
+  }
+  std::string Take() { return std::exchange(pending_, std::string()); }
+
+ private:
+  std::string pending_;
+  int64_t position_ = 0;
+  bool closed_ = false;
+};
+
+class ParquetSource : public PieceSource {
+ public:
+  ParquetSource(std::shared_ptr<arrow::RecordBatchReader> batches, std::shared_ptr<void> keep_alive)
+      : batches_(std::move(batches)), keep_alive_(std::move(keep_alive)), sink_(std::make_shared<PendingBytes>()) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (done_) return std::nullopt;
+    if (!writer_) {
+      auto properties = parquet::WriterProperties::Builder().compression(parquet::Compression::ZSTD)->build();
+      ARROW_ASSIGN_OR_RAISE(writer_, parquet::arrow::FileWriter::Open(*batches_->schema(), arrow::default_memory_pool(),
+                                                                      sink_, properties));
+    }
+    for (;;) {
+      ARROW_ASSIGN_OR_RAISE(auto batch, batches_->Next());
+      if (batch == nullptr) {
+        ARROW_RETURN_NOT_OK(writer_->Close());
+        done_ = true;
+        return sink_->Take();  // the footer (and the magic, for a file without rows)
+      }
+      if (batch->num_rows() == 0) continue;
+      ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches(batches_->schema(), {batch}));
+      ARROW_RETURN_NOT_OK(writer_->WriteTable(*rows, batch->num_rows()));  // one row group
+      std::string piece = sink_->Take();
+      if (!piece.empty()) return piece;
+    }
+  }
+
+ private:
+  std::shared_ptr<arrow::RecordBatchReader> batches_;
+  std::shared_ptr<void> keep_alive_;
+  std::shared_ptr<PendingBytes> sink_;
+  std::unique_ptr<parquet::arrow::FileWriter> writer_;
+  bool done_ = false;
+};
+
+class FileSource : public PieceSource {
+ public:
+  FileSource(std::shared_ptr<arrow::io::RandomAccessFile> input, int64_t piece_bytes)
+      : input_(std::move(input)), piece_bytes_(piece_bytes) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (size_ < 0) {
+      ARROW_ASSIGN_OR_RAISE(size_, input_->GetSize());
+    }
+    if (offset_ >= size_) return std::nullopt;
+    // Read straight into the piece: no second copy of it.
+    std::string piece(static_cast<size_t>(std::min(piece_bytes_, size_ - offset_)), '\0');
+    ARROW_ASSIGN_OR_RAISE(int64_t read, input_->ReadAt(offset_, static_cast<int64_t>(piece.size()), piece.data()));
+    if (read <= 0) return arrow::Status::IOError("file ended at byte ", offset_, " of ", size_, " while read");
+    piece.resize(static_cast<size_t>(read));
+    offset_ += read;
+    return piece;
+  }
+
+ private:
+  std::shared_ptr<arrow::io::RandomAccessFile> input_;
+  const int64_t piece_bytes_;
+  int64_t size_ = -1, offset_ = 0;
+};
+
+// XLSX: the workbook is written on the first call (libxlsxwriter writes to a named file), then
+// read back a piece at a time. Personal data must not land where another user could predict,
+// pre-create or read it: a folder of our own with an unpredictable name holds the file and the
+// library's temporary files, and goes as soon as the finished file is open.
+class XlsxSource : public PieceSource {
+ public:
+  XlsxSource(std::shared_ptr<arrow::Table> table, std::string sheet_name)
+      : table_(std::move(table)), sheet_name_(std::move(sheet_name)) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (!file_) {
+      ARROW_ASSIGN_OR_RAISE(auto folder, PrivateFolder::Make());
+      std::string path = (std::filesystem::path(folder->path()) / "export.xlsx").string();
+      ARROW_RETURN_NOT_OK(WriteXlsx(*table_, sheet_name_, folder->path(), path));
+      ARROW_ASSIGN_OR_RAISE(auto input, arrow::io::ReadableFile::Open(path));
+      table_.reset();
+      file_ = std::make_unique<FileSource>(std::move(input), 256 * 1024);
+    }  // the folder is removed here; the open file stays readable until the source goes
+    return file_->Next();
+  }
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+  const std::string sheet_name_;
+  std::unique_ptr<FileSource> file_;
+};
+
+// CSV, NDJSON and JSON rows, `rows_per_piece` at a time.
+class TextRowsSource : public PieceSource {
+ public:
+  TextRowsSource(std::shared_ptr<arrow::Table> table, ExportFormat format, ExportOptions options, int64_t rows_per_piece)
+      : table_(std::move(table)), format_(format), options_(std::move(options)), rows_per_piece_(rows_per_piece) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (done_) return std::nullopt;
+    if (!started_) {
+      started_ = true;
+      if (format_ == ExportFormat::kCsv) return CsvHead(*table_->schema(), options_.csv_separator);
+      if (format_ == ExportFormat::kJson && table_->num_rows() > 0) return std::string("[");
+    }
+    if (offset_ >= table_->num_rows()) {
+      done_ = true;
+      if (format_ == ExportFormat::kJson) return std::string(table_->num_rows() > 0 ? "]" : "[]");
+      return std::nullopt;
+    }
+    std::shared_ptr<arrow::Table> slice = table_->Slice(offset_, rows_per_piece_);
+    std::string piece;
+    if (format_ == ExportFormat::kNdjson) {
+      ARROW_ASSIGN_OR_RAISE(piece, ToNdjson(*slice));
+    } else if (format_ == ExportFormat::kJson) {
+      ARROW_ASSIGN_OR_RAISE(std::string array, TableToJsonRows(*slice));
+      if (offset_ > 0) piece.push_back(',');
+      piece.append(array, 1, array.size() - 2);  // without [ and ]
+    } else {
+      ARROW_ASSIGN_OR_RAISE(auto rows, slice->CombineChunksToBatch());
+      ARROW_RETURN_NOT_OK(CsvLines(*rows, options_.csv_separator, piece));
+    }
+    offset_ += slice->num_rows();
+    return piece;
+  }
+
+ private:
+  std::shared_ptr<arrow::Table> table_;
+  const ExportFormat format_;
+  const ExportOptions options_;
+  const int64_t rows_per_piece_;
+  int64_t offset_ = 0;
+  bool started_ = false, done_ = false;
+};
+
+// A body made whole (the table text, PDF), handed out in one piece.
+class WholeSource : public PieceSource {
+ public:
+  explicit WholeSource(std::function<arrow::Result<std::string>()> make) : make_(std::move(make)) {}
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (!make_) return std::nullopt;
+    auto make = std::exchange(make_, nullptr);
+    ARROW_ASSIGN_OR_RAISE(std::string whole, make());
+    if (whole.empty()) return std::nullopt;
+    return whole;
+  }
+
+ private:
+  std::function<arrow::Result<std::string>()> make_;
+};
+
+class FramedSource : public PieceSource {
+ public:
+  FramedSource(std::string prefix, std::unique_ptr<PieceSource> inner, std::string suffix)
+      : prefix_(std::move(prefix)), inner_(std::move(inner)), suffix_(std::move(suffix)) {}
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (!prefix_.empty()) return std::exchange(prefix_, std::string());
+    if (inner_) {
+      ARROW_ASSIGN_OR_RAISE(auto piece, inner_->Next());
+      if (piece) return piece;
+      inner_.reset();
+    }
+    if (!suffix_.empty()) return std::exchange(suffix_, std::string());
+    return std::nullopt;
+  }
+
+ private:
+  std::string prefix_;
+  std::unique_ptr<PieceSource> inner_;
+  std::string suffix_;
+};
 
 }  // namespace
 
@@ -191,43 +393,86 @@ bool IsBinary(ExportFormat format) {
 }
 
 arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat format, const ExportOptions& options) {
-  if (format == ExportFormat::kParquet) return ToParquet(table);
-  if (format == ExportFormat::kJson) return TableToJsonRows(table);
-  if (format == ExportFormat::kNdjson) return ToNdjson(table);
-  if (format == ExportFormat::kTable) return TableToText(table);
-  ARROW_ASSIGN_OR_RAISE(auto rows, table.CombineChunksToBatch());
-  if (format == ExportFormat::kPdf) return AddressLabelsPdf(*rows);
-  if (format == ExportFormat::kCsv) {
-    ARROW_RETURN_NOT_OK(CheckCsvSeparator(options.csv_separator));
-    return ToCsv(*rows, options.csv_separator);
-  }
-  return ToXlsx(*rows, options.sheet_name);
+  // The caller holds the table for the whole call: a non-owning pointer to it will do.
+  std::shared_ptr<arrow::Table> borrowed(std::shared_ptr<arrow::Table>(), const_cast<arrow::Table*>(&table));
+  ARROW_ASSIGN_OR_RAISE(auto source, OpenTableSource(std::move(borrowed), format, options));
+  return Collect(*source);
 }
 
-bool Streams(ExportFormat format) { return format == ExportFormat::kCsv || format == ExportFormat::kNdjson; }
-
-arrow::Status StreamTable(const arrow::Table& table, ExportFormat format, const ExportOptions& options,
-                          const std::function<arrow::Status(std::string_view)>& write, int64_t rows_per_piece) {
-  if (!Streams(format)) {
-    ARROW_ASSIGN_OR_RAISE(std::string whole, ExportTable(table, format, options));
-    return write(whole);
-  }
-  if (format == ExportFormat::kCsv) {
-    ARROW_RETURN_NOT_OK(CheckCsvSeparator(options.csv_separator));
-    ARROW_RETURN_NOT_OK(write(CsvHead(*table.schema(), options.csv_separator)));
-  }
-  for (int64_t offset = 0; offset < table.num_rows(); offset += rows_per_piece) {
-    std::shared_ptr<arrow::Table> slice = table.Slice(offset, rows_per_piece);
-    std::string piece;
-    if (format == ExportFormat::kNdjson) {
-      ARROW_ASSIGN_OR_RAISE(piece, ToNdjson(*slice));
-    } else {
-      ARROW_ASSIGN_OR_RAISE(auto rows, slice->CombineChunksToBatch());
-      ARROW_RETURN_NOT_OK(CsvLines(*rows, options.csv_separator, piece));
+arrow::Result<std::unique_ptr<PieceSource>> OpenTableSource(std::shared_ptr<arrow::Table> table, ExportFormat format,
+                                                             const ExportOptions& options, int64_t rows_per_piece) {
+  if (rows_per_piece <= 0) return arrow::Status::Invalid("rows_per_piece must be positive");
+  switch (format) {
+    case ExportFormat::kCsv:
+      ARROW_RETURN_NOT_OK(CheckCsvSeparator(options.csv_separator));
+      [[fallthrough]];
+    case ExportFormat::kNdjson:
+    case ExportFormat::kJson:
+      return std::make_unique<TextRowsSource>(std::move(table), format, options, rows_per_piece);
+    case ExportFormat::kParquet: {
+      auto batches = std::make_shared<arrow::TableBatchReader>(table);
+      batches->set_chunksize(64 * 1024);
+      return OpenParquetSource(std::move(batches), table);
     }
-    ARROW_RETURN_NOT_OK(write(piece));
+    case ExportFormat::kXlsx:
+      return std::make_unique<XlsxSource>(std::move(table), options.sheet_name);
+    case ExportFormat::kTable:
+      return std::make_unique<WholeSource>([table] { return TableToText(*table); });
+    case ExportFormat::kPdf:
+      return std::make_unique<WholeSource>([table]() -> arrow::Result<std::string> {
+        ARROW_ASSIGN_OR_RAISE(auto rows, table->CombineChunksToBatch());
+        return AddressLabelsPdf(*rows);
+      });
   }
-  return arrow::Status::OK();
+  return arrow::Status::Invalid("unknown export format");
+}
+
+std::unique_ptr<PieceSource> OpenParquetSource(std::shared_ptr<arrow::RecordBatchReader> batches,
+                                               std::shared_ptr<void> keep_alive) {
+  return std::make_unique<ParquetSource>(std::move(batches), std::move(keep_alive));
+}
+
+arrow::Result<std::unique_ptr<PieceSource>> OpenProjectedParquet(std::shared_ptr<arrow::io::RandomAccessFile> input,
+                                                                 const std::vector<std::string>& columns,
+                                                                 int64_t batch_rows) {
+  auto properties = parquet::default_arrow_reader_properties();
+  properties.set_batch_size(batch_rows);
+  parquet::arrow::FileReaderBuilder builder;
+  ARROW_RETURN_NOT_OK(builder.Open(std::move(input)));
+  builder.properties(properties);
+  std::unique_ptr<parquet::arrow::FileReader> opened;
+  ARROW_ASSIGN_OR_RAISE(opened, builder.Build());
+  std::shared_ptr<parquet::arrow::FileReader> reader = std::move(opened);
+  std::shared_ptr<arrow::Schema> schema;
+  ARROW_RETURN_NOT_OK(reader->GetSchema(&schema));
+  std::vector<int> indices;  // top-level fields; the file's order
+  for (int field = 0; field < schema->num_fields(); ++field) {
+    if (std::find(columns.begin(), columns.end(), schema->field(field)->name()) != columns.end()) {
+      indices.push_back(field);
+    }
+  }
+  std::vector<int> row_groups(static_cast<size_t>(reader->num_row_groups()));
+  std::iota(row_groups.begin(), row_groups.end(), 0);
+  ARROW_ASSIGN_OR_RAISE(std::unique_ptr<arrow::RecordBatchReader> batches,
+                        reader->GetRecordBatchReader(row_groups, indices));
+  return OpenParquetSource(std::shared_ptr<arrow::RecordBatchReader>(std::move(batches)), reader);
+}
+
+std::unique_ptr<PieceSource> OpenFileSource(std::shared_ptr<arrow::io::RandomAccessFile> input, int64_t piece_bytes) {
+  return std::make_unique<FileSource>(std::move(input), piece_bytes);
+}
+
+std::unique_ptr<PieceSource> Framed(std::string prefix, std::unique_ptr<PieceSource> inner, std::string suffix) {
+  return std::make_unique<FramedSource>(std::move(prefix), std::move(inner), std::move(suffix));
+}
+
+arrow::Result<std::string> Collect(PieceSource& source) {
+  std::string whole;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto piece, source.Next());
+    if (!piece) return whole;
+    whole += *piece;
+  }
 }
 
 }  // namespace memberlake::query

@@ -76,8 +76,8 @@ arrow::Result<std::string> TableToJsonRows(const arrow::Table& table) {
   return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const std::string& scope,
-                                                bool explain, const std::string& extra) {
+arrow::Result<std::string> JsonDocumentHead(const QueryResult& result, const std::string& scope, bool explain,
+                                            const std::string& extra) {
   nlohmann::ordered_json doc = {
       {"source", result.source},
       {"snapshot_id", result.snapshot_id},
@@ -108,10 +108,16 @@ arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const
                       {"pages_read", s.pages_read},
                       {"rows_read", s.rows_read}};
   }
-  ARROW_ASSIGN_OR_RAISE(std::string rows, TableToJsonRows(*result.table));
   std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  text.pop_back();  // the closing brace: rows are already JSON text
-  return text + ",\"rows\":" + rows + "}";
+  text.pop_back();  // the closing brace: the rows follow as JSON text
+  return text + ",\"rows\":";
+}
+
+arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const std::string& scope,
+                                                bool explain, const std::string& extra) {
+  ARROW_ASSIGN_OR_RAISE(std::string head, JsonDocumentHead(result, scope, explain, extra));
+  ARROW_ASSIGN_OR_RAISE(std::string rows, TableToJsonRows(*result.table));
+  return head + rows + "}";
 }
 
 arrow::Result<std::string> TableToText(const arrow::Table& table) {

@@ -20,6 +20,10 @@ arrow::Result<std::string> TableToJsonRows(const arrow::Table& table);
 // JSON object's text, merged in), "explain" (scan statistics) when asked, and "rows".
 arrow::Result<std::string> ResultToJsonDocument(const QueryResult& result, const std::string& scope,
                                                 bool explain, const std::string& extra = "");
+// The same document up to and including `"rows":`; the rows (a JSON array) and "}" follow.
+// For a document whose rows are streamed (query/export.h OpenTableSource, format json).
+arrow::Result<std::string> JsonDocumentHead(const QueryResult& result, const std::string& scope, bool explain,
+                                            const std::string& extra = "");
 // Columns aligned with spaces, a header line first.
 arrow::Result<std::string> TableToText(const arrow::Table& table);
 

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 
+#include "model/text.h"
+#include "server/metrics.h"
+
 namespace memberlake::server {
 namespace {
 
-constexpr const char* kAllowedMethods = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 constexpr const char* kAllowedHeaders = "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key";
 // What a script may read of an answer besides the safe-listed headers.
 constexpr const char* kExposedHeaders =
@@ -21,27 +23,40 @@ bool Listed(const std::vector<std::string>& origins, const std::string& origin) 
   return !origin.empty() && std::find(origins.begin(), origins.end(), origin) != origins.end();
 }
 
+// Whether `method` is one of the comma-separated `methods`.
+bool Among(const std::string& methods, const std::string& method) {
+  for (const auto& listed : model::SplitNonEmpty(methods, ',')) {
+    if (model::Trim(listed) == method) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
+std::string AllowedMethods(const std::string& path) {
+  const std::string route = RouteTemplate(path);
+  if (route == "other") return "";
+  if (route == "/api/members") return "GET, HEAD, POST, OPTIONS";
+  if (route == "/api/members/{id}") return "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
+  if (route == "/api/generate") return "POST, OPTIONS";
+  return "GET, HEAD, OPTIONS";  // every other route only reads
+}
+
 ApiResponse ApiService::Impl::Preflight(const ApiRequest& request) const {
-  const std::string origin = Header(request, "origin");
-  if (origin.empty()) {  // a plain OPTIONS: which methods the API has
-    ApiResponse response;
-    response.status = 204;
-    response.content_type.clear();
-    response.headers.emplace_back("Allow", kAllowedMethods);
-    return response;
-  }
-  if (!Listed(config.cors_origins, origin)) return ErrorResponse(403, "origin not allowed");
-  const std::string method = Header(request, "access-control-request-method");
-  static const std::vector<std::string> kMethods = {"GET", "POST", "PUT", "PATCH", "DELETE"};
-  if (!method.empty() && std::find(kMethods.begin(), kMethods.end(), method) == kMethods.end()) {
-    return ErrorResponse(403, "method " + method + " not allowed");
-  }
+  const std::string allowed = AllowedMethods(request.path);
+  if (allowed.empty()) return ErrorResponse(404, "no such endpoint: " + request.path);
   ApiResponse response;
   response.status = 204;
   response.content_type.clear();
-  response.headers.emplace_back("Access-Control-Allow-Methods", kAllowedMethods);
+  response.headers.emplace_back("Allow", allowed);
+  const std::string origin = Header(request, "origin");
+  if (origin.empty()) return response;  // a plain OPTIONS: which methods the path has
+  if (!Listed(config.cors_origins, origin)) return ErrorResponse(403, "origin not allowed");
+  const std::string method = Header(request, "access-control-request-method");
+  if (!method.empty() && (method == "OPTIONS" || !Among(allowed, method))) {
+    return ErrorResponse(403, "method " + method + " not allowed on " + request.path);
+  }
+  response.headers.emplace_back("Access-Control-Allow-Methods", allowed);
   response.headers.emplace_back("Access-Control-Allow-Headers", kAllowedHeaders);
   response.headers.emplace_back("Access-Control-Max-Age", kPreflightMaxAge);
   return response;

@@ -2,9 +2,17 @@
 
 #include <chrono>
 #include "crypto/sha256.h"
+#include "query/export.h"
 #include "query/result_format.h"
 
 namespace memberlake::server {
+namespace {
+
+// A JSON answer of more rows than this streams (one piece of rows at a time); smaller ones are
+// built whole, so the rendered-answer cache can keep them.
+constexpr int64_t kJsonWholeRows = 4096;
+
+}  // namespace
 
 arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& request, const std::string& key,
                                                         AuditNote* note, const SourceRun& run) {
@@ -80,7 +88,16 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
                                                     const std::string& name, Json extra) {
   ApiResponse response;
   if (format.format == query::ExportFormat::kJson) {
-    ARROW_ASSIGN_OR_RAISE(response.body, query::ResultToJsonDocument(result, scope.ToString(), false, extra.dump()));
+    if (result.table->num_rows() <= kJsonWholeRows) {  // small: rendered here, and cacheable
+      ARROW_ASSIGN_OR_RAISE(response.body, query::ResultToJsonDocument(result, scope.ToString(), false, extra.dump()));
+      return response;
+    }
+    // The rows are in memory already; their text is rendered and sent a batch at a time.
+    ARROW_ASSIGN_OR_RAISE(std::string head, query::JsonDocumentHead(result, scope.ToString(), false, extra.dump()));
+    response.producer = [table = result.table, head]() -> arrow::Result<std::unique_ptr<BodySource>> {
+      ARROW_ASSIGN_OR_RAISE(auto rows, query::OpenTableSource(table, query::ExportFormat::kJson));
+      return query::Framed(head, std::move(rows), "}");
+    };
     return response;
   }
   query::ExportOptions options;
@@ -88,13 +105,16 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
     if (*separator != ";" && *separator != ",") return arrow::Status::Invalid("csv_separator must be ';' or ','");
     options.csv_separator = (*separator)[0];
   }
-  if (query::Streams(format.format)) {
-    // The rows are in memory already; their text is rendered and sent a batch at a time.
-    response.producer = [table = result.table, export_format = format.format, options](const BodyWriter& write) {
-      return query::StreamTable(*table, export_format, options, write);
-    };
-  } else {
+  if (format.format == query::ExportFormat::kPdf) {
+    // Address labels are laid out as one document (query/address_labels.h), and a result
+    // without address columns is a 400, which must be known before anything is sent.
     ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
+  } else {
+    // Every other file format is made piece by piece as it is sent (query::OpenTableSource): CSV,
+    // NDJSON a batch of rows, Parquet a row group, XLSX from a temporary file; never whole.
+    response.producer = [table = result.table, export_format = format.format, options] {
+      return query::OpenTableSource(table, export_format, options);
+    };
   }
   response.content_type = std::string(query::ContentType(format.format));
   std::string date = result.snapshot_id.substr(0, 8);

@@ -3,8 +3,11 @@
 #include <chrono>
 #include <cstdio>
 #include <set>
+#include <utility>
+
 #include "lake/snapshot_manifest.h"
 #include "model/text.h"
+#include "query/export.h"
 
 namespace memberlake::server {
 
@@ -25,14 +28,9 @@ ApiResponse ApiService::Handle(const ApiRequest& request) { return impl_->Handle
 
 arrow::Result<std::string> CollectBody(ApiResponse& response) {
   if (!response.producer) return response.body;
-  std::string body;
-  BodyProducer producer = std::move(response.producer);
-  response.producer = nullptr;
-  ARROW_RETURN_NOT_OK(producer([&body](std::string_view piece) {
-    body.append(piece);
-    return arrow::Status::OK();
-  }));
-  return body;
+  BodyProducer producer = std::exchange(response.producer, nullptr);
+  ARROW_ASSIGN_OR_RAISE(auto source, producer());
+  return query::Collect(*source);
 }
 
 arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& config) {
@@ -223,6 +221,12 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
     }
+    if (request.method != "GET" && (request.path == "/health" || request.path == "/ready" ||
+                                    request.path == "/metrics" || request.path == "/api/openapi.json")) {
+      ApiResponse refused = ErrorResponse(405, "method " + request.method + " not allowed on " + request.path);
+      refused.headers.emplace_back("Allow", AllowedMethods(request.path));
+      return refused;
+    }
     if (request.method == "GET" && request.path == "/api/auth/config") return AuthConfig();  // before sign-in
     auto caller = Authenticate(request);
     if (!caller.ok() && caller.status().IsIOError()) {
@@ -241,6 +245,7 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
                      response.status().ToString().c_str());
       }
       ApiResponse error = ErrorResponse(status, status >= 500 ? "internal error" : response.status().message());
+      if (status == 405) error.headers.emplace_back("Allow", AllowedMethods(request.path));
       error.actor = caller->principal.subject;
       return error;
     }
@@ -332,9 +337,13 @@ arrow::Result<ApiResponse> ApiService::Impl::Ready() {
   return JsonResponse(200, Json{{"status", "ready"}});
 }
 
-// Only a scraper that presents the configured token counts as trusted; the comparison takes
-// the same time wherever the tokens differ.
+// Only a scraper that connects from an address in server.metrics_allow or presents the
+// configured token counts as trusted; the comparison takes the same time wherever the tokens differ.
 bool ApiService::Impl::TrustedScraper(const ApiRequest& request) const {
+  if (!config.metrics_allow.empty() && !request.remote.empty()) {
+    auto allowlist = AddressAllowlist::Parse(config.metrics_allow);  // valid: checked at load
+    if (allowlist.ok() && allowlist->Allows(request.remote)) return true;
+  }
   if (config.metrics_token.empty()) return false;
   const std::string expected = "Bearer " + config.metrics_token;
   const std::string given = Header(request, "authorization");

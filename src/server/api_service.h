@@ -18,8 +18,8 @@
 //   GET    /api/query?select=&where=&group_by=&agg=&order_by=&limit=&offset=&region=&format=
 //   (lists and queries: JSON pages say total/truncated/next; file exports hold every row)
 //   GET    /api/snapshots               GET /api/snapshots/{id}/files/{path}
-//   (streamed bodies, ApiResponse::producer: a download of an unmodified file, read from the lake
-//   1 MiB at a time; CSV and NDJSON exports, rendered a batch of rows at a time)
+//   (streamed bodies, ApiResponse::producer: snapshot downloads (256 KiB or, with restricted columns
+//   removed, a row group a piece), exports in every format and large JSON documents)
 //   POST   /api/generate                GET /api/jobs/{id}
 //   GET    /api/audit?after=&limit=
 #pragma once
@@ -35,6 +35,7 @@
 
 #include <arrow/result.h>
 
+#include "query/piece_source.h"
 #include "server/server_config.h"
 
 namespace memberlake::server {
@@ -45,24 +46,31 @@ struct ApiRequest {
   std::multimap<std::string, std::string> params;   // decoded query parameters
   std::map<std::string, std::string> headers;       // names in lower case
   std::string body;
+  std::string remote;  // the peer's IP address (the HTTP edge sets it; empty elsewhere)
 };
 
-// Writes one piece of a streamed body; an error means the receiver is gone (stop producing).
-using BodyWriter = std::function<arrow::Status(std::string_view piece)>;
-// Writes a whole body in pieces through `write`; it runs after Handle returned, on the thread that
-// sends the answer, so it must own (or share) everything it reads.
-using BodyProducer = std::function<arrow::Status(const BodyWriter& write)>;
+// A streamed body, pulled a piece at a time (query/piece_source.h).
+using BodySource = query::PieceSource;
+// Opens the body; it runs after Handle returned, on the thread that sends the answer, and may run
+// more than once (an answer shared by concurrent identical requests), so it must own or share
+// only what does not change, and every call gives a fresh source.
+using BodyProducer = std::function<arrow::Result<std::unique_ptr<BodySource>>()>;
 
 struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  // When set, the body is `producer`'s pieces instead of `body` (which stays empty): the HTTP
-  // edge sends them as they come (chunked, with backpressure), never holding the whole body.
+  // When set, the body is the pieces of the source `producer` opens instead of `body` (which
+  // stays empty): the HTTP edge asks for each piece on its worker pool once the previous one is
+  // written, so a slow reader holds neither a worker nor more than a piece (chunked encoding).
   BodyProducer producer;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string actor;  // who asked (for the access log); empty when unauthenticated
 };
+
+// The methods `path` answers ("GET, HEAD, OPTIONS"), for Allow, preflights and 405s; empty for a
+// path that is no route (api_cors.cc).
+std::string AllowedMethods(const std::string& path);
 
 // The whole body of `response`: `body`, or every piece of its producer (which is then consumed).
 // For transports that need the body at once (the Lambda answer) and for tests.

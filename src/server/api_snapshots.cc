@@ -1,30 +1,10 @@
 #include "server/api_service_impl.h"
 
 #include <algorithm>
-#include <string_view>
-
-#include <arrow/io/interfaces.h>
 
 #include "query/export.h"
 
 namespace memberlake::server {
-namespace {
-
-constexpr int64_t kDownloadPiece = 1 << 20;
-
-arrow::Status StreamFile(arrow::io::RandomAccessFile& input, const BodyWriter& write) {
-  ARROW_ASSIGN_OR_RAISE(int64_t size, input.GetSize());
-  for (int64_t offset = 0; offset < size;) {
-    ARROW_ASSIGN_OR_RAISE(auto piece, input.ReadAt(offset, std::min(kDownloadPiece, size - offset)));
-    if (piece->size() == 0) return arrow::Status::IOError("file ended at byte ", offset, " of ", size, " while read");
-    ARROW_RETURN_NOT_OK(write(std::string_view(reinterpret_cast<const char*>(piece->data()),
-                                               static_cast<size_t>(piece->size()))));
-    offset += piece->size();
-  }
-  return arrow::Status::OK();
-}
-
-}  // namespace
 
 arrow::Result<ApiResponse> ApiService::Impl::ListSnapshots(const Caller& caller) {
   ARROW_RETURN_NOT_OK(policy->Require(caller.grant, Action::kRead));
@@ -103,13 +83,15 @@ arrow::Result<ApiResponse> ApiService::Impl::Download(const ApiRequest& request,
     // Streamed from the lake a piece at a time; opened here so a missing file is still a 404/500
     // before any header goes out.
     ARROW_ASSIGN_OR_RAISE(auto input, lake->OpenForRead(path));
-    response.producer = [input](const BodyWriter& write) { return StreamFile(*input, write); };
+    response.producer = [input]() -> arrow::Result<std::unique_ptr<BodySource>> { return query::OpenFileSource(input); };
     return response;
   }
   // Roles without restricted access get the same file without the restricted columns: a new
-  // Parquet file, built whole in memory (not streamed).
-  ARROW_ASSIGN_OR_RAISE(auto table, query::ReadLakeFile(*lake, path, policy->VisibleColumns(caller.grant)));
-  ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*table, query::ExportFormat::kParquet));
+  // Parquet file, made as it is sent, a row group at a time from the stored file.
+  ARROW_ASSIGN_OR_RAISE(auto input, lake->OpenForRead(path));
+  response.producer = [input, columns = policy->VisibleColumns(caller.grant)] {
+    return query::OpenProjectedParquet(input, columns);
+  };
   note->detail = "restricted columns removed";
   return response;
 }

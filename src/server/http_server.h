@@ -12,7 +12,10 @@
 //   new connection / between keep-alive requests: header_timeout_seconds / keep_alive_seconds,
 //     then closed without a word; request line + headers: header_timeout_seconds from their
 //     first byte (408); body: read_timeout_seconds (408); ApiService::Handle, queueing included:
-//     request_timeout_seconds (503, the late result is dropped); response: write_timeout_seconds.
+//     request_timeout_seconds (503, the late result is dropped); response: write_timeout_seconds
+//     (a streamed one: per piece), and write_stall_seconds without a byte taken by the client.
+//   Streamed bodies are made a piece at a time on the worker pool and written by the event loop,
+//     so a slow reader holds no worker (server/http_session.h).
 //   max_connections in all and max_connections_per_client per address: more get 503 and close.
 //   max_body_bytes for every framing: Content-Length up front, chunked bodies chunk by chunk as
 //     they arrive, with or without credentials (413, nothing more read, then close). A request
@@ -22,6 +25,8 @@
 // their access-log line has an empty actor. GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS go
 // to the service, with query parameters percent-decoded (repeated names kept) and header names
 // lower-cased. TCP_NODELAY on every connection; keep-alive up to keep_alive_max_requests.
+//
+// Here: the listener, the pools and the shutdown; one connection's life is in http_session.cc.
 //
 // SIGTERM or SIGINT stops accepting, closes waiting connections, lets the requests in flight
 // finish (answered with Connection: close), then ApiService::Drain() waits for a running

@@ -1,5 +1,10 @@
 #include "server/metrics.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <iterator>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +12,66 @@
 #include "model/text.h"
 
 namespace memberlake::server {
+
+namespace {
+
+// The address's bytes (4 or 16; an IPv4-mapped IPv6 address as its 4), or nothing.
+bool ParseAddress(const std::string& text, std::array<unsigned char, 16>* bytes, int* length) {
+  if (inet_pton(AF_INET, text.c_str(), bytes->data()) == 1) {
+    *length = 4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), bytes->data()) != 1) return false;
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(std::begin(kMapped), std::end(kMapped), bytes->begin())) {
+    std::copy(bytes->begin() + 12, bytes->end(), bytes->begin());
+    *length = 4;
+    return true;
+  }
+  *length = 16;
+  return true;
+}
+
+}  // namespace
+
+arrow::Result<AddressAllowlist> AddressAllowlist::Parse(const std::vector<std::string>& blocks) {
+  AddressAllowlist allowlist;
+  for (const std::string& text : blocks) {
+    Block block;
+    const size_t slash = text.find('/');
+    if (!ParseAddress(text.substr(0, slash), &block.bytes, &block.length)) {
+      return arrow::Status::Invalid("'", text, "' is not an IP address or CIDR block (like 10.0.0.0/8 or fd00::/8)");
+    }
+    block.prefix = block.length * 8;
+    if (slash != std::string::npos) {
+      const std::string bits = text.substr(slash + 1);
+      if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(bits) > block.length * 8) {
+        return arrow::Status::Invalid("'", text, "': the prefix length must be 0..", block.length * 8);
+      }
+      block.prefix = std::stoi(bits);
+    }
+    allowlist.blocks_.push_back(block);
+  }
+  return allowlist;
+}
+
+bool AddressAllowlist::Allows(const std::string& address) const {
+  std::array<unsigned char, 16> bytes{};
+  int length = 0;
+  if (!ParseAddress(address, &bytes, &length)) return false;
+  for (const Block& block : blocks_) {
+    if (block.length != length) continue;
+    int bits = block.prefix;
+    bool match = true;
+    for (int i = 0; bits > 0 && match; ++i, bits -= 8) {
+      const unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+      match = (bytes[static_cast<size_t>(i)] & mask) == (block.bytes[static_cast<size_t>(i)] & mask);
+    }
+    if (match) return true;
+  }
+  return false;
+}
 namespace {
 
 std::string Number(double value) {

@@ -4,7 +4,8 @@
 // (never raw paths, which hold member ids and file names), methods and status codes. Nothing
 // names a member or a region, so the endpoint needs no authentication, like /health; figures
 // that tell the size of the membership (member counts, data versions, live lag) are added only
-// for a trusted scraper (server.metrics_token_env, see server/api_service_*.cc).
+// for a trusted scraper: one that sends the token (server.metrics_token_env) or connects from an
+// address in server.metrics_allow (AddressAllowlist; see server/api_service.cc).
 #pragma once
 
 #include <array>
@@ -15,11 +16,31 @@
 #include <tuple>
 #include <vector>
 
+#include <arrow/result.h>
+
 namespace memberlake::server {
 
 // "/api/members/{id}" for "/api/members/6f1c...", "/api/reports/{name}", ...; paths outside
 // the API's routes become "other".
 std::string RouteTemplate(const std::string& path);
+
+// Peer addresses trusted by CIDR block, IPv4 and IPv6 ("10.0.0.0/8", "::1/128"; a bare address
+// is one host). An IPv4 peer seen through an IPv6 socket (::ffff:10.1.2.3) counts as IPv4.
+class AddressAllowlist {
+ public:
+  // Status::Invalid naming the entry that is not an address or has a bad prefix length.
+  static arrow::Result<AddressAllowlist> Parse(const std::vector<std::string>& blocks);
+  bool Allows(const std::string& address) const;
+  bool empty() const { return blocks_.empty(); }
+
+ private:
+  struct Block {
+    std::array<unsigned char, 16> bytes{};
+    int length = 0;  // bytes used: 4 (IPv4) or 16
+    int prefix = 0;  // bits
+  };
+  std::vector<Block> blocks_;
+};
 
 class Metrics {
  public:

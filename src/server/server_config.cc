@@ -15,6 +15,7 @@
 
 #include "model/text.h"
 #include "server/jwks_cache.h"
+#include "server/metrics.h"
 
 namespace memberlake::server {
 namespace {
@@ -171,7 +172,8 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"server", {"listen", "port", "threads", "max_body_bytes", "read_timeout_seconds", "write_timeout_seconds",
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
-                  "max_connections_per_client", "web_root", "web_connect_origins"}},
+                  "max_connections_per_client", "web_root", "web_connect_origins", "write_stall_seconds",
+                  "metrics_allow"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -213,23 +215,35 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "web_root", &c.web_root);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
+  auto read_list = [&doc](const char* key, const char* what, std::vector<std::string>* out) -> arrow::Status {
+    const toml::node* node = doc["server"][key].node();
+    if (node == nullptr) return arrow::Status::OK();
+    const toml::array* list = node->as_array();
+    if (list == nullptr) return arrow::Status::Invalid("server config: server.", key, " must be a list of ", what);
+    for (const auto& item : *list) {
+      auto text = item.value<std::string>();
+      if (!text) return arrow::Status::Invalid("server config: server.", key, " must be a list of ", what);
+      out->push_back(*text);
+    }
+    return arrow::Status::OK();
+  };
   for (auto [key, out] : {std::pair{"cors_origins", &c.cors_origins}, std::pair{"web_connect_origins", &c.web_connect_origins}}) {
-    const toml::node* origins = doc["server"][key].node();
-    if (origins == nullptr) continue;
-    const toml::array* list = origins->as_array();
-    if (list == nullptr) return arrow::Status::Invalid("server config: server.", key, " must be a list of origins");
-    for (const auto& origin : *list) {
-      auto text = origin.value<std::string>();
-      if (!text || text->empty() || text->back() == '/' || text->find("://") == std::string::npos) {
+    ARROW_RETURN_NOT_OK(read_list(key, "origins", out));
+    for (const auto& origin : *out) {
+      if (origin.empty() || origin.back() == '/' || origin.find("://") == std::string::npos) {
         return arrow::Status::Invalid("server config: server.", key, ": each origin is scheme://host[:port], "
                                       "like \"https://leden.h-dcn.nl\"");
       }
-      out->push_back(*text);
     }
+  }
+  ARROW_RETURN_NOT_OK(read_list("metrics_allow", "CIDR blocks", &c.metrics_allow));
+  if (auto allowlist = AddressAllowlist::Parse(c.metrics_allow); !allowlist.ok()) {
+    return arrow::Status::Invalid("server config: server.metrics_allow: ", allowlist.status().message());
   }
   // The edge's limits (server/http_server.h): each must be positive.
   for (auto [key, field] : {std::pair{"io_threads", &c.io_threads},
                             std::pair{"header_timeout_seconds", &c.header_timeout_seconds},
+                            std::pair{"write_stall_seconds", &c.write_stall_seconds},
                             std::pair{"request_timeout_seconds", &c.request_timeout_seconds},
                             std::pair{"max_connections", &c.max_connections},
                             std::pair{"max_connections_per_client", &c.max_connections_per_client}}) {

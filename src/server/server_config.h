@@ -23,7 +23,8 @@ struct ServerConfig {
   int64_t max_body_bytes = 1 << 20;        // larger bodies (any framing, chunked too) get 413
   int header_timeout_seconds = 10;         // request line + headers must arrive within this, from the first byte
   int read_timeout_seconds = 10;           // the body must arrive within this, from the end of the headers
-  int write_timeout_seconds = 60;          // a response must be taken within this
+  int write_timeout_seconds = 60;          // a response (a streamed one: each piece) must be taken within this
+  int write_stall_seconds = 30;            // a client that takes no byte of a response for this long is cut off
   int request_timeout_seconds = 120;       // ApiService::Handle longer than this: 503
   int keep_alive_seconds = 5;              // idle time allowed between requests on a connection
   int keep_alive_max_requests = 10000;
@@ -33,6 +34,9 @@ struct ServerConfig {
   // A trusted scraper's bearer token, from the variable `metrics_token_env` names: only with
   // it does /metrics carry club-wide figures (member counts, data versions, lag).
   std::string metrics_token;
+  // Or peers trusted by address: CIDR blocks ("127.0.0.1/32", "10.0.0.0/8", "fd00::/8"); an
+  // address without a prefix length is one host. Checked at load (server/metrics.h AddressAllowlist).
+  std::vector<std::string> metrics_allow;
   // Browser origins allowed to call the API (CORS), e.g. "https://leden.h-dcn.nl"; exact
   // matches only. Empty: no CORS headers, preflights refused.
   std::vector<std::string> cors_origins;

@@ -84,6 +84,7 @@ header_timeout_seconds = 4
 read_timeout_seconds = 4
 max_connections_per_client = 3000
 max_connections = 3000
+metrics_allow = ["127.0.0.2/32", "::1/128"]
 """)
     yield server
     if server.proc.poll() is None:
@@ -264,6 +265,53 @@ def test_query_parameters_are_decoded_and_options_reaches_the_service(edge):
     assert access_entries(edge)[-1]["status"] == status
 
 
+@pytest.mark.parametrize("path,allowed", [
+    ("/health", "GET, HEAD, OPTIONS"), ("/ready", "GET, HEAD, OPTIONS"), ("/metrics", "GET, HEAD, OPTIONS"),
+    ("/api/openapi.json", "GET, HEAD, OPTIONS"), ("/api/members", "GET, HEAD, POST, OPTIONS"),
+    ("/api/members/0b5e3a52-1c1d-4f43-9d0a-2f7d3c1e9a10", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"),
+    ("/api/generate", "POST, OPTIONS"), ("/api/query", "GET, HEAD, OPTIONS")])
+def test_options_and_405_name_the_methods_of_the_path(edge, path, allowed):
+    options = edge.request("OPTIONS", path)
+    assert options.status == 204 and options.headers.get("Allow") == allowed
+    documented = json.loads(edge.get("/api/openapi.json").body)["paths"]
+    template = next(p for p in documented if p == path or (p.endswith("{id}") and path.startswith(p[:-4])))
+    methods = {m.upper() for m in documented[template] if m != "parameters"}
+    assert methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set()) == {m.strip() for m in allowed.split(",")}
+    refused_method = "DELETE" if "DELETE" not in allowed else "POST"
+    refused = edge.request(refused_method, path, reader(edge))
+    assert refused.status == 405, refused.text
+    assert refused.headers.get("Allow") == allowed
+    assert json.loads(refused.body)["error"]["status"] == 405
+    with connect(edge) as sock:  # a method the service never sees: the edge answers it alike
+        status, headers, _ = exchange(sock, f"TRACE {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert status == 405 and headers["allow"] == allowed
+    assert edge.request("OPTIONS", "/no/such/route").status == 404
+
+
+def metrics_from(server, source, token=None):
+    """GET /metrics over a connection from the local address `source`."""
+    host, port = address(server)
+    connection = http.client.HTTPConnection(host, port, timeout=10, source_address=(source, 0))
+    connection.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    assert response.status == 200
+    return body
+
+
+def test_metrics_totals_only_for_an_allowed_address_or_the_token(edge):
+    from server_support import METRICS_TOKEN
+    untrusted = metrics_from(edge, "127.0.0.1")
+    assert "memberlake_http_requests_total" in untrusted
+    assert "memberlake_snapshot_members" not in untrusted and "memberlake_live_data_version" not in untrusted
+    trusted = metrics_from(edge, "127.0.0.2")  # in server.metrics_allow
+    assert "memberlake_snapshot_members" in trusted and "memberlake_live_data_version" in trusted
+    assert "memberlake_snapshot_members" not in metrics_from(edge, "127.0.0.3")
+    assert "memberlake_snapshot_members" in metrics_from(edge, "127.0.0.1", METRICS_TOKEN)
+    assert "memberlake_snapshot_members" not in metrics_from(edge, "127.0.0.1", METRICS_TOKEN[:-1] + "x")
+
+
 @pytest.mark.parametrize("limits", ["max_connections_per_client = 5", "max_connections = 5"])
 def test_connections_over_the_cap_get_503_and_are_closed(tmp_path_factory, limits):
     server = start_server(tmp_path_factory, members=200, seed=22, server_extra=limits)
@@ -285,20 +333,21 @@ def test_connections_over_the_cap_get_503_and_are_closed(tmp_path_factory, limit
 
 
 def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_factory):
-    # One worker and a queue of distinct (uncached) queries of 9,000+ rows each: however fast
-    # the machine, a hundred of them take far longer than the 1 s allowed from the moment a
-    # request was read, so the later ones time out while the first ones are answered.
-    server = start_server(tmp_path_factory, members=12000, seed=24, server_extra="threads = 1\nrequest_timeout_seconds = 1")
+    # One worker and a queue of distinct (uncached) queries, each computed afresh and answered
+    # with 4,000 rows (a JSON page built whole, not streamed): however fast the machine, a
+    # hundred of them take far longer than the 2 s allowed from the moment a request was read,
+    # so the later ones time out while the first ones are answered.
+    server = start_server(tmp_path_factory, members=12000, seed=24, server_extra="threads = 1\nrequest_timeout_seconds = 2")
     token = reader(server)
     results = []
 
-    def query(limit):
+    def query(floor):
         start = time.monotonic()
-        response = server.get("/api/query", token, params={"limit": limit})
+        response = server.get("/api/query", token, params={"limit": 4000, "where": f"lidnummer>={floor}"})
         results.append((response.status, response.body, time.monotonic() - start))
 
     try:
-        threads = [threading.Thread(target=query, args=(9000 + i,)) for i in range(100)]
+        threads = [threading.Thread(target=query, args=(i,)) for i in range(100)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -309,9 +358,9 @@ def test_processing_timeout_answers_503_and_drops_the_late_result(tmp_path_facto
             if status == 503:
                 message = json.loads(body)["error"]["message"]
                 assert "request_timeout_seconds" in message, message
-                assert seconds < 3, seconds
+                assert seconds < 5, seconds
             else:
-                assert len(json.loads(body)["rows"]) >= 9000
+                assert len(json.loads(body)["rows"]) == 4000
         # Requests that timed out while queued were not run: the worker is free again at once.
         assert server.get("/health").status == 200
     finally:

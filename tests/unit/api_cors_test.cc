@@ -1,6 +1,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <unistd.h>
 
@@ -40,10 +42,11 @@ class ApiCorsTest : public ::testing::Test {
     service_.reset();
     fs::remove_all(dir_);
   }
-  ApiResponse Send(const std::string& method, const std::string& origin, const std::string& wanted = "GET") {
+  ApiResponse Send(const std::string& method, const std::string& origin, const std::string& wanted = "GET",
+                   const std::string& path = "/api/members") {
     ApiRequest request;
     request.method = method;
-    request.path = "/api/members";
+    request.path = path;
     if (!origin.empty()) request.headers["origin"] = origin;
     if (method == "OPTIONS") request.headers["access-control-request-method"] = wanted;
     return service_->Handle(request);
@@ -54,7 +57,7 @@ class ApiCorsTest : public ::testing::Test {
 };
 
 TEST_F(ApiCorsTest, PreflightFromAListedOriginIsAnsweredWithoutCredentials) {
-  ApiResponse response = Send("OPTIONS", "https://leden.example.nl", "PATCH");
+  ApiResponse response = Send("OPTIONS", "https://leden.example.nl", "PATCH", "/api/members/m-1");
   EXPECT_EQ(response.status, 204);
   EXPECT_EQ(HeaderOf(response, "Access-Control-Allow-Origin"), "https://leden.example.nl");
   EXPECT_NE(HeaderOf(response, "Access-Control-Allow-Methods").find("PATCH"), std::string::npos);
@@ -83,6 +86,38 @@ TEST_F(ApiCorsTest, ActualRequestsFromAListedOriginMayReadTheAnswer) {
   EXPECT_EQ(get.status, 401);  // still authenticated like any other request
   EXPECT_EQ(HeaderOf(get, "Access-Control-Allow-Origin"), "https://leden.example.nl");
   EXPECT_NE(HeaderOf(get, "Access-Control-Expose-Headers").find("X-Total-Count"), std::string::npos);
+}
+
+TEST_F(ApiCorsTest, OptionsAnswersTheMethodsOfThePathAskedAbout) {
+  for (const auto& [path, allowed] : std::vector<std::pair<std::string, std::string>>{
+           {"/health", "GET, HEAD, OPTIONS"},
+           {"/metrics", "GET, HEAD, OPTIONS"},
+           {"/api/openapi.json", "GET, HEAD, OPTIONS"},
+           {"/api/members", "GET, HEAD, POST, OPTIONS"},
+           {"/api/members/m-1", "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"},
+           {"/api/generate", "POST, OPTIONS"},
+           {"/api/snapshots/s/files/regional/x.parquet", "GET, HEAD, OPTIONS"}}) {
+    ApiResponse plain = Send("OPTIONS", "", "", path);
+    EXPECT_EQ(plain.status, 204) << path;
+    EXPECT_EQ(HeaderOf(plain, "Allow"), allowed) << path;
+    ApiResponse preflight = Send("OPTIONS", "https://leden.example.nl", "GET", path);
+    EXPECT_EQ(HeaderOf(preflight, "Access-Control-Allow-Methods"), preflight.status == 204 ? allowed : "") << path;
+  }
+  EXPECT_EQ(Send("OPTIONS", "", "", "/no/such/path").status, 404);
+  // A preflight for a method the path does not have is refused.
+  EXPECT_EQ(Send("OPTIONS", "https://leden.example.nl", "DELETE", "/api/members").status, 403);
+  EXPECT_EQ(Send("OPTIONS", "https://leden.example.nl", "GET", "/api/generate").status, 403);
+  EXPECT_EQ(Send("OPTIONS", "https://leden.example.nl", "POST", "/api/generate").status, 204);
+}
+
+TEST_F(ApiCorsTest, OtherMethodsOnTheOpenRoutesAre405WithAllow) {
+  for (const char* path : {"/health", "/ready", "/metrics", "/api/openapi.json"}) {
+    for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
+      ApiResponse response = Send(method, "", "", path);
+      EXPECT_EQ(response.status, 405) << method << " " << path;
+      EXPECT_EQ(HeaderOf(response, "Allow"), "GET, HEAD, OPTIONS") << method << " " << path;
+    }
+  }
 }
 
 }  // namespace

@@ -3,10 +3,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
 #include <arrow/api.h>
+#include <arrow/io/memory.h>
+#include <parquet/arrow/reader.h>
+#include <parquet/arrow/writer.h>
 #include <gtest/gtest.h>
 
 namespace memberlake::query {
@@ -65,35 +69,111 @@ std::shared_ptr<arrow::Table> ManyMembers(int rows) {
   return *arrow::ConcatenateTables(parts);
 }
 
-TEST(ExportTest, StreamedCsvAndNdjsonAreTheBytesOfTheWholeExportInPieces) {
-  auto table = ManyMembers(10);
-  for (auto format : {ExportFormat::kCsv, ExportFormat::kNdjson}) {
-    for (char separator : {';', ','}) {
-      ExportOptions options;
-      options.csv_separator = separator;
-      auto whole = ExportTable(*table, format, options);
-      ASSERT_TRUE(whole.ok()) << whole.status().ToString();
-      std::string joined;
-      int pieces = 0;
-      auto streamed = StreamTable(*table, format, options, [&](std::string_view piece) {
-        joined.append(piece);
-        ++pieces;
-        return arrow::Status::OK();
-      }, 4);
-      ASSERT_TRUE(streamed.ok()) << streamed.ToString();
-      EXPECT_EQ(joined, *whole);
-      EXPECT_EQ(pieces, (format == ExportFormat::kCsv ? 1 : 0) + 8);  // 30 rows, 4 a piece
-    }
+// Every piece of `source`, in order.
+std::vector<std::string> Pieces(PieceSource& source) {
+  std::vector<std::string> pieces;
+  for (;;) {
+    auto piece = source.Next();
+    EXPECT_TRUE(piece.ok()) << piece.status().ToString();
+    if (!piece.ok() || !*piece) return pieces;
+    EXPECT_FALSE((*piece)->empty());
+    pieces.push_back(std::move(**piece));
   }
 }
 
-TEST(ExportTest, StreamStopsAtTheFirstWriteError) {
-  int pieces = 0;
-  auto streamed = StreamTable(*ManyMembers(10), ExportFormat::kCsv, {}, [&](std::string_view) {
-    return ++pieces == 2 ? arrow::Status::IOError("client gone") : arrow::Status::OK();
-  }, 4);
-  EXPECT_TRUE(streamed.IsIOError());
-  EXPECT_EQ(pieces, 2);
+std::string Join(const std::vector<std::string>& pieces) {
+  std::string joined;
+  for (const auto& piece : pieces) joined += piece;
+  return joined;
+}
+
+std::shared_ptr<arrow::Table> ReadParquet(const std::string& bytes, int* row_groups) {
+  auto buffer = std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(bytes));
+  auto reader = parquet::arrow::OpenFile(buffer, arrow::default_memory_pool());
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (row_groups) *row_groups = (*reader)->num_row_groups();
+  auto table = (*reader)->ReadTable();
+  EXPECT_TRUE(table.ok()) << table.status().ToString();
+  return table.ok() ? *table : nullptr;
+}
+
+TEST(ExportTest, TextFormatsComeInPiecesOfRowsThatJoinToTheWholeFile) {
+  auto table = ManyMembers(10);
+  for (auto format : {ExportFormat::kCsv, ExportFormat::kNdjson, ExportFormat::kJson}) {
+    for (char separator : {';', ','}) {
+      ExportOptions options;
+      options.csv_separator = separator;
+      auto whole = OpenTableSource(table, format, options, 1000);  // all rows in one piece
+      auto small = OpenTableSource(table, format, options, 4);
+      ASSERT_TRUE(whole.ok() && small.ok());
+      auto pieces = Pieces(**small);
+      EXPECT_EQ(Join(pieces), Join(Pieces(**whole)));
+      // 30 rows, 4 a piece; CSV: the header first; JSON: the brackets
+      EXPECT_EQ(pieces.size(), size_t{8} + (format == ExportFormat::kCsv ? 1 : format == ExportFormat::kJson ? 2 : 0));
+    }
+  }
+  auto json = ExportTable(*table, ExportFormat::kJson);
+  ASSERT_TRUE(json.ok());
+  EXPECT_EQ(json->front(), '[');
+  EXPECT_EQ(json->back(), ']');
+  EXPECT_NE(json->find("\"contributie\":1.25}"), std::string::npos);
+  auto empty = ExportTable(*table->Slice(0, 0), ExportFormat::kJson);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(*empty, "[]");
+}
+
+TEST(ExportTest, ParquetIsARowGroupAPieceAndReadsBackWhole) {
+  auto table = *ManyMembers(10)->CombineChunks();
+  auto batches = std::make_shared<arrow::TableBatchReader>(table);
+  batches->set_chunksize(7);
+  auto source = OpenParquetSource(batches, table);
+  auto pieces = Pieces(*source);
+  EXPECT_EQ(pieces.size(), size_t{6});  // 30 rows, 7 a row group: 5 row groups, then the footer
+  int row_groups = 0;
+  auto back = ReadParquet(Join(pieces), &row_groups);
+  EXPECT_EQ(row_groups, 5);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->Equals(*table));
+  auto whole = ExportTable(*table, ExportFormat::kParquet);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_TRUE(ReadParquet(*whole, nullptr)->Equals(*back));
+}
+
+TEST(ExportTest, ProjectedParquetKeepsOnlyTheNamedColumnsInTheFilesOrder) {
+  auto table = ManyMembers(10);
+  auto with_id = table->AddColumn(0, arrow::field("lidnummer", arrow::int64()),
+                                  std::make_shared<arrow::ChunkedArray>(*arrow::MakeArrayFromScalar(arrow::Int64Scalar(7), 30)));
+  ASSERT_TRUE(with_id.ok());
+  auto sink = *arrow::io::BufferOutputStream::Create();
+  ASSERT_TRUE(parquet::arrow::WriteTable(**with_id, arrow::default_memory_pool(), sink, 8).ok());
+  auto file = std::make_shared<arrow::io::BufferReader>(*sink->Finish());
+  auto source = OpenProjectedParquet(file, {"contributie", "lidnummer", "not_in_the_file"}, 8);
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  auto pieces = Pieces(**source);
+  int row_groups = 0;
+  auto back = ReadParquet(Join(pieces), &row_groups);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->schema()->field_names(), (std::vector<std::string>{"lidnummer", "contributie"}));
+  EXPECT_EQ(back->num_rows(), 30);
+  EXPECT_EQ(row_groups, 4);  // a row group per batch of 8 rows
+  EXPECT_EQ(pieces.size(), size_t{5});
+  EXPECT_TRUE(back->GetColumnByName("contributie")->Equals(*table->GetColumnByName("contributie")));
+}
+
+TEST(ExportTest, XlsxComesFromAFileReadAPieceAtATime) {
+  auto source = OpenTableSource(ManyMembers(3000), ExportFormat::kXlsx);
+  ASSERT_TRUE(source.ok());
+  auto pieces = Pieces(**source);
+  ASSERT_FALSE(pieces.empty());
+  EXPECT_EQ(pieces.front().substr(0, 2), "PK");
+  EXPECT_EQ(Join(pieces).substr(Join(pieces).size() - 22, 4), std::string("PK\x05\x06", 4));  // the zip's end record
+}
+
+TEST(ExportTest, FramedPutsTextAroundThePieces) {
+  auto rows = OpenTableSource(Members(), ExportFormat::kJson);
+  ASSERT_TRUE(rows.ok());
+  auto framed = Framed("{\"rows\":", std::move(*rows), "}");
+  EXPECT_EQ(Join(Pieces(*framed)), "{\"rows\":[{\"korte_naam\":\"Ëlla van Dijk\"},{\"korte_naam\":\"Jan Jansen\"}]}");
 }
 
 }  // namespace

@@ -39,6 +39,24 @@ TEST(RouteTemplate, NeverCarriesIdsOrNames) {
   EXPECT_EQ(RouteTemplate("/"), "other");
 }
 
+TEST(AddressAllowlist, MatchesCidrBlocksOfBothFamilies) {
+  auto allowlist = AddressAllowlist::Parse({"127.0.0.1/32", "10.0.0.0/8", "192.168.1.128/25", "fd00::/8", "::1"});
+  ASSERT_TRUE(allowlist.ok()) << allowlist.status().ToString();
+  for (const char* allowed : {"127.0.0.1", "10.255.1.2", "192.168.1.200", "fd12:3456::1", "::1", "::ffff:10.1.2.3"}) {
+    EXPECT_TRUE(allowlist->Allows(allowed)) << allowed;
+  }
+  for (const char* refused : {"127.0.0.2", "11.0.0.1", "192.168.1.127", "fe80::1", "::2", "", "not an address",
+                              "::ffff:11.1.2.3"}) {
+    EXPECT_FALSE(allowlist->Allows(refused)) << refused;
+  }
+  auto everyone = AddressAllowlist::Parse({"0.0.0.0/0"});
+  ASSERT_TRUE(everyone.ok());
+  EXPECT_TRUE(everyone->Allows("8.8.8.8"));
+  EXPECT_FALSE(everyone->Allows("2001:db8::1"));  // an IPv4 block says nothing of IPv6 peers
+  EXPECT_TRUE(AddressAllowlist::Parse({}).ok());
+  EXPECT_FALSE(AddressAllowlist::Parse({}).ValueOrDie().Allows("127.0.0.1"));
+}
+
 TEST(Metrics, CountsRequestsAndBuildsCumulativeHistograms) {
   Metrics metrics;
   metrics.RecordRequest("/api/reports/{name}", "GET", 200, 0.0004);

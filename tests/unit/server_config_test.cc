@@ -54,6 +54,24 @@ TEST(ServerConfig, EdgeLimitsAreReadAndMustBePositive) {
   }
 }
 
+TEST(ServerConfig, WriteStallAndMetricsAllowlist) {
+  auto defaults = ServerConfig::LoadString(kBase, "/tmp");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->write_stall_seconds, 30);
+  EXPECT_TRUE(defaults->metrics_allow.empty());
+  auto config = ServerConfig::LoadString(
+      kBase + "[server]\nwrite_stall_seconds = 2\nmetrics_allow = [\"127.0.0.1/32\", \"10.0.0.0/8\", \"fd00::/8\"]\n", "/tmp");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->write_stall_seconds, 2);
+  EXPECT_EQ(config->metrics_allow.size(), size_t{3});
+  EXPECT_FALSE(ServerConfig::LoadString(kBase + "[server]\nwrite_stall_seconds = 0\n", "/tmp").ok());
+  for (const char* bad : {"[\"10.0.0.0/33\"]", "[\"::1/129\"]", "[\"localhost\"]", "[\"10.0.0.0/\"]", "\"10.0.0.0/8\"", "[8]"}) {
+    auto refused = ServerConfig::LoadString(kBase + "[server]\nmetrics_allow = " + bad + "\n", "/tmp");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("server.metrics_allow"), std::string::npos) << refused.status().ToString();
+  }
+}
+
 TEST(ServerConfig, AuditTrailOfAnS3LakeLivesInTheLake) {
   auto on_s3 = ServerConfig::LoadString(
       "[data]\nlake = \"s3://club/lake?endpoint_override=127.0.0.1:9000&scheme=http\"\n[auth]\napi_keys_file = \"k.toml\"\n",

@@ -1,5 +1,6 @@
 // CollectBody: how a transport that needs the whole body (the Lambda answer) reads a streamed one.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -9,18 +10,37 @@
 namespace memberlake::server {
 namespace {
 
+// The given pieces, then the end or `error`.
+class ListedPieces : public BodySource {
+ public:
+  ListedPieces(std::vector<std::string> pieces, arrow::Status error) : pieces_(std::move(pieces)), error_(std::move(error)) {}
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (next_ < pieces_.size()) return pieces_[next_++];
+    if (!error_.ok()) return error_;
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<std::string> pieces_;
+  arrow::Status error_;
+  size_t next_ = 0;
+};
+
+BodyProducer Producing(std::vector<std::string> pieces, arrow::Status error, int* opened) {
+  return [pieces, error, opened]() -> arrow::Result<std::unique_ptr<BodySource>> {
+    ++*opened;
+    return std::make_unique<ListedPieces>(pieces, error);
+  };
+}
+
 TEST(CollectBody, JoinsThePiecesInOrderAndConsumesTheProducer) {
   ApiResponse response;
-  int runs = 0;
-  response.producer = [&runs](const BodyWriter& write) {
-    ++runs;
-    for (std::string piece : {"ab", "", "cde", "f"}) ARROW_RETURN_NOT_OK(write(piece));
-    return arrow::Status::OK();
-  };
+  int opened = 0;
+  response.producer = Producing({"ab", "cde", "f"}, arrow::Status::OK(), &opened);
   auto body = CollectBody(response);
   ASSERT_TRUE(body.ok()) << body.status().ToString();
   EXPECT_EQ(*body, "abcdef");
-  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(opened, 1);
   EXPECT_FALSE(response.producer);
 }
 
@@ -34,10 +54,8 @@ TEST(CollectBody, WithoutAProducerIsTheBody) {
 
 TEST(CollectBody, AProducerErrorIsTheResult) {
   ApiResponse response;
-  response.producer = [](const BodyWriter& write) {
-    ARROW_RETURN_NOT_OK(write("partial"));
-    return arrow::Status::IOError("lake file vanished");
-  };
+  int opened = 0;
+  response.producer = Producing({"partial"}, arrow::Status::IOError("lake file vanished"), &opened);
   auto body = CollectBody(response);
   ASSERT_FALSE(body.ok());
   EXPECT_NE(body.status().message().find("lake file vanished"), std::string::npos);
