@@ -34,7 +34,7 @@ bool OnCodes(AggregateFn fn) {
 
 // One aggregate's running state, a slot per cell.
 struct CellState {
-  const AggregateSpec* spec;
+  const AggregateSpec* spec = nullptr;
   std::vector<int64_t> count, sum, min, max;
   std::vector<std::vector<double>> values;  // quantiles
   int64_t codes = 0;                        // count(distinct): the column's dictionary size
@@ -90,7 +90,8 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
   const auto n_cells = static_cast<size_t>(cells);
   std::vector<CellState> states;
   for (const AggregateSpec& a : spec.aggregates) {
-    CellState state{&a, {}, {}, {}, {}, {}};
+    CellState state;
+    state.spec = &a;
     if (a.fn != AggregateFn::kCountAll) state.count.assign(n_cells, 0);
     if (a.fn == AggregateFn::kSum || a.fn == AggregateFn::kAvg) state.sum.assign(n_cells, 0);
     if (a.fn == AggregateFn::kMin) state.min.assign(n_cells, std::numeric_limits<int64_t>::max());
