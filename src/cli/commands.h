@@ -22,5 +22,6 @@ void AddMemberCommands(CLI::App& app, const CommandContext& context);  // member
 void AddLakeCommands(CLI::App& app, const CommandContext& context);    // generate, snapshots, demo
 void AddQueryCommands(CLI::App& app, const CommandContext& context);   // query, report, anonymise
 void AddServerCommands(CLI::App& app, const CommandContext& context);  // serve, lambda, audit, apikey
+void AddPrivacyCommands(CLI::App& app, const CommandContext& context); // erase, subject-export, retention
 
 }  // namespace memberlake::cli

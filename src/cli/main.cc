@@ -28,6 +28,7 @@ int Main(int argc, char** argv) {
   AddLakeCommands(app, context);
   AddQueryCommands(app, context);
   AddServerCommands(app, context);
+  AddPrivacyCommands(app, context);
 
   try {
     app.parse(argc, argv);

@@ -150,17 +150,18 @@ class FileLock {
 
 }  // namespace
 
+arrow::Result<S3ObjectClient*> LakeStorage::S3Client() {
+  std::lock_guard<std::mutex> lock(s3_mutex_);
+  if (!s3_) {
+    ARROW_ASSIGN_OR_RAISE(s3_, S3ObjectClient::Make(location_));
+  }
+  return s3_.get();
+}
+
 arrow::Result<bool> LakeStorage::ReplaceIf(std::string_view relative, const std::optional<std::string>& expected,
                                            std::string_view bytes) {
   if (fs_->type_name() == "s3") {
-    S3ObjectClient* client = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(s3_mutex_);
-      if (!s3_) {
-        ARROW_ASSIGN_OR_RAISE(s3_, S3ObjectClient::Make(location_));
-      }
-      client = s3_.get();
-    }
+    ARROW_ASSIGN_OR_RAISE(S3ObjectClient * client, S3Client());
     ARROW_ASSIGN_OR_RAISE(auto current, client->Get(relative));
     if (current.has_value() != expected.has_value() || (current && current->body != *expected)) return false;
     return client->PutIf(relative, bytes, current ? std::optional<std::string>(current->etag) : std::nullopt);
@@ -237,6 +238,29 @@ arrow::Result<std::vector<LakeStorage::StoredEntry>> LakeStorage::ListTree(std::
 }
 
 arrow::Status LakeStorage::DeleteFile(std::string_view relative) { return fs_->DeleteFile(FullPath(relative)); }
+
+arrow::Result<int64_t> LakeStorage::DeleteAllVersions(std::string_view relative, bool* versioning_api) {
+  if (versioning_api != nullptr) *versioning_api = false;
+  if (fs_->type_name() == "s3") {
+    ARROW_ASSIGN_OR_RAISE(S3ObjectClient * client, S3Client());
+    auto versions = client->ListVersions(relative);
+    if (versions.ok()) {
+      if (versioning_api != nullptr) *versioning_api = true;
+      for (const S3ObjectVersion& version : *versions) ARROW_RETURN_NOT_OK(client->Delete(relative, version.version_id));
+      if (!versions->empty()) return static_cast<int64_t>(versions->size());
+    } else if (!versions.status().IsNotImplemented()) {
+      return versions.status();
+    }
+    ARROW_ASSIGN_OR_RAISE(bool exists, Exists(relative));
+    if (!exists) return 0;
+    ARROW_RETURN_NOT_OK(client->Delete(relative, ""));
+    return 1;
+  }
+  ARROW_ASSIGN_OR_RAISE(bool exists, Exists(relative));
+  if (!exists) return 0;
+  ARROW_RETURN_NOT_OK(DeleteFile(relative));
+  return 1;
+}
 
 arrow::Status LakeStorage::DeleteDirIfEmpty(std::string_view relative) {
   arrow::fs::FileSelector selector;

@@ -83,6 +83,8 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->api_keys, ApiKeyStore::LoadFile(config.api_keys_file));
   }
   ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log, config.audit_key));
+  // An erasure a killed process left half done completes before any request is answered.
+  ARROW_RETURN_NOT_OK(impl->ResumeErasures());
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.
   impl->StartJobs();
@@ -257,6 +259,14 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
       if (m == "DELETE") return WriteMember(request, caller, Action::kDelete, parts[2], note);
       return method_not_allowed();
     }
+  }
+  if (resource == "members" && parts.size() == 4 && parts[3] == "erase") {
+    if (m != "POST") return method_not_allowed();
+    return EraseMember(request, caller, parts[2], note);
+  }
+  if (resource == "members" && parts.size() == 4 && parts[3] == "export") {
+    if (m != "GET") return method_not_allowed();
+    return ExportSubject(caller, parts[2], note);
   }
   if (resource == "reports") {
     if (m != "GET") return method_not_allowed();

@@ -31,6 +31,9 @@
 
 namespace memberlake::server {
 
+// A member id taken from a URL path (api_members.cc): Invalid unless it keeps to a safe alphabet.
+arrow::Status CheckPathMemberId(const std::string& id);
+
 // What a request leaves in the audit trail; appended once, when it ends.
 struct AuditNote {
   std::string action;  // empty: not audited
@@ -76,6 +79,8 @@ class ApiService::Impl {
   ~Impl();
   // Starts the generation jobs and triggers (with a store and a lake); the last step of Make.
   void StartJobs();
+  // Completes erasures a killed process left journaled in the lake (api_privacy.cc; at start).
+  arrow::Status ResumeErasures();
 
   model::CivilDate Today() const {
     return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());
@@ -131,6 +136,10 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> StartGeneration(const ApiRequest& request, const Caller& caller, AuditNote* note);
   arrow::Result<ApiResponse> GetJob(const Caller& caller, const std::string& id);
   arrow::Result<ApiResponse> ReadAudit(const ApiRequest& request, const Caller& caller);
+  // Privacy rights (api_privacy.cc): erasure with confirmation, and the subject access export.
+  arrow::Result<ApiResponse> EraseMember(const ApiRequest& request, const Caller& caller, const std::string& id,
+                                         AuditNote* note);
+  arrow::Result<ApiResponse> ExportSubject(const Caller& caller, const std::string& id, AuditNote* note);
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;

@@ -15,7 +15,7 @@ ROUTES = {
     ("put", "/api/members/{id}"), ("delete", "/api/members/{id}"), ("get", "/api/reports"),
     ("get", "/api/reports/{name}"), ("get", "/api/query"), ("get", "/api/snapshots"),
     ("get", "/api/snapshots/{id}/files/{path}"), ("post", "/api/generate"), ("get", "/api/jobs/{id}"),
-    ("get", "/api/audit"),
+    ("get", "/api/audit"), ("post", "/api/members/{id}/erase"), ("get", "/api/members/{id}/export"),
 }
 METHODS = {"get", "post", "put", "patch", "delete", "options"}
 
