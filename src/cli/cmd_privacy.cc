@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include <arrow/api.h>
 #include <nlohmann/json.hpp>
 
 #include "jobs/erasure.h"
@@ -191,7 +192,11 @@ arrow::Result<std::vector<RetentionCandidate>> FindRetentionCandidates(store::Me
   while (true) {
     ARROW_RETURN_NOT_OK(scan.reader->ReadNext(&batch));
     if (batch == nullptr) break;
-    auto column = [&](const char* name) { return std::static_pointer_cast<arrow::StringArray>(batch->GetColumnByName(name)); };
+    auto column = [&](const char* name) -> std::shared_ptr<arrow::StringArray> {
+      auto array = batch->GetColumnByName(name);
+      if (array == nullptr || array->type_id() != arrow::Type::STRING) return nullptr;
+      return std::static_pointer_cast<arrow::StringArray>(array);
+    };
     auto ids = column("member_id"), statuses = column("status"), updated = column("updated_at"),
          created = column("created_at");
     if (!ids || !statuses || !updated || !created) return arrow::Status::Invalid("the registry lacks status or timestamps");

@@ -325,8 +325,9 @@ arrow::Result<std::string> SubjectExport(store::MemberStore& store, const lake::
   } else {
     return live.status();
   }
-  auto& snapshots = doc["snapshots"] = Json::array();
-  auto& quarantine = doc["quarantine"] = Json::array();
+  // Built apart and moved in at the end: references into an ordered_json object dangle once
+  // another key is added (its members live in a vector).
+  Json snapshots = Json::array(), quarantine = Json::array(), audit = Json::array();
   if (lake != nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto ids, lake::ListSnapshotIds(*lake));
     for (const std::string& id : ids) {
@@ -351,9 +352,11 @@ arrow::Result<std::string> SubjectExport(store::MemberStore& store, const lake::
       }
     }
   }
-  auto& audit = doc["audit"] = Json::array();
   for (const std::string& entry : audit_entries) audit.push_back(Json::parse(entry, nullptr, false));
   if (!held && audit_entries.empty()) return arrow::Status::KeyError("member ", member_id, " is not held anywhere");
+  doc["snapshots"] = std::move(snapshots);
+  doc["quarantine"] = std::move(quarantine);
+  doc["audit"] = std::move(audit);
   return doc.dump(2);
 }
 

@@ -148,6 +148,25 @@ arrow::Result<SnapshotFile> RewriteParquet(LakeStorage& lake, const model::Field
   return writer->Close();
 }
 
+// Enum columns as plain strings (an export shows values, not dictionary indices).
+arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const arrow::Table& table) {
+  arrow::FieldVector fields;
+  arrow::ChunkedArrayVector columns;
+  for (int i = 0; i < table.num_columns(); ++i) {
+    auto field = table.schema()->field(i);
+    auto column = table.column(i);
+    if (field->type()->id() == arrow::Type::DICTIONARY) {
+      const auto& value_type = static_cast<const arrow::DictionaryType&>(*field->type()).value_type();
+      ARROW_ASSIGN_OR_RAISE(arrow::Datum plain, arrow::compute::Cast(column, value_type));
+      column = plain.chunked_array();
+      field = field->WithType(value_type);
+    }
+    fields.push_back(field);
+    columns.push_back(column);
+  }
+  return arrow::Table::Make(arrow::schema(fields), columns, table.num_rows());
+}
+
 arrow::Status WriteText(LakeStorage& lake, const std::string& path, const std::string& text) {
   ARROW_ASSIGN_OR_RAISE(auto out, lake.OpenForWrite(path));
   ARROW_RETURN_NOT_OK(out->Write(text.data(), static_cast<int64_t>(text.size())));
@@ -248,6 +267,7 @@ arrow::Result<MemberRows> ReadMemberRows(const LakeStorage& lake, const Snapshot
       ARROW_ASSIGN_OR_RAISE(auto match, arrow::compute::CallFunction("equal", {rows->column(file.id_column), id_scalar}));
       ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, arrow::compute::Filter(rows, match));
       auto table = filtered.table()->ReplaceSchemaMetadata(nullptr);
+      ARROW_ASSIGN_OR_RAISE(table, DecodeDictionaries(*table));
       if (out.rows == nullptr) {
         out.rows = table;
       } else {

@@ -61,7 +61,7 @@ arrow::Result<bool> PublishRevision(LakeStorage& lake, const SnapshotErasurePlan
 arrow::Result<int64_t> PurgeFiles(LakeStorage& lake, const std::vector<std::string>& paths,
                                   bool* versioning_api = nullptr);
 
-// The member's rows in the snapshot's full dataset (all columns), and the lake paths of every
+// The member's rows in the snapshot's full dataset (all columns; enums decoded to text), and the lake paths of every
 // file of the snapshot that holds a row of theirs (full, regional, views).
 struct MemberRows {
   std::shared_ptr<arrow::Table> rows;

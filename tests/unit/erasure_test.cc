@@ -7,6 +7,8 @@
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 #include <parquet/arrow/reader.h>
+#include <parquet/bloom_filter.h>
+#include <parquet/bloom_filter_reader.h>
 
 #include "jobs/generate_snapshot.h"
 #include "lake/snapshot_erasure.h"
