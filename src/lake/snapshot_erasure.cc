@@ -7,10 +7,14 @@
 #include <arrow/util/key_value_metadata.h>
 #include <nlohmann/json.hpp>
 #include <parquet/arrow/reader.h>
+#include <parquet/bloom_filter.h>
+#include <parquet/bloom_filter_reader.h>
+#include <parquet/file_reader.h>
 
 #include "lake/lake_file_writer.h"
 #include "model/arrow_compute.h"
 #include "model/calendar.h"
+#include "model/no_throw.h"
 
 namespace memberlake::lake {
 namespace {
@@ -50,10 +54,34 @@ arrow::Result<OpenedParquet> OpenParquet(const LakeStorage& lake, const std::str
   return out;
 }
 
-// Per row group: does it hold the member? (Only the member_id column is decoded.)
+// Row groups whose member_id bloom filter rules the member out (most of them: a member is in
+// one region's group), so their column is never decoded.
+arrow::Result<std::vector<bool>> GroupsRuledOut(OpenedParquet& file, const std::string& member_id) {
+  return model::CatchAll("bloom filters", [&]() -> arrow::Result<std::vector<bool>> {
+    parquet::ParquetFileReader* reader = file.reader->parquet_reader();
+    std::vector<bool> ruled_out(static_cast<size_t>(reader->metadata()->num_row_groups()), false);
+    const int column = reader->metadata()->schema()->ColumnIndex(kIdColumn);
+    if (column < 0) return ruled_out;
+    auto& blooms = reader->GetBloomFilterReader();
+    for (size_t group = 0; group < ruled_out.size(); ++group) {
+      auto row_group = blooms.RowGroup(static_cast<int>(group));
+      std::unique_ptr<parquet::BloomFilter> bloom = row_group ? row_group->GetColumnBloomFilter(column) : nullptr;
+      ruled_out[group] = bloom != nullptr && !bloom->FindHash(bloom->Hash(std::string_view(member_id)));
+    }
+    return ruled_out;
+  });
+}
+
+// Per row group: does it hold the member? (Only the member_id column is decoded, and only
+// where the bloom filter admits the member.)
 arrow::Result<std::vector<bool>> GroupsHolding(OpenedParquet& file, const std::string& member_id) {
   std::vector<bool> holding;
+  ARROW_ASSIGN_OR_RAISE(auto ruled_out, GroupsRuledOut(file, member_id));
   for (int group = 0; group < file.reader->num_row_groups(); ++group) {
+    if (ruled_out[static_cast<size_t>(group)]) {
+      holding.push_back(false);
+      continue;
+    }
     ARROW_ASSIGN_OR_RAISE(auto ids, file.reader->ReadRowGroup(group, {file.id_column}));
     bool found = false;
     for (const auto& chunk : ids->column(0)->chunks()) {
