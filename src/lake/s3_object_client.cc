@@ -28,13 +28,14 @@ size_t CollectETag(char* data, size_t size, size_t count, void* out) {
   return size * count;
 }
 
-// RFC 3986 unreserved characters stay, '/' separates segments, everything else is %XX: the
-// form S3 expects in both the request line and SigV4's canonical URI.
-std::string EncodeKey(std::string_view key) {
+// RFC 3986 unreserved characters stay, everything else is %XX; '/' stays in a key (it
+// separates segments), not in a query value. The form S3 expects in the request line and in
+// SigV4's canonical request.
+std::string PercentEncode(std::string_view text, bool keep_slash) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : key) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
       out.push_back(static_cast<char>(c));
     } else {
       out += '%';
@@ -44,22 +45,8 @@ std::string EncodeKey(std::string_view key) {
   }
   return out;
 }
-
-// A query parameter value as SigV4 wants it: everything but the unreserved characters is %XX.
-std::string EncodeQueryValue(std::string_view value) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+std::string EncodeKey(std::string_view key) { return PercentEncode(key, /*keep_slash=*/true); }
+std::string EncodeQueryValue(std::string_view value) { return PercentEncode(value, /*keep_slash=*/false); }
 
 // The text of every <name>...</name> element, in order (S3's XML answers are flat enough).
 std::vector<std::string> Elements(std::string_view xml, const std::string& name) {

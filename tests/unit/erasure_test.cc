@@ -13,6 +13,7 @@
 #include "jobs/generate_snapshot.h"
 #include "lake/snapshot_erasure.h"
 #include "lake/snapshot_manifest.h"
+#include "forwarding_store.h"
 
 namespace memberlake::jobs {
 namespace {
@@ -22,30 +23,14 @@ namespace fs = std::filesystem;
 constexpr const char* kKey = "unit-test-pseudonym-key-0123456789";
 
 // A store whose Delete fails while `fail` is set: an erasure interrupted after its journal.
-class FlakyStore : public store::MemberStore {
+class FlakyStore : public testing_support::ForwardingStore {
  public:
-  explicit FlakyStore(std::unique_ptr<store::MemberStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   bool fail = false;
-  arrow::Result<int64_t> DataVersion() override { return inner_->DataVersion(); }
-  arrow::Result<store::StoreScan> Scan(int64_t rows) override { return inner_->Scan(rows); }
-  arrow::Result<store::StoredMember> Get(const std::string& id) override { return inner_->Get(id); }
-  arrow::Result<store::StoredMember> Insert(const store::FieldValues& f) override { return inner_->Insert(f); }
-  arrow::Result<store::StoredMember> Update(const std::string& id, const store::FieldValues& f, int64_t v) override {
-    return inner_->Update(id, f, v);
-  }
   arrow::Status Delete(const std::string& id, int64_t v) override {
     if (fail) return arrow::Status::IOError("store unreachable");
-    return inner_->Delete(id, v);
+    return ForwardingStore::Delete(id, v);
   }
-  arrow::Result<std::vector<store::StoredMember>> List(int64_t o, int64_t l) override { return inner_->List(o, l); }
-  arrow::Result<std::vector<store::ChangeEntry>> ChangesSince(int64_t after) override {
-    return inner_->ChangesSince(after);
-  }
-  arrow::Result<int64_t> ImportRaw(arrow::RecordBatchReader& b) override { return inner_->ImportRaw(b); }
-  const std::shared_ptr<const model::FieldRegistry>& registry() const override { return inner_->registry(); }
-
- private:
-  std::unique_ptr<store::MemberStore> inner_;
 };
 
 class ErasureTest : public ::testing::Test {
