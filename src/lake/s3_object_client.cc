@@ -88,6 +88,28 @@ std::string ErrorCode(const std::string& body) {
 
 }  // namespace
 
+S3VersionPage ParseListVersions(std::string_view xml, std::string_view full_key) {
+  S3VersionPage page;
+  for (const char* kind : {"Version", "DeleteMarker"}) {
+    for (const std::string& entry : Elements(xml, kind)) {
+      auto keys = Elements(entry, "Key");
+      auto ids = Elements(entry, "VersionId");
+      if (keys.empty() || ids.empty() || XmlUnescape(keys.front()) != full_key) continue;  // a longer key
+      page.versions.push_back(S3ObjectVersion{XmlUnescape(ids.front()), std::string_view(kind) == "DeleteMarker"});
+    }
+  }
+  auto truncated = Elements(xml, "IsTruncated");
+  auto next_key = Elements(xml, "NextKeyMarker");
+  // Another page only while it may still hold versions of this key.
+  if (!truncated.empty() && truncated.front() == "true" && !next_key.empty() &&
+      XmlUnescape(next_key.front()) == full_key) {
+    auto next_version = Elements(xml, "NextVersionIdMarker");
+    page.next_key_marker = XmlUnescape(next_key.front());
+    page.next_version_marker = next_version.empty() ? "" : XmlUnescape(next_version.front());
+  }
+  return page;
+}
+
 struct S3ObjectClient::Impl {
   arrow::fs::S3Options options;
   std::string scheme, host, region;
@@ -240,21 +262,11 @@ arrow::Result<std::vector<S3ObjectVersion>> S3ObjectClient::ListVersions(std::st
       // A server that ignores ?versions answers with a plain listing: no versioning API.
       return arrow::Status::NotImplemented("S3 ListObjectVersions: this S3 server has no versioning API");
     }
-    for (const char* kind : {"Version", "DeleteMarker"}) {
-      for (const std::string& entry : Elements(answer.body, kind)) {
-        auto keys = Elements(entry, "Key");
-        auto ids = Elements(entry, "VersionId");
-        if (keys.empty() || ids.empty() || XmlUnescape(keys.front()) != full_key) continue;  // a longer key
-        versions.push_back(S3ObjectVersion{XmlUnescape(ids.front()), std::string_view(kind) == "DeleteMarker"});
-      }
-    }
-    auto truncated = Elements(answer.body, "IsTruncated");
-    if (truncated.empty() || truncated.front() != "true") break;
-    auto next_key = Elements(answer.body, "NextKeyMarker");
-    auto next_version = Elements(answer.body, "NextVersionIdMarker");
-    if (next_key.empty() || XmlUnescape(next_key.front()) != full_key) break;  // past our key
-    key_marker = XmlUnescape(next_key.front());
-    version_marker = next_version.empty() ? "" : XmlUnescape(next_version.front());
+    S3VersionPage page = ParseListVersions(answer.body, full_key);
+    versions.insert(versions.end(), page.versions.begin(), page.versions.end());
+    if (page.next_key_marker.empty()) break;
+    key_marker = page.next_key_marker;
+    version_marker = page.next_version_marker;
   }
   return versions;
 }

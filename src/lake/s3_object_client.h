@@ -26,6 +26,14 @@ struct S3ObjectVersion {
   bool delete_marker = false;
 };
 
+// One page of a ListObjectVersions answer, keeping the versions of `full_key` (bucket-relative)
+// alone; next_key_marker is empty when no further page can hold more of them.
+struct S3VersionPage {
+  std::vector<S3ObjectVersion> versions;
+  std::string next_key_marker, next_version_marker;
+};
+S3VersionPage ParseListVersions(std::string_view xml, std::string_view full_key);
+
 class S3ObjectClient {
  public:
   // `location` is an s3:// lake location as LakeStorage::Open takes it (bucket, prefix and the

@@ -11,6 +11,7 @@
 #include <parquet/bloom_filter_reader.h>
 
 #include "jobs/generate_snapshot.h"
+#include "lake/s3_object_client.h"
 #include "lake/snapshot_erasure.h"
 #include "lake/snapshot_manifest.h"
 #include "forwarding_store.h"
@@ -212,3 +213,41 @@ TEST(SnapshotManifest, RevisionIsOptionalInJson) {
 
 }  // namespace
 }  // namespace memberlake::jobs
+
+namespace memberlake::lake {
+namespace {
+
+// The answer AWS documents for ListObjectVersions (prefix = the key): two versions and a delete
+// marker of the key, a version of a longer key that shares the prefix, and a next page.
+TEST(ParseListVersions, KeepsEveryVersionAndDeleteMarkerOfTheKeyAlone) {
+  const std::string xml = R"(<?xml version="1.0" encoding="UTF-8"?>
+<ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Name>club-lake</Name><Prefix>lake/parquet/members-1.parquet</Prefix>
+  <KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker><MaxKeys>1000</MaxKeys>
+  <IsTruncated>true</IsTruncated>
+  <NextKeyMarker>lake/parquet/members-1.parquet</NextKeyMarker>
+  <NextVersionIdMarker>3/L4kqtJl&amp;40Nr8X8gdRQBpUMLUo</NextVersionIdMarker>
+  <DeleteMarker><Key>lake/parquet/members-1.parquet</Key><VersionId>dm-1</VersionId><IsLatest>true</IsLatest></DeleteMarker>
+  <Version><Key>lake/parquet/members-1.parquet</Key><VersionId>v-2</VersionId><IsLatest>false</IsLatest><Size>10</Size></Version>
+  <Version><Key>lake/parquet/members-1.parquet</Key><VersionId>null</VersionId><IsLatest>false</IsLatest><Size>9</Size></Version>
+  <Version><Key>lake/parquet/members-1.parquet.bak</Key><VersionId>other</VersionId><Size>9</Size></Version>
+</ListVersionsResult>)";
+  S3VersionPage page = ParseListVersions(xml, "lake/parquet/members-1.parquet");
+  ASSERT_EQ(page.versions.size(), 3u);
+  EXPECT_EQ(page.versions[0].version_id, "v-2");
+  EXPECT_FALSE(page.versions[0].delete_marker);
+  EXPECT_EQ(page.versions[1].version_id, "null");  // an object stored before versioning was on
+  EXPECT_EQ(page.versions[2].version_id, "dm-1");
+  EXPECT_TRUE(page.versions[2].delete_marker);
+  EXPECT_EQ(page.next_key_marker, "lake/parquet/members-1.parquet");
+  EXPECT_EQ(page.next_version_marker, "3/L4kqtJl&40Nr8X8gdRQBpUMLUo");
+  // The last page, or a next page that starts past the key: no further request.
+  EXPECT_TRUE(ParseListVersions("<ListVersionsResult><IsTruncated>false</IsTruncated></ListVersionsResult>", "k")
+                  .next_key_marker.empty());
+  EXPECT_TRUE(ParseListVersions("<ListVersionsResult><IsTruncated>true</IsTruncated><NextKeyMarker>l</NextKeyMarker>"
+                                "</ListVersionsResult>", "k")
+                  .next_key_marker.empty());
+}
+
+}  // namespace
+}  // namespace memberlake::lake
