@@ -24,5 +24,6 @@ void AddQueryCommands(CLI::App& app, const CommandContext& context);   // query,
 void AddAnonymiseCommands(CLI::App& app, const CommandContext& context);  // anonymise
 void AddServerCommands(CLI::App& app, const CommandContext& context);  // serve, lambda, audit, apikey
 void AddAskCommands(CLI::App& app, const CommandContext& context);     // ask
+void AddPrivacyCommands(CLI::App& app, const CommandContext& context); // erase, subject-export, retention
 
 }  // namespace memberlake::cli

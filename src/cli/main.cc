@@ -30,6 +30,7 @@ int Main(int argc, char** argv) {
   AddAnonymiseCommands(app, context);
   AddServerCommands(app, context);
   AddAskCommands(app, context);
+  AddPrivacyCommands(app, context);
 
   try {
     app.parse(argc, argv);

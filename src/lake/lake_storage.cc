@@ -268,6 +268,29 @@ arrow::Result<std::vector<LakeStorage::StoredEntry>> LakeStorage::ListTree(std::
 
 arrow::Status LakeStorage::DeleteFile(std::string_view relative) { return fs_->DeleteFile(FullPath(relative)); }
 
+arrow::Result<int64_t> LakeStorage::DeleteAllVersions(std::string_view relative, bool* versioning_api) {
+  if (versioning_api != nullptr) *versioning_api = false;
+  if (fs_->type_name() == "s3") {
+    ARROW_ASSIGN_OR_RAISE(S3ObjectClient * client, ConditionalWriter());
+    auto versions = client->ListVersions(relative);
+    if (versions.ok()) {
+      if (versioning_api != nullptr) *versioning_api = true;
+      for (const S3ObjectVersion& version : *versions) ARROW_RETURN_NOT_OK(client->Delete(relative, version.version_id));
+      if (!versions->empty()) return static_cast<int64_t>(versions->size());
+    } else if (!versions.status().IsNotImplemented()) {
+      return versions.status();
+    }
+    ARROW_ASSIGN_OR_RAISE(bool exists, Exists(relative));
+    if (!exists) return 0;
+    ARROW_RETURN_NOT_OK(client->Delete(relative, ""));
+    return 1;
+  }
+  ARROW_ASSIGN_OR_RAISE(bool exists, Exists(relative));
+  if (!exists) return 0;
+  ARROW_RETURN_NOT_OK(DeleteFile(relative));
+  return 1;
+}
+
 arrow::Status LakeStorage::DeleteDirIfEmpty(std::string_view relative) {
   arrow::fs::FileSelector selector;
   selector.base_dir = FullPath(relative);

@@ -70,12 +70,18 @@ class LakeStorage {
   // Every file and folder below a folder, recursively, sorted by path; empty when it is missing.
   arrow::Result<std::vector<StoredEntry>> ListTree(std::string_view relative_dir) const;
   arrow::Status DeleteFile(std::string_view relative);
+  // Removes a file for good (privacy erasure): on S3 every stored version of it, so a versioned
+  // bucket keeps no copy (ListObjectVersions, then DeleteObject per versionId; the plain delete
+  // when the server has no versioning API). A missing file is not an error. Returns how many
+  // versions went (local disk: 1, or 0 when there was no file); `versioning_api` (optional) says
+  // whether the server answered ListObjectVersions.
+  arrow::Result<int64_t> DeleteAllVersions(std::string_view relative, bool* versioning_api = nullptr);
   // Removes a folder only when it holds nothing (object stores: a no-op without a marker).
   arrow::Status DeleteDirIfEmpty(std::string_view relative);
 
  private:
   LakeStorage(std::shared_ptr<arrow::fs::FileSystem> fs, std::string root, std::string location);
-  arrow::Result<S3ObjectClient*> ConditionalWriter();  // s3_, made on first use
+  arrow::Result<S3ObjectClient*> ConditionalWriter();  // s3_ (conditional writes, versions), made on first use
   std::shared_ptr<arrow::fs::FileSystem> fs_;
   std::string root_;
   std::string location_;

@@ -124,6 +124,10 @@ std::string SnapshotManifest::ToJson() const {
   doc["members"] = members;
   doc["quarantined"] = quarantined;
   doc["quarantine_path"] = quarantine_path;
+  if (revision > 0) {
+    doc["revision"] = revision;
+    doc["revised_at"] = revised_at;
+  }
   auto& files_json = doc["files"] = nlohmann::ordered_json::array();
   for (const SnapshotFile& f : files) {
     nlohmann::ordered_json entry;
@@ -155,6 +159,8 @@ arrow::Result<SnapshotManifest> SnapshotManifest::FromJson(std::string_view json
     m.members = doc.at("members").get<int64_t>();
     m.quarantined = doc.at("quarantined").get<int64_t>();
     m.quarantine_path = doc.value("quarantine_path", "");
+    m.revision = doc.value("revision", int64_t{0});
+    m.revised_at = doc.value("revised_at", "");
     for (const auto& entry : doc.at("files")) {
       SnapshotFile f;
       f.path = entry.at("path").get<std::string>();

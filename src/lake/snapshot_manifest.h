@@ -53,6 +53,11 @@ struct SnapshotManifest {
   int64_t quarantined = 0;   // records rejected by the transform
   std::string quarantine_path;
   std::vector<SnapshotFile> files;
+  // Revisions (lake/snapshot_erasure.h): 0 is the generation's own manifest; each erasure that
+  // rewrote the snapshot's files adds one. Written to JSON only when > 0, so manifests of
+  // unrevised snapshots are byte for byte what they were, and older readers ignore both keys.
+  int64_t revision = 0;
+  std::string revised_at;  // ISO UTC of the latest revision; empty for revision 0
 
   std::string ToJson() const;
   static arrow::Result<SnapshotManifest> FromJson(std::string_view json);

@@ -53,6 +53,15 @@ class LruCache {
     }
   }
 
+  // Drops every entry: after an erasure, cached answers may hold the erased member.
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.evictions += static_cast<int64_t>(lru_.size());
+    lru_.clear();
+    index_.clear();
+    stats_.bytes = 0;
+  }
+
   CacheStats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
     CacheStats out = stats_;

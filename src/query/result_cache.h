@@ -22,6 +22,7 @@ class ResultCache {
   std::optional<QueryResult> Get(const std::string& key) { return cache_.Get(key); }
   // Keeps `result` unless it alone exceeds the bound; evicts least recently used entries.
   void Put(const std::string& key, const QueryResult& result);
+  void Clear() { cache_.Clear(); }  // an erasure: entries may hold the erased member
   using Stats = CacheStats;
   Stats stats() const { return cache_.stats(); }
 

@@ -38,7 +38,7 @@ std::string AllowedMethods(const std::string& path) {
   if (route == "other") return "";
   if (route == "/api/members") return "GET, HEAD, POST, OPTIONS";
   if (route == "/api/members/{id}") return "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
-  if (route == "/api/generate" || route == "/api/ask") return "POST, OPTIONS";
+  if (route == "/api/generate" || route == "/api/ask" || route == "/api/members/{id}/erase") return "POST, OPTIONS";
   return "GET, HEAD, OPTIONS";  // every other route only reads
 }
 

@@ -61,20 +61,6 @@ arrow::Status CheckMemberId(const std::string& id, const char* where) {
                                 "(like 3f2b8c1e-9d4a-4e7b-8c21-5a6f7e8d9c0b)");
 }
 
-// An id in a path names a member that exists, possibly written by another of the club's
-// programs with an id of its own making: those stay reachable when they keep to a safe
-// alphabet (letters, digits, '-', '_', '.', ':'; not starting with '.'; at most 128), which
-// holds no path separator, traversal or control character. New ids must be UUID v4.
-arrow::Status CheckPathMemberId(const std::string& id) {
-  const bool safe = !id.empty() && id.size() <= 128 && id.front() != '.' &&
-                    std::all_of(id.begin(), id.end(), [](char c) {
-                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
-                    });
-  if (safe) return arrow::Status::OK();
-  return arrow::Status::Invalid("member_id in the path: expected a member id (a UUID, or letters, digits, '-', '_', "
-                                "'.', ':'; at most 128)");
-}
-
 constexpr int64_t kMaxLidnummer = 999'999'999;
 
 std::optional<std::string> GivenValue(const store::FieldValues& fields, const std::string& name) {
@@ -102,6 +88,20 @@ arrow::Result<int64_t> ExpectedVersion(const ApiRequest& request, int64_t from_b
 }
 
 }  // namespace
+
+// An id in a path names a member that exists, possibly written by another of the club's
+// programs with an id of its own making: those stay reachable when they keep to a safe
+// alphabet (letters, digits, '-', '_', '.', ':'; not starting with '.'; at most 128), which
+// holds no path separator, traversal or control character. New ids must be UUID v4.
+arrow::Status CheckPathMemberId(const std::string& id) {
+  const bool safe = !id.empty() && id.size() <= 128 && id.front() != '.' &&
+                    std::all_of(id.begin(), id.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ':';
+                    });
+  if (safe) return arrow::Status::OK();
+  return arrow::Status::Invalid("member_id in the path: expected a member id (a UUID, or letters, digits, '-', '_', "
+                                "'.', ':'; at most 128)");
+}
 
 // The stored text as is; the policy normalises it (legacy rows keep old spellings).
 std::optional<std::string> ApiService::Impl::RegionOf(const model::MemberRecord& record) const {

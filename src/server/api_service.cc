@@ -86,6 +86,8 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     }
     ARROW_ASSIGN_OR_RAISE(impl->static_files, StaticFiles::Open(config.web_root, origins));
   }
+  // An erasure a killed process left half done completes before any request is answered.
+  ARROW_RETURN_NOT_OK(impl->ResumeErasures());
   // Threads last: once everything they use (audit log, metrics, stores) is in place, and after
   // every step that can fail, so a failed start leaves no job running.
   impl->StartJobs();
@@ -279,6 +281,14 @@ arrow::Result<ApiResponse> ApiService::Impl::Route(const ApiRequest& request, co
       if (m == "DELETE") return WriteMember(request, caller, Action::kDelete, parts[2], note);
       return method_not_allowed();
     }
+  }
+  if (resource == "members" && parts.size() == 4 && parts[3] == "erase") {
+    if (m != "POST") return method_not_allowed();
+    return EraseMember(request, caller, parts[2], note);
+  }
+  if (resource == "members" && parts.size() == 4 && parts[3] == "export") {
+    if (m != "GET") return method_not_allowed();
+    return ExportSubject(caller, parts[2], note);
   }
   if (resource == "reports") {
     if (m != "GET") return method_not_allowed();

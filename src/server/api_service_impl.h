@@ -34,6 +34,9 @@
 
 namespace memberlake::server {
 
+// A member id taken from a URL path (api_members.cc): Invalid unless it keeps to a safe alphabet.
+arrow::Status CheckPathMemberId(const std::string& id);
+
 // What a request leaves in the audit trail; appended once, when it ends.
 struct AuditNote {
   std::string action;  // empty: not audited
@@ -89,6 +92,8 @@ class ApiService::Impl {
   ~Impl();
   // Starts the generation jobs and triggers (with a store and a lake); the last step of Make.
   void StartJobs();
+  // Completes erasures a killed process left journaled in the lake (api_privacy.cc; at start).
+  arrow::Status ResumeErasures();
 
   model::CivilDate Today() const {
     return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());
@@ -156,6 +161,10 @@ class ApiService::Impl {
   arrow::Result<ApiResponse> Ask(const ApiRequest& request, const Caller& caller, AuditNote* note);  // api_ask.cc
   // GET /api/anonymised (api_anonymised.cc): export and all regions; audited.
   arrow::Result<ApiResponse> Anonymised(const ApiRequest& request, const Caller& caller, AuditNote* note);
+  // Privacy rights (api_privacy.cc): erasure with confirmation, and the subject access export.
+  arrow::Result<ApiResponse> EraseMember(const ApiRequest& request, const Caller& caller, const std::string& id,
+                                         AuditNote* note);
+  arrow::Result<ApiResponse> ExportSubject(const Caller& caller, const std::string& id, AuditNote* note);
 
   // 400 for a malformed member_id or a lidnummer out of range in a member's JSON.
   arrow::Status CheckMemberValues(const store::FieldValues& fields) const;

@@ -96,11 +96,15 @@ std::string RouteTemplate(const std::string& path) {
   if (parts.size() == 2 && resource == "openapi.json") return "/api/openapi.json";
   if (parts.size() == 3 && resource == "auth" && parts[2] == "config") return "/api/auth/config";
   if (parts.size() == 2 && (resource == "me" || resource == "members" || resource == "reports" || resource == "query" ||
-                            resource == "snapshots" || resource == "generate" || resource == "audit" || resource == "ask")) {
+                            resource == "snapshots" || resource == "generate" || resource == "audit" || resource == "ask" ||
+                            resource == "anonymised")) {
     return "/api/" + resource;
   }
   if (parts.size() == 3 && (resource == "members" || resource == "jobs")) return "/api/" + resource + "/{id}";
   if (parts.size() == 3 && resource == "health" && parts[2] == "data") return "/api/health/data";
+  if (parts.size() == 4 && resource == "members" && (parts[3] == "erase" || parts[3] == "export")) {
+    return "/api/members/{id}/" + parts[3];
+  }
   if (parts.size() == 3 && resource == "reports") return "/api/reports/{name}";
   if (parts.size() >= 5 && resource == "snapshots" && parts[3] == "files") return "/api/snapshots/{id}/files/{path}";
   return "other";

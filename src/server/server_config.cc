@@ -183,6 +183,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"ai", {"base_url", "model", "api_key_env", "referer", "title", "connect_timeout_seconds", "timeout_seconds",
               "question_timeout_seconds", "max_retries", "max_retry_wait_seconds", "stream", "max_tokens", "max_rounds",
               "daily_tokens_per_caller", "k"}},
+      {"privacy", {"pseudonym_key_env"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
       {"health", {"deep_check_interval_seconds", "webhook_url", "webhook_attempts"}},
@@ -274,6 +275,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("auth", "oidc_scopes", &c.oidc_scopes);
   r.Get("audit", "path", &c.audit_log);
   r.Get("audit", "key_env", &c.audit_key_env);
+  r.Get("privacy", "pseudonym_key_env", &c.pseudonym_key_env);
   std::string daily_at;
   jobs::TriggerConfig& t = c.triggers;
   r.Get("triggers", "daily_at", &daily_at);
@@ -353,6 +355,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
     return arrow::Status::OK();
   };
   ARROW_RETURN_NOT_OK(secret_from(c.audit_key_env, "audit.key_env", "key", &c.audit_key));
+  ARROW_RETURN_NOT_OK(secret_from(c.pseudonym_key_env, "privacy.pseudonym_key_env", "key", &c.pseudonym_key));
   ARROW_RETURN_NOT_OK(secret_from(metrics_token_env, "server.metrics_token_env", "token", &c.metrics_token));
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
                             &c.audit_log, &c.web_root}) {

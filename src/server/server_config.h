@@ -81,6 +81,10 @@ struct ServerConfig {
   std::string audit_log;
   std::string audit_key;                   // HMAC key of the chain, from the variable:
   std::string audit_key_env;               // [audit] key_env
+  // [privacy] The key of the members' pseudonyms in erasure audit entries (jobs/erasure.h),
+  // from the variable pseudonym_key_env; erasure is refused without it.
+  std::string pseudonym_key;
+  std::string pseudonym_key_env;
   // [triggers] automatic generation; needs data.store and data.lake. daily_at = "HH:MM"
   // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
   // on_change_max_delay_seconds: see jobs/generation_triggers.h.

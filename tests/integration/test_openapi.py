@@ -17,6 +17,7 @@ ROUTES = {
     ("get", "/api/snapshots/{id}/files/{path}"), ("post", "/api/generate"), ("get", "/api/jobs/{id}"),
     ("get", "/api/audit"), ("get", "/api/auth/config"), ("get", "/api/health/data"), ("post", "/api/ask"),
     ("get", "/api/anonymised"),
+    ("post", "/api/members/{id}/erase"), ("get", "/api/members/{id}/export"),
 }
 METHODS = {"get", "post", "put", "patch", "delete", "options"}
 

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "forwarding_store.h"
+
 namespace memberlake::query {
 namespace {
 
@@ -13,34 +15,20 @@ namespace fs = std::filesystem;
 
 // A store whose first DataVersion() call lets another writer in just before it answers, the
 // way a concurrent insert can land between two reads of a hybrid query.
-class WriterCutsIn : public store::MemberStore {
+class WriterCutsIn : public testing_support::ForwardingStore {
  public:
-  explicit WriterCutsIn(std::unique_ptr<store::MemberStore> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   arrow::Result<int64_t> DataVersion() override {
     if (!cut_in_) {
       cut_in_ = true;
-      auto added = inner_->Insert({{"voornaam", "Cor"}, {"achternaam", "Concurrent"}, {"email", "cor@example.nl"},
+      auto added = inner().Insert({{"voornaam", "Cor"}, {"achternaam", "Concurrent"}, {"email", "cor@example.nl"},
                                    {"status", "Actief"}, {"lidmaatschap", "Gewoon lid"}, {"regio", "Utrecht"}});
       if (!added.ok()) return added.status();
     }
-    return inner_->DataVersion();
+    return inner().DataVersion();
   }
-  arrow::Result<store::StoreScan> Scan(int64_t rows) override { return inner_->Scan(rows); }
-  arrow::Result<store::StoredMember> Get(const std::string& id) override { return inner_->Get(id); }
-  arrow::Result<store::StoredMember> Insert(const store::FieldValues& f) override { return inner_->Insert(f); }
-  arrow::Result<store::StoredMember> Update(const std::string& id, const store::FieldValues& f, int64_t v) override {
-    return inner_->Update(id, f, v);
-  }
-  arrow::Status Delete(const std::string& id, int64_t v) override { return inner_->Delete(id, v); }
-  arrow::Result<std::vector<store::StoredMember>> List(int64_t o, int64_t l) override { return inner_->List(o, l); }
-  arrow::Result<std::vector<store::ChangeEntry>> ChangesSince(int64_t after) override {
-    return inner_->ChangesSince(after);
-  }
-  arrow::Result<int64_t> ImportRaw(arrow::RecordBatchReader& b) override { return inner_->ImportRaw(b); }
-  const std::shared_ptr<const model::FieldRegistry>& registry() const override { return inner_->registry(); }
 
  private:
-  std::unique_ptr<store::MemberStore> inner_;
   bool cut_in_ = false;
 };
 
