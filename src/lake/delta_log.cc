@@ -23,6 +23,13 @@ constexpr const char* kLogFolder = "_delta_log";
 constexpr const char* kUserMetadataPrefix = "memberlake snapshot ";
 constexpr int kCommitRounds = 8;
 
+// What a commit of ours names: the snapshot, and its revision once an erasure revised it (the
+// same snapshot id with other files).
+std::string SnapshotTag(const SnapshotManifest& manifest) {
+  return manifest.revision > 0 ? manifest.snapshot_id + " revision " + std::to_string(manifest.revision)
+                               : manifest.snapshot_id;
+}
+
 std::string LogPath(const std::string& table_root, int64_t version) {
   char name[32];
   std::snprintf(name, sizeof name, "%020lld.json", static_cast<long long>(version));
@@ -155,7 +162,7 @@ std::string CommitText(const std::string& table_root, const DeltaTableState& sta
           {"operationParameters", {{"mode", "Overwrite"}}},
           {"engineInfo", "memberlake/" MEMBERLAKE_VERSION},
           {"isBlindAppend", false},
-          {"userMetadata", kUserMetadataPrefix + manifest.snapshot_id}}}});
+          {"userMetadata", kUserMetadataPrefix + SnapshotTag(manifest)}}}});
   line({{"protocol", {{"minReaderVersion", 1}, {"minWriterVersion", 2}}}});
   // Every commit restates the schema, so the newest commit of ours alone describes the table.
   line({{"metaData",
@@ -250,7 +257,7 @@ arrow::Status CommitTable(LakeStorage& lake, const std::string& table_root, cons
   for (int round = 0; round < kCommitRounds; ++round) {
     ARROW_ASSIGN_OR_RAISE(auto state_and_id, ReadStateAndId(lake, table_root));
     const DeltaTableState& state = state_and_id.first;
-    if (state.snapshot_id == manifest.snapshot_id) return arrow::Status::OK();  // already shown
+    if (state.snapshot_id == SnapshotTag(manifest)) return arrow::Status::OK();  // already shown
     if (files.empty()) schema_string = state.schema_string;  // emptied: the schema stays
     const std::string table_id = state_and_id.second.empty() ? NewTableId() : state_and_id.second;
     std::string text = CommitText(table_root, state, manifest, table_files, schema_string, table_id);
@@ -268,6 +275,15 @@ std::string DeltaTableRoot(const SnapshotFile& file) {
   if (file.kind == SnapshotFileKind::kFull) return "parquet/full-dataset";
   auto slash = file.path.rfind('/');
   return slash == std::string::npos ? std::string() : file.path.substr(0, slash);
+}
+
+arrow::Status SyncDeltaTablesToCurrent(LakeStorage& lake) {
+  ARROW_ASSIGN_OR_RAISE(bool has_tables, lake.Exists(std::string("parquet/full-dataset/") + kLogFolder));
+  if (!has_tables) return arrow::Status::OK();
+  auto current = ReadCurrentManifest(lake);
+  if (!current.ok() && current.status().IsKeyError()) return arrow::Status::OK();  // no snapshot yet
+  ARROW_RETURN_NOT_OK(current.status());
+  return CommitSnapshotToDeltaTables(lake, *current);
 }
 
 arrow::Result<std::string> DeltaSchemaString(const arrow::Schema& schema) {

@@ -15,7 +15,8 @@
 //
 // Each published snapshot is one commit per table: remove actions for every file the table
 // shows that the snapshot lacks, add actions for the snapshot's files, the schema (metaData)
-// and protocol, and userMetadata "memberlake snapshot <id>". It is made after the data files
+// and protocol, and userMetadata "memberlake snapshot <id>" (plus " revision <n>" for a snapshot an
+// erasure revised: its new files are committed like a new snapshot's). It is made after the data files
 // and the manifest are written and before CURRENT moves (PublishManifest), so time travel to a
 // version is time travel to a snapshot. The log holds file paths, sizes and row counts only, no
 // column statistics: nothing in it is personal data that an erasure would have to rewrite.
@@ -37,7 +38,8 @@ std::string DeltaTableRoot(const SnapshotFile& file);
 
 struct DeltaTableState {
   int64_t version = -1;               // the table's latest version; -1: no table yet
-  std::string snapshot_id;            // the snapshot that version shows; empty if not ours
+  std::string snapshot_id;            // the snapshot that version shows ("<id> revision <n>" once
+                                      // an erasure revised it); empty if not ours
   std::vector<std::string> files;     // table-relative paths of the files it shows, sorted
   std::string schema_string;          // the Delta schema (JSON) of that version
 };
@@ -52,6 +54,11 @@ arrow::Result<DeltaTableState> ReadDeltaTableState(const LakeStorage& lake, cons
 // number is recomputed on the new state and tried again. IOError when a table cannot be written;
 // Invalid when a file's schema has a type Delta cannot express (naming the column).
 arrow::Status CommitSnapshotToDeltaTables(LakeStorage& lake, const SnapshotManifest& manifest);
+
+// Points the lake's Delta tables, when it has any, at the snapshot (and revision) CURRENT names:
+// the repair after a publish or an erasure that stopped between its manifest and its table
+// commit. OK when the lake has no snapshot or no tables.
+arrow::Status SyncDeltaTablesToCurrent(LakeStorage& lake);
 
 // The Delta schemaString of an Arrow schema (dictionary strings are strings; timestamps with a
 // time zone are Delta timestamps). Exposed for tests.

@@ -11,6 +11,7 @@
 #include <parquet/bloom_filter_reader.h>
 #include <parquet/file_reader.h>
 
+#include "lake/delta_log.h"
 #include "lake/lake_file_writer.h"
 #include "model/arrow_compute.h"
 #include "model/calendar.h"
@@ -264,7 +265,10 @@ arrow::Result<SnapshotManifest> WriteErasedFiles(LakeStorage& lake, const model:
 
 arrow::Result<bool> PublishRevision(LakeStorage& lake, const SnapshotErasurePlan& plan,
                                     const SnapshotManifest& revised) {
-  return lake.ReplaceIf(SnapshotManifest::ManifestPath(plan.snapshot_id), plan.manifest_text, revised.ToJson());
+  ARROW_ASSIGN_OR_RAISE(bool swapped,
+                        lake.ReplaceIf(SnapshotManifest::ManifestPath(plan.snapshot_id), plan.manifest_text, revised.ToJson()));
+  if (swapped) ARROW_RETURN_NOT_OK(SyncDeltaTablesToCurrent(lake));  // before the old files go
+  return swapped;
 }
 
 arrow::Result<int64_t> PurgeFiles(LakeStorage& lake, const std::vector<std::string>& paths, bool* versioning_api) {

@@ -91,11 +91,7 @@ arrow::Result<LifecycleReport> ApplyRetention(LakeStorage& lake, const Retention
   }
   // A publish that died between its Delta commit and CURRENT left the tables showing files
   // that are about to go as orphans: point the tables at the current snapshot first.
-  ARROW_ASSIGN_OR_RAISE(bool has_tables, lake.Exists("parquet/full-dataset/_delta_log"));
-  if (!dry_run && !current.empty() && has_tables) {
-    ARROW_ASSIGN_OR_RAISE(auto current_manifest, ReadManifest(lake, current));
-    ARROW_RETURN_NOT_OK(CommitSnapshotToDeltaTables(lake, current_manifest));
-  }
+  if (!dry_run) ARROW_RETURN_NOT_OK(SyncDeltaTablesToCurrent(lake));
   std::vector<LakeStorage::StoredEntry> removals;
   for (const auto& entry : entries) {
     if (entry.is_dir || referenced.count(entry.path)) continue;

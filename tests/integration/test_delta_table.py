@@ -3,6 +3,7 @@ not memberlake's manifest -- delta-rs (PyPI `deltalake`) and Polars -- pointed a
 folder read exactly the current snapshot, time-travel to older kept ones, and keep doing so
 after pruning, racing generations, and on S3 (s3proxy)."""
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -152,3 +153,27 @@ def test_delta_table_on_s3(tmp_path):
         assert table.to_pyarrow_table(columns=["member_id"]).num_rows == summary["members"]
     finally:
         s3.stop()
+
+
+def test_erasure_moves_the_tables_to_the_revised_files(world, tmp_path):
+    """An erasure rewrites the current snapshot's files and deletes the old ones: the tables
+    follow the revision, so they neither name a deleted file nor still show the member."""
+    lake = world["lake"]
+    manifest = current_manifest(lake)
+    full = next(f for f in manifest["files"] if f["kind"] == "full")
+    victim = file_member_ids(lake, full["path"])[0]
+    env = dict(os.environ, MEMBERLAKE_PSEUDONYM_KEY="k" * 32)
+    proc = subprocess.run([BIN, "erase", "--member", victim, "--store", world["store"], "--lake", str(lake),
+                           "--audit-log", str(tmp_path / "audit.log"), "--yes"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    revised = current_manifest(lake)
+    assert revised["snapshot_id"] == manifest["snapshot_id"] and revised.get("revision", 0) >= 1
+    for f in revised["files"]:
+        folder = lake / (Path(f["path"]).parent if f["kind"] != "full" else "parquet/full-dataset")
+        table = deltalake.DeltaTable(str(folder))
+        ids = table.to_pyarrow_table(columns=["member_id"]).column("member_id").to_pylist()
+        assert victim not in ids, f["path"]
+        assert len(ids) == f["rows"], f["path"]
+    history = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset")).history(1)[0]
+    assert history["userMetadata"] == f"memberlake snapshot {manifest['snapshot_id']} revision {revised['revision']}"
