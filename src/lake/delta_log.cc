@@ -194,28 +194,14 @@ std::string CommitText(const std::string& table_root, const DeltaTableState& sta
   return out;
 }
 
-// Table id of the newest metaData action in the table, for keeping it across commits.
-std::string TableIdOf(const std::vector<Commit>& newest_first) {
-  for (const Commit& commit : newest_first) {
-    for (const Json& action : commit.actions) {
-      auto meta = action.find("metaData");
-      if (meta != action.end() && meta->is_object() && meta->contains("id") && (*meta)["id"].is_string()) {
-        return (*meta)["id"].get<std::string>();
-      }
-    }
-  }
-  return "";
-}
-
-arrow::Result<std::pair<DeltaTableState, std::string>> ReadStateAndId(const LakeStorage& lake,
-                                                                      const std::string& table_root) {
+arrow::Result<DeltaTableState> ReadState(const LakeStorage& lake, const std::string& table_root) {
   DeltaTableState state;
   ARROW_ASSIGN_OR_RAISE(auto names, lake.List(table_root + "/" + kLogFolder));
   std::vector<int64_t> versions;
   for (const std::string& name : names) {
     if (int64_t v = CommitVersion(name); v >= 0) versions.push_back(v);
   }
-  if (versions.empty()) return std::make_pair(state, std::string());
+  if (versions.empty()) return state;
   std::sort(versions.begin(), versions.end());
   state.version = versions.back();
   // Newest first, back to the newest commit of ours (it replaced the whole table) or version 0.
@@ -234,13 +220,15 @@ arrow::Result<std::pair<DeltaTableState, std::string>> ReadStateAndId(const Lake
         live[(*add)["path"].get<std::string>()] = true;
       } else if (auto remove = action.find("remove"); remove != action.end() && remove->contains("path")) {
         live.erase((*remove)["path"].get<std::string>());
-      } else if (auto meta = action.find("metaData"); meta != action.end() && meta->contains("schemaString")) {
-        state.schema_string = (*meta)["schemaString"].get<std::string>();
+      } else if (auto meta = action.find("metaData"); meta != action.end() && meta->is_object()) {
+        // Oldest to newest, so the newest metaData action wins.
+        if (meta->contains("schemaString")) state.schema_string = (*meta)["schemaString"].get<std::string>();
+        if (meta->contains("id") && (*meta)["id"].is_string()) state.table_id = (*meta)["id"].get<std::string>();
       }
     }
   }
   for (const auto& [path, shown] : live) state.files.push_back(path);
-  return std::make_pair(std::move(state), TableIdOf(newest_first));
+  return state;
 }
 
 arrow::Status CommitTable(LakeStorage& lake, const std::string& table_root, const SnapshotManifest& manifest,
@@ -255,11 +243,10 @@ arrow::Status CommitTable(LakeStorage& lake, const std::string& table_root, cons
     ARROW_ASSIGN_OR_RAISE(schema_string, DeltaSchemaString(*schema));
   }
   for (int round = 0; round < kCommitRounds; ++round) {
-    ARROW_ASSIGN_OR_RAISE(auto state_and_id, ReadStateAndId(lake, table_root));
-    const DeltaTableState& state = state_and_id.first;
+    ARROW_ASSIGN_OR_RAISE(DeltaTableState state, ReadState(lake, table_root));
     if (state.snapshot_id == SnapshotTag(manifest)) return arrow::Status::OK();  // already shown
     if (files.empty()) schema_string = state.schema_string;  // emptied: the schema stays
-    const std::string table_id = state_and_id.second.empty() ? NewTableId() : state_and_id.second;
+    const std::string table_id = state.table_id.empty() ? NewTableId() : state.table_id;
     std::string text = CommitText(table_root, state, manifest, table_files, schema_string, table_id);
     ARROW_ASSIGN_OR_RAISE(bool created, lake.CreateIfAbsent(LogPath(table_root, state.version + 1), text));
     if (created) return arrow::Status::OK();
@@ -297,8 +284,7 @@ arrow::Result<std::string> DeltaSchemaString(const arrow::Schema& schema) {
 }
 
 arrow::Result<DeltaTableState> ReadDeltaTableState(const LakeStorage& lake, const std::string& table_root) {
-  ARROW_ASSIGN_OR_RAISE(auto state_and_id, ReadStateAndId(lake, table_root));
-  return std::move(state_and_id.first);
+  return ReadState(lake, table_root);
 }
 
 arrow::Status CommitSnapshotToDeltaTables(LakeStorage& lake, const SnapshotManifest& manifest) {

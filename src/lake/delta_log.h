@@ -42,6 +42,7 @@ struct DeltaTableState {
                                       // an erasure revised it); empty if not ours
   std::vector<std::string> files;     // table-relative paths of the files it shows, sorted
   std::string schema_string;          // the Delta schema (JSON) of that version
+  std::string table_id;               // metaData.id, kept across commits; empty for a new table
 };
 
 // The latest state of the Delta table at `table_root`. Reads back from the newest commit to the
