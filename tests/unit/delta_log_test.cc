@@ -11,17 +11,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "temp_dir.h"
+
 namespace memberlake::lake {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path FreshDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("memberlake-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 TEST(DeltaSchema, MapsTheLakeTypesAndNamesWhatItCannotExpress) {
   auto schema = arrow::schema({arrow::field("member_id", arrow::utf8(), /*nullable=*/false),

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "crypto/sha256.h"
+#include "temp_dir.h"
 
 namespace memberlake::lake {
 namespace {
@@ -20,13 +21,6 @@ namespace {
 const PublishOptions kNotParquet{/*open_table_format=*/false};
 
 namespace fs = std::filesystem;
-
-fs::path FreshDir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("memberlake-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 TEST(RegionSlug, FollowsTheSeedLayout) {
   EXPECT_EQ(RegionSlug("Noord-Holland"), "noord-holland");
