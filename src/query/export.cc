@@ -26,8 +26,12 @@ namespace {
 
 bool IsNumeric(const arrow::DataType& type) { return arrow::is_integer(type.id()) || arrow::is_floating(type.id()); }
 
+bool IsNumericList(const arrow::DataType& type) {
+  return type.id() == arrow::Type::LIST && IsNumeric(*static_cast<const arrow::ListType&>(type).value_type());
+}
+
 std::string CsvCell(std::string text, const arrow::DataType& type, char separator) {
-  if (IsNumeric(type)) {
+  if (IsNumeric(type) || IsNumericList(type)) {  // a numeric list's items are a space apart
     if (separator == ';') std::replace(text.begin(), text.end(), '.', ',');  // decimal comma
     return text;
   }

@@ -31,6 +31,19 @@ arrow::Result<std::optional<std::string>> CellText(const arrow::Array& column, i
       return model::FormatIsoDate(model::CivilFromDays(static_cast<const arrow::Date32Array&>(column).Value(row)));
     case arrow::Type::TIMESTAMP:
       return model::FormatTimestampMs(static_cast<const arrow::TimestampArray&>(column).Value(row));
+    case arrow::Type::LIST: {
+      // A spreadsheet cell: the items in the scalars' own text, a space apart (a distribution's
+      // density points), not Arrow's debug rendering with its type name.
+      const auto& list = static_cast<const arrow::ListArray&>(column);
+      auto items = list.value_slice(row);
+      std::string text;
+      for (int64_t i = 0; i < items->length(); ++i) {
+        ARROW_ASSIGN_OR_RAISE(auto item, CellText(*items, i));
+        if (i) text.push_back(' ');
+        text += item.value_or("");
+      }
+      return text;
+    }
     default: {
       ARROW_ASSIGN_OR_RAISE(auto scalar, column.GetScalar(row));
       return scalar->ToString();

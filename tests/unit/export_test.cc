@@ -176,5 +176,26 @@ TEST(ExportTest, FramedPutsTextAroundThePieces) {
   EXPECT_EQ(Join(Pieces(*framed)), "{\"rows\":[{\"korte_naam\":\"Ëlla van Dijk\"},{\"korte_naam\":\"Jan Jansen\"}]}");
 }
 
+// A distribution report's density points are a list per group: in a spreadsheet they are the
+// numbers a space apart, in the CSV's decimal style, not Arrow's debug text with its type name.
+TEST(ExportTest, NumberListsAreSpreadsheetTextInTheCsvsDecimalStyle) {
+  arrow::ListBuilder lists(arrow::default_memory_pool(), std::make_shared<arrow::DoubleBuilder>());
+  auto& items = static_cast<arrow::DoubleBuilder&>(*lists.value_builder());
+  ASSERT_TRUE(lists.Append().ok());
+  ASSERT_TRUE(items.AppendValues({35.0, 36.25, -0.5}).ok());
+  ASSERT_TRUE(lists.AppendNull().ok());
+  auto kde = *lists.Finish();
+  auto table = arrow::Table::Make(arrow::schema({arrow::field("kde_x", kde->type())}), {kde});
+  ExportOptions dutch;
+  auto csv = ExportTable(*table, ExportFormat::kCsv, dutch);
+  ASSERT_TRUE(csv.ok()) << csv.status().ToString();
+  EXPECT_EQ(*csv, "\xEF\xBB\xBFkde_x\r\n35 36,25 -0,5\r\n\r\n");
+  ExportOptions comma;
+  comma.csv_separator = ',';
+  auto plain = ExportTable(*table, ExportFormat::kCsv, comma);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, "\xEF\xBB\xBFkde_x\r\n35 36.25 -0.5\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace memberlake::query
