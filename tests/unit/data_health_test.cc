@@ -22,6 +22,7 @@
 #include "server/metrics.h"
 #include "server/server_config.h"
 #include "store/sample_members.h"
+#include "sample_lake.h"
 
 namespace memberlake::jobs {
 namespace {
@@ -94,28 +95,14 @@ TEST(CompareSchema, AddedRemovedAndRetypedFields) {
   EXPECT_TRUE(CompareSchema(*registry->lake_schema(), *registry).retyped.empty());
 }
 
-class DeepCheckTest : public ::testing::Test {
+class DeepCheckTest : public SampleLakeTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("memberlake-health-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    registry_ = *model::FieldRegistry::LoadDefault();
-    store::StoreOptions options;
-    options.create_if_missing = true;
-    store_ = *store::OpenMemberStore("sqlite:" + (dir_ / "m.db").string(), registry_, options);
-    store::SampleOptions sample;
-    sample.members = 1200;
-    ASSERT_TRUE(store_->ImportRaw(**store::MakeSampleMembers(registry_, sample)).ok());
-    lake_ = *lake::LakeStorage::Open((dir_ / "lake").string(), true);
-    GenerateOptions generate;
-    generate.as_of = {2026, 1, 7};
-    auto summary = GenerateSnapshot(*store_, *lake_, generate);
-    ASSERT_TRUE(summary.ok()) << summary.status().ToString();
-    ASSERT_TRUE(summary->health.has_value());
-    EXPECT_TRUE(summary->health->passed());
-    manifest_ = summary->manifest;
+    MakeSampleLake("health", 1200);
+    ASSERT_TRUE(summary_.health.has_value());
+    EXPECT_TRUE(summary_.health->passed());
+    manifest_ = summary_.manifest;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   HealthReport Check(const lake::SnapshotManifest& manifest, store::MemberStore* store = nullptr) {
     DeepCheckOptions options;
@@ -125,10 +112,6 @@ class DeepCheckTest : public ::testing::Test {
     return *report;
   }
 
-  fs::path dir_;
-  std::shared_ptr<const model::FieldRegistry> registry_;
-  std::unique_ptr<store::MemberStore> store_;
-  std::shared_ptr<lake::LakeStorage> lake_;
   lake::SnapshotManifest manifest_;
 };
 

@@ -11,34 +11,16 @@
 #include "jobs/generate_snapshot.h"
 #include "query/member_source.h"
 #include "store/sample_members.h"
+#include "sample_lake.h"
 
 namespace memberlake::query {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ResultCacheTest : public ::testing::Test {
+class ResultCacheTest : public SampleLakeTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("memberlake-cache-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    registry_ = *model::FieldRegistry::LoadDefault();
-    store::StoreOptions options;
-    options.create_if_missing = true;
-    store_ = *store::OpenMemberStore("sqlite:" + (dir_ / "m.db").string(), registry_, options);
-    store::SampleOptions sample;
-    sample.members = 2000;
-    ASSERT_TRUE(store_->ImportRaw(**store::MakeSampleMembers(registry_, sample)).ok());
-    lake_ = *lake::LakeStorage::Open((dir_ / "lake").string(), true);
-    Generate();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  void Generate() {
-    jobs::GenerateOptions options;
-    options.as_of = {2026, 1, 7};
-    ASSERT_TRUE(jobs::GenerateSnapshot(*store_, *lake_, options).ok());
-  }
+  void SetUp() override { MakeSampleLake("cache", 2000); }
 
   QuerySpec CountActive() {
     QuerySpec spec;
@@ -55,11 +37,6 @@ class ResultCacheTest : public ::testing::Test {
     for (int64_t i = 0; i < counts->length(); ++i) total += counts->Value(i);
     return total;
   }
-
-  fs::path dir_;
-  std::shared_ptr<const model::FieldRegistry> registry_;
-  std::unique_ptr<store::MemberStore> store_;
-  std::shared_ptr<lake::LakeStorage> lake_;
 };
 
 TEST_F(ResultCacheTest, ServesRepeatsAndNeverStaleData) {
