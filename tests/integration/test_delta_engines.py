@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import AS_OF, BIN, ROOT, run, run_json
+from conftest import AS_OF, BIN, ROOT, generate_versions, run, run_json
 
 ENGINE_PYTHON = ROOT / ".venv-duckdb-delta" / "bin" / "python"
 DUCKDB_SQL = Path(__file__).parent / "engines" / "duckdb_delta_sql.py"
@@ -67,6 +67,18 @@ def lakes(tmp_path_factory):
             "current": manifest_of(lake)}
 
 
+@pytest.fixture(scope="module")
+def checkpointed(tmp_path_factory):
+    """Twelve versions, whose JSON commits 0..10 are then deleted: version 10 exists only as its
+    checkpoint (lake/delta_checkpoint.h), so a reader that reaches it read the checkpoint."""
+    lake = generate_versions(tmp_path_factory.mktemp("checkpointed"), 12)
+    log = lake / "parquet" / "full-dataset" / "_delta_log"
+    assert (log / "00000000000000000010.checkpoint.parquet").exists()
+    for commit in range(11):
+        (log / f"{commit:020d}.json").unlink()
+    return {"lake": lake, "table": lake / "parquet" / "full-dataset", "members": manifest_of(lake)["members"]}
+
+
 # --- DuckDB (delta extension) -------------------------------------------------------------
 
 
@@ -115,6 +127,12 @@ def test_duckdb_follows_an_erasure_and_matches_regional_stats(lakes, duckdb_delt
     assert stats == report_rows(erased)
 
 
+def test_duckdb_reads_a_checkpoint(checkpointed, duckdb_delta):
+    table = checkpointed["table"]
+    assert duckdb(f"SELECT count(*) FROM delta_scan('{table}')") == [[checkpointed["members"]]]
+    assert duckdb(f"SELECT count(*) FROM delta_scan('{table}', version => 10)") == [[checkpointed["members"] - 1]]
+
+
 # --- Spark (delta-spark) --------------------------------------------------------------------
 
 
@@ -127,7 +145,12 @@ def spark():
                .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
                .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "1")
                .config("spark.jars.ivy", str(CACHE / "ivy"))  # delta-spark's jars, fetched once
+               .config("spark.jars.ivySettings", str(Path(__file__).parent / "engines" / "ivysettings.xml"))
                .config("spark.sql.session.timeZone", "UTC")
+               # A few small tables: one partition for Delta's state reconstruction (default 50),
+               # and a JVM tuned to start fast rather than to run long.
+               .config("spark.databricks.delta.snapshotPartitions", "1")
+               .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
                .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
                .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -166,3 +189,18 @@ def test_spark_follows_an_erasure_and_matches_regional_stats(lakes, spark):
     assert latest.userMetadata.endswith(f"revision {manifest_of(erased)['revision']}")
     stats = spark.sql(REGIONAL_STATS.format(table=f"delta.`{full}`")).collect()
     assert [[r.regio, r.lidmaatschap, r.n] for r in stats] == report_rows(erased)
+
+
+def test_spark_reads_a_checkpoint(checkpointed, spark, tmp_path):
+    """Spark wants a contiguous log from a checkpoint (or version 0): it reads the table whose
+    commits 0..10 are gone from checkpoint 10 and commit 11, and refuses the same log without
+    the checkpoint. (Its time travel also wants the commit file of the version, so VERSION AS OF
+    10 is checked by DuckDB and delta-rs only.)"""
+    table = checkpointed["table"]
+    assert spark.read.format("delta").load(str(table)).count() == checkpointed["members"]
+    bare = tmp_path / "no-checkpoint"
+    shutil.copytree(table, bare)
+    for name in ("00000000000000000010.checkpoint.parquet", "_last_checkpoint"):
+        (bare / "_delta_log" / name).unlink()
+    with pytest.raises(Exception):
+        spark.read.format("delta").load(str(bare)).count()

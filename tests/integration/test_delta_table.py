@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import AS_OF, BIN, run, run_json
+from conftest import AS_OF, BIN, generate_versions, run, run_json
 from peers import S3Server
 
 deltalake = pytest.importorskip("deltalake")
@@ -177,17 +177,6 @@ def test_erasure_moves_the_tables_to_the_revised_files(world, tmp_path):
         assert len(ids) == f["rows"], f["path"]
     history = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset")).history(1)[0]
     assert history["userMetadata"] == f"memberlake snapshot {manifest['snapshot_id']} revision {revised['revision']}"
-
-
-def generate_versions(tmp_path, count, members=40):
-    """A lake whose tables have versions 0..count-1 (one member more before every generation)."""
-    store = f"sqlite:{tmp_path / 'members.db'}"
-    lake = tmp_path / "lake"
-    run("seed", "--store", store, "--members", members, "--seed", 4)
-    for n in range(count):
-        run("members", "add", "--store", store, "--json", json.dumps(dict(MEMBER, email=f"v{n}@example.nl")))
-        run("generate", "--store", store, "--lake", lake, "--as-of", AS_OF)
-    return lake
 
 
 def test_a_checkpoint_every_ten_versions_lets_readers_skip_the_log(tmp_path):
