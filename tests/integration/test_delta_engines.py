@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -153,7 +152,6 @@ def spark():
                .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1")
                .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
                .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
         session = delta.configure_spark_with_delta_pip(builder).getOrCreate()
     except Exception as error:  # no Java 17+, or the jars could not be fetched
