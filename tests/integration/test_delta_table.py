@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import AS_OF, BIN, run, run_json
+from conftest import AS_OF, BIN, generate_versions, run, run_json
 from peers import S3Server
 
 deltalake = pytest.importorskip("deltalake")
@@ -177,3 +177,35 @@ def test_erasure_moves_the_tables_to_the_revised_files(world, tmp_path):
         assert len(ids) == f["rows"], f["path"]
     history = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset")).history(1)[0]
     assert history["userMetadata"] == f"memberlake snapshot {manifest['snapshot_id']} revision {revised['revision']}"
+
+
+def test_a_checkpoint_every_ten_versions_lets_readers_skip_the_log(tmp_path):
+    """Version 10 gets a checkpoint (Parquet, the whole table state) and _last_checkpoint. With
+    the JSON commits up to and including 10 deleted, delta-rs and Polars still read the current
+    snapshot, and version 10 itself, which only the checkpoint describes then (without it:
+    "No files in log segment")."""
+    lake = generate_versions(tmp_path, 12)
+    log = lake / "parquet" / "full-dataset" / "_delta_log"
+    assert sorted(p.name for p in log.glob("*.checkpoint.parquet")) == ["00000000000000000010.checkpoint.parquet"]
+    last = json.loads((log / "_last_checkpoint").read_text())
+    checkpoint = pq.read_table(log / "00000000000000000010.checkpoint.parquet").to_pylist()
+    assert last["version"] == 10 and last["size"] == len(checkpoint)
+    adds = [row["add"] for row in checkpoint if row["add"]]
+    assert last["numOfAddFiles"] == len(adds) == 1
+    assert sum(1 for row in checkpoint if row["metaData"]) == 1 and sum(1 for row in checkpoint if row["protocol"]) == 1
+    assert "minValues" not in adds[0]["stats"]  # row counts only, no member data in the log
+    # Regional tables are checkpointed too, at their own version 10.
+    assert (lake / "parquet" / "regional" / "utrecht" / "_delta_log" / "_last_checkpoint").exists()
+    version_10 = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset"), version=10)
+    version_10_files = sorted(version_10.file_uris())
+    for commit in range(11):
+        (log / f"{commit:020d}.json").unlink()
+    manifest = current_manifest(lake)
+    full = next(f for f in manifest["files"] if f["kind"] == "full")
+    from_checkpoint = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset"), version=10)
+    assert sorted(from_checkpoint.file_uris()) == version_10_files
+    assert from_checkpoint.to_pyarrow_table().num_rows == manifest["members"] - 1
+    table = deltalake.DeltaTable(str(lake / "parquet" / "full-dataset"))
+    assert table.version() == 11
+    assert delta_member_ids(lake / "parquet" / "full-dataset") == file_member_ids(lake, full["path"])
+    assert polars.read_delta(str(lake / "parquet" / "full-dataset")).height == manifest["members"]

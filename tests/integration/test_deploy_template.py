@@ -101,3 +101,87 @@ def test_stream_arn_parameter_takes_a_stream_not_a_table():
     assert re.fullmatch(pattern, stream)
     assert not re.fullmatch(pattern, "arn:aws:dynamodb:eu-west-1:123456789012:table/Members")
     assert not re.fullmatch(pattern, "Members")
+
+
+def delta_tables(template):
+    """name -> (Glue TableInput, loop variable or None) of every AWS::Glue::Table, with the
+    ForEach loops as (variable, values, TableInput)."""
+    plain, loops = {}, {}
+    for key, value in template["Resources"].items():
+        if key.startswith("Fn::ForEach::"):
+            variable, values, body = value
+            (_, resource), = body.items()
+            if resource["Type"] == "AWS::Glue::Table":
+                loops[key] = (variable, values, resource["Properties"]["TableInput"])
+        elif isinstance(value, dict) and value.get("Type") == "AWS::Glue::Table":
+            plain[key] = value["Properties"]["TableInput"]
+    return plain, loops
+
+
+def sub(value):
+    """The template string of a !Sub (the value itself for a plain string)."""
+    return value["Fn::Sub"] if isinstance(value, dict) else value
+
+
+def assert_delta(table_input, folder):
+    assert table_input["TableType"] == "EXTERNAL_TABLE"
+    assert table_input["Parameters"]["table_type"] == "DELTA"
+    assert "Columns" not in table_input["StorageDescriptor"]  # Athena takes the schema from the log
+    location = sub(table_input["StorageDescriptor"]["Location"])
+    assert location == "s3://${LakeBucket}/${LakePrefix}/parquet/" + folder + "/", location
+
+
+def test_glue_tables_for_every_delta_table():
+    """The full dataset, every region of the registry and every view of config/fields.toml is a
+    Glue table Athena reads as Delta (table_type DELTA, the table folder as location)."""
+    registry = tomllib.loads((ROOT / "config" / "fields.toml").read_text())
+    regions = next(f["values"] for f in registry["field"] if f["name"] == "regio")
+    template = load(TEMPLATE)
+    assert template["Resources"]["LakeDatabase"]["Type"] == "AWS::Glue::Database"
+    plain, loops = delta_tables(template)
+    assert list(plain) == ["FullDatasetTable"]
+    assert_delta(plain["FullDatasetTable"], "full-dataset")
+    variable, slugs, regional = loops["Fn::ForEach::RegionalTables"]
+    assert sorted(slugs) == sorted(slug(r) for r in regions)
+    assert_delta(regional, "regional/${" + variable + "}")
+    variable, views, view = loops["Fn::ForEach::ViewTables"]
+    assert sorted(views) == sorted(v["name"] for v in registry["view"])
+    assert_delta(view, "filtered-views/${" + variable + "}")
+    for table in [plain["FullDatasetTable"], regional, view]:
+        assert table.get("PartitionKeys") is None
+
+
+def test_athena_workgroup_enforces_results_and_engine_v3():
+    template = load(TEMPLATE)
+    resources = template["Resources"]
+    config = resources["LakeQueryWorkgroup"]["Properties"]["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"  # Delta needs v3
+    assert "${AthenaResultsBucket}" in str(config["ResultConfiguration"]["OutputLocation"])
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] in ("SSE_S3", "SSE_KMS")
+    results = resources["AthenaResultsBucket"]["Properties"]
+    assert results["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    assert any("ExpirationInDays" in rule for rule in results["LifecycleConfiguration"]["Rules"])
+
+
+def test_athena_access_is_all_regions_and_regional_policies_do_not_get_it():
+    """Athena reads S3 with the caller's credentials: the regional read policies grant no Athena,
+    Glue or other prefix, and the one query policy (for board / System roles with Regio_All)
+    reads the lake's parquet/ prefix and writes only to the results bucket."""
+    template = load(TEMPLATE)
+    _, _, body = template["Resources"]["Fn::ForEach::RegionalReaders"]
+    (_, regional), = body.items()
+    regional_actions = {a for s in regional["Properties"]["PolicyDocument"]["Statement"] for a in s["Action"]}
+    assert not any(a.startswith(("athena:", "glue:")) for a in regional_actions)
+    policy = template["Resources"]["LakeQueryPolicy"]["Properties"]
+    assert "Regio_All" in policy["Description"]
+    for statement in policy["PolicyDocument"]["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions, resource = statement["Action"], str(statement["Resource"])
+        if any(a.startswith("athena:") for a in actions):
+            assert "workgroup/${LakeQueryWorkgroup}" in resource and "*" not in resource.split("workgroup/")[1]
+        if "s3:PutObject" in actions:
+            assert "LakeBucket" not in resource and "AthenaResultsBucket" in resource
+        elif "s3:GetObject" in actions:
+            assert sub(statement["Resource"]).endswith("${LakeBucket}/${LakePrefix}/parquet/*"), resource
+        assert not any(a in ("s3:*", "s3:DeleteObject", "glue:*", "athena:*") for a in actions)
