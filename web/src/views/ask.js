@@ -5,7 +5,7 @@
 // server and a role that reads member data).
 import { ApiError, sendJson } from "../api.js";
 import { clear, field, h, statusLine } from "../dom.js";
-import { num } from "../format.js";
+import { date, num } from "../format.js";
 import { errorBox, heading, table } from "../ui.js";
 
 const MAX_CHARS = 2000;  // the server's limit (ai.max_question_chars)
@@ -84,15 +84,19 @@ function queryList(queries) {
         : resultTable(run.result || {}, `Resultaat van ${run.tool === "run_report" ? "rapport" : "query"} ${i + 1}`, i + 1))));
 }
 
+function seconds(ms) {
+  return ms < 1000 ? `${num(ms || 0)} ms` : `${num(ms / 1000)} s`;
+}
+
 function answerView(data) {
   const t = data.tokens || {};
   return h("section", { "aria-labelledby": "ask-answer-title", "data-testid": "ask-answer" },
     h("h2", { id: "ask-answer-title" }, "Antwoord"),
     h("div", { class: "card ask-text" }, data.answer),
     h("p", { class: "meta", "data-testid": "ask-meta" },
-      `Model ${data.model} · ${data.scope === "all" ? "alle regio's" : `regio ${data.scope}`} · peildatum ${data.as_of}`,
+      `Model ${data.model} · ${data.scope === "all" ? "alle regio's" : `regio ${data.scope}`} · peildatum ${date(data.as_of)}`,
       ` · groepen kleiner dan ${num(data.k)} weggelaten · ${num(data.rounds)} ${data.rounds === 1 ? "aanroep" : "aanroepen"} van het model`,
-      ` · ${num((data.elapsed_ms || 0) / 1000)} s`),
+      ` · ${seconds(data.elapsed_ms)}`),
     h("p", { class: "meta", "data-testid": "ask-tokens" },
       `Tokens: ${num(t.prompt)} in de vragen aan het model, ${num(t.completion)} in zijn antwoorden, ${num(t.total)} samen`,
       t.counted !== t.total ? ` (${num(t.counted)} geteld voor je dagbudget)` : " (geteld voor je dagbudget)"),
