@@ -17,22 +17,14 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, BIN, run, run_json
-from fake_llm import ALL_BODIES, FakeLlm, tool_results
+from fake_llm import ALL_BODIES, KEY_ENV, ai_section, fake, tool_results  # noqa: F401
 from server_support import Keys, Server
 
-KEY_ENV = "MEMBERLAKE_TEST_AI_KEY"
 KEY = "sk-test-0123456789abcdef"
 ADMIN = ["Members_Read", "Regio_All"]
 UTRECHT = ["Members_Read", "Regio_Utrecht"]
 # Crafted members: motortype groups of exactly 4 and 5 in Utrecht (and their personal data).
 CRAFTED = [("Vier", 4), ("Vijf", 5)]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeLlm()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -78,27 +70,21 @@ def api(world, fake, tmp_path_factory):
     base = tmp_path_factory.mktemp("ask-server")
     keys_file = base / "api_keys.toml"
     keys_file.write_text("# memberlake API keys (hashes only)\n")
-    ai = f"""
-[ai]
-base_url = "{fake.url}"
-model = "fake/model"
-api_key_env = "{KEY_ENV}"
-timeout_seconds = 2
-question_timeout_seconds = 30
-max_retries = 2
-max_retry_wait_seconds = 3
-max_rounds = 3
-"""
-    os.environ[KEY_ENV] = KEY
-    try:
-        server = Server(base, world["store"], world["lake"], Keys(), keys_file, data_extra=ai)
-    finally:
-        del os.environ[KEY_ENV]
+    server = start_server(base, world, keys_file, ai_section(fake, max_retries=2, max_retry_wait_seconds=3, max_rounds=3))
     yield server
     if server.proc.poll() is None:
         assert server.stop() == 0
     # Over every test of this module: nothing personal ever reached the model.
     assert_no_personal_data(world, ALL_BODIES)
+
+
+def start_server(base, world, keys_file, ai, as_of=AS_OF):
+    """A server over the world's store and lake with the [ai] section `ai`, the key in its environment."""
+    os.environ[KEY_ENV] = KEY
+    try:
+        return Server(base, world["store"], world["lake"], Keys(), keys_file, data_extra=ai, as_of=as_of)
+    finally:
+        del os.environ[KEY_ENV]
 
 
 def assert_no_personal_data(world, bodies):
@@ -350,23 +336,10 @@ def test_the_servers_daily_budget_survives_a_restart_and_is_fresh_the_next_day(w
     caller a fresh day; the next day (data.as_of, the server's today, one day on) does."""
     keys_file = tmp_path / "api_keys.toml"
     keys_file.write_text("# memberlake API keys (hashes only)\n")
-    ai = f"""
-[ai]
-base_url = "{fake.url}"
-model = "fake/model"
-api_key_env = "{KEY_ENV}"
-timeout_seconds = 2
-question_timeout_seconds = 30
-max_retries = 0
-daily_tokens_per_caller = 50
-"""
+    ai = ai_section(fake, max_retries=0, daily_tokens_per_caller=50)
 
     def start(as_of):
-        os.environ[KEY_ENV] = KEY
-        try:
-            return Server(tmp_path, world["store"], world["lake"], Keys(), keys_file, data_extra=ai, as_of=as_of)
-        finally:
-            del os.environ[KEY_ENV]
+        return start_server(tmp_path, world, keys_file, ai, as_of)
 
     server = start(AS_OF)
     fake.script({"content": "first"})

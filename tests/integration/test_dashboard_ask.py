@@ -17,33 +17,15 @@ import pytest
 from conftest import AS_OF
 from dashboard_support import (ROOT, Dashboard, Leaks, axe_problems, browser, go, nav_titles,  # noqa: F401
                                new_page, require_dashboard, seeded_members, sign_in, wait_view)
-from fake_llm import FakeLlm, tool_results
-
-KEY_ENV = "MEMBERLAKE_TEST_AI_KEY"
+from fake_llm import KEY_ENV, ai_section, fake, tool_results  # noqa: F401
 BY_REGION = {"where": ["status=Actief"], "group_by": ["regio"], "aggregates": ["count"]}
 QUESTION = "Hoeveel actieve leden hebben we per regio?"
 
 
 @pytest.fixture(scope="module")
-def fake():
-    server = FakeLlm()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def dash(tmp_path_factory, bin_path, fake):
     require_dashboard()
-    ai = f"""
-[ai]
-base_url = "{fake.url}"
-model = "fake/model"
-api_key_env = "{KEY_ENV}"
-timeout_seconds = 2
-question_timeout_seconds = 30
-max_retries = 0
-"""
-    dash = Dashboard(tmp_path_factory.mktemp("dashboard-ask"), members=800, extra_config=ai,
+    dash = Dashboard(tmp_path_factory.mktemp("dashboard-ask"), members=800, extra_config=ai_section(fake, max_retries=0),
                      env={KEY_ENV: "sk-test-dashboard"})
     yield dash
     dash.stop()

@@ -308,6 +308,13 @@ TEST(AiConfig, TheServerSectionIsReadCheckedAndOptional) {
   EXPECT_EQ(set->ai.client.request_timeout_ms, 1500);
   EXPECT_EQ(set->ai.k, 7);
   EXPECT_EQ(set->ai.client.base_url, "http://127.0.0.1:9/v1");
+  // The token budget's file: next to the audit log by default, else the setting, relative to the config.
+  EXPECT_EQ(set->ai.budget_file,
+            (std::filesystem::path(set->audit_log).parent_path() / "ask-budget.json").string());
+  EXPECT_TRUE(none->ai.budget_file.empty());
+  auto placed = server::ServerConfig::LoadString(base + "[ai]\nbudget_file = \"state/budget.json\"\n", "/tmp");
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  EXPECT_EQ(placed->ai.budget_file, "/tmp/state/budget.json");
   unsetenv("MEMBERLAKE_UNIT_AI_KEY");
   auto unset = set->ai.ClientOptions();
   EXPECT_NE(unset.status().message().find("MEMBERLAKE_UNIT_AI_KEY is not set"), std::string::npos);
