@@ -29,6 +29,9 @@ struct AiConfig {
   ChatClientOptions client;
   AskOptions ask;
   int k = 5;
+  // The server's tokens per caller today, kept across restarts (ai/token_budget.h); empty:
+  // counted in memory. Default: ask-budget.json next to a local audit log.
+  std::string budget_file;
 
   // The client's options with the key read from the environment; AiError(kNotConfigured)
   // when disabled or the variable is unset, naming what to set.

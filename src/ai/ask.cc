@@ -48,30 +48,6 @@ int64_t TokensOf(const ChatResponse& response) {
 
 }  // namespace
 
-arrow::Status TokenBudget::Check(const std::string& actor, const std::string& day) const {
-  const int64_t used = Used(actor, day);
-  if (used < limit_) return arrow::Status::OK();
-  return AiError(AiErrorKind::kBudget, "the daily limit of " + std::to_string(limit_) + " tokens for " + actor +
-                                           " is used up (" + std::to_string(used) +
-                                           " used today; it resets at midnight, Europe/Amsterdam)");
-}
-
-void TokenBudget::Add(const std::string& actor, const std::string& day, int64_t tokens) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto& [entry_day, used] = used_[actor];
-  if (entry_day != day) {
-    entry_day = day;
-    used = 0;
-  }
-  used += tokens;
-}
-
-int64_t TokenBudget::Used(const std::string& actor, const std::string& day) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = used_.find(actor);
-  return it == used_.end() || it->second.first != day ? 0 : it->second.second;
-}
-
 arrow::Result<ChatClientOptions> AiConfig::ClientOptions() const {
   if (!enabled) return AiError(AiErrorKind::kNotConfigured, "AI questions are not configured (no [ai] section)");
   const char* key = api_key_env.empty() ? nullptr : std::getenv(api_key_env.c_str());
@@ -84,8 +60,6 @@ arrow::Result<ChatClientOptions> AiConfig::ClientOptions() const {
   options.api_key = key;
   return options;
 }
-
-std::string BudgetDay() { return model::FormatIsoDate(model::TodayInAmsterdam(std::chrono::system_clock::now())); }
 
 int64_t TokensInAuditDetail(std::string_view detail, std::string_view day) {
   Json parsed = Json::parse(detail, nullptr, false);
@@ -172,7 +146,7 @@ AskAnswer Ask(const ChatClient& client, const AskTools& tools, const AskOptions&
   if (question.size() > options.max_question_chars) {
     return finish(arrow::Status::Invalid("question: longer than ", options.max_question_chars, " characters"));
   }
-  const std::string day = a.day = BudgetDay();
+  const std::string day = a.day = budget != nullptr ? budget->Today() : BudgetDay();
   Json messages = Json::array({Json{{"role", "system"}, {"content", SystemPrompt(tools)}},
                                Json{{"role", "user"}, {"content", question}}});
   int tool_rounds = 0;
@@ -192,7 +166,11 @@ AskAnswer Ask(const ChatClient& client, const AskTools& tools, const AskOptions&
     a.usage.prompt_tokens += response->usage.prompt_tokens;
     a.usage.completion_tokens += response->usage.completion_tokens;
     a.counted_tokens += TokensOf(*response);
-    if (budget != nullptr) budget->Add(actor, day, TokensOf(*response));
+    if (budget != nullptr) {
+      // Spent either way; a budget that cannot be saved ends the question (a restart would
+      // otherwise forget these tokens) with the reason, rather than answer over it.
+      if (auto saved = budget->Add(actor, day, TokensOf(*response)); !saved.ok()) return finish(saved);
+    }
     if (!response->model.empty()) a.model = response->model;
     if (response->tool_calls.empty()) {
       if (response->content.empty()) {

@@ -7,8 +7,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,25 +17,10 @@
 #include "ai/ask_tools.h"
 #include "ai/ai_config.h"
 #include "ai/chat_client.h"
+#include "ai/token_budget.h"
 
 namespace memberlake::ai {
 
-
-// Tokens each caller used per day. Thread-safe.
-class TokenBudget {
- public:
-  explicit TokenBudget(int64_t daily_limit) : limit_(daily_limit) {}
-  int64_t limit() const { return limit_; }
-  // AiError(kBudget) when `actor` has used the day's tokens.
-  arrow::Status Check(const std::string& actor, const std::string& day) const;
-  void Add(const std::string& actor, const std::string& day, int64_t tokens);
-  int64_t Used(const std::string& actor, const std::string& day) const;
-
- private:
-  int64_t limit_;
-  mutable std::mutex mutex_;
-  std::map<std::string, std::pair<std::string, int64_t>> used_;  // actor -> (day, tokens)
-};
 
 struct AskAnswer {
   arrow::Status status;  // not ok: the question failed (the trace below is still filled)
@@ -64,7 +47,7 @@ struct AskAnswer {
   Json AuditDetail() const;
 };
 
-// Answers `question` for `actor` (the budget's key). `on_text` receives the answer's text as it
+// Answers `question` for `actor` (the budget's key; the day is the budget's, else BudgetDay()). `on_text` receives the answer's text as it
 // streams. Never throws; problems are in AskAnswer::status (AiErrorOf tells the kind, Invalid
 // for a bad question).
 AskAnswer Ask(const ChatClient& client, const AskTools& tools, const AskOptions& options, TokenBudget* budget,
@@ -72,8 +55,6 @@ AskAnswer Ask(const ChatClient& client, const AskTools& tools, const AskOptions&
               const std::function<void(std::string_view)>& on_text = {});
 
 
-// The day key of the budget: today in Europe/Amsterdam, YYYY-MM-DD.
-std::string BudgetDay();
 // Tokens recorded for `day` in an audit detail made by AskAnswer::AuditDetail (0 for other
 // text or another day): lets a budget resume from the audit trail.
 int64_t TokensInAuditDetail(std::string_view detail, std::string_view day);

@@ -48,7 +48,7 @@ arrow::Status SeedBudget(const server::AuditLog& log, const std::string& actor, 
     if (records.empty()) return arrow::Status::OK();
     for (const auto& record : records) {
       if (record.event.action == "ask" && record.event.actor == actor) {
-        budget->Add(actor, day, ai::TokensInAuditDetail(record.event.detail, day));
+        ARROW_RETURN_NOT_OK(budget->Add(actor, day, ai::TokensInAuditDetail(record.event.detail, day)));
       }
       after = record.seq;
     }

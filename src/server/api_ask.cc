@@ -78,7 +78,11 @@ arrow::Result<ApiResponse> ApiService::Impl::Ask(const ApiRequest& request, cons
   AuditNote failed = *note;
   note->action.clear();
   WriteAudit(caller, failed, arrow::Status::IOError(detail.dump()));
-  ApiResponse error = ErrorResponse(HttpStatusOf(*kind), answer.status.message());
+  // The kind as well, so the dashboard can say in Dutch what went wrong without parsing English.
+  const int status = HttpStatusOf(*kind);
+  ApiResponse error = JsonResponse(status, Json{{"error", {{"status", status},
+                                                           {"message", answer.status.message()},
+                                                           {"kind", ai::AiErrorKindName(*kind)}}}});
   if (*kind == ai::AiErrorKind::kRateLimited) error.headers.emplace_back("Retry-After", "30");
   return error;
 }

@@ -47,10 +47,17 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->policy, AccessPolicy::LoadString(text, config.access_policy, impl->registry));
   }
   ARROW_ASSIGN_OR_RAISE(impl->catalog, query::ReportCatalog::LoadDefault(*impl->registry));
-  impl->ask_budget = std::make_unique<ai::TokenBudget>(config.ai.ask.daily_tokens);
   if (!config.as_of.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->fixed_as_of, model::ParseIsoDate(config.as_of));
     impl->has_fixed_as_of = true;
+  }
+  // The budget's day is the server's today: data.as_of when fixed (tests), else Europe/Amsterdam.
+  Impl* self = impl.get();
+  ai::TokenBudget::DayClock day = [self] { return model::FormatIsoDate(self->Today()); };
+  if (config.ai.budget_file.empty()) {
+    impl->ask_budget = std::make_unique<ai::TokenBudget>(config.ai.ask.daily_tokens, day);
+  } else {
+    ARROW_ASSIGN_OR_RAISE(impl->ask_budget, ai::TokenBudget::Open(config.ai.ask.daily_tokens, config.ai.budget_file, day));
   }
   if (!config.lake.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->lake, lake::LakeStorage::Open(config.lake, /*create=*/true));
@@ -423,6 +430,8 @@ arrow::Result<ApiResponse> ApiService::Impl::Me(const Caller& caller) {
                                 {"actions", actions},
                                 {"regions", regions},
                                 {"restricted_fields", caller.grant.restricted_fields},
+                                // may ask questions (POST /api/ask): enabled here, and the member-data read
+                                {"ask", config.ai.enabled && caller.grant.all_reports && caller.grant.Can(Action::kRead)},
                                 {"reports", caller.grant.all_reports ? "all"
                                             : caller.grant.communication_reports ? "communication" : "none"}});
 }

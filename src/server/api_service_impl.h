@@ -78,7 +78,7 @@ class ApiService::Impl {
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
   Metrics metrics;
-  std::unique_ptr<ai::TokenBudget> ask_budget;  // tokens per caller per day (this process)
+  std::unique_ptr<ai::TokenBudget> ask_budget;  // tokens per caller per day (config.ai.budget_file)
   store::StorePool::Opener store_opener;
   // Last, so that they go first: their threads use everything above (see ~Impl).
   std::unique_ptr<jobs::GenerationJobs> generation;

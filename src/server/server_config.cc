@@ -129,6 +129,7 @@ arrow::Status ReadAi(const toml::table& doc, Reader* r, ServerConfig* c) {
   r->Get("ai", "max_rounds", &rounds);
   r->Get("ai", "daily_tokens_per_caller", &a.ask.daily_tokens);
   r->Get("ai", "k", &k);
+  r->Get("ai", "budget_file", &a.budget_file);
   ARROW_RETURN_NOT_OK(r->status);
   if (o.base_url.rfind("http://", 0) != 0 && o.base_url.rfind("https://", 0) != 0) {
     return arrow::Status::Invalid("server config: ai.base_url must start with http:// or https://");
@@ -182,7 +183,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
       {"audit", {"path", "key_env"}},
       {"ai", {"base_url", "model", "api_key_env", "referer", "title", "connect_timeout_seconds", "timeout_seconds",
               "question_timeout_seconds", "max_retries", "max_retry_wait_seconds", "stream", "max_tokens", "max_rounds",
-              "daily_tokens_per_caller", "k"}},
+              "daily_tokens_per_caller", "k", "budget_file"}},
       {"privacy", {"pseudonym_key_env"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
@@ -371,6 +372,15 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   } else if (c.audit_log.empty()) {
     std::string anchor = c.lake.empty() ? base_dir : c.lake.substr(c.lake.rfind("file://", 0) == 0 ? 7 : 0);
     c.audit_log = (std::filesystem::path(anchor).parent_path() / "audit" / "audit.log").string();
+  }
+  // The tokens callers used today, next to a local audit log unless set; with the trail on S3
+  // (Lambda) and no setting, counted per process only.
+  if (c.ai.enabled) {
+    if (!c.ai.budget_file.empty()) {
+      c.ai.budget_file = Resolve(base_dir, c.ai.budget_file);
+    } else if (c.audit_log.find("://") == std::string::npos) {
+      c.ai.budget_file = (std::filesystem::path(c.audit_log).parent_path() / "ask-budget.json").string();
+    }
   }
   return c;
 }

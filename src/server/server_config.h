@@ -98,7 +98,7 @@ struct ServerConfig {
   // [ai] questions answered by a language model (POST /api/ask, docs/ai.md): base_url, model,
   // api_key_env, referer, title, connect_timeout_seconds, timeout_seconds,
   // question_timeout_seconds, max_retries, max_retry_wait_seconds, stream, max_tokens,
-  // max_rounds, daily_tokens_per_caller, k. Without the section /api/ask answers 404.
+  // max_rounds, daily_tokens_per_caller, k, budget_file. Without the section /api/ask answers 404.
   ai::AiConfig ai;
 
   static arrow::Result<ServerConfig> LoadFile(const std::string& path);

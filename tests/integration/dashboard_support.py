@@ -49,11 +49,12 @@ def free_port():
 class Dashboard:
     """A seeded store, a generated lake, one API key per role and a server serving web/dist."""
 
-    def __init__(self, base: Path, members=2000, seed=11, port=0, auth=None):
+    def __init__(self, base: Path, members=2000, seed=11, port=0, auth=None, extra_config="", env=None):
         # auth: the [auth] section's sign-in settings (default: HS256 tokens of server_support)
         self.auth = auth or (f'issuer = "{ISSUER}"\naudience = "{AUDIENCE}"\n'
                              'hs256_secret_env = "MEMBERLAKE_TEST_JWT_SECRET"')
         self.base = base
+        self.extra_config, self.extra_env = extra_config, env or {}  # more config sections, their variables
         self.store = f"sqlite:{base / 'members.db'}"
         self.lake = base / "lake"
         run("seed", "--store", self.store, "--members", members, "--seed", seed)
@@ -92,8 +93,9 @@ api_keys_file = "{self.keys_file}"
 
 [audit]
 path = "{self.base / 'audit' / 'audit.log'}"
+{self.extra_config}
 """)
-        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET)
+        env = dict(os.environ, MEMBERLAKE_TEST_JWT_SECRET=SECRET, **self.extra_env)
         self.proc = subprocess.Popen([BIN, "serve", "--config", str(config)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
@@ -218,3 +220,17 @@ def go(page, title):
     link.click()
     page.wait_for_function("h => location.hash === h || location.hash.startsWith(h + '?')", arg=href)
     wait_view(page)
+
+
+AXE_RULES = "['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']"
+
+
+def axe_problems(page):
+    """axe-core's serious and critical violations on the page as it is now (the page's context
+    needs bypass_csp=True: the checker is added as a script)."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(f"""async () => {{
+        const r = await axe.run(document, {{runOnly: {{type: 'tag', values: {AXE_RULES}}}}});
+        return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => `${{v.id}} (${{v.impact}}): ${{v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}}`);
+    }}""")

@@ -17,7 +17,26 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 ALL_BODIES = []
+KEY_ENV = "MEMBERLAKE_TEST_AI_KEY"  # the variable the tests' [ai] sections name for the key
+
+
+@pytest.fixture(scope="module")
+def fake():
+    """One scripted model per test module."""
+    server = FakeLlm()
+    yield server
+    server.stop()
+
+
+def ai_section(fake, **settings):
+    """A server config's [ai] section asking `fake`, with short timeouts; `settings` add or
+    override keys (max_retries=0, daily_tokens_per_caller=50, ...)."""
+    values = {"base_url": fake.url, "model": "fake/model", "api_key_env": KEY_ENV, "timeout_seconds": 2,
+              "question_timeout_seconds": 30, **settings}
+    return "\n[ai]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
 
 
 class FakeLlm:

@@ -80,7 +80,7 @@ class Response:
 
 class Server:
     def __init__(self, base: Path, store: str, lake: Path, keys: Keys, api_key_file: Path, data_extra: str = "",
-                 server_extra: str = ""):
+                 server_extra: str = "", as_of: str = AS_OF):
         self.base, self.store, self.lake, self.keys = base, store, lake, keys
         self.audit = base / "audit" / "audit.log"
         (base / "jwks.json").write_text(json.dumps(keys.jwks))
@@ -99,7 +99,7 @@ cors_origins = ["{FRONTEND}"]
 [data]
 store = "{store}"
 lake = "{lake}"
-as_of = "{AS_OF}"
+as_of = "{as_of}"
 {data_extra}
 
 [auth]

@@ -17,22 +17,14 @@ import duckdb
 import pytest
 
 from conftest import AS_OF, BIN, run, run_json
-from fake_llm import ALL_BODIES, FakeLlm, tool_results
+from fake_llm import ALL_BODIES, KEY_ENV, ai_section, fake, tool_results  # noqa: F401
 from server_support import Keys, Server
 
-KEY_ENV = "MEMBERLAKE_TEST_AI_KEY"
 KEY = "sk-test-0123456789abcdef"
 ADMIN = ["Members_Read", "Regio_All"]
 UTRECHT = ["Members_Read", "Regio_Utrecht"]
 # Crafted members: motortype groups of exactly 4 and 5 in Utrecht (and their personal data).
 CRAFTED = [("Vier", 4), ("Vijf", 5)]
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeLlm()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -78,27 +70,21 @@ def api(world, fake, tmp_path_factory):
     base = tmp_path_factory.mktemp("ask-server")
     keys_file = base / "api_keys.toml"
     keys_file.write_text("# memberlake API keys (hashes only)\n")
-    ai = f"""
-[ai]
-base_url = "{fake.url}"
-model = "fake/model"
-api_key_env = "{KEY_ENV}"
-timeout_seconds = 2
-question_timeout_seconds = 30
-max_retries = 2
-max_retry_wait_seconds = 3
-max_rounds = 3
-"""
-    os.environ[KEY_ENV] = KEY
-    try:
-        server = Server(base, world["store"], world["lake"], Keys(), keys_file, data_extra=ai)
-    finally:
-        del os.environ[KEY_ENV]
+    server = start_server(base, world, keys_file, ai_section(fake, max_retries=2, max_retry_wait_seconds=3, max_rounds=3))
     yield server
     if server.proc.poll() is None:
         assert server.stop() == 0
     # Over every test of this module: nothing personal ever reached the model.
     assert_no_personal_data(world, ALL_BODIES)
+
+
+def start_server(base, world, keys_file, ai, as_of=AS_OF):
+    """A server over the world's store and lake with the [ai] section `ai`, the key in its environment."""
+    os.environ[KEY_ENV] = KEY
+    try:
+        return Server(base, world["store"], world["lake"], Keys(), keys_file, data_extra=ai, as_of=as_of)
+    finally:
+        del os.environ[KEY_ENV]
 
 
 def assert_no_personal_data(world, bodies):
@@ -292,6 +278,7 @@ def test_each_fault_of_the_provider_gives_a_clear_message_and_an_audit_entry(api
     elapsed = time.monotonic() - started
     assert response.status == status, response.text
     assert message in response.json()["error"]["message"]
+    assert response.json()["error"]["kind"] == kind  # for the dashboard's own message
     assert len(fake.requests) == attempts
     if "retry_after" in fault:
         gaps = [b["time"] - a["time"] for a, b in zip(fake.requests, fake.requests[1:])]
@@ -342,6 +329,48 @@ def test_the_cli_asks_streams_and_audits(world, fake, tmp_path):
     fake.script({"content": "x"})
     proc = run_with_env(env_key, *args, "--daily-tokens", 10, "Hoeveel?")
     assert proc.returncode == 1 and "daily limit of 10 tokens" in proc.stderr and fake.requests == []
+
+
+def test_the_servers_daily_budget_survives_a_restart_and_is_fresh_the_next_day(world, fake, tmp_path):
+    """The budget is kept in ask-budget.json next to the audit log: a restart does not hand the
+    caller a fresh day; the next day (data.as_of, the server's today, one day on) does."""
+    keys_file = tmp_path / "api_keys.toml"
+    keys_file.write_text("# memberlake API keys (hashes only)\n")
+    ai = ai_section(fake, max_retries=0, daily_tokens_per_caller=50)
+
+    def start(as_of):
+        return start_server(tmp_path, world, keys_file, ai, as_of)
+
+    server = start(AS_OF)
+    fake.script({"content": "first"})
+    first = ask(server, UTRECHT, "Hoeveel leden?")  # a call of some 1,000 tokens: over the day's 50 after it
+    assert first.status == 200, first.text
+    used = first.json()["tokens"]["counted"]
+    assert used > 50
+    saved = json.loads((tmp_path / "audit" / "ask-budget.json").read_text())
+    assert saved["used"] == {"user-Members_Read-Regio_Utrecht": {"day": AS_OF, "tokens": used}}
+    assert server.stop() == 0
+
+    server = start(AS_OF)  # the same day, a new process
+    fake.script({"content": "second"})
+    refused = ask(server, UTRECHT, "En nu?")
+    assert refused.status == 429, refused.text
+    error = refused.json()["error"]
+    assert error["kind"] == "token_budget" and f"daily limit of 50 tokens" in error["message"]
+    assert f"({used} used today" in error["message"]
+    assert fake.requests == []  # refused before the model was asked
+    entry = audit_entries(server)[-1]
+    assert entry["outcome"] == "error" and entry["actor"] == "user-Members_Read-Regio_Utrecht"
+    assert json.loads(entry["detail"])["error"]["kind"] == "token_budget"
+    assert ask(server, ADMIN, "Hoeveel?").status == 200  # another caller has a budget of its own
+    assert server.stop() == 0
+
+    server = start("2026-01-08")  # the next day
+    fake.script({"content": "a new day"})
+    fresh = ask(server, UTRECHT, "Hoeveel leden?")
+    assert fresh.status == 200 and fresh.json()["answer"] == "a new day", fresh.text
+    assert json.loads(audit_entries(server)[-1]["detail"])["day"] == "2026-01-08"
+    assert server.stop() == 0
 
 
 def run_with_env(extra, *args):

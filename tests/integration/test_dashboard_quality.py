@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from dashboard_support import (AXE, ROOT, WEB_DIST, browser, dashboard, go, nav_titles, new_page,  # noqa: F401
-                               sign_in, wait_view)
+from dashboard_support import (ROOT, WEB_DIST, axe_problems, browser, dashboard, go, nav_titles,  # noqa: F401
+                               new_page, sign_in, wait_view)
 
 VIEWS = {  # view title -> screenshot name
     "Overzicht": "overzicht", "Regio's": "regio", "Leeftijd en lidmaatschap": "verdeling", "Verjaardagen": "verjaardagen",
@@ -57,13 +57,7 @@ def test_axe_and_screenshots(browser, dashboard, tmp_path, width):
     problems = []
 
     def check(name):
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("""async () => {
-            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']}});
-            return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                     .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);
-        }""")
-        problems.extend(f"{name}@{width}: {p}" for p in result)
+        problems.extend(f"{name}@{width}: {p}" for p in axe_problems(page))
         path = shots / f"{name}-{width}.png"
         page.screenshot(path=str(path))
         assert path.stat().st_size > 5000

@@ -1,6 +1,12 @@
 // The AI module's pieces without a network: which columns a model may name (from the
 // registry), small-group and complementary suppression, the stream and completion parsers,
 // the token budget, and the [ai] server settings.
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+#include <vector>
+
 #include <arrow/api.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +14,7 @@
 #include "ai/chat_client.h"
 #include "ai/privacy_guard.h"
 #include "club_registry.h"
+#include "temp_dir.h"
 #include "server/server_config.h"
 
 namespace memberlake::ai {
@@ -219,9 +226,9 @@ TEST(ChatClient, NoKeyAndNoServerGiveClearErrorsQuickly) {
 
 TEST(TokenBudget, CountsPerCallerAndDay) {
   TokenBudget budget(100);
-  budget.Add("anna", "2026-03-01", 60);
+  ASSERT_TRUE(budget.Add("anna", "2026-03-01", 60).ok());
   EXPECT_TRUE(budget.Check("anna", "2026-03-01").ok());
-  budget.Add("anna", "2026-03-01", 40);
+  ASSERT_TRUE(budget.Add("anna", "2026-03-01", 40).ok());
   auto spent = budget.Check("anna", "2026-03-01");
   EXPECT_EQ(AiErrorOf(spent), AiErrorKind::kBudget);
   EXPECT_TRUE(budget.Check("bert", "2026-03-01").ok());
@@ -229,6 +236,61 @@ TEST(TokenBudget, CountsPerCallerAndDay) {
   EXPECT_EQ(TokensInAuditDetail(R"({"tokens":{"counted":70},"day":"2026-03-01"})", "2026-03-01"), 70);
   EXPECT_EQ(TokensInAuditDetail(R"({"tokens":{"counted":70},"day":"2026-02-28"})", "2026-03-01"), 0);
   EXPECT_EQ(TokensInAuditDetail("not json", "2026-03-01"), 0);
+}
+
+TEST(TokenBudget, AFileKeepsTheDayAcrossARestartAndForgetsPastDays) {
+  const auto dir = FreshDir("token-budget");
+  const std::string path = (dir / "state" / "ask-budget.json").string();
+  std::string today = "2026-03-01";
+  auto clock = [&today] { return today; };
+  {
+    auto budget = TokenBudget::Open(100, path, clock);
+    ASSERT_TRUE(budget.ok()) << budget.status().ToString();
+    EXPECT_EQ((*budget)->Today(), "2026-03-01");
+    ASSERT_TRUE((*budget)->Add("anna", "2026-02-28", 30).ok());  // yesterday: not kept
+    ASSERT_TRUE((*budget)->Add("bert", "2026-03-01", 100).ok());
+    ASSERT_TRUE((*budget)->Add("anna", "2026-03-01", 40).ok());
+  }
+  auto again = TokenBudget::Open(100, path, clock);  // the restart
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->Used("anna", "2026-03-01"), 40);
+  EXPECT_EQ(AiErrorOf((*again)->Check("bert", "2026-03-01")), AiErrorKind::kBudget);
+  EXPECT_TRUE((*again)->Check("bert", "2026-03-02").ok());  // the next day is fresh
+  today = "2026-03-02";
+  EXPECT_EQ((*again)->Today(), "2026-03-02");
+  ASSERT_TRUE((*again)->Add("anna", "2026-03-02", 5).ok());
+  std::ifstream file(path);
+  const std::string text((std::istreambuf_iterator<char>(file)), {});
+  EXPECT_NE(text.find(R"("anna":{"day":"2026-03-02","tokens":5})"), std::string::npos) << text;
+  EXPECT_EQ(text.find("bert"), std::string::npos) << text;  // a past day is dropped on the next save
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp-" + std::to_string(::getpid())));
+}
+
+TEST(TokenBudget, AFileThatIsNotABudgetIsRefusedNamingIt) {
+  const auto dir = FreshDir("token-budget-bad");
+  const std::string path = (dir / "ask-budget.json").string();
+  std::ofstream(path) << "{\"used\": 3}";
+  auto budget = TokenBudget::Open(100, path);
+  ASSERT_FALSE(budget.ok());
+  EXPECT_NE(budget.status().message().find(path), std::string::npos) << budget.status().ToString();
+}
+
+TEST(TokenBudget, ConcurrentAddsAreAllCountedAndSaved) {
+  const auto dir = FreshDir("token-budget-threads");
+  const std::string path = (dir / "ask-budget.json").string();
+  auto budget = TokenBudget::Open(1000000, path, [] { return std::string("2026-03-01"); });
+  ASSERT_TRUE(budget.ok());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) EXPECT_TRUE((*budget)->Add("actor" + std::to_string(t % 2), "2026-03-01", 1).ok());
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  auto reread = TokenBudget::Open(1000000, path);
+  ASSERT_TRUE(reread.ok());
+  EXPECT_EQ((*reread)->Used("actor0", "2026-03-01"), 100);
+  EXPECT_EQ((*reread)->Used("actor1", "2026-03-01"), 100);
 }
 
 TEST(AiConfig, TheServerSectionIsReadCheckedAndOptional) {
@@ -246,6 +308,13 @@ TEST(AiConfig, TheServerSectionIsReadCheckedAndOptional) {
   EXPECT_EQ(set->ai.client.request_timeout_ms, 1500);
   EXPECT_EQ(set->ai.k, 7);
   EXPECT_EQ(set->ai.client.base_url, "http://127.0.0.1:9/v1");
+  // The token budget's file: next to the audit log by default, else the setting, relative to the config.
+  EXPECT_EQ(set->ai.budget_file,
+            (std::filesystem::path(set->audit_log).parent_path() / "ask-budget.json").string());
+  EXPECT_TRUE(none->ai.budget_file.empty());
+  auto placed = server::ServerConfig::LoadString(base + "[ai]\nbudget_file = \"state/budget.json\"\n", "/tmp");
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  EXPECT_EQ(placed->ai.budget_file, "/tmp/state/budget.json");
   unsetenv("MEMBERLAKE_UNIT_AI_KEY");
   auto unset = set->ai.ClientOptions();
   EXPECT_NE(unset.status().message().find("MEMBERLAKE_UNIT_AI_KEY is not set"), std::string::npos);

@@ -4,10 +4,11 @@
 import { authHeaders, clearCredential } from "./auth.js";
 
 export class ApiError extends Error {
-  constructor(status, message, detail = "") {
+  constructor(status, message, detail = "", kind = "") {
     super(message);
     this.status = status;  // 0: no connection
     this.detail = detail;  // the server's own message (English), shown small
+    this.kind = kind;      // what failed, where the server says (POST /api/ask: error.kind)
   }
 }
 
@@ -50,14 +51,17 @@ export async function request(path, { method = "GET", params, body, headers = {}
   }
   if (response.ok) return response;
   let detail = "";
+  let kind = "";
   try {
-    detail = (await response.json())?.error?.message || "";
+    const error = (await response.json())?.error;
+    detail = error?.message || "";
+    kind = error?.kind || "";
   } catch { /* not JSON */ }
   if (response.status === 401) {
     clearCredential();
     window.dispatchEvent(new CustomEvent("memberlake:signin", { detail: { message: messageFor(401) } }));
   }
-  throw new ApiError(response.status, messageFor(response.status), detail);
+  throw new ApiError(response.status, messageFor(response.status), detail, kind);
 }
 
 export async function getJson(path, options) {

@@ -21,5 +21,7 @@ export function capabilities(me) {
     generate: actions.has("generate") && allRegions,
     audit: actions.has("audit"),
     restricted: Boolean(me.restricted_fields),
+    // questions to the language model (POST /api/ask): the server says whether it answers them
+    ask: Boolean(me.ask) && read && allReports,
   };
 }

@@ -1,5 +1,6 @@
 // Every page of the dashboard: its address (#/...), its title in the menu and which
 // capabilities (roles.js) it needs. A page a role cannot use is not in its menu.
+import * as ask from "./ask.js";
 import * as birthdays from "./birthdays.js";
 import * as distributions from "./distributions.js";
 import * as exports_ from "./exports.js";
@@ -31,6 +32,8 @@ export const VIEWS = [
     allowed: (c) => c.members && (c.update || c.updateStatus), render: member.renderEdit },
   { id: "member", navId: "members", title: "Lid", match: (r) => r.parts[0] === "leden" && r.parts.length === 2,
     allowed: (c) => c.members, render: member.renderDetail },
+  { id: "ask", path: "/vraag", title: "Vraag stellen", nav: true, match: exact("/vraag"),
+    allowed: (c) => c.ask, render: ask.render },
   { id: "exports", path: "/export", title: "Exporteren", nav: true, match: exact("/export"),
     allowed: (c) => c.export, render: exports_.render },
   { id: "operations", path: "/beheer", title: "Beheer", nav: true, match: exact("/beheer"),
