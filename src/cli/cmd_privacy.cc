@@ -215,14 +215,8 @@ arrow::Status RunRetention(const GlobalOptions& global, const PrivacyCliOptions&
   }
   auto report = jobs::ApplyRetentionRules(*context->store, *context->lake, config, run);
   if (!report.ok()) {
-    server::AuditEvent failed;
-    failed.actor = OsUser();
-    failed.auth = "cli";
-    failed.action = o.dry_run ? "retention.dry_run" : "retention.apply";
-    failed.scope = {"*"};
-    failed.outcome = "error";
-    failed.detail = report.status().message();
-    ARROW_RETURN_NOT_OK(context->audit->Append(failed));
+    ARROW_RETURN_NOT_OK(
+        context->audit->Append(server::RetentionFailureAuditEvent(o.dry_run, report.status(), OsUser(), "cli")));
     ARROW_RETURN_NOT_OK(context->audit->Sync());
     return report.status();
   }

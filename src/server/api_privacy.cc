@@ -47,14 +47,7 @@ arrow::Result<std::string> ApiService::Impl::ApplyRetentionRules(store::MemberSt
   };
   auto report = jobs::ApplyRetentionRules(store, *lake, config.retention, options);
   if (!report.ok()) {
-    AuditEvent failed;
-    failed.actor = "lifecycle";
-    failed.auth = "job";
-    failed.action = config.retention.dry_run ? "retention.dry_run" : "retention.apply";
-    failed.scope = {"*"};
-    failed.outcome = "error";
-    failed.detail = report.status().message();
-    ARROW_RETURN_NOT_OK(audit->Append(failed));
+    ARROW_RETURN_NOT_OK(audit->Append(RetentionFailureAuditEvent(options.dry_run, report.status(), "lifecycle", "job")));
     return report.status();
   }
   if (!report->dry_run && !report->members.empty()) {

@@ -33,6 +33,18 @@ AuditEvent RetentionAuditEvent(const jobs::RetentionReport& report, const std::s
   return event;
 }
 
+AuditEvent RetentionFailureAuditEvent(bool dry_run, const arrow::Status& error, const std::string& actor,
+                                      const std::string& auth) {
+  AuditEvent event;
+  event.actor = actor;
+  event.auth = auth;
+  event.action = dry_run ? "retention.dry_run" : "retention.apply";
+  event.scope = {"*"};
+  event.outcome = "error";
+  event.detail = error.message();
+  return event;
+}
+
 arrow::Result<std::vector<std::string>> AuditEntriesNaming(const AuditLog& log, const std::string& member_id) {
   std::vector<std::string> entries;
   constexpr int64_t kPage = 4096;

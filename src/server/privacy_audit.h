@@ -25,6 +25,9 @@ AuditEvent ErasureAuditEvent(const jobs::ErasureReport& report, const std::vecto
 // counts, keyed pseudonyms; never an id or other personal data). Each erasure of the run has
 // its own "member.erase" entry besides.
 AuditEvent RetentionAuditEvent(const jobs::RetentionReport& report, const std::string& actor, const std::string& auth);
+// The same action for a run that failed: outcome "error", detail the error's message.
+AuditEvent RetentionFailureAuditEvent(bool dry_run, const arrow::Status& error, const std::string& actor,
+                                      const std::string& auth);
 
 // Every entry (as stored, one JSON object each) whose target or detail names `member_id`.
 arrow::Result<std::vector<std::string>> AuditEntriesNaming(const AuditLog& log, const std::string& member_id);
