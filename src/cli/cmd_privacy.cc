@@ -97,10 +97,15 @@ struct ErasureContext {
   jobs::ErasureOptions options;
 };
 
-arrow::Result<std::unique_ptr<ErasureContext>> OpenErasure(const GlobalOptions& global, const PrivacyCliOptions& o) {
+// `need_key` false (a dry run, which changes nothing): without a pseudonym key the members due
+// are counted but not named by pseudonym in its audit entry.
+arrow::Result<std::unique_ptr<ErasureContext>> OpenErasure(const GlobalOptions& global, const PrivacyCliOptions& o,
+                                                           bool need_key = true) {
   auto context = std::make_unique<ErasureContext>();
-  ARROW_ASSIGN_OR_RAISE(context->options.pseudonym_key, SecretFromEnv(o.pseudonym_key_env, "--pseudonym-key-env"));
-  if (context->options.pseudonym_key.empty()) return arrow::Status::Invalid("--pseudonym-key-env: required");
+  auto key = SecretFromEnv(o.pseudonym_key_env, "--pseudonym-key-env");
+  if (key.ok()) context->options.pseudonym_key = *key;
+  if (need_key && !key.ok()) return key.status();
+  if (need_key && context->options.pseudonym_key.empty()) return arrow::Status::Invalid("--pseudonym-key-env: required");
   ARROW_ASSIGN_OR_RAISE(std::string audit_key, SecretFromEnv(o.audit_key_env, "--audit-key-env"));
   ARROW_ASSIGN_OR_RAISE(context->store, OpenStore(global, o.store, /*create=*/false));
   ARROW_ASSIGN_OR_RAISE(context->lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
@@ -198,21 +203,9 @@ arrow::Status RunRetention(const GlobalOptions& global, const PrivacyCliOptions&
   ARROW_ASSIGN_OR_RAISE(run.as_of, ResolveAsOf(o.as_of));
   run.dry_run = o.dry_run;
   run.requested_by = OsUser();
-  std::unique_ptr<ErasureContext> context;
-  if (o.dry_run) {
-    // A dry run changes nothing and needs no pseudonym key; with one, its audit entry names
-    // the members due by pseudonym.
-    context = std::make_unique<ErasureContext>();
-    ARROW_ASSIGN_OR_RAISE(std::string audit_key, SecretFromEnv(o.audit_key_env, "--audit-key-env"));
-    ARROW_ASSIGN_OR_RAISE(context->store, OpenStore(global, o.store, /*create=*/false));
-    ARROW_ASSIGN_OR_RAISE(context->lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
-    ARROW_ASSIGN_OR_RAISE(context->audit, server::AuditLog::Open(o.audit_log, audit_key));
-    if (auto key = SecretFromEnv(o.pseudonym_key_env, "--pseudonym-key-env"); key.ok()) run.erasure.pseudonym_key = *key;
-  } else {
-    ARROW_ASSIGN_OR_RAISE(context, OpenErasure(global, o));
-    ARROW_RETURN_NOT_OK(jobs::ResumeErasures(*context->store, *context->lake, context->options).status());
-    run.erasure = context->options;
-  }
+  ARROW_ASSIGN_OR_RAISE(auto context, OpenErasure(global, o, /*need_key=*/!o.dry_run));
+  if (!o.dry_run) ARROW_RETURN_NOT_OK(jobs::ResumeErasures(*context->store, *context->lake, context->options).status());
+  run.erasure = context->options;
   auto report = jobs::ApplyRetentionRules(*context->store, *context->lake, config, run);
   if (!report.ok()) {
     ARROW_RETURN_NOT_OK(
