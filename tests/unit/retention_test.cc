@@ -1,10 +1,12 @@
 #include "jobs/retention.h"
 
+#include <cstdlib>
 #include <numeric>
 
 #include <gtest/gtest.h>
 
 #include "jobs/retention_statistics.h"
+#include "server/server_config.h"
 
 namespace memberlake::jobs {
 namespace {
@@ -113,6 +115,24 @@ TEST(RetentionConfig, CommandLineRulesReplaceTheirStatus) {
   auto invalid = config.Validate(*registry);
   EXPECT_FALSE(invalid.ok());
   EXPECT_NE(invalid.message().find("Weg"), std::string::npos);
+}
+
+TEST(RetentionConfig, TheServerConfigCarriesItAndRulesNeedThePseudonymKey) {
+  const std::string base = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n[auth]\napi_keys_file = \"k.toml\"\n";
+  const std::string rules = "[retention]\nrules = [{ status = \"Opgezegd\", years = 7, action = \"anonymise\" }]\n";
+  auto without_key = server::ServerConfig::LoadString(base + rules, "/tmp");
+  ASSERT_FALSE(without_key.ok());
+  EXPECT_NE(without_key.status().message().find("pseudonym_key_env"), std::string::npos);
+  auto dry = server::ServerConfig::LoadString(base + rules + "dry_run = true\n", "/tmp");
+  ASSERT_TRUE(dry.ok()) << dry.status().ToString();
+  ASSERT_EQ(dry->retention.rules.size(), 1u);
+  EXPECT_TRUE(dry->retention.dry_run);
+  ::setenv("MEMBERLAKE_RETENTION_TEST_KEY", "retention-unit-test-key-0123456789", 1);
+  auto keyed = server::ServerConfig::LoadString(
+      base + "[privacy]\npseudonym_key_env = \"MEMBERLAKE_RETENTION_TEST_KEY\"\n" + rules, "/tmp");
+  ASSERT_TRUE(keyed.ok()) << keyed.status().ToString();
+  EXPECT_EQ(keyed->retention.rules[0].action, RetentionAction::kAnonymise);
+  EXPECT_FALSE(server::ServerConfig::LoadString(base + "[retention]\nkeep = 3\n", "/tmp").ok());
 }
 
 }  // namespace
