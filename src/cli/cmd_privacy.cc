@@ -18,9 +18,9 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/erasure.h"
+#include "jobs/retention.h"
 #include "lake/lake_storage.h"
-#include "model/calendar.h"
-#include "model/member_normalizer.h"
+#include "server/api_request.h"
 #include "server/audit_log.h"
 #include "server/privacy_audit.h"
 
@@ -28,11 +28,11 @@ namespace memberlake::cli {
 namespace {
 
 struct PrivacyCliOptions {
-  std::string member, store, lake, audit_log, out, as_of;
+  std::string member, store, lake, audit_log, out, as_of, config;
   std::string audit_key_env;
   std::string pseudonym_key_env = "MEMBERLAKE_PSEUDONYM_KEY";
   std::string reason = "subject request";
-  std::vector<std::string> rules;       // retention: STATUS=YEARS
+  std::vector<std::string> rules;       // retention: STATUS=YEARS[:ACTION]
   std::vector<std::string> test_steps;  // hidden: STEP[@N|@*]=crash|pause:MS
   bool yes = false, json = false, dry_run = false;
 };
@@ -97,10 +97,15 @@ struct ErasureContext {
   jobs::ErasureOptions options;
 };
 
-arrow::Result<std::unique_ptr<ErasureContext>> OpenErasure(const GlobalOptions& global, const PrivacyCliOptions& o) {
+// `need_key` false (a dry run, which changes nothing): without a pseudonym key the members due
+// are counted but not named by pseudonym in its audit entry.
+arrow::Result<std::unique_ptr<ErasureContext>> OpenErasure(const GlobalOptions& global, const PrivacyCliOptions& o,
+                                                           bool need_key = true) {
   auto context = std::make_unique<ErasureContext>();
-  ARROW_ASSIGN_OR_RAISE(context->options.pseudonym_key, SecretFromEnv(o.pseudonym_key_env, "--pseudonym-key-env"));
-  if (context->options.pseudonym_key.empty()) return arrow::Status::Invalid("--pseudonym-key-env: required");
+  auto key = SecretFromEnv(o.pseudonym_key_env, "--pseudonym-key-env");
+  if (key.ok()) context->options.pseudonym_key = *key;
+  if (need_key && !key.ok()) return key.status();
+  if (need_key && context->options.pseudonym_key.empty()) return arrow::Status::Invalid("--pseudonym-key-env: required");
   ARROW_ASSIGN_OR_RAISE(std::string audit_key, SecretFromEnv(o.audit_key_env, "--audit-key-env"));
   ARROW_ASSIGN_OR_RAISE(context->store, OpenStore(global, o.store, /*create=*/false));
   ARROW_ASSIGN_OR_RAISE(context->lake, lake::LakeStorage::Open(o.lake, /*create=*/false));
@@ -175,106 +180,53 @@ arrow::Status RunSubjectExport(const GlobalOptions& global, const PrivacyCliOpti
   return WriteOutput(o.out, doc + "\n");
 }
 
-// Members whose status is a rule's and whose record last changed more than the rule's years
-// before `as_of` (updated_at, else created_at: the moment they left, for a record that
-// nobody touched since).
-struct RetentionCandidate {
-  std::string member_id, status, last_change;
-};
-
-arrow::Result<std::vector<RetentionCandidate>> FindRetentionCandidates(store::MemberStore& store,
-                                                                      const std::map<std::string, int>& rules,
-                                                                      model::CivilDate as_of) {
-  model::MemberNormalizer normalizer(store.registry());
-  ARROW_ASSIGN_OR_RAISE(auto scan, store.Scan());
-  std::vector<RetentionCandidate> out;
-  std::shared_ptr<arrow::RecordBatch> batch;
-  while (true) {
-    ARROW_RETURN_NOT_OK(scan.reader->ReadNext(&batch));
-    if (batch == nullptr) break;
-    auto column = [&](const char* name) -> std::shared_ptr<arrow::StringArray> {
-      auto array = batch->GetColumnByName(name);
-      if (array == nullptr || array->type_id() != arrow::Type::STRING) return nullptr;
-      return std::static_pointer_cast<arrow::StringArray>(array);
-    };
-    auto ids = column("member_id"), statuses = column("status"), updated = column("updated_at"),
-         created = column("created_at");
-    if (!ids || !statuses || !updated || !created) return arrow::Status::Invalid("the registry lacks status or timestamps");
-    for (int64_t row = 0; row < batch->num_rows(); ++row) {
-      if (statuses->IsNull(row)) continue;
-      auto status = normalizer.NormalizeField("status", std::string(statuses->GetView(row)));
-      if (!status.ok() || !status->has_value()) continue;
-      auto rule = rules.find(**status);
-      if (rule == rules.end()) continue;
-      const auto& stamp = updated->IsValid(row) ? updated : created;
-      if (stamp->IsNull(row)) continue;
-      auto when = normalizer.NormalizeField(stamp == updated ? "updated_at" : "created_at", std::string(stamp->GetView(row)));
-      if (!when.ok() || !when->has_value() || (*when)->size() < 10) continue;
-      auto day = model::ParseIsoDate((*when)->substr(0, 10));
-      if (!day.ok()) continue;
-      const model::CivilDate limit{as_of.year - rule->second, as_of.month, as_of.day};
-      if (model::DaysFromCivil(*day) >= model::DaysFromCivil(limit)) continue;
-      out.push_back({std::string(ids->GetView(row)), **status, **when});
-    }
+// The rules: the [retention] section of --config (the server's config), then each --rule
+// replacing its status's rule.
+arrow::Result<jobs::RetentionConfig> RetentionRules(const model::FieldRegistry& registry, const PrivacyCliOptions& o) {
+  jobs::RetentionConfig config;
+  if (!o.config.empty()) {
+    ARROW_ASSIGN_OR_RAISE(std::string text, server::ReadTextFile(o.config, "--config"));
+    auto parsed = jobs::RetentionConfig::FromToml(text);
+    if (!parsed.ok()) return arrow::Status::Invalid("--config ", o.config, ": ", parsed.status().message());
+    config = *parsed;
   }
-  return out;
+  for (const std::string& rule : o.rules) ARROW_RETURN_NOT_OK(config.Override(rule));
+  if (config.rules.empty()) return arrow::Status::Invalid("--rule: no rule (give --rule STATUS=YEARS or --config with [retention] rules)");
+  ARROW_RETURN_NOT_OK(config.Validate(registry));
+  return config;
 }
 
 arrow::Status RunRetention(const GlobalOptions& global, const PrivacyCliOptions& o) {
-  std::map<std::string, int> rules;
-  for (const std::string& text : o.rules) {
-    const size_t eq = text.find('=');
-    const int years = eq == std::string::npos ? -1 : std::atoi(text.c_str() + eq + 1);
-    if (eq == std::string::npos || eq == 0 || years < 1) {
-      return arrow::Status::Invalid("--rule: expected STATUS=YEARS (YEARS at least 1), got '", text, "'");
-    }
-    rules[text.substr(0, eq)] = years;
-  }
-  if (rules.empty()) return arrow::Status::Invalid("--rule: at least one STATUS=YEARS");
-  ARROW_ASSIGN_OR_RAISE(model::CivilDate as_of, ResolveAsOf(o.as_of));
   ARROW_ASSIGN_OR_RAISE(auto registry, LoadRegistry(global));
-  model::MemberNormalizer normalizer(registry);
-  for (const auto& [status, years] : rules) {
-    auto canonical = normalizer.NormalizeField("status", status);
-    if (!canonical.ok() || !canonical->has_value() || **canonical != status) {
-      return arrow::Status::Invalid("--rule: '", status, "' is not a status of the registry");
-    }
+  ARROW_ASSIGN_OR_RAISE(jobs::RetentionConfig config, RetentionRules(*registry, o));
+  jobs::RetentionRunOptions run;
+  ARROW_ASSIGN_OR_RAISE(run.as_of, ResolveAsOf(o.as_of));
+  run.dry_run = o.dry_run;
+  run.requested_by = OsUser();
+  ARROW_ASSIGN_OR_RAISE(auto context, OpenErasure(global, o, /*need_key=*/!o.dry_run));
+  if (!o.dry_run) ARROW_RETURN_NOT_OK(jobs::ResumeErasures(*context->store, *context->lake, context->options).status());
+  run.erasure = context->options;
+  auto report = jobs::ApplyRetentionRules(*context->store, *context->lake, config, run);
+  if (!report.ok()) {
+    ARROW_RETURN_NOT_OK(
+        context->audit->Append(server::RetentionFailureAuditEvent(o.dry_run, report.status(), OsUser(), "cli")));
+    ARROW_RETURN_NOT_OK(context->audit->Sync());
+    return report.status();
   }
-  nlohmann::ordered_json doc;
-  doc["dry_run"] = o.dry_run;
-  doc["as_of"] = model::FormatIsoDate(as_of);
-  std::vector<RetentionCandidate> candidates;
-  std::unique_ptr<ErasureContext> context;
-  if (o.dry_run) {
-    ARROW_ASSIGN_OR_RAISE(auto store, OpenStore(global, o.store, /*create=*/false));
-    ARROW_ASSIGN_OR_RAISE(candidates, FindRetentionCandidates(*store, rules, as_of));
+  ARROW_RETURN_NOT_OK(context->audit->Append(server::RetentionAuditEvent(*report, OsUser(), "cli")));
+  if (o.json) {
+    std::printf("%s\n", report->ToJson(/*with_member_ids=*/true).c_str());
   } else {
-    ARROW_ASSIGN_OR_RAISE(context, OpenErasure(global, o));
-    ARROW_ASSIGN_OR_RAISE(candidates, FindRetentionCandidates(*context->store, rules, as_of));
-  }
-  auto& list = doc["members"] = nlohmann::ordered_json::array();
-  for (const auto& candidate : candidates) {
-    nlohmann::ordered_json entry{{"member_id", candidate.member_id}, {"status", candidate.status},
-                                 {"last_change", candidate.last_change}};
-    if (!o.dry_run) {
-      jobs::ErasureRequest request{candidate.member_id, OsUser(), "retention",
-                                   "retention: " + candidate.status + " for more than " +
-                                       std::to_string(rules[candidate.status]) + " years"};
-      ARROW_ASSIGN_OR_RAISE(auto report, jobs::EraseMember(*context->store, *context->lake, request, context->options));
-      entry = {{"member_pseudonym", report.member_pseudonym}, {"status", candidate.status},
-               {"revised_snapshots", report.revised_snapshots.size()}, {"rows_removed", report.rows_removed}};
+    for (const auto& m : report->members) {
+      const auto action = jobs::RetentionActionName(report->rules[m.rule].action);
+      std::printf("%s%s %s (%s, last change %s)\n", o.dry_run ? "would " : "", std::string(action).c_str(),
+                  o.dry_run ? m.member_id.c_str() : m.pseudonym.c_str(), m.status.c_str(), m.last_change.c_str());
     }
-    list.push_back(std::move(entry));
-    if (!o.json) {
-      std::printf("%s %s (%s, last change %s)\n", o.dry_run ? "would erase" : "erased",
-                  o.dry_run ? candidate.member_id.c_str() : list.back()["member_pseudonym"].get<std::string>().c_str(),
-                  candidate.status.c_str(), candidate.last_change.c_str());
-    }
+    std::printf("%zu member(s) %s as of %s%s%s\n", report->members.size(), o.dry_run ? "due" : "erased or anonymised",
+                report->as_of.c_str(), report->statistics_path.empty() ? "" : "; statistics: ",
+                report->statistics_path.c_str());
   }
-  doc["count"] = candidates.size();
-  if (o.json) std::printf("%s\n", doc.dump(2).c_str());
-  if (!o.json) std::printf("%zu member(s) %s\n", candidates.size(), o.dry_run ? "would be erased" : "erased");
-  return context ? context->audit->Sync() : arrow::Status::OK();
+  return context->audit->Sync();
 }
 
 void AddLakeOptions(CLI::App* command, PrivacyCliOptions* o) {
@@ -313,12 +265,15 @@ void AddPrivacyCommands(CLI::App& app, const CommandContext& context) {
 
   auto ro = std::make_shared<PrivacyCliOptions>();
   auto* retention = app.add_subcommand(
-      "retention", "Erase members kept longer than their status allows (e.g. --rule Opgezegd=7); --dry-run first");
-  retention->add_option("--rule", ro->rules, "STATUS=YEARS: erase members of that status unchanged for YEARS years")
-      ->required();
+      "retention",
+      "Erase or anonymise members kept longer than their status allows ([retention] of --config, or --rule); --dry-run first");
+  retention->add_option("--config", ro->config, "The server config: its [retention] rules (docs/privacy.md)");
+  retention->add_option("--rule", ro->rules,
+                        "STATUS=YEARS[:erase|anonymise]: members of that status unchanged for YEARS years "
+                        "(replaces the config's rule for that status)");
   AddLakeOptions(retention, ro.get());
   retention->add_option("--as-of", ro->as_of, "Reference date (YYYY-MM-DD; default today in Europe/Amsterdam)");
-  retention->add_flag("--dry-run", ro->dry_run, "Only list who would be erased");
+  retention->add_flag("--dry-run", ro->dry_run, "Only list who is due (audited; nothing changes)");
   retention->callback([=] { context.Finish(RunRetention(*context.global, *ro)); });
 }
 

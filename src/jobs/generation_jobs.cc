@@ -22,14 +22,18 @@ std::string JobStatus::ToJson() const {
                                 {"quarantined", quarantined}, {"data_version", data_version}, {"error", error},
                                 {"pruned_snapshots", pruned_snapshots}};
   if (!retention_error.empty()) doc["retention_error"] = retention_error;
+  if (!lifecycle.empty()) doc["lifecycle"] = lifecycle;
+  if (!lifecycle_error.empty()) doc["lifecycle_error"] = lifecycle_error;
   return doc.dump();
 }
 
 GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish,
-                               std::optional<lake::RetentionPolicy> retention, size_t keep_finished)
+                               std::optional<lake::RetentionPolicy> retention, size_t keep_finished,
+                               LifecycleFn lifecycle)
     : open_store_(std::move(open_store)),
       lake_(lake),
       on_finish_(std::move(on_finish)),
+      lifecycle_(std::move(lifecycle)),
       retention_(std::move(retention)),
       keep_finished_(std::max<size_t>(keep_finished, 1)) {
   worker_ = std::thread([this] { Loop(); });
@@ -120,8 +124,9 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     job.total = total;
   };
   // An exception must not end the worker (and with it the server): it fails this job.
+  std::unique_ptr<store::MemberStore> store;
   arrow::Result<GenerateSummary> summary = model::CatchAll("generation", [&]() -> arrow::Result<GenerateSummary> {
-    ARROW_ASSIGN_OR_RAISE(auto store, open_store_());
+    ARROW_ASSIGN_OR_RAISE(store, open_store_());
     return GenerateSnapshot(*store, *lake_, options);
   });
   JobStatus finished;
@@ -139,6 +144,14 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     finished.data_version = summary->manifest.data_version;
     if (summary->retention) finished.pruned_snapshots = summary->retention->expired_snapshots;
     finished.retention_error = summary->retention_error;
+    if (lifecycle_) {
+      auto account = model::CatchAll("lifecycle", [&] { return lifecycle_(*store, finished); });
+      if (account.ok()) {
+        finished.lifecycle = *account;
+      } else {
+        finished.lifecycle_error = account.status().ToString();
+      }
+    }
   } else {
     finished.state = "failed";
     finished.error = summary.status().message();

@@ -37,6 +37,8 @@ struct JobStatus {
   double seconds = 0;       // wall time of the run (finished jobs)
   std::vector<std::string> pruned_snapshots;  // expired by the retention policy afterwards
   std::string retention_error;                // pruning failed (the snapshot stands)
+  std::string lifecycle;                      // what the lifecycle hook reported (e.g. retention by status)
+  std::string lifecycle_error;                // the lifecycle hook failed (the snapshot stands)
   std::string ToJson() const;
 };
 
@@ -45,6 +47,11 @@ class GenerationJobs {
   using StoreOpener = std::function<arrow::Result<std::unique_ptr<store::MemberStore>>()>;
   // Called on the job thread when a job ends (succeeded or failed), e.g. to audit it.
   using FinishFn = std::function<void(const JobStatus&)>;
+  // The rest of the lifecycle, run on the job thread after a generation succeeded (and its
+  // pruning), before the job reads as finished, with the store the generation read: the
+  // server applies its retention rules there (jobs/retention.h). Returns a short account for
+  // JobStatus::lifecycle; an error is JobStatus::lifecycle_error (the snapshot stands).
+  using LifecycleFn = std::function<arrow::Result<std::string>(store::MemberStore& store, const JobStatus& job)>;
 
   // Finished jobs kept for Get(); older ones are forgotten (a server runs for months, a
   // schedule submits a job every few minutes). The audit trail keeps every job for good.
@@ -53,7 +60,7 @@ class GenerationJobs {
   // `lake` must outlive this object. With `retention`, every generation prunes old snapshots.
   GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {},
                  std::optional<lake::RetentionPolicy> retention = std::nullopt,
-                 size_t keep_finished = kDefaultKeepFinished);
+                 size_t keep_finished = kDefaultKeepFinished, LifecycleFn lifecycle = {});
   // Waits for a running job to finish (a graceful shutdown drains it); queued jobs are failed.
   ~GenerationJobs();
 
@@ -72,6 +79,7 @@ class GenerationJobs {
   StoreOpener open_store_;
   lake::LakeStorage* lake_;
   FinishFn on_finish_;
+  LifecycleFn lifecycle_;
   std::optional<lake::RetentionPolicy> retention_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;

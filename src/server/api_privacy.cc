@@ -35,6 +35,31 @@ arrow::Status ApiService::Impl::ResumeErasures() {
   return arrow::Status::OK();
 }
 
+arrow::Result<std::string> ApiService::Impl::ApplyRetentionRules(store::MemberStore& store) {
+  if (config.retention.rules.empty() || !lake) return std::string();
+  jobs::RetentionRunOptions options;
+  options.as_of = Today();
+  options.dry_run = config.retention.dry_run;
+  options.requested_by = "lifecycle";
+  options.erasure.pseudonym_key = config.pseudonym_key;
+  options.erasure.record = [this](const jobs::ErasureReport& report) {
+    return audit->Append(ErasureAuditEvent(report, {}, {"*"}));
+  };
+  auto report = jobs::ApplyRetentionRules(store, *lake, config.retention, options);
+  if (!report.ok()) {
+    ARROW_RETURN_NOT_OK(audit->Append(RetentionFailureAuditEvent(options.dry_run, report.status(), "lifecycle", "job")));
+    return report.status();
+  }
+  if (!report->dry_run && !report->members.empty()) {
+    if (cache) cache->Clear();
+    if (rendered) rendered->Clear();
+  }
+  ARROW_RETURN_NOT_OK(audit->Append(RetentionAuditEvent(*report, "lifecycle", "job")));
+  return "retention" + std::string(report->dry_run ? " (dry run)" : "") + ": " +
+         std::to_string(report->members.size()) + " member(s) " + (report->dry_run ? "due" : "erased or anonymised") +
+         ", run " + report->run_id;
+}
+
 arrow::Result<ApiResponse> ApiService::Impl::EraseMember(const ApiRequest& request, const Caller& caller,
                                                          const std::string& id, AuditNote* note) {
   // Every attempt is audited, by pseudonym: the trail never names an erased member.

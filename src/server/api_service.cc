@@ -40,6 +40,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   // else the built-in one (so the server, the CLI and Lambda never disagree on the schema).
   ARROW_ASSIGN_OR_RAISE(impl->registry, model::FieldRegistry::Load(config.registry));
   impl->normalizer = std::make_unique<model::MemberNormalizer>(impl->registry);
+  ARROW_RETURN_NOT_OK(config.retention.Validate(*impl->registry));
   if (config.access_policy.empty()) {
     ARROW_ASSIGN_OR_RAISE(impl->policy, AccessPolicy::LoadDefault(impl->registry));
   } else {
@@ -122,10 +123,17 @@ void ApiService::Impl::StartJobs() {
                 job.pruned_snapshots.front() + " to " + job.pruned_snapshots.back();
     }
     if (!job.retention_error.empty()) detail += "; pruning failed: " + job.retention_error;
+    if (!job.lifecycle.empty()) detail += "; " + job.lifecycle;
+    if (!job.lifecycle_error.empty()) detail += "; retention rules failed: " + job.lifecycle_error;
     AuditNote note{"generate.finish", job.id, job.members, std::to_string(job.data_version), "all", detail};
     self->WriteAudit(system, note, job.state == "succeeded" ? arrow::Status::OK() : arrow::Status::IOError(job.error));
   };
-  generation = std::make_unique<jobs::GenerationJobs>(store_opener, lake.get(), on_finish, retention);
+  jobs::GenerationJobs::LifecycleFn lifecycle;
+  if (!config.retention.rules.empty()) {
+    lifecycle = [self](store::MemberStore& store, const jobs::JobStatus&) { return self->ApplyRetentionRules(store); };
+  }
+  generation = std::make_unique<jobs::GenerationJobs>(store_opener, lake.get(), on_finish, retention,
+                                                      jobs::GenerationJobs::kDefaultKeepFinished, lifecycle);
   if (config.triggers.enabled()) {
     auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {
       ARROW_ASSIGN_OR_RAISE(auto lease, self->stores->Acquire());

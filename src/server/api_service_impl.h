@@ -94,6 +94,9 @@ class ApiService::Impl {
   void StartJobs();
   // Completes erasures a killed process left journaled in the lake (api_privacy.cc; at start).
   arrow::Status ResumeErasures();
+  // The [retention] rules at Today(), after a generation (the lifecycle): audited, caches
+  // emptied when anyone was erased. Returns the job's account ("retention: N member(s) ...").
+  arrow::Result<std::string> ApplyRetentionRules(store::MemberStore& store);
 
   model::CivilDate Today() const {
     return has_fixed_as_of ? fixed_as_of : model::TodayInAmsterdam(std::chrono::system_clock::now());

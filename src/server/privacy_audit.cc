@@ -21,6 +21,30 @@ AuditEvent ErasureAuditEvent(const jobs::ErasureReport& report, const std::vecto
   return event;
 }
 
+AuditEvent RetentionAuditEvent(const jobs::RetentionReport& report, const std::string& actor, const std::string& auth) {
+  AuditEvent event;
+  event.actor = actor;
+  event.auth = auth;
+  event.action = report.dry_run ? "retention.dry_run" : "retention.apply";
+  event.scope = {"*"};
+  event.rows = static_cast<int64_t>(report.members.size());
+  event.target = "retention run " + report.run_id;
+  event.detail = report.AuditDetail();
+  return event;
+}
+
+AuditEvent RetentionFailureAuditEvent(bool dry_run, const arrow::Status& error, const std::string& actor,
+                                      const std::string& auth) {
+  AuditEvent event;
+  event.actor = actor;
+  event.auth = auth;
+  event.action = dry_run ? "retention.dry_run" : "retention.apply";
+  event.scope = {"*"};
+  event.outcome = "error";
+  event.detail = error.message();
+  return event;
+}
+
 arrow::Result<std::vector<std::string>> AuditEntriesNaming(const AuditLog& log, const std::string& member_id) {
   std::vector<std::string> entries;
   constexpr int64_t kPage = 4096;

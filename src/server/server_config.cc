@@ -185,6 +185,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
               "question_timeout_seconds", "max_retries", "max_retry_wait_seconds", "stream", "max_tokens", "max_rounds",
               "daily_tokens_per_caller", "k", "budget_file"}},
       {"privacy", {"pseudonym_key_env"}},
+      {"retention", {"dry_run", "k", "rules"}},
       {"triggers", {"daily_at", "every_seconds", "on_change_min_changes", "on_change_quiet_seconds",
                     "on_change_max_delay_seconds"}},
       {"health", {"deep_check_interval_seconds", "webhook_url", "webhook_attempts"}},
@@ -288,6 +289,10 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("health", "webhook_url", &c.health_webhook_url);
   r.Get("health", "webhook_attempts", &c.health_webhook_attempts);
   ARROW_RETURN_NOT_OK(ReadAi(doc, &r, &c));
+  ARROW_ASSIGN_OR_RAISE(c.retention, jobs::RetentionConfig::FromToml(toml_text));
+  if (!c.retention.rules.empty() && (c.store.empty() || c.lake.empty())) {
+    return arrow::Status::Invalid("server config: [retention] needs data.store and data.lake");
+  }
   ARROW_RETURN_NOT_OK(r.status);
   if (c.deep_check_interval_seconds < 0) {
     return arrow::Status::Invalid("server config: health.deep_check_interval_seconds must be 0 (off) or more");
@@ -357,6 +362,10 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   };
   ARROW_RETURN_NOT_OK(secret_from(c.audit_key_env, "audit.key_env", "key", &c.audit_key));
   ARROW_RETURN_NOT_OK(secret_from(c.pseudonym_key_env, "privacy.pseudonym_key_env", "key", &c.pseudonym_key));
+  if (!c.retention.rules.empty() && !c.retention.dry_run && c.pseudonym_key.empty()) {
+    return arrow::Status::Invalid("server config: [retention] rules need privacy.pseudonym_key_env (erasures are "
+                                  "audited by pseudonym); or set retention.dry_run = true");
+  }
   ARROW_RETURN_NOT_OK(secret_from(metrics_token_env, "server.metrics_token_env", "token", &c.metrics_token));
   for (std::string* path : {&c.store, &c.lake, &c.registry, &c.access_policy, &c.jwks_file, &c.api_keys_file,
                             &c.audit_log, &c.web_root}) {

@@ -11,6 +11,7 @@
 
 #include "ai/ai_config.h"
 #include "jobs/generation_triggers.h"
+#include "jobs/retention.h"
 
 namespace memberlake::server {
 
@@ -85,6 +86,9 @@ struct ServerConfig {
   // from the variable pseudonym_key_env; erasure is refused without it.
   std::string pseudonym_key;
   std::string pseudonym_key_env;
+  // [retention] rules per status (jobs/retention.h), applied by the lifecycle after each
+  // generation (dry_run: only reported and audited); rules need privacy.pseudonym_key_env.
+  jobs::RetentionConfig retention;
   // [triggers] automatic generation; needs data.store and data.lake. daily_at = "HH:MM"
   // (Europe/Amsterdam), every_seconds, on_change_min_changes, on_change_quiet_seconds,
   // on_change_max_delay_seconds: see jobs/generation_triggers.h.

@@ -1,10 +1,12 @@
 """Real servers for the AWS backends, started on loopback by the tests and stopped after:
 s3proxy (an S3 server storing objects on local disk, from Maven Central) and DynamoDB Local
-(scripts/bootstrap.sh downloads both into ~/.cache/memberlake), and forwarding proxies in front
+(scripts/bootstrap.sh downloads both into ~/.cache/memberlake), moto's S3 server (PyPI) for bucket
+versioning, and forwarding proxies in front
 of DynamoDB Local that inject throttling or script the table's stream."""
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -85,6 +87,45 @@ class S3Server:
 
     def create_bucket(self, bucket):
         self.filesystem().create_dir(bucket)
+
+
+class MotoS3(S3Server):
+    """moto's standalone server (PyPI moto[server], scripts/bootstrap.sh): an S3 API with bucket
+    versioning, which s3proxy's filesystem backend lacks. Objects live in its memory; list them
+    with boto3 (`client()`)."""
+
+    def __init__(self, base: Path):
+        base.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log = base / "moto.log"
+        self.proc = None
+        self.start()
+
+    def start(self):
+        server = Path(sys.executable).parent / "moto_server"
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+        self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, env=env)
+        wait_for_port(self.port, self.proc)
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=f"http://127.0.0.1:{self.port}", region_name="eu-west-1",
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+
+    def create_bucket(self, bucket, versioning=True):
+        client = self.client()
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        if versioning:
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+    def all_versions(self, bucket):
+        """Every version and delete marker of every object: (key, version id, is a delete marker)."""
+        out = []
+        for page in self.client().get_paginator("list_object_versions").paginate(Bucket=bucket):
+            out += [(v["Key"], v["VersionId"], False) for v in page.get("Versions", [])]
+            out += [(m["Key"], m["VersionId"], True) for m in page.get("DeleteMarkers", [])]
+        return out
 
 
 DYNAMODB_LOCAL = CACHE / "dynamodb-local"
