@@ -24,6 +24,8 @@
 namespace memberlake::query {
 namespace {
 
+constexpr int64_t kReadBufferBytes = 128 * 1024;  // per column read from a stored file
+
 bool IsNumeric(const arrow::DataType& type) { return arrow::is_integer(type.id()) || arrow::is_floating(type.id()); }
 
 std::string CsvCell(std::string text, const arrow::DataType& type, char separator) {
@@ -312,7 +314,7 @@ class TextRowsSource : public PieceSource {
   bool started_ = false, done_ = false;
 };
 
-// A body made whole (the table text, PDF), handed out in one piece.
+// A body made whole (the table text), handed out in one piece.
 class WholeSource : public PieceSource {
  public:
   explicit WholeSource(std::function<arrow::Result<std::string>()> make) : make_(std::move(make)) {}
@@ -326,6 +328,47 @@ class WholeSource : public PieceSource {
 
  private:
   std::function<arrow::Result<std::string>()> make_;
+};
+
+// Captured (export.h). Pieces are kept as they came and joined once at the end, so a capture
+// never holds more than `limit` plus, while joining, the body once more.
+class CapturingSource : public PieceSource {
+ public:
+  CapturingSource(std::unique_ptr<PieceSource> inner, int64_t limit, std::function<void(std::string)> complete)
+      : inner_(std::move(inner)), limit_(limit), complete_(std::move(complete)) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    ARROW_ASSIGN_OR_RAISE(auto piece, inner_->Next());
+    if (!capturing_) return piece;
+    if (!piece) {
+      std::string whole;
+      whole.reserve(static_cast<size_t>(size_));
+      for (const auto& kept : pieces_) whole += kept;
+      Drop();
+      complete_(std::move(whole));
+      return piece;
+    }
+    size_ += static_cast<int64_t>(piece->size());
+    if (size_ > limit_) {
+      Drop();
+    } else {
+      pieces_.push_back(*piece);
+    }
+    return piece;
+  }
+
+ private:
+  void Drop() {
+    capturing_ = false;
+    std::vector<std::string>().swap(pieces_);
+  }
+
+  std::unique_ptr<PieceSource> inner_;
+  const int64_t limit_;
+  std::function<void(std::string)> complete_;
+  std::vector<std::string> pieces_;
+  int64_t size_ = 0;
+  bool capturing_ = true;
 };
 
 class FramedSource : public PieceSource {
@@ -419,10 +462,7 @@ arrow::Result<std::unique_ptr<PieceSource>> OpenTableSource(std::shared_ptr<arro
     case ExportFormat::kTable:
       return std::make_unique<WholeSource>([table] { return TableToText(*table); });
     case ExportFormat::kPdf:
-      return std::make_unique<WholeSource>([table]() -> arrow::Result<std::string> {
-        ARROW_ASSIGN_OR_RAISE(auto rows, table->CombineChunksToBatch());
-        return AddressLabelsPdf(*rows);
-      });
+      return OpenAddressLabels(std::move(table));
   }
   return arrow::Status::Invalid("unknown export format");
 }
@@ -435,10 +475,19 @@ std::unique_ptr<PieceSource> OpenParquetSource(std::shared_ptr<arrow::RecordBatc
 arrow::Result<std::unique_ptr<PieceSource>> OpenProjectedParquet(std::shared_ptr<arrow::io::RandomAccessFile> input,
                                                                  const std::vector<std::string>& columns,
                                                                  int64_t batch_rows) {
+  // Memory stays near a batch: column chunks are read through a small buffer instead of whole
+  // (buffered stream), nothing is read ahead for later row groups (no pre-buffering, which
+  // coalesces and keeps the selected chunks of every row group), and pages are decoded
+  // `batch_rows` rows at a time on this thread.
+  parquet::ReaderProperties reading = parquet::default_reader_properties();
+  reading.enable_buffered_stream();
+  reading.set_buffer_size(kReadBufferBytes);
   auto properties = parquet::default_arrow_reader_properties();
   properties.set_batch_size(batch_rows);
+  properties.set_pre_buffer(false);
+  properties.set_use_threads(false);
   parquet::arrow::FileReaderBuilder builder;
-  ARROW_RETURN_NOT_OK(builder.Open(std::move(input)));
+  ARROW_RETURN_NOT_OK(builder.Open(std::move(input), reading));
   builder.properties(properties);
   std::unique_ptr<parquet::arrow::FileReader> opened;
   ARROW_ASSIGN_OR_RAISE(opened, builder.Build());
@@ -464,6 +513,11 @@ std::unique_ptr<PieceSource> OpenFileSource(std::shared_ptr<arrow::io::RandomAcc
 
 std::unique_ptr<PieceSource> Framed(std::string prefix, std::unique_ptr<PieceSource> inner, std::string suffix) {
   return std::make_unique<FramedSource>(std::move(prefix), std::move(inner), std::move(suffix));
+}
+
+std::unique_ptr<PieceSource> Captured(std::unique_ptr<PieceSource> inner, int64_t limit,
+                                      std::function<void(std::string)> complete) {
+  return std::make_unique<CapturingSource>(std::move(inner), limit, std::move(complete));
 }
 
 arrow::Result<std::string> Collect(PieceSource& source) {
