@@ -63,7 +63,7 @@ std::unique_ptr<PieceSource> OpenParquetSource(std::shared_ptr<arrow::RecordBatc
 // batch and by Arrow's decoding of one stored row group, not by the file.
 arrow::Result<std::unique_ptr<PieceSource>> OpenProjectedParquet(std::shared_ptr<arrow::io::RandomAccessFile> input,
                                                                  const std::vector<std::string>& columns,
-                                                                 int64_t batch_rows = 8192);
+                                                                 int64_t batch_rows = 4096);
 
 // The bytes of `input`, `piece_bytes` a piece; a file that ends before its size said is an error.
 // 256 KiB: large enough that a piece costs little to hand between threads, small enough that

@@ -19,8 +19,10 @@ constexpr int64_t kJsonWholeRows = 4096;
 // `produced` (a streamed answer) with its body captured for the rendered-answer cache: each
 // stream that completes within the cache's entry bound puts the answer under `key`, whole, so
 // a repeated export is a lookup. Not after a Clear since `generation` (an erasure meanwhile).
-BodyProducer CaptureForCache(ApiService::Impl::Rendered produced, std::weak_ptr<query::LruCache<ApiService::Impl::Rendered>> cache,
-                             std::string key, uint64_t generation) {
+using RenderedCache = query::LruCache<ApiService::Impl::Rendered>;
+
+BodyProducer CaptureForCache(ApiService::Impl::Rendered produced, std::weak_ptr<RenderedCache> cache, std::string key,
+                             uint64_t generation) {
   auto inner = std::exchange(produced.response.producer, nullptr);
   auto kept = std::make_shared<const ApiService::Impl::Rendered>(std::move(produced));  // headers, rows, version
   return [inner = std::move(inner), kept, cache = std::move(cache), key = std::move(key),
@@ -93,7 +95,7 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
       result.response.headers.emplace_back("ETag", etag);
       if (rendered && !result.response.producer) {
         rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512, generation);
-      } else if (rendered) {
+      } else if (rendered && rendered->max_entry_bytes() > 0) {
         // A streamed answer holds its rows, not its text: its text is kept as it streams.
         Rendered meta = result;
         result.response.producer = CaptureForCache(std::move(meta), rendered, rendered_key, generation);
