@@ -1,6 +1,9 @@
 #include "query/address_labels.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -77,92 +80,139 @@ std::string PdfString(std::string text) {
   return out + ")";
 }
 
-}  // namespace
-
-arrow::Result<std::string> AddressLabelsPdf(const arrow::RecordBatch& rows) {
-  std::vector<std::string> missing;
-  auto column = [&](const char* name) {
-    auto found = rows.GetColumnByName(name);
-    if (found == nullptr) missing.push_back(name);
-    return found;
-  };
-  auto name = column("korte_naam"), street = column("straat"), postcode = column("postcode"), city = column("woonplaats");
+// The content stream of one sheet: the labels of `rows` (at most kColumns * kRows).
+arrow::Result<std::string> PageContent(const arrow::RecordBatch& rows) {
+  auto name = rows.GetColumnByName("korte_naam"), street = rows.GetColumnByName("straat");
+  auto postcode = rows.GetColumnByName("postcode"), city = rows.GetColumnByName("woonplaats");
   auto country = rows.GetColumnByName("land");
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    return arrow::Status::Invalid("pdf: address labels need the columns korte_naam, straat, postcode and woonplaats; ",
-                                  "this result has no ", list);
-  }
   auto text = [&](const std::shared_ptr<arrow::Array>& array, int64_t row) -> arrow::Result<std::string> {
     if (array == nullptr) return std::string();
     ARROW_ASSIGN_OR_RAISE(auto cell, CellText(*array, row));
     return std::string(model::Trim(cell.value_or("")));
   };
-
-  // Content streams, one per page.
-  std::vector<std::string> pages;
-  const int64_t per_page = kColumns * kRows;
-  for (int64_t first = 0; first < std::max<int64_t>(rows.num_rows(), 1); first += per_page) {
-    std::string content;
-    for (int64_t row = first; row < std::min(rows.num_rows(), first + per_page); ++row) {
-      std::vector<std::string> lines;
-      ARROW_ASSIGN_OR_RAISE(std::string who, text(name, row));
-      ARROW_ASSIGN_OR_RAISE(std::string where, text(street, row));
-      ARROW_ASSIGN_OR_RAISE(std::string code, text(postcode, row));
-      ARROW_ASSIGN_OR_RAISE(std::string town, text(city, row));
-      ARROW_ASSIGN_OR_RAISE(std::string land, text(country, row));
-      for (std::string line : {who, where, std::string(model::Trim(code + "  " + town))}) {
-        if (!line.empty()) lines.push_back(line);
-      }
-      if (!land.empty() && land != "Nederland") {
-        for (char& c : land) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        lines.push_back(land);
-      }
-      const int64_t slot = row - first;
-      const double x = static_cast<double>(slot % kColumns) * kLabelWidth + kPadding;
-      const double top = kPageHeight - kTopMargin - static_cast<double>(slot / kColumns) * kLabelHeight - kPadding;
-      char position[96];
-      std::snprintf(position, sizeof position, "BT /F1 %.0f Tf %.1f TL %.2f %.2f Td\n", kFontSize, kLeading, x,
-                    top - kFontSize);
-      content += position;
-      for (size_t l = 0; l < lines.size(); ++l) content += PdfString(ToWinAnsi(lines[l])) + (l == 0 ? " Tj\n" : " '\n");
-      content += "ET\n";
+  std::string content;
+  for (int64_t row = 0; row < rows.num_rows(); ++row) {
+    std::vector<std::string> lines;
+    ARROW_ASSIGN_OR_RAISE(std::string who, text(name, row));
+    ARROW_ASSIGN_OR_RAISE(std::string where, text(street, row));
+    ARROW_ASSIGN_OR_RAISE(std::string code, text(postcode, row));
+    ARROW_ASSIGN_OR_RAISE(std::string town, text(city, row));
+    ARROW_ASSIGN_OR_RAISE(std::string land, text(country, row));
+    for (std::string line : {who, where, std::string(model::Trim(code + "  " + town))}) {
+      if (!line.empty()) lines.push_back(line);
     }
-    pages.push_back(std::move(content));
+    if (!land.empty() && land != "Nederland") {
+      for (char& c : land) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      lines.push_back(land);
+    }
+    const double x = static_cast<double>(row % kColumns) * kLabelWidth + kPadding;
+    const double top = kPageHeight - kTopMargin - static_cast<double>(row / kColumns) * kLabelHeight - kPadding;
+    char position[96];
+    std::snprintf(position, sizeof position, "BT /F1 %.0f Tf %.1f TL %.2f %.2f Td\n", kFontSize, kLeading, x,
+                  top - kFontSize);
+    content += position;
+    for (size_t l = 0; l < lines.size(); ++l) content += PdfString(ToWinAnsi(lines[l])) + (l == 0 ? " Tj\n" : " '\n");
+    content += "ET\n";
+  }
+  return content;
+}
+
+// Objects: 1 catalog, 2 page tree, 3 font, then a page and its content per page. The page
+// objects name their parent (2) before it is written; PDF readers find every object through the
+// cross-reference table, so the order in the file does not matter.
+class AddressLabelSource : public PieceSource {
+ public:
+  AddressLabelSource(std::shared_ptr<arrow::Table> rows, int pages_per_piece)
+      : rows_(std::move(rows)),
+        pages_per_piece_(pages_per_piece),
+        pages_(std::max<int64_t>(1, (rows_->num_rows() + kPerPage - 1) / kPerPage)),
+        offsets_(static_cast<size_t>(3 + 2 * pages_), 0) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (done_) return std::nullopt;
+    std::string piece;
+    if (page_ == 0) {
+      piece = "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n";
+      Object(3, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>", piece);
+    }
+    for (int n = 0; n < pages_per_piece_ && page_ < pages_; ++n, ++page_) {
+      std::shared_ptr<arrow::Table> slice = rows_->Slice(page_ * kPerPage, kPerPage);
+      ARROW_ASSIGN_OR_RAISE(auto sheet, slice->CombineChunksToBatch());
+      ARROW_ASSIGN_OR_RAISE(std::string content, PageContent(*sheet));
+      const int64_t page_id = 4 + 2 * page_, content_id = page_id + 1;
+      char media[64];
+      std::snprintf(media, sizeof media, "[0 0 %.2f %.2f]", kPageWidth, kPageHeight);
+      Object(page_id, "<< /Type /Page /Parent 2 0 R /MediaBox " + std::string(media) +
+                          " /Resources << /Font << /F1 3 0 R >> >> /Contents " + std::to_string(content_id) + " 0 R >>",
+             piece);
+      Object(content_id, "<< /Length " + std::to_string(content.size()) + " >>\nstream\n" + content + "endstream", piece);
+      kids_ += std::to_string(page_id) + " 0 R ";
+    }
+    if (page_ == pages_) {
+      rows_.reset();
+      Object(1, "<< /Type /Catalog /Pages 2 0 R >>", piece);
+      Object(2, "<< /Type /Pages /Kids [" + kids_ + "] /Count " + std::to_string(pages_) + " >>", piece);
+      const int64_t xref = written_ + static_cast<int64_t>(piece.size());
+      piece += "xref\n0 " + std::to_string(offsets_.size() + 1) + "\n0000000000 65535 f \n";
+      for (int64_t offset : offsets_) {
+        char entry[24];
+        std::snprintf(entry, sizeof entry, "%010lld 00000 n \n", static_cast<long long>(offset));
+        piece += entry;
+      }
+      piece += "trailer\n<< /Size " + std::to_string(offsets_.size() + 1) + " /Root 1 0 R >>\nstartxref\n" +
+               std::to_string(xref) + "\n%%EOF\n";
+      done_ = true;
+    }
+    written_ += static_cast<int64_t>(piece.size());
+    return piece;
   }
 
-  // Objects: 1 catalog, 2 page tree, 3 font, then a page and its content per page.
-  std::vector<std::string> objects(3);
-  std::string kids;
-  for (size_t p = 0; p < pages.size(); ++p) {
-    const size_t page_id = 4 + 2 * p, content_id = page_id + 1;
-    kids += std::to_string(page_id) + " 0 R ";
-    char media[64];
-    std::snprintf(media, sizeof media, "[0 0 %.2f %.2f]", kPageWidth, kPageHeight);
-    objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox " + std::string(media) +
-                      " /Resources << /Font << /F1 3 0 R >> >> /Contents " + std::to_string(content_id) + " 0 R >>");
-    objects.push_back("<< /Length " + std::to_string(pages[p].size()) + " >>\nstream\n" + pages[p] + "endstream");
+ private:
+  static constexpr int64_t kPerPage = kColumns * kRows;
+
+  // Appends object `id` to `piece`, noting where it starts in the document.
+  void Object(int64_t id, const std::string& body, std::string& piece) {
+    offsets_[static_cast<size_t>(id - 1)] = written_ + static_cast<int64_t>(piece.size());
+    piece += std::to_string(id) + " 0 obj\n" + body + "\nendobj\n";
   }
-  objects[0] = "<< /Type /Catalog /Pages 2 0 R >>";
-  objects[1] = "<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(pages.size()) + " >>";
-  objects[2] = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
-  std::string pdf = "%PDF-1.4\n%\xE2\xE3\xCF\xD3\n";
-  std::vector<size_t> offsets;
-  for (size_t i = 0; i < objects.size(); ++i) {
-    offsets.push_back(pdf.size());
-    pdf += std::to_string(i + 1) + " 0 obj\n" + objects[i] + "\nendobj\n";
+
+  std::shared_ptr<arrow::Table> rows_;
+  const int pages_per_piece_;
+  const int64_t pages_;
+  std::vector<int64_t> offsets_;  // by object number - 1
+  std::string kids_;
+  int64_t page_ = 0, written_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace
+
+arrow::Status CheckAddressColumns(const arrow::Schema& schema) {
+  std::string missing;
+  for (const char* name : {"korte_naam", "straat", "postcode", "woonplaats"}) {
+    if (schema.GetFieldByName(name) == nullptr) missing += (missing.empty() ? "" : ", ") + std::string(name);
   }
-  const size_t xref = pdf.size();
-  pdf += "xref\n0 " + std::to_string(objects.size() + 1) + "\n0000000000 65535 f \n";
-  for (size_t offset : offsets) {
-    char entry[24];
-    std::snprintf(entry, sizeof entry, "%010zu 00000 n \n", offset);
-    pdf += entry;
+  if (missing.empty()) return arrow::Status::OK();
+  return arrow::Status::Invalid("pdf: address labels need the columns korte_naam, straat, postcode and woonplaats; ",
+                                "this result has no ", missing);
+}
+
+arrow::Result<std::unique_ptr<PieceSource>> OpenAddressLabels(std::shared_ptr<arrow::Table> rows, int pages_per_piece) {
+  if (pages_per_piece <= 0) return arrow::Status::Invalid("pages_per_piece must be positive");
+  ARROW_RETURN_NOT_OK(CheckAddressColumns(*rows->schema()));
+  return std::make_unique<AddressLabelSource>(std::move(rows), pages_per_piece);
+}
+
+arrow::Result<std::string> AddressLabelsPdf(const arrow::RecordBatch& rows) {
+  ARROW_ASSIGN_OR_RAISE(auto table, arrow::Table::FromRecordBatches(
+      rows.schema(), {arrow::RecordBatch::Make(rows.schema(), rows.num_rows(), rows.column_data())}));
+  ARROW_ASSIGN_OR_RAISE(auto source, OpenAddressLabels(std::move(table)));
+  std::string pdf;
+  for (;;) {
+    ARROW_ASSIGN_OR_RAISE(auto piece, source->Next());
+    if (!piece) return pdf;
+    pdf += *piece;
   }
-  pdf += "trailer\n<< /Size " + std::to_string(objects.size() + 1) + " /Root 1 0 R >>\nstartxref\n" +
-         std::to_string(xref) + "\n%%EOF\n";
-  return pdf;
 }
 
 }  // namespace memberlake::query

@@ -24,6 +24,21 @@
 namespace memberlake::query {
 namespace {
 
+constexpr int64_t kReadBufferBytes = 128 * 1024;  // per column read from a stored file
+
+// The pool for streamed Parquet (reading a stored file a batch at a time, writing a row group a
+// piece): jemalloc, else the system allocator. Arrow's default pool (mimalloc in the wheel) keeps
+// several times what it hands out resident under this pattern of many short-lived column
+// buffers: a restricted-column download of a 10 MB file peaked ~85 MB above the process's
+// previous peak with it, while its largest allocation at once was ~12 MB (docs/benchmarks.md).
+arrow::MemoryPool* StreamingPool() {
+  static arrow::MemoryPool* const pool = [] {
+    arrow::MemoryPool* jemalloc = nullptr;
+    return arrow::jemalloc_memory_pool(&jemalloc).ok() ? jemalloc : arrow::system_memory_pool();
+  }();
+  return pool;
+}
+
 bool IsNumeric(const arrow::DataType& type) { return arrow::is_integer(type.id()) || arrow::is_floating(type.id()); }
 
 bool IsNumericList(const arrow::DataType& type) {
@@ -194,9 +209,12 @@ class ParquetSource : public PieceSource {
   arrow::Result<std::optional<std::string>> Next() override {
     if (done_) return std::nullopt;
     if (!writer_) {
-      auto properties = parquet::WriterProperties::Builder().compression(parquet::Compression::ZSTD)->build();
-      ARROW_ASSIGN_OR_RAISE(writer_, parquet::arrow::FileWriter::Open(*batches_->schema(), arrow::default_memory_pool(),
-                                                                      sink_, properties));
+      auto properties = parquet::WriterProperties::Builder()
+                            .compression(parquet::Compression::ZSTD)
+                            ->memory_pool(StreamingPool())
+                            ->build();
+      ARROW_ASSIGN_OR_RAISE(writer_, parquet::arrow::FileWriter::Open(*batches_->schema(), StreamingPool(), sink_,
+                                                                      properties));
     }
     for (;;) {
       ARROW_ASSIGN_OR_RAISE(auto batch, batches_->Next());
@@ -316,7 +334,7 @@ class TextRowsSource : public PieceSource {
   bool started_ = false, done_ = false;
 };
 
-// A body made whole (the table text, PDF), handed out in one piece.
+// A body made whole (the table text), handed out in one piece.
 class WholeSource : public PieceSource {
  public:
   explicit WholeSource(std::function<arrow::Result<std::string>()> make) : make_(std::move(make)) {}
@@ -330,6 +348,47 @@ class WholeSource : public PieceSource {
 
  private:
   std::function<arrow::Result<std::string>()> make_;
+};
+
+// Captured (export.h). Pieces are kept as they came and joined once at the end, so a capture
+// never holds more than `limit` plus, while joining, the body once more.
+class CapturingSource : public PieceSource {
+ public:
+  CapturingSource(std::unique_ptr<PieceSource> inner, int64_t limit, std::function<void(std::string)> complete)
+      : inner_(std::move(inner)), limit_(limit), complete_(std::move(complete)) {}
+
+  arrow::Result<std::optional<std::string>> Next() override {
+    ARROW_ASSIGN_OR_RAISE(auto piece, inner_->Next());
+    if (!capturing_) return piece;
+    if (!piece) {
+      std::string whole;
+      whole.reserve(static_cast<size_t>(size_));
+      for (const auto& kept : pieces_) whole += kept;
+      Drop();
+      complete_(std::move(whole));
+      return piece;
+    }
+    size_ += static_cast<int64_t>(piece->size());
+    if (size_ > limit_) {
+      Drop();
+    } else {
+      pieces_.push_back(*piece);
+    }
+    return piece;
+  }
+
+ private:
+  void Drop() {
+    capturing_ = false;
+    std::vector<std::string>().swap(pieces_);
+  }
+
+  std::unique_ptr<PieceSource> inner_;
+  const int64_t limit_;
+  std::function<void(std::string)> complete_;
+  std::vector<std::string> pieces_;
+  int64_t size_ = 0;
+  bool capturing_ = true;
 };
 
 class FramedSource : public PieceSource {
@@ -423,10 +482,7 @@ arrow::Result<std::unique_ptr<PieceSource>> OpenTableSource(std::shared_ptr<arro
     case ExportFormat::kTable:
       return std::make_unique<WholeSource>([table] { return TableToText(*table); });
     case ExportFormat::kPdf:
-      return std::make_unique<WholeSource>([table]() -> arrow::Result<std::string> {
-        ARROW_ASSIGN_OR_RAISE(auto rows, table->CombineChunksToBatch());
-        return AddressLabelsPdf(*rows);
-      });
+      return OpenAddressLabels(std::move(table));
   }
   return arrow::Status::Invalid("unknown export format");
 }
@@ -439,10 +495,20 @@ std::unique_ptr<PieceSource> OpenParquetSource(std::shared_ptr<arrow::RecordBatc
 arrow::Result<std::unique_ptr<PieceSource>> OpenProjectedParquet(std::shared_ptr<arrow::io::RandomAccessFile> input,
                                                                  const std::vector<std::string>& columns,
                                                                  int64_t batch_rows) {
+  // Memory stays near a batch: column chunks are read through a small buffer instead of whole
+  // (buffered stream), nothing is read ahead for later row groups (no pre-buffering, which
+  // coalesces and keeps the selected chunks of every row group), and pages are decoded
+  // `batch_rows` rows at a time on this thread.
+  parquet::ReaderProperties reading(StreamingPool());
+  reading.enable_buffered_stream();
+  reading.set_buffer_size(kReadBufferBytes);
   auto properties = parquet::default_arrow_reader_properties();
   properties.set_batch_size(batch_rows);
+  properties.set_pre_buffer(false);
+  properties.set_use_threads(false);
   parquet::arrow::FileReaderBuilder builder;
-  ARROW_RETURN_NOT_OK(builder.Open(std::move(input)));
+  ARROW_RETURN_NOT_OK(builder.Open(std::move(input), reading));
+  builder.memory_pool(StreamingPool());
   builder.properties(properties);
   std::unique_ptr<parquet::arrow::FileReader> opened;
   ARROW_ASSIGN_OR_RAISE(opened, builder.Build());
@@ -468,6 +534,11 @@ std::unique_ptr<PieceSource> OpenFileSource(std::shared_ptr<arrow::io::RandomAcc
 
 std::unique_ptr<PieceSource> Framed(std::string prefix, std::unique_ptr<PieceSource> inner, std::string suffix) {
   return std::make_unique<FramedSource>(std::move(prefix), std::move(inner), std::move(suffix));
+}
+
+std::unique_ptr<PieceSource> Captured(std::unique_ptr<PieceSource> inner, int64_t limit,
+                                      std::function<void(std::string)> complete) {
+  return std::make_unique<CapturingSource>(std::move(inner), limit, std::move(complete));
 }
 
 arrow::Result<std::string> Collect(PieceSource& source) {

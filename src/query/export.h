@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,7 +46,8 @@ arrow::Result<std::string> ExportTable(const arrow::Table& table, ExportFormat f
 // JSON `rows_per_piece` rows a piece (CSV: the header first); Parquet a row group of 65,536 rows
 // a piece, written through an output stream that hands on what the writer produced; XLSX written
 // in libxlsxwriter's constant-memory mode to a private temporary file, which is unlinked as soon
-// as it is open and then read 256 KiB a piece; the table text and PDF in one piece.
+// as it is open and then read 256 KiB a piece; PDF 16 sheets of labels a piece
+// (query/address_labels.h); the table text in one piece.
 arrow::Result<std::unique_ptr<PieceSource>> OpenTableSource(std::shared_ptr<arrow::Table> table, ExportFormat format,
                                                              const ExportOptions& options = {},
                                                              int64_t rows_per_piece = 4096);
@@ -61,7 +63,7 @@ std::unique_ptr<PieceSource> OpenParquetSource(std::shared_ptr<arrow::RecordBatc
 // batch and by Arrow's decoding of one stored row group, not by the file.
 arrow::Result<std::unique_ptr<PieceSource>> OpenProjectedParquet(std::shared_ptr<arrow::io::RandomAccessFile> input,
                                                                  const std::vector<std::string>& columns,
-                                                                 int64_t batch_rows = 8192);
+                                                                 int64_t batch_rows = 4096);
 
 // The bytes of `input`, `piece_bytes` a piece; a file that ends before its size said is an error.
 // 256 KiB: large enough that a piece costs little to hand between threads, small enough that
@@ -71,6 +73,12 @@ std::unique_ptr<PieceSource> OpenFileSource(std::shared_ptr<arrow::io::RandomAcc
 
 // `prefix`, the pieces of `inner`, then `suffix` (a JSON document around streamed rows).
 std::unique_ptr<PieceSource> Framed(std::string prefix, std::unique_ptr<PieceSource> inner, std::string suffix);
+
+// The pieces of `inner`, with a copy kept while they fit `limit` bytes (dropped as soon as they
+// do not); after the last piece `complete` gets the whole body. A source that fails or is
+// destroyed before its end (an aborted stream) never calls it: no partial body is handed on.
+std::unique_ptr<PieceSource> Captured(std::unique_ptr<PieceSource> inner, int64_t limit,
+                                      std::function<void(std::string)> complete);
 
 // Every piece, joined (for files written whole, and tests).
 arrow::Result<std::string> Collect(PieceSource& source);

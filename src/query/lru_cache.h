@@ -2,6 +2,7 @@
 // Used for query results (ResultCache) and for rendered HTTP responses.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -18,7 +19,17 @@ struct CacheStats {
 template <typename Value>
 class LruCache {
  public:
-  explicit LruCache(int64_t max_bytes) : max_bytes_(max_bytes) {}
+  // An entry larger than `max_entry_bytes` (default: the whole bound) is not kept.
+  explicit LruCache(int64_t max_bytes, int64_t max_entry_bytes = -1)
+      : max_bytes_(max_bytes), max_entry_bytes_(max_entry_bytes < 0 ? max_bytes : std::min(max_entry_bytes, max_bytes)) {}
+
+  int64_t max_entry_bytes() const { return max_entry_bytes_; }
+  // Changes with every Clear: a value computed before an erasure cleared the cache may hold the
+  // erased member, so it is put only with the generation it began in (Put's `generation`).
+  uint64_t generation() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return generation_;
+  }
 
   std::optional<Value> Get(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -32,11 +43,12 @@ class LruCache {
     return it->second->value;
   }
 
-  // Keeps `value` unless it alone exceeds the bound; evicts least recently used entries.
-  void Put(const std::string& key, Value value, int64_t value_bytes) {
+  // Keeps `value` unless it alone exceeds the entry bound or the cache was cleared since
+  // `generation` (when given); evicts least recently used entries.
+  void Put(const std::string& key, Value value, int64_t value_bytes, std::optional<uint64_t> generation = std::nullopt) {
     const int64_t bytes = static_cast<int64_t>(key.size()) + value_bytes;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (bytes > max_bytes_) return;
+    if (bytes > max_entry_bytes_ || (generation && *generation != generation_)) return;
     if (auto it = index_.find(key); it != index_.end()) {
       stats_.bytes -= it->second->bytes;
       lru_.erase(it->second);
@@ -57,6 +69,7 @@ class LruCache {
   void Clear() {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.evictions += static_cast<int64_t>(lru_.size());
+    ++generation_;
     lru_.clear();
     index_.clear();
     stats_.bytes = 0;
@@ -76,7 +89,8 @@ class LruCache {
     int64_t bytes;
   };
   mutable std::mutex mutex_;
-  int64_t max_bytes_;
+  const int64_t max_bytes_, max_entry_bytes_;
+  uint64_t generation_ = 0;
   std::list<Entry> lru_;  // most recent first
   std::unordered_map<std::string, typename std::list<Entry>::iterator> index_;
   CacheStats stats_;

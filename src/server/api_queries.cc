@@ -1,7 +1,11 @@
 #include "server/api_service_impl.h"
 
 #include <chrono>
+#include <functional>
+#include <utility>
+
 #include "crypto/sha256.h"
+#include "query/address_labels.h"
 #include "query/export.h"
 #include "query/result_format.h"
 
@@ -11,6 +15,32 @@ namespace {
 // A JSON answer of more rows than this streams (one piece of rows at a time); smaller ones are
 // built whole, so the rendered-answer cache can keep them.
 constexpr int64_t kJsonWholeRows = 4096;
+
+// `produced` (a streamed answer) with its body captured for the rendered-answer cache: each
+// stream that completes within the cache's entry bound puts the answer under `key`, whole, so
+// a repeated export is a lookup. Not after a Clear since `generation` (an erasure meanwhile).
+using RenderedCache = query::LruCache<ApiService::Impl::Rendered>;
+
+BodyProducer CaptureForCache(ApiService::Impl::Rendered produced, std::weak_ptr<RenderedCache> cache, std::string key,
+                             uint64_t generation) {
+  auto inner = std::exchange(produced.response.producer, nullptr);
+  auto kept = std::make_shared<const ApiService::Impl::Rendered>(std::move(produced));  // headers, rows, version
+  return [inner = std::move(inner), kept, cache = std::move(cache), key = std::move(key),
+          generation]() -> arrow::Result<std::unique_ptr<BodySource>> {
+    ARROW_ASSIGN_OR_RAISE(auto source, inner());
+    auto target = cache.lock();
+    if (!target) return source;
+    auto complete = [kept, cache, key, generation](std::string body) {
+      auto target = cache.lock();
+      if (!target) return;
+      ApiService::Impl::Rendered whole = *kept;
+      whole.response.body = std::move(body);
+      const auto bytes = static_cast<int64_t>(whole.response.body.size()) + 512;
+      target->Put(key, std::move(whole), bytes, generation);
+    };
+    return query::Captured(std::move(source), target->max_entry_bytes(), std::move(complete));
+  };
+}
 
 }  // namespace
 
@@ -55,6 +85,7 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     inflight.emplace(rendered_key, promise.get_future().share());
   }
   auto compute = [&]() -> arrow::Result<Rendered> {
+    const uint64_t generation = rendered ? rendered->generation() : 0;
     ARROW_ASSIGN_OR_RAISE(ApiResponse response, run(source));
     response.headers.emplace_back("Cache-Control", "private, no-cache");
     // Only an answer that certainly came from the data the tag names carries it (and is kept).
@@ -62,8 +93,13 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     Rendered result{std::move(response), note->rows, note->data_version};
     if (after == before) {
       result.response.headers.emplace_back("ETag", etag);
-      // A streamed answer holds its rows, not its text: not kept (the cache weighs bodies).
-      if (rendered && !result.response.producer) rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512);
+      if (rendered && !result.response.producer) {
+        rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512, generation);
+      } else if (rendered && rendered->max_entry_bytes() > 0) {
+        // A streamed answer holds its rows, not its text: its text is kept as it streams.
+        Rendered meta = result;
+        result.response.producer = CaptureForCache(std::move(meta), rendered, rendered_key, generation);
+      }
     }
     return result;
   };
@@ -105,17 +141,13 @@ arrow::Result<ApiResponse> ApiService::Impl::Render(const ApiRequest& request, c
     if (*separator != ";" && *separator != ",") return arrow::Status::Invalid("csv_separator must be ';' or ','");
     options.csv_separator = (*separator)[0];
   }
-  if (format.format == query::ExportFormat::kPdf) {
-    // Address labels are laid out as one document (query/address_labels.h), and a result
-    // without address columns is a 400, which must be known before anything is sent.
-    ARROW_ASSIGN_OR_RAISE(response.body, query::ExportTable(*result.table, format.format, options));
-  } else {
-    // Every other file format is made piece by piece as it is sent (query::OpenTableSource): CSV,
-    // NDJSON a batch of rows, Parquet a row group, XLSX from a temporary file; never whole.
-    response.producer = [table = result.table, export_format = format.format, options] {
-      return query::OpenTableSource(table, export_format, options);
-    };
-  }
+  // A result without address columns cannot be labels: a 400, known before anything is sent.
+  if (format.format == query::ExportFormat::kPdf) ARROW_RETURN_NOT_OK(query::CheckAddressColumns(*result.table->schema()));
+  // Every file format is made piece by piece as it is sent (query::OpenTableSource): CSV, NDJSON
+  // a batch of rows, Parquet a row group, XLSX from a temporary file, PDF sheets of labels.
+  response.producer = [table = result.table, export_format = format.format, options] {
+    return query::OpenTableSource(table, export_format, options);
+  };
   response.content_type = std::string(query::ContentType(format.format));
   std::string date = result.snapshot_id.substr(0, 8);
   response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + (date.empty() ? "" : "-" + date) +

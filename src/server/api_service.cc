@@ -76,7 +76,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
   }
   if (config.cache_bytes > 0) {
     impl->cache = std::make_unique<query::ResultCache>(config.cache_bytes);
-    impl->rendered = std::make_unique<query::LruCache<Impl::Rendered>>(config.cache_bytes);
+    impl->rendered = std::make_shared<query::LruCache<Impl::Rendered>>(config.cache_bytes, config.cache_entry_bytes);
   }
   if (!config.issuer.empty() && !config.audience.empty()) {
     ARROW_ASSIGN_OR_RAISE(JwtOptions options, JwtOptionsFor(config));

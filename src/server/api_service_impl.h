@@ -66,7 +66,8 @@ class ApiService::Impl {
     int64_t rows = -1;
     std::string data_version;
   };
-  std::unique_ptr<query::LruCache<Rendered>> rendered;
+  // Shared: a streamed answer captured for it (CaptureForCache) may finish after a shutdown began.
+  std::shared_ptr<query::LruCache<Rendered>> rendered;
   // Identical requests that miss the cache together wait for one computation (after a new
   // snapshot every key is cold at once; without this each waiting connection computes it).
   std::mutex inflight_mutex;

@@ -175,7 +175,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
                   "max_connections_per_client", "web_root", "web_connect_origins", "write_stall_seconds",
                   "metrics_allow"}},
-      {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "max_snapshot_age_seconds", "as_of",
+      {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "cache_entry_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
                 "leeway_seconds", "jwks_uri", "jwks_refetch_seconds", "oidc_client_id", "oidc_redirect_uri",
@@ -260,6 +260,8 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("data", "registry", &c.registry);
   r.Get("data", "access_policy", &c.access_policy);
   r.Get("data", "cache_bytes", &c.cache_bytes);
+  r.Get("data", "cache_entry_bytes", &c.cache_entry_bytes);
+  if (c.cache_entry_bytes < 0) return arrow::Status::Invalid("server config: data.cache_entry_bytes must be 0 or more");
   r.Get("data", "max_snapshot_age_seconds", &c.max_snapshot_age_seconds);
   r.Get("data", "as_of", &c.as_of);
   r.Get("data", "keep_snapshots", &c.keep_snapshots);

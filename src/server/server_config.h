@@ -52,6 +52,9 @@ struct ServerConfig {
   std::string registry;                    // field registry TOML; empty: built-in
   std::string access_policy;               // access TOML; empty: built-in config/access.toml
   int64_t cache_bytes = 256LL << 20;       // result cache bound
+  // One rendered answer's bound in the answer cache; a streamed export is captured for it while
+  // it streams, so this is also what such a stream may hold besides its piece.
+  int64_t cache_entry_bytes = 4LL << 20;
   int64_t max_snapshot_age_seconds = 0;    // older snapshots: answer from the live store
   std::string as_of;                       // fixed reference date (tests); empty: today
   int64_t keep_snapshots = 0;              // generations prune to the newest N (0: keep all)

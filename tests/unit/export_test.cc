@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -195,6 +197,94 @@ TEST(ExportTest, NumberListsAreSpreadsheetTextInTheCsvsDecimalStyle) {
   auto plain = ExportTable(*table, ExportFormat::kCsv, comma);
   ASSERT_TRUE(plain.ok());
   EXPECT_EQ(*plain, "\xEF\xBB\xBFkde_x\r\n35 36.25 -0.5\r\n\r\n");
+}
+
+// Pieces "a", "bb", "ccc", ... then the end, or an error after `fail_after` pieces.
+class Counted : public PieceSource {
+ public:
+  Counted(int pieces, int fail_after = -1) : pieces_(pieces), fail_after_(fail_after) {}
+  arrow::Result<std::optional<std::string>> Next() override {
+    if (made_ == fail_after_) return arrow::Status::IOError("lost the disk");
+    if (made_ == pieces_) return std::nullopt;
+    ++made_;
+    return std::string(static_cast<size_t>(made_), static_cast<char>('a' + made_ - 1));
+  }
+
+ private:
+  const int pieces_, fail_after_;
+  int made_ = 0;
+};
+
+TEST(ExportTest, CapturedHandsOnEveryPieceAndTheWholeBodyOnlyAtACompleteEndWithinTheLimit) {
+  std::vector<std::string> completed;
+  auto keep = [&](std::string whole) { completed.push_back(std::move(whole)); };
+  auto within = Captured(std::make_unique<Counted>(3), 6, keep);
+  EXPECT_EQ(Join(Pieces(*within)), "abbccc");
+  ASSERT_EQ(completed, (std::vector<std::string>{"abbccc"}));
+  auto over = Captured(std::make_unique<Counted>(3), 5, keep);  // the third piece goes over: dropped
+  EXPECT_EQ(Join(Pieces(*over)), "abbccc");                    // still sent whole
+  EXPECT_EQ(completed.size(), size_t{1});
+  auto failing = Captured(std::make_unique<Counted>(3, 2), 100, keep);
+  ASSERT_TRUE(failing->Next().ok());
+  ASSERT_TRUE(failing->Next().ok());
+  EXPECT_FALSE(failing->Next().ok());  // an error ends the body early: nothing kept
+  EXPECT_EQ(completed.size(), size_t{1});
+  {
+    auto abandoned = Captured(std::make_unique<Counted>(3), 100, keep);
+    ASSERT_TRUE(abandoned->Next().ok());  // the client goes away after the first piece
+  }
+  EXPECT_EQ(completed.size(), size_t{1});
+}
+
+std::shared_ptr<arrow::Table> Addresses(int rows) {
+  arrow::StringBuilder names, streets, codes, towns;
+  for (int i = 0; i < rows; ++i) {
+    EXPECT_TRUE(names.Append("Lid " + std::to_string(i)).ok());
+    EXPECT_TRUE(streets.Append("Straat " + std::to_string(i)).ok());
+    EXPECT_TRUE(codes.Append("1234 AB").ok());
+    EXPECT_TRUE(towns.Append("Ede").ok());
+  }
+  arrow::FieldVector fields;
+  for (const char* name : {"korte_naam", "straat", "postcode", "woonplaats"}) fields.push_back(arrow::field(name, arrow::utf8()));
+  return arrow::Table::Make(arrow::schema(fields), {*names.Finish(), *streets.Finish(), *codes.Finish(), *towns.Finish()});
+}
+
+// The byte offset of "N 0 obj" in `pdf` for every object the cross-reference table lists.
+void ExpectXrefPointsAtEveryObject(const std::string& pdf) {
+  const size_t startxref = pdf.rfind("startxref\n");
+  ASSERT_NE(startxref, std::string::npos);
+  const size_t xref = std::stoul(pdf.substr(startxref + 10));
+  ASSERT_EQ(pdf.compare(xref, 5, "xref\n"), 0);
+  const size_t count_at = xref + 7;  // "xref\n0 "
+  const int objects = std::stoi(pdf.substr(count_at));
+  size_t entry = pdf.find('\n', count_at) + 1 + 20;  // past the free entry
+  for (int id = 1; id < objects; ++id, entry += 20) {
+    const size_t offset = std::stoul(pdf.substr(entry, 10));
+    EXPECT_EQ(pdf.compare(offset, std::to_string(id).size() + 6, std::to_string(id) + " 0 obj"), 0) << "object " << id;
+  }
+}
+
+TEST(ExportTest, PdfLabelsComeSheetsAPieceWithTheCrossReferencesAtTheEnd) {
+  auto source = OpenTableSource(Addresses(24 * 40 + 5), ExportFormat::kPdf);  // 41 sheets
+  ASSERT_TRUE(source.ok()) << source.status().ToString();
+  auto pieces = Pieces(**source);
+  EXPECT_EQ(pieces.size(), size_t{3});  // 16 sheets a piece
+  EXPECT_EQ(pieces.front().rfind("%PDF-1.4\n", 0), 0u);
+  EXPECT_EQ(pieces.front().find("xref"), std::string::npos);
+  const std::string pdf = Join(pieces);
+  EXPECT_NE(pdf.find("/Count 41 "), std::string::npos);
+  EXPECT_NE(pdf.find("(Lid 964) Tj"), std::string::npos);
+  EXPECT_EQ(pdf.substr(pdf.size() - 6), "%%EOF\n");
+  ExpectXrefPointsAtEveryObject(pdf);
+  auto whole = ExportTable(*Addresses(24 * 40 + 5), ExportFormat::kPdf);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(*whole, pdf);
+  auto empty = ExportTable(*Addresses(0), ExportFormat::kPdf);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_NE(empty->find("/Count 1 "), std::string::npos);  // one empty sheet
+  ExpectXrefPointsAtEveryObject(*empty);
+  auto no_address = OpenTableSource(Members(), ExportFormat::kPdf);
+  EXPECT_FALSE(no_address.ok());  // refused before any piece
 }
 
 }  // namespace

@@ -54,6 +54,19 @@ TEST(ServerConfig, EdgeLimitsAreReadAndMustBePositive) {
   }
 }
 
+TEST(ServerConfig, CacheEntryBoundIsReadAndNotNegative) {
+  auto defaults = ServerConfig::LoadString(kBase, "/tmp");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->cache_entry_bytes, 4 << 20);
+  const std::string data = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n";
+  auto config = ServerConfig::LoadString(data + "cache_entry_bytes = 0\n[auth]\napi_keys_file = \"k.toml\"\n", "/tmp");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(config->cache_entry_bytes, 0);
+  auto refused = ServerConfig::LoadString(data + "cache_entry_bytes = -1\n[auth]\napi_keys_file = \"k.toml\"\n", "/tmp");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("data.cache_entry_bytes"), std::string::npos);
+}
+
 TEST(ServerConfig, WriteStallAndMetricsAllowlist) {
   auto defaults = ServerConfig::LoadString(kBase, "/tmp");
   ASSERT_TRUE(defaults.ok());
