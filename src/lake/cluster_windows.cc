@@ -6,13 +6,18 @@
 namespace memberlake::lake {
 namespace {
 
-// The codes of a sort key: dictionary indices for enums (one dictionary after concatenation),
-// the values otherwise.
-std::shared_ptr<arrow::Array> KeyCodes(const std::shared_ptr<arrow::Array>& column) {
+// A sort key's values as int64 codes where that is cheap (enum dictionary indices, one
+// dictionary after concatenation; integers), nulls as -1; nullptr for other types, which are
+// compared with RangeEquals.
+arrow::Result<std::shared_ptr<arrow::Int64Array>> KeyCodes(const std::shared_ptr<arrow::Array>& column) {
+  std::shared_ptr<arrow::Array> values = column;
   if (column->type_id() == arrow::Type::DICTIONARY) {
-    return std::static_pointer_cast<arrow::DictionaryArray>(column)->indices();
+    values = std::static_pointer_cast<arrow::DictionaryArray>(column)->indices();
   }
-  return column;
+  if (!arrow::is_integer(values->type_id())) return nullptr;
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum codes, arrow::compute::Cast(values, arrow::int64()));
+  ARROW_ASSIGN_OR_RAISE(codes, arrow::compute::CallFunction("coalesce", {codes, arrow::Datum(int64_t{-1})}));
+  return std::static_pointer_cast<arrow::Int64Array>(codes.make_array());
 }
 
 class ClusterWindowReader : public arrow::RecordBatchReader {
@@ -49,18 +54,22 @@ class ClusterWindowReader : public arrow::RecordBatchReader {
     const int64_t n = batch->num_rows();
     arrow::Int64Builder runs;
     ARROW_RETURN_NOT_OK(runs.Reserve(n));
-    std::vector<std::shared_ptr<arrow::Array>> codes;
-    for (int key : keys_) codes.push_back(KeyCodes(batch->column(key)));
+    std::vector<std::shared_ptr<arrow::Int64Array>> codes;
+    std::vector<std::shared_ptr<arrow::Array>> others;
+    for (int key : keys_) {
+      ARROW_ASSIGN_OR_RAISE(auto column_codes, KeyCodes(batch->column(key)));
+      if (column_codes) {
+        codes.push_back(std::move(column_codes));
+      } else {
+        others.push_back(batch->column(key));
+      }
+    }
     int64_t run = 0;
     for (int64_t row = 0; row < n; ++row) {
-      if (row > 0) {
-        for (const auto& column : codes) {
-          if (!column->RangeEquals(*column, row, row + 1, row - 1)) {
-            ++run;
-            break;
-          }
-        }
-      }
+      bool same = row > 0;
+      for (size_t k = 0; same && k < codes.size(); ++k) same = codes[k]->Value(row) == codes[k]->Value(row - 1);
+      for (size_t k = 0; same && k < others.size(); ++k) same = others[k]->RangeEquals(*others[k], row, row + 1, row - 1);
+      if (row > 0 && !same) ++run;
       runs.UnsafeAppend(run);
     }
     ARROW_ASSIGN_OR_RAISE(auto run_array, runs.Finish());

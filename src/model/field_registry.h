@@ -121,10 +121,10 @@ class FieldRegistry {
   std::vector<FieldSpec> calculated_;
   std::vector<std::string> sort_by_;
   std::string partition_field_;
-  std::string cluster_by_;
   std::vector<ViewSpec> views_;
   std::shared_ptr<arrow::Schema> raw_schema_;
   std::shared_ptr<arrow::Schema> lake_schema_;
+  std::string cluster_by_;
 
   friend class RegistryParser;
 };
