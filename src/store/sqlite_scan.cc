@@ -14,7 +14,8 @@ namespace {
 constexpr const char* kDataVersionSql = "SELECT COALESCE(MAX(data_version), 0) FROM changes";
 
 // Steps `stmt` for up to `max_rows` rows into a batch of string columns; nullptr once the
-// statement has no more rows.
+// statement has no more rows. After a batch of fewer than `max_rows` rows the statement is done:
+// the caller must not step it again (SQLite would reset it and start over).
 arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadRows(Statement& stmt, const std::shared_ptr<arrow::Schema>& schema,
                                                             int64_t max_rows) {
   const int columns = schema->num_fields();
@@ -167,8 +168,13 @@ class ParallelScanReader : public arrow::RecordBatchReader {
           status = batch.status();
           break;
         }
-        if (!Push(lane, *batch)) return;
-        if (*batch == nullptr) break;
+        // A short batch is the chunk's last: stepping a finished statement would start it over.
+        const bool last = *batch == nullptr || (*batch)->num_rows() < batch_rows_;
+        if (*batch != nullptr && !Push(lane, *batch)) return;
+        if (last) {
+          if (!Push(lane, nullptr)) return;  // the end of the chunk
+          break;
+        }
       }
     }
     if (!status.ok()) {
