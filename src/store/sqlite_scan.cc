@@ -114,7 +114,6 @@ class ParallelScanReader : public arrow::RecordBatchReader {
       : schema_(std::move(schema)), batch_rows_(batch_rows), first_(first_rowid), width_(chunk_width), chunks_(chunks) {
     lanes_.resize(readers.size());
     for (size_t i = 0; i < readers.size(); ++i) lanes_[i].reader = std::move(readers[i]);
-    for (size_t i = 0; i < lanes_.size(); ++i) threads_.emplace_back([this, i] { Run(i); });
   }
   ~ParallelScanReader() override { Finish(); }
 
@@ -123,6 +122,11 @@ class ParallelScanReader : public arrow::RecordBatchReader {
   arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
     *out = nullptr;
     std::unique_lock<std::mutex> lock(mutex_);
+    // The threads start with the first read: until then the readers hold their snapshot and
+    // nothing else (and the tests can write in between, which the snapshot must not see).
+    if (threads_.empty() && !finished_) {
+      for (size_t i = 0; i < lanes_.size(); ++i) threads_.emplace_back([this, i] { Run(i); });
+    }
     while (next_chunk_ < chunks_) {
       Lane& lane = lanes_[static_cast<size_t>(next_chunk_) % lanes_.size()];
       changed_.wait(lock, [&] { return !lane.items.empty() || !lane.status.ok(); });
