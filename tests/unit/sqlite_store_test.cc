@@ -37,6 +37,15 @@ class SqliteStore : public ::testing::Test {
     return std::move(*store);
   }
 
+  // A store (scans on `scan_threads` connections) holding `members` sample members.
+  std::unique_ptr<MemberStore> OpenWithSampleMembers(int64_t members, int scan_threads = 2) {
+    auto store = Open(true, scan_threads);
+    SampleOptions sample;
+    sample.members = members;
+    EXPECT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), members);
+    return store;
+  }
+
   static FieldValues Member(const std::string& achternaam) {
     return {{"voornaam", "Jan"}, {"achternaam", achternaam}, {"email", "jan@example.nl"},
             {"status", "Actief"}, {"lidmaatschap", "Gewoon lid"}, {"regio", "Utrecht"}};
@@ -98,10 +107,7 @@ TEST_F(SqliteStore, FailedWritesChangeNothing) {
 }
 
 TEST_F(SqliteStore, ScanSeesOneSnapshotWhileWritersContinue) {
-  auto store = Open();
-  SampleOptions sample;
-  sample.members = 3000;
-  ASSERT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), 3000);
+  auto store = OpenWithSampleMembers(3000);
   auto scan = store->Scan(1000);
   ASSERT_TRUE(scan.ok());
   EXPECT_EQ(scan->data_version, 3000);
@@ -159,10 +165,7 @@ void ExecSql(const fs::path& db_path, const std::string& sql) {
 }
 
 TEST_F(SqliteStore, ParallelScanReturnsTheRowsOfOneConnectionInTheSameOrder) {
-  auto store = Open(true, 2);
-  SampleOptions sample;
-  sample.members = 5000;
-  ASSERT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), 5000);
+  auto store = OpenWithSampleMembers(5000);
   // Gaps and a dense stretch of rowids: chunks of uneven row counts, one with none at all.
   ExecSql(dir_ / "m.db", "DELETE FROM members WHERE rowid BETWEEN 1200 AND 2100 OR rowid % 7 = 0;"
                          "UPDATE members SET rowid = rowid + 100000 WHERE rowid > 4900;");
@@ -187,10 +190,7 @@ TEST_F(SqliteStore, ParallelScanReturnsTheRowsOfOneConnectionInTheSameOrder) {
 }
 
 TEST_F(SqliteStore, ParallelScanKeepsItsSnapshotWhileAnotherProgramWrites) {
-  auto store = Open(true, 2);
-  SampleOptions sample;
-  sample.members = 4000;
-  ASSERT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), 4000);
+  auto store = OpenWithSampleMembers(4000);
   auto before = ScanRows(*Open(false, 1), 250);
   auto scan = store->Scan(250);
   ASSERT_TRUE(scan.ok());
