@@ -284,8 +284,12 @@ arrow::Result<StoreScan> ScanMembers(const std::shared_ptr<Connection>& conn, co
     return arrow::Status::OK();
   }();
   (void)conn->Exec("ROLLBACK");  // nothing was written: this only releases the lock
-  if (!status.ok()) return status;
-  if (readers.empty()) return SequentialScan(conn, columns, std::move(schema), batch_rows);
+  if (!status.ok() || readers.empty()) {
+    // A small table, or one the readers cannot cut by rowid (a WITHOUT ROWID table another
+    // program made): one connection reads it, and reports any error that is not about that.
+    readers.clear();
+    return SequentialScan(conn, columns, std::move(schema), batch_rows);
+  }
   // Chunks of about batch_rows rows where rowids are dense; a chunk with more rows (rowids
   // packed unevenly) simply yields more than one batch.
   const int64_t span = last - first + 1;

@@ -206,6 +206,14 @@ TEST_F(SqliteStore, ParallelScanKeepsItsSnapshotWhileAnotherProgramWrites) {
   EXPECT_EQ(store->Scan()->data_version, *store->DataVersion());
 }
 
+TEST_F(SqliteStore, ATableWithoutRowidsIsScannedOnOneConnection) {
+  ExecSql(dir_ / "m.db", "CREATE TABLE members (member_id TEXT PRIMARY KEY, _version INTEGER) WITHOUT ROWID;");
+  auto store = OpenWithSampleMembers(2000);
+  auto rows = ScanRows(*store, 300);
+  EXPECT_EQ(rows.size(), 2000u);
+  EXPECT_EQ(rows, ScanRows(*Open(false, 1), 300));
+}
+
 TEST_F(SqliteStore, ImportIsAllOrNothing) {
   auto store = Open();
   SampleOptions sample;
