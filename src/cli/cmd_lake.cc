@@ -41,6 +41,7 @@ struct GenerateCliOptions {
   int keep = 0;  // 0: keep every snapshot
   int pause_before_publish_ms = 0;  // tests of racing generations
   bool inject_fault = false;        // tests: a fault only the deep check sees
+  std::string verify = "deep";      // deep | none: the deep data check before publishing
   bool json = false;
 };
 
@@ -59,6 +60,7 @@ arrow::Result<jobs::GenerateSummary> Generate(const GlobalOptions& global, const
   }
   options.pause_before_publish = std::chrono::milliseconds(o.pause_before_publish_ms);
   options.inject_fault_for_test = o.inject_fault;
+  options.deep_check = o.verify == "deep";
   return jobs::GenerateFromUris(o.store_uri, o.lake, registry, options);
 }
 
@@ -219,6 +221,10 @@ void AddLakeCommands(CLI::App& app, const CommandContext& context) {
   generate->add_option("--keep", go->keep, "After publishing, prune to the newest N snapshots (see snapshots prune; 0: keep all)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   generate->add_flag("--json", go->json, "Print a JSON summary");
+  generate->add_option("--verify", go->verify,
+                       "deep: check the written files against the rows before publishing (a failing check is "
+                       "never published; ~1/3 of a generation's time); none: publish unchecked")
+      ->capture_default_str()->check(CLI::IsMember({"deep", "none"}));
   generate->add_option("--pause-before-publish-ms", go->pause_before_publish_ms)
       ->group("")  // hidden: for tests of racing generations
       ->check(CLI::Range(0, 600000));

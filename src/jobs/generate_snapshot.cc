@@ -16,6 +16,7 @@
 
 #include "jobs/view_filter.h"
 #include "jobs/erasure.h"
+#include "lake/cluster_windows.h"
 #include "lake/lake_file_writer.h"
 #include "lake/partition_spill.h"
 #include "model/arrow_compute.h"
@@ -246,9 +247,14 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   std::atomic<int64_t> written{0};
   const int64_t to_write = scanned - manifest.quarantined;
 
+  // Both lanes cut a partition into the same windows (row groups) and order each the same way.
+  auto ReadClustered = [&](size_t p) -> arrow::Result<std::shared_ptr<arrow::RecordBatchReader>> {
+    ARROW_ASSIGN_OR_RAISE(auto sorted, spill->Read(p));
+    return lake::ClusterWindows(std::move(sorted), *registry, lake::kRowGroupRows);
+  };
   auto lane0 = [&]() -> arrow::Status {
     for (size_t p = 0; p < partitions.size(); ++p) {
-      ARROW_ASSIGN_OR_RAISE(auto reader, spill->Read(p));
+      ARROW_ASSIGN_OR_RAISE(auto reader, ReadClustered(p));
       full->StartRowGroup();
       for (auto& view : lane_views[0]) view->StartRowGroup();
       std::shared_ptr<arrow::RecordBatch> batch;
@@ -265,7 +271,7 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   std::vector<lake::SnapshotFile> regional_files;
   auto lane1 = [&]() -> arrow::Status {
     for (size_t p = 0; p < partitions.size(); ++p) {
-      ARROW_ASSIGN_OR_RAISE(auto reader, spill->Read(p));
+      ARROW_ASSIGN_OR_RAISE(auto reader, ReadClustered(p));
       std::unique_ptr<lake::LakeFileWriter> regional;
       if (partitioned) {
         lake::SnapshotFile file;

@@ -34,6 +34,26 @@ class HashingOutputStream : public arrow::io::OutputStream {
 };
 
 constexpr int64_t kPageRows = 8192;
+constexpr double kBloomFpp = 0.05;
+
+// Per-column encodings, each measured on the sample members (docs/scale.md, "Smaller files"):
+// dates and timestamps as deltas (DELTA_BINARY_PACKED; rows are clustered by a date, see
+// cluster_by, and dates that go with it then differ by little), integers and strings the
+// registry marks as identifiers (dictionary = false) as deltas and as DELTA_LENGTH_BYTE_ARRAY
+// (lengths apart from the bytes, which zstd then sees back to back); everything else
+// dictionary-encoded, falling back to plain where a row group's dictionary grows too large.
+void SetColumnEncoding(parquet::WriterProperties::Builder& builder, const model::FieldSpec& spec) {
+  using model::FieldType;
+  const bool delta_ints = spec.type == FieldType::kDate || spec.type == FieldType::kTimestamp ||
+                          (spec.type == FieldType::kInteger && !spec.dictionary);
+  if (delta_ints) {
+    builder.disable_dictionary(spec.name)->encoding(spec.name, parquet::Encoding::DELTA_BINARY_PACKED);
+  } else if (spec.type == FieldType::kString && !spec.dictionary) {
+    builder.disable_dictionary(spec.name)->encoding(spec.name, parquet::Encoding::DELTA_LENGTH_BYTE_ARRAY);
+  } else if (!spec.dictionary) {
+    builder.disable_dictionary(spec.name);
+  }
+}
 
 std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
     const arrow::Schema& schema, const model::FieldRegistry& registry) {
@@ -58,14 +78,17 @@ std::shared_ptr<parquet::WriterProperties> MakeWriterProperties(
   for (const auto* fields : {&registry.stored_fields(), &registry.calculated_fields()}) {
     for (const model::FieldSpec& spec : *fields) {
       if (schema.GetFieldIndex(spec.name) < 0) continue;
-      if (!spec.dictionary) builder.disable_dictionary(spec.name);
+      SetColumnEncoding(builder, spec);
       // Enum pages hold RLE-encoded dictionary indices of sorted columns: already a few bytes,
       // so zstd saves next to nothing there, while a reader pays a fresh zstd context per
       // page (a third of a cold group-by's time on 1M members).
       if (spec.type == model::FieldType::kEnum) builder.compression(spec.name, parquet::Compression::UNCOMPRESSED);
       if (spec.lookup) {
+        // Sized to the row group's rows and folded down to the smallest power of two that
+        // keeps this rate: about 8 bits a row (16 at 0.01, a quarter of the file's growth
+        // over pyarrow's); a false positive costs a lookup one more row group to decode.
         parquet::BloomFilterOptions bloom;
-        bloom.fpp = 0.01;
+        bloom.fpp = kBloomFpp;
         builder.enable_bloom_filter(spec.name, bloom);
       }
     }

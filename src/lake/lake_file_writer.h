@@ -1,5 +1,6 @@
 // Writes one immutable Parquet file of a snapshot with the lake's conventions: zstd,
-// dictionary encoding, statistics and page index, bloom filters on the registry's lookup
+// per-column encodings (deltas for dates, timestamps and identifiers, dictionaries for the
+// rest; docs/scale.md), statistics and page index, bloom filters on the registry's lookup
 // columns, sorting_columns recorded, and key-value metadata (generated_at, data_version,
 // schema_version, as_of, snapshot_id). The bytes are hashed while they are written, so the
 // manifest's checksum costs no second read.

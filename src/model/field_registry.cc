@@ -59,6 +59,7 @@ class RegistryParser {
     if (const toml::table* lake = doc["lake"].as_table()) {
       ARROW_ASSIGN_OR_RAISE(out_->sort_by_, Strings(*lake, "sort_by", "[lake]"));
       out_->partition_field_ = (*lake)["partition_field"].value_or(std::string());
+      out_->cluster_by_ = (*lake)["cluster_by"].value_or(std::string());
     }
     if (const toml::array* views = doc["view"].as_array()) {
       for (const auto& node : *views) {
@@ -271,6 +272,12 @@ arrow::Status FieldRegistry::Finish(const std::string& source) {
   }
   for (const std::string& name : sort_by_) {
     if (Find(name) == nullptr) return fail("[lake] sort_by names unknown field '" + name + "'");
+  }
+  if (!cluster_by_.empty()) {
+    const FieldSpec* cluster = Find(cluster_by_);
+    if (cluster == nullptr || cluster->type == FieldType::kEnum) {
+      return fail("[lake] cluster_by '" + cluster_by_ + "' must be a field that is not an enum");
+    }
   }
   if (!partition_field_.empty()) {
     const FieldSpec* partition = Find(partition_field_);

@@ -104,6 +104,9 @@ class FieldRegistry {
 
   const std::vector<std::string>& sort_by() const { return sort_by_; }
   const std::string& partition_field() const { return partition_field_; }
+  // Within each row group, rows that tie on sort_by are ordered by this column (empty: none),
+  // so that it and the columns that follow it encode small (docs/scale.md).
+  const std::string& cluster_by() const { return cluster_by_; }
   const std::vector<ViewSpec>& views() const { return views_; }
 
   // The Arrow type a field has in the lake schema.
@@ -121,6 +124,7 @@ class FieldRegistry {
   std::vector<ViewSpec> views_;
   std::shared_ptr<arrow::Schema> raw_schema_;
   std::shared_ptr<arrow::Schema> lake_schema_;
+  std::string cluster_by_;
 
   friend class RegistryParser;
 };

@@ -94,6 +94,9 @@ bool IsChangeLogGap(const arrow::Status& status);
 
 struct StoreOptions {
   bool create_if_missing = false;  // false: a missing database is an error
+  // SQLite: connections that read a full scan's rowid ranges side by side (one snapshot, same
+  // rows in the same order as one connection; store/sqlite_scan.h). 1: the store's own only.
+  int scan_threads = 2;
 };
 
 // Opens a store from a URI: `sqlite:PATH` (also sqlite://PATH) or

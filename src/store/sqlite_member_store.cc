@@ -1,6 +1,8 @@
 #include "store/sqlite_member_store.h"
 
 #include "store/record_edits.h"
+#include "store/sqlite_connection.h"
+#include "store/sqlite_scan.h"
 
 #include <sqlite3.h>
 
@@ -13,6 +15,9 @@
 namespace memberlake::store {
 namespace {
 
+using sqlite::Connection;
+using sqlite::Statement;
+
 std::string QuoteIdent(const std::string& name) {
   std::string out = "\"";
   for (char c : name) {
@@ -21,151 +26,6 @@ std::string QuoteIdent(const std::string& name) {
   }
   return out + "\"";
 }
-
-// One connection, shared by the store and any scan reader still running on it.
-class Connection {
- public:
-  Connection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  ~Connection() { sqlite3_close_v2(db_); }
-  sqlite3* get() const { return db_; }
-  const std::string& path() const { return path_; }
-
-  arrow::Status Error(int rc, std::string_view context) const {
-    int primary = rc & 0xff;
-    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-      return arrow::Status::IOError("database is locked: ", path_);
-    }
-    if (primary == SQLITE_NOTADB) return arrow::Status::IOError(path_, " is not a SQLite database");
-    if (primary == SQLITE_CORRUPT) return arrow::Status::IOError("SQLite database ", path_, " is corrupt");
-    return arrow::Status::IOError(context, " (", path_, "): ", sqlite3_errmsg(db_));
-  }
-
-  arrow::Status Exec(const std::string& sql) {
-    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-    return rc == SQLITE_OK ? arrow::Status::OK() : Error(rc, sql.substr(0, 60));
-  }
-
- private:
-  sqlite3* db_;
-  std::string path_;
-};
-
-class Statement {
- public:
-  Statement() = default;
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
-
-  static arrow::Result<std::unique_ptr<Statement>> Prepare(Connection& conn, const std::string& sql) {
-    auto out = std::make_unique<Statement>();
-    out->conn_ = &conn;
-    int rc = sqlite3_prepare_v2(conn.get(), sql.c_str(), static_cast<int>(sql.size()), &out->stmt_, nullptr);
-    if (rc != SQLITE_OK) return conn.Error(rc, "prepare");
-    return out;
-  }
-  sqlite3_stmt* get() const { return stmt_; }
-  void BindText(int index, std::optional<std::string_view> text) {
-    if (text) {
-      sqlite3_bind_text(stmt_, index, text->data(), static_cast<int>(text->size()), SQLITE_STATIC);
-    } else {
-      sqlite3_bind_null(stmt_, index);
-    }
-  }
-  void BindInt(int index, int64_t value) { sqlite3_bind_int64(stmt_, index, value); }
-  // SQLITE_ROW -> true, SQLITE_DONE -> false, otherwise an error.
-  arrow::Result<bool> Step() {
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return conn_->Error(rc, "step");
-  }
-  arrow::Status Run() {
-    ARROW_ASSIGN_OR_RAISE(bool row, Step());
-    (void)row;
-    sqlite3_reset(stmt_);
-    return arrow::Status::OK();
-  }
-  void Reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::optional<std::string> Text(int column) const {
-    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
-    auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    return std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
-  }
-  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-
- private:
-  Connection* conn_ = nullptr;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-// Streams `SELECT <stored fields> FROM members` inside one read transaction, so the scan
-// sees one snapshot however long it runs; the transaction ends with the reader.
-class ScanReader : public arrow::RecordBatchReader {
- public:
-  ScanReader(std::shared_ptr<Connection> conn, std::unique_ptr<Statement> stmt,
-             std::shared_ptr<arrow::Schema> schema, int64_t batch_rows)
-      : conn_(std::move(conn)), stmt_(std::move(stmt)), schema_(std::move(schema)), batch_rows_(batch_rows) {}
-  ~ScanReader() override { Finish(); }
-
-  std::shared_ptr<arrow::Schema> schema() const override { return schema_; }
-
-  arrow::Status ReadNext(std::shared_ptr<arrow::RecordBatch>* out) override {
-    *out = nullptr;
-    if (done_) return arrow::Status::OK();
-    const int columns = schema_->num_fields();
-    std::vector<arrow::StringBuilder> builders(static_cast<size_t>(columns));
-    for (auto& builder : builders) {
-      ARROW_RETURN_NOT_OK(builder.Reserve(batch_rows_));
-      ARROW_RETURN_NOT_OK(builder.ReserveData(batch_rows_ * 12));
-    }
-    int64_t rows = 0;
-    sqlite3_stmt* stmt = stmt_->get();
-    while (rows < batch_rows_) {
-      ARROW_ASSIGN_OR_RAISE(bool has_row, stmt_->Step());
-      if (!has_row) {
-        Finish();
-        break;
-      }
-      for (int c = 0; c < columns; ++c) {
-        auto& builder = builders[static_cast<size_t>(c)];
-        if (sqlite3_column_type(stmt, c) == SQLITE_NULL) {
-          builder.UnsafeAppendNull();
-        } else {
-          auto* data = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
-          int size = sqlite3_column_bytes(stmt, c);
-          ARROW_RETURN_NOT_OK(builder.Append(data, size));
-        }
-      }
-      ++rows;
-    }
-    if (rows == 0) return arrow::Status::OK();
-    arrow::ArrayVector arrays;
-    for (auto& builder : builders) {
-      ARROW_ASSIGN_OR_RAISE(auto array, builder.Finish());
-      arrays.push_back(std::move(array));
-    }
-    *out = arrow::RecordBatch::Make(schema_, rows, std::move(arrays));
-    return arrow::Status::OK();
-  }
-
- private:
-  void Finish() {
-    if (done_) return;
-    done_ = true;
-    stmt_.reset();
-    (void)conn_->Exec("COMMIT");
-  }
-
-  std::shared_ptr<Connection> conn_;
-  std::unique_ptr<Statement> stmt_;
-  std::shared_ptr<arrow::Schema> schema_;
-  int64_t batch_rows_;
-  bool done_ = false;
-};
 
 // Change capture for every writer (memberlake, the sqlite3 shell, the club's own programs):
 // each insert, update and delete of a members row appends to `changes` (whose rowid is the
@@ -205,8 +65,9 @@ END;
 
 class SqliteMemberStore : public MemberStore {
  public:
-  SqliteMemberStore(std::shared_ptr<Connection> conn, std::shared_ptr<const model::FieldRegistry> registry)
-      : conn_(std::move(conn)), registry_(std::move(registry)), normalizer_(registry_) {
+  SqliteMemberStore(std::shared_ptr<Connection> conn, std::shared_ptr<const model::FieldRegistry> registry,
+                    int scan_threads)
+      : conn_(std::move(conn)), registry_(std::move(registry)), normalizer_(registry_), scan_threads_(scan_threads) {
     for (const auto& field : registry_->stored_fields()) {
       if (!column_list_.empty()) column_list_ += ", ";
       column_list_ += QuoteIdent(field.name);
@@ -247,23 +108,7 @@ class SqliteMemberStore : public MemberStore {
   }
 
   arrow::Result<StoreScan> Scan(int64_t batch_rows) override {
-    ARROW_RETURN_NOT_OK(conn_->Exec("BEGIN"));
-    StoreScan scan;
-    auto status = [&]() -> arrow::Status {
-      ARROW_ASSIGN_OR_RAISE(scan.data_version, DataVersion());  // first read pins the snapshot
-      ARROW_ASSIGN_OR_RAISE(auto count, Statement::Prepare(*conn_, "SELECT COUNT(*) FROM members"));
-      ARROW_ASSIGN_OR_RAISE(bool row, count->Step());
-      scan.row_count = row ? count->Int(0) : 0;
-      ARROW_ASSIGN_OR_RAISE(auto stmt, Statement::Prepare(*conn_, "SELECT " + column_list_ + " FROM members"));
-      scan.reader = std::make_shared<ScanReader>(conn_, std::move(stmt), registry_->raw_schema(),
-                                                 std::max<int64_t>(1, batch_rows));
-      return arrow::Status::OK();
-    }();
-    if (!status.ok()) {
-      (void)conn_->Exec("ROLLBACK");
-      return status;
-    }
-    return scan;
+    return sqlite::ScanMembers(conn_, column_list_, registry_->raw_schema(), batch_rows, scan_threads_);
   }
 
   arrow::Result<StoredMember> Get(const std::string& member_id) override {
@@ -567,6 +412,7 @@ class SqliteMemberStore : public MemberStore {
   std::shared_ptr<const model::FieldRegistry> registry_;
   model::MemberNormalizer normalizer_;
   std::string column_list_;
+  int scan_threads_;
 };
 
 }  // namespace
@@ -588,7 +434,7 @@ arrow::Result<std::unique_ptr<MemberStore>> OpenSqliteMemberStore(
   auto conn = std::make_shared<Connection>(db, path);
   if (rc != SQLITE_OK) return conn->Error(rc, "cannot open SQLite store");
   sqlite3_busy_timeout(db, 2000);
-  auto store = std::make_unique<SqliteMemberStore>(conn, std::move(registry));
+  auto store = std::make_unique<SqliteMemberStore>(conn, std::move(registry), options.scan_threads);
   ARROW_RETURN_NOT_OK(store->Init());
   return std::unique_ptr<MemberStore>(std::move(store));
 }

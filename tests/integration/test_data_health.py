@@ -276,6 +276,20 @@ def test_generation_with_an_injected_fault_does_not_publish(source, tmp_path):
     assert (lake / "manifests" / "CURRENT").read_text() != before_current
 
 
+def test_generate_verify_none_skips_the_deep_check(source, tmp_path):
+    lake = tmp_path / "lake"
+    shutil.copytree(source["lake"], lake)
+    before_current = (lake / "manifests" / "CURRENT").read_text()
+    # the same injected fault is published unchecked: nothing looked
+    proc = run("generate", "--store", source["store"], "--lake", lake, "--as-of", AS_OF, "--inject-fault-for-test",
+               "--verify=none", "--json")
+    summary = json.loads(proc.stdout)
+    assert "deep_check" not in summary and summary["seconds"]["check"] == 0
+    assert (lake / "manifests" / "CURRENT").read_text() != before_current
+    bad = run("generate", "--store", source["store"], "--lake", lake, "--as-of", AS_OF, "--verify=quick", check=False)
+    assert bad.returncode != 0 and "--verify" in bad.stderr
+
+
 class Receiver:
     """A small webhook receiver on loopback: answers 503 to the first `fail_first` posts."""
 

@@ -121,6 +121,20 @@ def test_sorted_with_sorting_columns_recorded(sample):
         assert regio_stats.min == regio_stats.max  # row groups never span regions
 
 
+def test_rows_that_tie_on_the_sort_keys_follow_ingangsdatum_within_each_row_group(sample):
+    path = sample["lake"] / files_of(sample["manifest"], "full")[0]["path"]
+    pf = pq.ParquetFile(path)
+    moved = 0
+    for i in range(pf.metadata.num_row_groups):
+        rows = pf.read_row_group(i, columns=["regio", "status", "lidmaatschap", "ingangsdatum"]).to_pylist()
+        for a, b in zip(rows, rows[1:]):
+            if (a["regio"], a["status"], a["lidmaatschap"]) != (b["regio"], b["status"], b["lidmaatschap"]):
+                continue
+            assert b["ingangsdatum"] is None or (a["ingangsdatum"] is not None and a["ingangsdatum"] <= b["ingangsdatum"])
+            moved += 1
+    assert moved > 0
+
+
 def test_encodings_compression_statistics_page_index_bloom_filters(sample):
     path = sample["lake"] / files_of(sample["manifest"], "full")[0]["path"]
     md = pq.ParquetFile(path).metadata
@@ -136,8 +150,16 @@ def test_encodings_compression_statistics_page_index_bloom_filters(sample):
         if name in ENUMS:
             assert col.has_dictionary_page, name
             assert "RLE_DICTIONARY" in col.encodings, name
-    for name in ["member_id", "email", "telefoon", "bankrekeningnummer", "korte_naam"]:
-        assert not rg.column(names.index(name)).has_dictionary_page, name  # registry: dictionary = false
+    # registry: dictionary = false; strings as DELTA_LENGTH_BYTE_ARRAY, integers as deltas
+    for name in ["member_id", "email", "telefoon", "bankrekeningnummer"]:
+        col = rg.column(names.index(name))
+        assert not col.has_dictionary_page and "DELTA_LENGTH_BYTE_ARRAY" in col.encodings, (name, col.encodings)
+    # dates, timestamps and lidnummer as deltas (docs/scale.md, "Smaller files")
+    for name in ["lidnummer", "geboortedatum", "ingangsdatum", "created_at", "tijdstempel"]:
+        col = rg.column(names.index(name))
+        assert not col.has_dictionary_page and "DELTA_BINARY_PACKED" in col.encodings, (name, col.encodings)
+    for name in ["straat", "korte_naam", "woonplaats", "leeftijd"]:
+        assert rg.column(names.index(name)).has_dictionary_page, name
     for name in ["email", "lidnummer", "postcode", "achternaam", "member_id"]:
         col = rg.column(names.index(name))
         assert col.bloom_filter_offset is not None and col.bloom_filter_offset > 0, name

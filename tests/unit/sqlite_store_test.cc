@@ -28,12 +28,22 @@ class SqliteStore : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::unique_ptr<MemberStore> Open(bool create = true) {
+  std::unique_ptr<MemberStore> Open(bool create = true, int scan_threads = 2) {
     StoreOptions options;
     options.create_if_missing = create;
+    options.scan_threads = scan_threads;
     auto store = OpenMemberStore("sqlite:" + (dir_ / "m.db").string(), registry_, options);
     EXPECT_TRUE(store.ok()) << store.status().ToString();
     return std::move(*store);
+  }
+
+  // A store (scans on `scan_threads` connections) holding `members` sample members.
+  std::unique_ptr<MemberStore> OpenWithSampleMembers(int64_t members, int scan_threads = 2) {
+    auto store = Open(true, scan_threads);
+    SampleOptions sample;
+    sample.members = members;
+    EXPECT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), members);
+    return store;
   }
 
   static FieldValues Member(const std::string& achternaam) {
@@ -97,10 +107,7 @@ TEST_F(SqliteStore, FailedWritesChangeNothing) {
 }
 
 TEST_F(SqliteStore, ScanSeesOneSnapshotWhileWritersContinue) {
-  auto store = Open();
-  SampleOptions sample;
-  sample.members = 3000;
-  ASSERT_EQ(*store->ImportRaw(**MakeSampleMembers(registry_, sample)), 3000);
+  auto store = OpenWithSampleMembers(3000);
   auto scan = store->Scan(1000);
   ASSERT_TRUE(scan.ok());
   EXPECT_EQ(scan->data_version, 3000);
@@ -118,6 +125,93 @@ TEST_F(SqliteStore, ScanSeesOneSnapshotWhileWritersContinue) {
   EXPECT_EQ(rows, 3000);  // the insert made after the scan began is not in it
   scan->reader.reset();
   EXPECT_EQ(store->Scan()->row_count, 3001);
+}
+
+// Every row a reader returns as text ("member_id|lidnummer|..."), in order; checks the batch
+// size on the way.
+std::vector<std::string> CollectRows(arrow::RecordBatchReader& reader, int64_t batch_rows) {
+  std::vector<std::string> rows;
+  std::shared_ptr<arrow::RecordBatch> batch;
+  while (true) {
+    auto status = reader.ReadNext(&batch);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    if (!status.ok() || batch == nullptr) break;
+    EXPECT_LE(batch->num_rows(), batch_rows);
+    EXPECT_GT(batch->num_rows(), 0);
+    for (int64_t r = 0; r < batch->num_rows(); ++r) {
+      std::string row;
+      for (const auto& column : batch->columns()) {
+        auto text = std::static_pointer_cast<arrow::StringArray>(column);
+        row += (text->IsNull(r) ? std::string("<null>") : std::string(text->GetView(r))) + "|";
+      }
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows;
+}
+
+std::vector<std::string> ScanRows(MemberStore& store, int64_t batch_rows) {
+  auto scan = store.Scan(batch_rows);
+  EXPECT_TRUE(scan.ok()) << scan.status().ToString();
+  return scan.ok() ? CollectRows(*scan->reader, batch_rows) : std::vector<std::string>{};
+}
+
+void ExecSql(const fs::path& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 2000);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStore, ParallelScanReturnsTheRowsOfOneConnectionInTheSameOrder) {
+  auto store = OpenWithSampleMembers(5000);
+  // Gaps and a dense stretch of rowids: chunks of uneven row counts, one with none at all.
+  ExecSql(dir_ / "m.db", "DELETE FROM members WHERE rowid BETWEEN 1200 AND 2100 OR rowid % 7 = 0;"
+                         "UPDATE members SET rowid = rowid + 100000 WHERE rowid > 4900;");
+  auto parallel = ScanRows(*store, 300);
+  auto single = ScanRows(*Open(false, 1), 300);
+  ASSERT_GT(single.size(), 3000u);
+  EXPECT_EQ(parallel, single);
+  EXPECT_EQ(store->Scan(300)->row_count, static_cast<int64_t>(single.size()));
+  // in rowid order
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "m.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* ids = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT member_id FROM members ORDER BY rowid", -1, &ids, nullptr), SQLITE_OK);
+  size_t i = 0;
+  for (; sqlite3_step(ids) == SQLITE_ROW && i < parallel.size(); ++i) {
+    std::string id(reinterpret_cast<const char*>(sqlite3_column_text(ids, 0)));
+    ASSERT_EQ(parallel[i].substr(0, id.size() + 1), id + "|") << i;
+  }
+  EXPECT_EQ(i, parallel.size());
+  sqlite3_finalize(ids);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStore, ParallelScanKeepsItsSnapshotWhileAnotherProgramWrites) {
+  auto store = OpenWithSampleMembers(4000);
+  auto before = ScanRows(*Open(false, 1), 250);
+  auto scan = store->Scan(250);
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->data_version, 4000);
+  // Before the first batch is read: deletes and updates in every chunk, and new rows.
+  ExecSql(dir_ / "m.db", "DELETE FROM members WHERE rowid % 3 = 0;"
+                         "UPDATE members SET achternaam = 'Changed' WHERE rowid % 5 = 0;"
+                         "INSERT INTO members (member_id, achternaam) VALUES ('late-1', 'Laat');");
+  EXPECT_EQ(CollectRows(*scan->reader, 250), before);
+  scan->reader.reset();
+  auto after = ScanRows(*store, 250);
+  EXPECT_LT(after.size(), before.size());
+  EXPECT_EQ(store->Scan()->data_version, *store->DataVersion());
+}
+
+TEST_F(SqliteStore, ATableWithoutRowidsIsScannedOnOneConnection) {
+  ExecSql(dir_ / "m.db", "CREATE TABLE members (member_id TEXT PRIMARY KEY, _version INTEGER) WITHOUT ROWID;");
+  auto store = OpenWithSampleMembers(2000);
+  auto rows = ScanRows(*store, 300);
+  EXPECT_EQ(rows.size(), 2000u);
+  EXPECT_EQ(rows, ScanRows(*Open(false, 1), 300));
 }
 
 TEST_F(SqliteStore, ImportIsAllOrNothing) {
