@@ -31,12 +31,12 @@ BodyProducer CaptureForCache(ApiService::Impl::Rendered produced, std::weak_ptr<
     auto target = cache.lock();
     if (!target) return source;
     auto complete = [kept, cache, key, generation](std::string body) {
-      auto target = cache.lock();
-      if (!target) return;
+      auto live = cache.lock();
+      if (!live) return;
       ApiService::Impl::Rendered whole = *kept;
       whole.response.body = std::move(body);
       const auto bytes = static_cast<int64_t>(whole.response.body.size()) + 512;
-      target->Put(key, std::move(whole), bytes, generation);
+      live->Put(key, std::move(whole), bytes, generation);
     };
     return query::Captured(std::move(source), target->max_entry_bytes(), std::move(complete));
   };
@@ -85,7 +85,7 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     inflight.emplace(rendered_key, promise.get_future().share());
   }
   auto compute = [&]() -> arrow::Result<Rendered> {
-    const uint64_t generation = rendered ? rendered->generation() : 0;
+    const uint64_t cache_generation = rendered ? rendered->generation() : 0;
     ARROW_ASSIGN_OR_RAISE(ApiResponse response, run(source));
     response.headers.emplace_back("Cache-Control", "private, no-cache");
     // Only an answer that certainly came from the data the tag names carries it (and is kept).
@@ -94,11 +94,11 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
     if (after == before) {
       result.response.headers.emplace_back("ETag", etag);
       if (rendered && !result.response.producer) {
-        rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512, generation);
+        rendered->Put(rendered_key, result, static_cast<int64_t>(result.response.body.size()) + 512, cache_generation);
       } else if (rendered && rendered->max_entry_bytes() > 0) {
         // A streamed answer holds its rows, not its text: its text is kept as it streams.
         Rendered meta = result;
-        result.response.producer = CaptureForCache(std::move(meta), rendered, rendered_key, generation);
+        result.response.producer = CaptureForCache(std::move(meta), rendered, rendered_key, cache_generation);
       }
     }
     return result;
