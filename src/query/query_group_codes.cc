@@ -85,7 +85,10 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
   }
   for (const FilterSpec& filter : code_filters) {
     auto column = rows.GetColumnByName(filter.column);
-    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY) return Nothing();
+    if (column == nullptr ||
+        (column->type()->id() != arrow::Type::DICTIONARY && column->type()->id() != arrow::Type::STRING)) {
+      return Nothing();
+    }
   }
   const auto n_cells = static_cast<size_t>(cells);
   std::vector<CellState> states;
@@ -119,6 +122,10 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     cell.assign(static_cast<size_t>(n), 0);
     keep.assign(static_cast<size_t>(n), 1);
     ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, code_filters, &keep));
+    if (auto mask = batch->GetColumnByName(kKeepColumn)) {  // a masked scan's verdicts
+      const auto& flags = static_cast<const arrow::BooleanArray&>(*mask);
+      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= flags.Value(i) ? 1 : 0;
+    }
     for (size_t k = 0; k < spec.group_by.size(); ++k) {
       const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));
       const arrow::Array& indices = *encoded.indices();

@@ -182,6 +182,13 @@ bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filt
          (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
 }
 
+bool RunsOnCodes(const model::FieldRegistry& registry, const FilterSpec& filter) {
+  if (IsEnumEquality(registry, filter)) return true;
+  const model::FieldSpec* spec = registry.Find(filter.column);
+  return spec != nullptr && filter.op == FilterOp::kPrefix && filter.values.size() == 1 &&
+         (spec->type == model::FieldType::kString || spec->type == model::FieldType::kEnum);
+}
+
 arrow::Result<cp::Expression> AnyExpression(const model::FieldRegistry& registry, const std::vector<FilterSpec>& any) {
   if (any.empty()) return arrow::Status::Invalid("an OR group needs at least one filter");
   std::vector<cp::Expression> alternatives;
@@ -205,7 +212,7 @@ std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, c
 std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters) {
   std::vector<FilterSpec> on_codes;
   for (const FilterSpec& f : filters) {
-    if (IsEnumEquality(registry, f)) on_codes.push_back(f);
+    if (RunsOnCodes(registry, f)) on_codes.push_back(f);
   }
   return on_codes;
 }
