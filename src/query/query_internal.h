@@ -180,6 +180,8 @@ struct ScanPlan {
   // Count under a mask: no row is filtered out; a boolean column kKeepColumn tells which rows
   // pass every filter (the scope, the OR group, the code filters among them).
   bool mask_rows = false;
+  // Rows without an order, with a limit: the scan stops once this many rows have passed.
+  std::optional<int64_t> first_rows;
 };
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
                                                           const model::FieldRegistry& registry,

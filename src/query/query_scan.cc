@@ -227,6 +227,30 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     fields.push_back(arrow::field(kKeepColumn, arrow::boolean()));
     return arrow::Table::FromRecordBatches(arrow::schema(fields), masked);
   }
+  if (plan.top == nullptr && plan.first_rows) {  // the first rows in file order: read no further
+    ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());
+    std::vector<std::shared_ptr<arrow::Table>> parts;
+    int64_t rows_so_far = 0;
+    while (rows_so_far < *plan.first_rows) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+      if (batch == nullptr) break;
+      ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches({batch}));
+      ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
+      if (plan.apply_code_filters) {
+        ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+      }
+      ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
+      rows_so_far += rows->num_rows();
+      parts.push_back(std::move(rows));
+    }
+    ARROW_RETURN_NOT_OK(reader->Close());
+    if (parts.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(scanner->options()->projected_schema));
+      return only_needed(empty);
+    }
+    return arrow::ConcatenateTables(parts);
+  }
   if (plan.top == nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
     ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));

@@ -120,3 +120,20 @@ def test_prefix_prunes_row_groups_on_statistics(lake):
     # nothing starts with the prefix: every row group pruned, nothing read
     empty = ours(lake, "--where", "regio^=Zz", "--agg", "count")
     assert empty["rows"] == [{"count": 0}] and empty["explain"]["row_groups_read"] == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["--select", "member_id,korte_naam"],
+    ["--where", "leeftijd>=70", "--where", "achternaam^=B", "--select", "member_id,leeftijd"],
+    ["--region", "Oost", "--any", "status=Club", "--any", "leeftijd<20", "--select", "member_id,status"],
+])
+def test_unordered_limit_stops_the_scan_with_the_first_rows(lake, args):
+    # rows without an order are the first ones in file order: a limit cuts the full answer
+    full = ours(lake, *args)
+    for limit in [1, 7, 40000]:
+        cut = ours(lake, *args, "--limit", str(limit))
+        assert cut["rows"] == full["rows"][:limit] and cut["rows"]
+    # the scan stopped early: fewer rows read than pass the filters (a region's file is one
+    # row group, read as one batch)
+    read = ours(lake, *args, "--limit", "7")["explain"]["rows_read"]
+    assert read < full["explain"]["rows_read"] if "--region" not in args else read <= full["explain"]["rows_read"]
