@@ -123,8 +123,8 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     keep.assign(static_cast<size_t>(n), 1);
     ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, code_filters, &keep));
     if (auto mask = batch->GetColumnByName(kKeepColumn)) {  // a masked scan's verdicts
-      const auto& flags = static_cast<const arrow::BooleanArray&>(*mask);
-      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= flags.Value(i) ? 1 : 0;
+      const uint8_t* verdicts = static_cast<const arrow::UInt8Array&>(*mask).raw_values();
+      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= verdicts[i];
     }
     for (size_t k = 0; k < spec.group_by.size(); ++k) {
       const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));

@@ -177,7 +177,7 @@ struct ScanPlan {
   // Order + limit: the rows go to `top` (spec.order_by / spec.limit) and the scan returns
   // null; row groups whose statistics cannot enter the top are skipped.
   TopRows* top = nullptr;
-  // Count under a mask: no row is filtered out; a boolean column kKeepColumn tells which rows
+  // Count under a mask: no row is filtered out; a uint8 column kKeepColumn (1/0) tells which rows
   // pass every filter (the scope, the OR group, the code filters among them).
   bool mask_rows = false;
   // Rows without an order, with a limit: the scan stops once this many rows have passed.
