@@ -1,7 +1,8 @@
 // The query engine's parts, shared by its files (not a public interface): planning
-// (query_plan.cc), dictionary codes (query_codes.cc), pruning (query_prune.cc), scanning
-// (query_scan.cc), aggregation (query_aggregate.cc) and ordering (query_order.cc). RunQuery
-// (query.cc) ties them together.
+// (query_plan.cc), dictionary codes and row masks (query_codes.cc), pruning (query_prune.cc),
+// scanning (query_scan.cc), top-N by late materialisation (query_top_scan.cc, reading single
+// pages: query_page_rows.cc), aggregation (query_aggregate.cc, query_group_codes.cc) and
+// ordering (query_order.cc). RunQuery (query.cc) ties them together.
 #pragma once
 
 #include <cstdint>
