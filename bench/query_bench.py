@@ -31,7 +31,7 @@ from server_bench import start, token  # the HTTP benchmark's server and tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = os.environ.get("MEMBERLAKE_BIN", str(ROOT / "build" / "memberlake"))
-TIMINGS = str(ROOT / "build" / "memberlake_query_timings")
+TIMINGS = os.environ.get("MEMBERLAKE_QUERY_TIMINGS", str(ROOT / "build" / "memberlake_query_timings"))
 
 # (name, memberlake query (the --cases form), DuckDB SQL over view m (the full dataset) or r
 # (the region's file)). Ordered answers, ties broken like memberlake (member_id, group keys).

@@ -44,6 +44,11 @@ arrow::Result<std::shared_ptr<arrow::Table>> Aggregate(std::shared_ptr<arrow::Ta
                                                        const std::vector<FilterSpec>& code_filters) {
   ARROW_ASSIGN_OR_RAISE(auto counted, AggregateByCodes(*rows, spec, code_filters));
   if (counted) return *counted;
+  if (int keep = rows->schema()->GetFieldIndex(kKeepColumn); keep >= 0) {  // a masked scan: its rows filtered now
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum verdicts, cp::Cast(rows->column(keep), arrow::boolean()));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum kept, cp::Filter(rows, verdicts));
+    ARROW_ASSIGN_OR_RAISE(rows, kept.table()->RemoveColumn(keep));
+  }
   ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, code_filters));
   // Acero groups on the keys' codes; every other column (a count(distinct) column read as a
   // dictionary, a code filter's column) as plain values.

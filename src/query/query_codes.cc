@@ -1,9 +1,11 @@
-// Dictionary codes: enum filters evaluated on indices, and dictionaries decoded or unified.
+// Dictionary codes: enum and prefix filters evaluated once per dictionary entry and then on
+// indices, masks of a query's filters, and dictionaries decoded or unified.
 #include <algorithm>
 #include <optional>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/util/bit_util.h>
 #include <arrow/util/bitmap_generate.h>
 
 #include "query/query_internal.h"
@@ -15,14 +17,18 @@ namespace cp = arrow::compute;
 // Decodes dictionary columns to plain strings, except the `keep_encoded` ones (group keys),
 // which get one dictionary across all chunks: grouping on codes is far cheaper than on text.
 arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table,
-                                                                const std::vector<std::string>& keep_encoded) {
+                                                                const std::vector<std::string>& keep_encoded,
+                                                                const std::vector<std::string>& keep_as_read) {
   arrow::FieldVector fields;
   arrow::ChunkedArrayVector columns;
   for (int i = 0; i < table->num_columns(); ++i) {
     auto column = table->column(i);
     auto field = table->schema()->field(i);
-    if (column->type()->id() == arrow::Type::DICTIONARY) {
-      if (std::find(keep_encoded.begin(), keep_encoded.end(), field->name()) != keep_encoded.end()) {
+    auto listed = [&](const std::vector<std::string>& names) {
+      return std::find(names.begin(), names.end(), field->name()) != names.end();
+    };
+    if (column->type()->id() == arrow::Type::DICTIONARY && (listed(keep_encoded) || !listed(keep_as_read))) {
+      if (listed(keep_encoded)) {
         ARROW_ASSIGN_OR_RAISE(column, arrow::DictionaryUnifier::UnifyChunkedArray(column));
       } else {
         ARROW_ASSIGN_OR_RAISE(arrow::Datum decoded, cp::Cast(column, arrow::utf8()));
@@ -36,30 +42,44 @@ arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::share
   return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
 }
 
-// A filter's values as the set of codes it admits, one flag per entry of `dictionary`.
-std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const std::vector<std::string>& values) {
+// The dictionary entries a code filter admits, one flag per entry of `dictionary`: one of
+// the values (= / in), or starting with the prefix (^=), evaluated once per entry.
+std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const FilterSpec& filter) {
   const auto& strings = static_cast<const arrow::StringArray&>(dictionary);
   std::vector<uint8_t> allowed(static_cast<size_t>(strings.length()), 0);
   for (int64_t i = 0; i < strings.length(); ++i) {
-    allowed[static_cast<size_t>(i)] =
-        strings.IsValid(i) && std::find(values.begin(), values.end(), strings.GetView(i)) != values.end();
+    allowed[static_cast<size_t>(i)] = strings.IsValid(i) && Admits(filter, strings.GetView(i));
   }
   return allowed;
 }
 
+bool Admits(const FilterSpec& filter, std::string_view value) {
+  if (filter.op == FilterOp::kPrefix) return !filter.values.empty() && value.starts_with(filter.values[0]);
+  return std::find(filter.values.begin(), filter.values.end(), value) != filter.values.end();
+}
+
 // Clears keep[i] for every row of `batch` that some code filter rules out (nulls never match).
+// A dictionary column is judged once per entry and then by code; plain text (live rows, a
+// chunk Arrow could not read as a dictionary) on the string views, without copying a value.
 arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vector<FilterSpec>& filters,
                                std::vector<uint8_t>* keep) {
   for (const FilterSpec& filter : filters) {
     auto column = batch.GetColumnByName(filter.column);
+    uint8_t* flags = keep->data();
+    if (column != nullptr && column->type_id() == arrow::Type::STRING) {
+      const auto& strings = static_cast<const arrow::StringArray&>(*column);
+      for (int64_t i = 0; i < strings.length(); ++i) {
+        if (flags[i]) flags[i] = strings.IsValid(i) && Admits(filter, strings.GetView(i));
+      }
+      continue;
+    }
     if (column == nullptr || column->type_id() != arrow::Type::DICTIONARY ||
         static_cast<const arrow::DictionaryArray&>(*column).dictionary()->type_id() != arrow::Type::STRING) {
-      return arrow::Status::TypeError("enum column ", filter.column, " is not dictionary-encoded text");
+      return arrow::Status::TypeError("column ", filter.column, " is neither text nor dictionary-encoded text");
     }
     const auto& encoded = static_cast<const arrow::DictionaryArray&>(*column);
-    const std::vector<uint8_t> allowed = AllowedCodes(*encoded.dictionary(), filter.values);
+    const std::vector<uint8_t> allowed = AllowedCodes(*encoded.dictionary(), filter);
     const arrow::Array& indices = *encoded.indices();
-    uint8_t* flags = keep->data();
     ARROW_RETURN_NOT_OK(VisitCodes(encoded, [&](const auto* codes) {
       if (indices.null_count() == 0) {
         for (int64_t i = 0; i < indices.length(); ++i) flags[i] &= allowed[static_cast<size_t>(codes[i])];
@@ -112,34 +132,85 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
   });
 }
 
+namespace {
+
+// ANDs (or, with `any`, ORs) the rows `bound` admits into keep (null counts as false).
+arrow::Status CombineExpression(const cp::Expression& expression, const arrow::RecordBatch& batch, bool any,
+                                std::vector<uint8_t>* keep) {
+  ARROW_ASSIGN_OR_RAISE(auto bound, expression.Bind(*batch.schema()));
+  ARROW_ASSIGN_OR_RAISE(arrow::Datum mask, cp::ExecuteScalarExpression(bound, cp::ExecBatch(batch)));
+  uint8_t* flags = keep->data();
+  const auto n = static_cast<int64_t>(keep->size());
+  if (mask.is_scalar()) {
+    const auto& value = mask.scalar_as<arrow::BooleanScalar>();
+    const uint8_t pass = value.is_valid && value.value;
+    if (any ? pass : !pass) std::fill(keep->begin(), keep->end(), pass);
+    return arrow::Status::OK();
+  }
+  const auto& result = static_cast<const arrow::BooleanArray&>(*mask.make_array());
+  const uint8_t* values = result.values()->data();
+  const uint8_t* valid = result.null_count() == 0 ? nullptr : result.null_bitmap_data();
+  const int64_t offset = result.offset();
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t pass = arrow::bit_util::GetBit(values, offset + i) &&
+                         (valid == nullptr || arrow::bit_util::GetBit(valid, offset + i));
+    flags[i] = any ? (flags[i] | pass) : (flags[i] & pass);
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Result<RowFilter> RowFilter::Make(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters,
+                                         const std::vector<FilterSpec>& any) {
+  RowFilter made;
+  std::vector<cp::Expression> clauses;
+  for (const FilterSpec& filter : filters) {
+    made.columns_.push_back(filter.column);
+    if (RunsOnCodes(registry, filter)) {
+      made.on_codes_.push_back(filter);
+      continue;
+    }
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, filter));
+    clauses.push_back(std::move(clause));
+  }
+  if (!clauses.empty()) made.rest_ = cp::and_(clauses);
+  made.has_any_ = !any.empty();
+  std::vector<FilterSpec> others;
+  for (const FilterSpec& filter : any) {
+    made.columns_.push_back(filter.column);
+    (RunsOnCodes(registry, filter) ? made.any_on_codes_ : others).push_back(filter);
+  }
+  if (!others.empty()) {
+    ARROW_ASSIGN_OR_RAISE(made.any_rest_, AnyExpression(registry, others));
+  }
+  std::sort(made.columns_.begin(), made.columns_.end());
+  made.columns_.erase(std::unique(made.columns_.begin(), made.columns_.end()), made.columns_.end());
+  return made;
+}
+
+arrow::Status RowFilter::Apply(const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) const {
+  ARROW_RETURN_NOT_OK(ApplyCodeFilters(batch, on_codes_, keep));
+  if (rest_) ARROW_RETURN_NOT_OK(CombineExpression(*rest_, batch, false, keep));
+  if (!has_any_) return arrow::Status::OK();
+  std::vector<uint8_t> some(keep->size(), 0), one;
+  for (const FilterSpec& filter : any_on_codes_) {  // each alternative alone, ORed into `some`
+    one.assign(keep->size(), 1);
+    ARROW_RETURN_NOT_OK(ApplyCodeFilters(batch, {filter}, &one));
+    for (size_t i = 0; i < some.size(); ++i) some[i] |= one[i];
+  }
+  if (any_rest_) ARROW_RETURN_NOT_OK(CombineExpression(*any_rest_, batch, true, &some));
+  for (size_t i = 0; i < some.size(); ++i) (*keep)[i] &= some[i];
+  return arrow::Status::OK();
+}
+
 arrow::Result<std::shared_ptr<arrow::Table>> FilterOnAnyGroup(const std::shared_ptr<arrow::Table>& table,
                                                               const model::FieldRegistry& registry,
                                                               const std::vector<FilterSpec>& any) {
   if (any.empty() || table->num_rows() == 0) return table;
-  std::vector<FilterSpec> on_codes, others;
-  for (const FilterSpec& filter : any) (IsEnumEquality(registry, filter) ? on_codes : others).push_back(filter);
-  std::optional<cp::Expression> rest;
-  if (!others.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto expression, AnyExpression(registry, others));
-    ARROW_ASSIGN_OR_RAISE(rest, expression.Bind(*table->schema()));
-  }
-  std::vector<uint8_t> one;
-  return FilterByFlags(table, 0, [&](const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) -> arrow::Status {
-    for (const FilterSpec& filter : on_codes) {  // each alternative alone, ORed into keep
-      one.assign(keep->size(), 1);
-      ARROW_RETURN_NOT_OK(ApplyCodeFilters(batch, {filter}, &one));
-      for (size_t i = 0; i < keep->size(); ++i) (*keep)[i] |= one[i];
-    }
-    if (!rest) return arrow::Status::OK();
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum mask, cp::ExecuteScalarExpression(*rest, cp::ExecBatch(batch)));
-    if (mask.is_scalar()) {
-      const auto& value = mask.scalar_as<arrow::BooleanScalar>();
-      if (value.is_valid && value.value) std::fill(keep->begin(), keep->end(), 1);
-      return arrow::Status::OK();
-    }
-    const auto& flags = static_cast<const arrow::BooleanArray&>(*mask.make_array());
-    for (int64_t i = 0; i < flags.length(); ++i) (*keep)[static_cast<size_t>(i)] |= flags.IsValid(i) && flags.Value(i);
-    return arrow::Status::OK();
+  ARROW_ASSIGN_OR_RAISE(RowFilter filter, RowFilter::Make(registry, {}, any));
+  return FilterByFlags(table, 1, [&](const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) {
+    return filter.Apply(batch, keep);
   });
 }
 

@@ -85,7 +85,10 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
   }
   for (const FilterSpec& filter : code_filters) {
     auto column = rows.GetColumnByName(filter.column);
-    if (column == nullptr || column->type()->id() != arrow::Type::DICTIONARY) return Nothing();
+    if (column == nullptr ||
+        (column->type()->id() != arrow::Type::DICTIONARY && column->type()->id() != arrow::Type::STRING)) {
+      return Nothing();
+    }
   }
   const auto n_cells = static_cast<size_t>(cells);
   std::vector<CellState> states;
@@ -119,6 +122,10 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     cell.assign(static_cast<size_t>(n), 0);
     keep.assign(static_cast<size_t>(n), 1);
     ARROW_RETURN_NOT_OK(ApplyCodeFilters(*batch, code_filters, &keep));
+    if (auto mask = batch->GetColumnByName(kKeepColumn)) {  // a masked scan's verdicts
+      const uint8_t* verdicts = static_cast<const arrow::UInt8Array&>(*mask).raw_values();
+      for (int64_t i = 0; i < n; ++i) keep[static_cast<size_t>(i)] &= verdicts[i];
+    }
     for (size_t k = 0; k < spec.group_by.size(); ++k) {
       const auto& encoded = static_cast<const arrow::DictionaryArray&>(*batch->GetColumnByName(spec.group_by[k]));
       const arrow::Array& indices = *encoded.indices();
@@ -165,18 +172,41 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
         continue;
       }
       const int64_t* values = static_cast<const arrow::Int64Array&>(column).raw_values();
-      for (int64_t i = 0; i < n; ++i) {
-        if (!valid(i)) continue;
-        const uint32_t c = cells_of[i];
-        state.count[c] += 1;
-        switch (a.fn) {
-          case AggregateFn::kSum:
-          case AggregateFn::kAvg: state.sum[c] += values[i]; break;
-          case AggregateFn::kMin: state.min[c] = std::min(state.min[c], values[i]); break;
-          case AggregateFn::kMax: state.max[c] = std::max(state.max[c], values[i]); break;
-          case AggregateFn::kQuantile: state.values[c].push_back(static_cast<double>(values[i])); break;
-          default: break;
+      // One loop per aggregate, and without the validity test when the column has no nulls:
+      // a switch per row was the largest part of a grouped sum/min/max.
+      auto each = [&](auto&& body) {
+        if (bits == nullptr) {
+          for (int64_t i = 0; i < n; ++i) {
+            if (kept[i]) body(cells_of[i], values[i]);
+          }
+        } else {
+          for (int64_t i = 0; i < n; ++i) {
+            if (valid(i)) body(cells_of[i], values[i]);
+          }
         }
+      };
+      int64_t* count = state.count.data();
+      switch (a.fn) {
+        case AggregateFn::kSum:
+        case AggregateFn::kAvg: {
+          int64_t* sum = state.sum.data();
+          each([&](uint32_t c, int64_t v) { count[c] += 1, sum[c] += v; });
+          break;
+        }
+        case AggregateFn::kMin: {
+          int64_t* min = state.min.data();
+          each([&](uint32_t c, int64_t v) { count[c] += 1, min[c] = std::min(min[c], v); });
+          break;
+        }
+        case AggregateFn::kMax: {
+          int64_t* max = state.max.data();
+          each([&](uint32_t c, int64_t v) { count[c] += 1, max[c] = std::max(max[c], v); });
+          break;
+        }
+        case AggregateFn::kQuantile:
+          each([&](uint32_t c, int64_t v) { count[c] += 1, state.values[c].push_back(static_cast<double>(v)); });
+          break;
+        default: break;
       }
     }
   }

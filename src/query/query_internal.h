@@ -1,7 +1,8 @@
 // The query engine's parts, shared by its files (not a public interface): planning
-// (query_plan.cc), dictionary codes (query_codes.cc), pruning (query_prune.cc), scanning
-// (query_scan.cc), aggregation (query_aggregate.cc) and ordering (query_order.cc). RunQuery
-// (query.cc) ties them together.
+// (query_plan.cc), dictionary codes and row masks (query_codes.cc), pruning (query_prune.cc),
+// scanning (query_scan.cc), top-N by late materialisation (query_top_scan.cc, reading single
+// pages: query_page_rows.cc), aggregation (query_aggregate.cc, query_group_codes.cc) and
+// ordering (query_order.cc). RunQuery (query.cc) ties them together.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/expression.h>
+#include <parquet/arrow/reader.h>
 #include <parquet/file_reader.h>
 #include <parquet/metadata.h>
 
@@ -35,6 +37,9 @@ arrow::Result<const model::FieldSpec*> Column(const model::FieldRegistry& regist
 arrow::Result<arrow::compute::Expression> FilterExpression(const model::FieldRegistry& registry,
                                                            const FilterSpec& filter);
 bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filter);
+// Filters evaluated on dictionary codes (once per dictionary entry, then a lookup per row):
+// enum = / in, and prefixes of text and enum columns (text read as dictionaries for them).
+bool RunsOnCodes(const model::FieldRegistry& registry, const FilterSpec& filter);
 // The OR of `any`'s filters (Invalid for an empty group).
 arrow::Result<arrow::compute::Expression> AnyExpression(const model::FieldRegistry& registry,
                                                         const std::vector<FilterSpec>& any);
@@ -42,14 +47,16 @@ arrow::Result<arrow::compute::Expression> AnyExpression(const model::FieldRegist
 // against the scope as well as only the scope's files being read (defence in depth).
 std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, const RegionalScope& scope,
                                          const std::vector<FilterSpec>& where);
-// The filters that run on dictionary codes: the enum = / in ones (the scope's among them).
+// The filters that run on dictionary codes (RunsOnCodes; the scope's among them).
 std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters);
 
 // ---- dictionary codes (query_codes.cc)
 // Decodes dictionary columns to plain strings, except the `keep_encoded` ones (group keys),
-// which get one dictionary across all chunks: grouping on codes is far cheaper than on text.
+// which get one dictionary across all chunks: grouping on codes is far cheaper than on text;
+// and the `keep_as_read` ones, left as they are (code filters judge each chunk's dictionary).
 arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table,
-                                                                const std::vector<std::string>& keep_encoded = {});
+                                                                const std::vector<std::string>& keep_encoded = {},
+                                                                const std::vector<std::string>& keep_as_read = {});
 
 // Calls `fn(codes)` with the raw indices of a dictionary array, whatever their integer width
 // (a cast to one width would copy every column).
@@ -70,9 +77,12 @@ arrow::Status VisitCodes(const arrow::DictionaryArray& encoded, Fn&& fn) {
   return arrow::Status::OK();
 }
 
-// A filter's values as the set of codes it admits, one flag per entry of `dictionary`.
-std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const std::vector<std::string>& values);
-// Clears keep[i] for every row of `batch` that some code filter rules out (nulls never match).
+// Whether a code filter admits `value`.
+bool Admits(const FilterSpec& filter, std::string_view value);
+// The codes a code filter admits, one flag per entry of `dictionary`.
+std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const FilterSpec& filter);
+// Clears keep[i] for every row of `batch` that some code filter rules out (nulls never match);
+// a filter's column may be dictionary-encoded text or plain text.
 arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vector<FilterSpec>& filters,
                                std::vector<uint8_t>* keep);
 // Keeps the rows of `table` every code filter admits.
@@ -85,6 +95,24 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
 arrow::Result<std::shared_ptr<arrow::Table>> FilterOnAnyGroup(const std::shared_ptr<arrow::Table>& table,
                                                               const model::FieldRegistry& registry,
                                                               const std::vector<FilterSpec>& any);
+
+// A query's filters (ANDed) and OR group as flags per row, without copying rows: the code
+// filters on codes, the rest as Arrow expressions bound to each batch. For scans that rank or
+// count under a mask instead of materialising the filtered rows.
+class RowFilter {
+ public:
+  static arrow::Result<RowFilter> Make(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters,
+                                       const std::vector<FilterSpec>& any);
+  // Clears keep[i] for every row of `batch` that fails; the batch holds columns().
+  arrow::Status Apply(const arrow::RecordBatch& batch, std::vector<uint8_t>* keep) const;
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<FilterSpec> on_codes_, any_on_codes_;
+  std::optional<arrow::compute::Expression> rest_, any_rest_;
+  bool has_any_ = false;
+};
 
 // ---- aggregation (query_aggregate.cc)
 // The exact q-quantile of `values` (not empty), interpolating linearly between order
@@ -141,6 +169,7 @@ int64_t CountPages(parquet::ParquetFileReader& reader, const std::vector<int>& r
 // scan. Rows of members in `exclude_ids` are left out. Without `apply_code_filters` the
 // caller applies CodeFilters (their columns must be in `needed`).
 class TopRows;
+inline constexpr const char* kKeepColumn = "__keep";
 struct ScanPlan {
   std::vector<std::string> needed;       // the columns returned, in this order
   std::vector<std::string> exclude_ids;  // members whose snapshot rows are left out
@@ -149,12 +178,38 @@ struct ScanPlan {
   // Order + limit: the rows go to `top` (spec.order_by / spec.limit) and the scan returns
   // null; row groups whose statistics cannot enter the top are skipped.
   TopRows* top = nullptr;
+  // Count under a mask: no row is filtered out; a uint8 column kKeepColumn (1/0) tells which rows
+  // pass every filter (the scope, the OR group, the code filters among them).
+  bool mask_rows = false;
+  // Rows without an order, with a limit: the scan stops once this many rows have passed.
+  std::optional<int64_t> first_rows;
 };
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
                                                           const model::FieldRegistry& registry,
                                                           const RegionalScope& scope, const QuerySpec& spec,
                                                           const ScanPlan& plan, const lake::SnapshotManifest& manifest,
                                                           QueryResult* result);
+
+// ---- top-N by late materialisation (query_top_scan.cc)
+// A lake file's reader and the row groups of it that pruning kept.
+struct FilePiece {
+  std::shared_ptr<parquet::arrow::FileReader> reader;
+  std::vector<int> row_groups;
+};
+// Whether the first order key suits ScanTopNLate (numbers, dates, timestamps).
+bool LateTopNApplies(const model::FieldRegistry& registry, const OrderSpec& first);
+// Adds to `top` the rows of `pieces` passing `filter` that can be among the best `k` by
+// `first` (ties on it included), with the `needed` columns: the key and filter columns are
+// read for every row group, `needed` only for row groups holding such rows.
+arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter& filter, const OrderSpec& first,
+                           int64_t k, const std::vector<std::string>& needed, TopRows* top, ScanStats* stats);
+
+// The values of `rows` (ascending rows of row group `rg`) of the column `field`, decoding only
+// the data pages that hold them (query_page_rows.cc); enums come back as plain text. Null when
+// the file has no offset index or the column's type is not handled (read the row group then).
+arrow::Result<std::shared_ptr<arrow::Array>> ReadRowsOfColumn(parquet::ParquetFileReader& file, int rg,
+                                                              const arrow::Field& field,
+                                                              const std::vector<int64_t>& rows);
 
 // ---- ordering (query_order.cc)
 // `rows` ordered by `order_by` (Invalid when a key is not a column) and cut to `limit`.

@@ -153,7 +153,8 @@ arrow::Result<cp::Expression> FilterExpression(const model::FieldRegistry& regis
       if (spec->type != model::FieldType::kString && spec->type != model::FieldType::kEnum) {
         return arrow::Status::Invalid(filter.column, ": prefix filters need a text column");
       }
-      ARROW_ASSIGN_OR_RAISE(auto v, one_value());
+      // Any text is a prefix, of an enum's values too: not checked against them.
+      if (filter.values.size() != 1) return arrow::Status::Invalid(filter.column, ": expected one value");
       // Enums, and text group keys (read as dictionaries), are cast to plain text first:
       // starts_with has no dictionary kernel. On plain text the cast is free.
       cp::Expression text = cp::call("cast", {field}, cp::CastOptions::Safe(arrow::utf8()));
@@ -182,6 +183,13 @@ bool IsEnumEquality(const model::FieldRegistry& registry, const FilterSpec& filt
          (filter.op == FilterOp::kEq || filter.op == FilterOp::kIn);
 }
 
+bool RunsOnCodes(const model::FieldRegistry& registry, const FilterSpec& filter) {
+  if (IsEnumEquality(registry, filter)) return true;
+  const model::FieldSpec* spec = registry.Find(filter.column);
+  return spec != nullptr && filter.op == FilterOp::kPrefix && filter.values.size() == 1 &&
+         (spec->type == model::FieldType::kString || spec->type == model::FieldType::kEnum);
+}
+
 arrow::Result<cp::Expression> AnyExpression(const model::FieldRegistry& registry, const std::vector<FilterSpec>& any) {
   if (any.empty()) return arrow::Status::Invalid("an OR group needs at least one filter");
   std::vector<cp::Expression> alternatives;
@@ -205,7 +213,7 @@ std::vector<FilterSpec> FiltersWithScope(const model::FieldRegistry& registry, c
 std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters) {
   std::vector<FilterSpec> on_codes;
   for (const FilterSpec& f : filters) {
-    if (IsEnumEquality(registry, f)) on_codes.push_back(f);
+    if (RunsOnCodes(registry, f)) on_codes.push_back(f);
   }
   return on_codes;
 }

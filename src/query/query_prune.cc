@@ -23,27 +23,31 @@ std::string_view View(const parquet::ByteArray& bytes) {
   return std::string_view(reinterpret_cast<const char*>(bytes.ptr), bytes.len);
 }
 
-// Whether an enum = / in filter may match in row group `rg` by its statistics; nullopt when
-// the statistics cannot tell (another kind of filter, no statistics).
+// Whether an enum = / in filter, or a prefix filter on text, may match in row group `rg` by its
+// statistics; nullopt when the statistics cannot tell (another kind of filter, no statistics).
 std::optional<bool> EnumStatisticsAdmit(const parquet::RowGroupMetaData& row_group, const parquet::FileMetaData& metadata,
                                         const model::FieldRegistry& registry, const FilterSpec& filter) {
   const model::FieldSpec* spec = registry.Find(filter.column);
-  if (spec == nullptr || spec->type != model::FieldType::kEnum ||
-      (filter.op != FilterOp::kEq && filter.op != FilterOp::kIn)) {
-    return std::nullopt;
-  }
+  const bool prefix = RunsOnCodes(registry, filter) && filter.op == FilterOp::kPrefix;
+  if (spec == nullptr || (!prefix && !IsEnumEquality(registry, filter))) return std::nullopt;
   int column = metadata.schema()->ColumnIndex(filter.column);
-  if (column < 0) return std::nullopt;
+  if (column < 0 || metadata.schema()->Column(column)->physical_type() != parquet::Type::BYTE_ARRAY) return std::nullopt;
   auto stats = row_group.ColumnChunk(column)->statistics();
   if (stats == nullptr || !stats->HasMinMax()) return std::nullopt;
   auto typed = std::static_pointer_cast<parquet::ByteArrayStatistics>(stats);
   std::string_view min = View(typed->min()), max = View(typed->max());
+  if (prefix) {
+    // Some value starting with p lies in [min, max] exactly when max >= p and min's first
+    // |p| bytes are <= p (statistics are bounds, so this stays conservative).
+    const std::string& p = filter.values[0];
+    return max >= p && min.substr(0, p.size()) <= p;
+  }
   bool any = false;
   for (const std::string& value : filter.values) any |= min <= value && value <= max;
   return any;
 }
 
-// Row groups whose statistics admit every enum equality filter. Arrow's dataset layer does not
+// Row groups whose statistics admit every enum equality and prefix filter. Arrow's dataset layer does not
 // use string statistics of dictionary-encoded columns, and enums are exactly the columns
 // the lake is sorted and partitioned by, so this is where most pruning comes from.
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,

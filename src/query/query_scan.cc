@@ -1,6 +1,8 @@
 // Scanning: the scope's snapshot files opened (footers cached), pruned, and read projected
 // and filtered.
 #include <algorithm>
+#include <numeric>
+#include <optional>
 #include <set>
 
 #include <arrow/api.h>
@@ -80,11 +82,23 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
                                                                               arrow::dictionary(arrow::int32(), arrow::utf8()))));
   }
-  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
   const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
+  // Text columns under a prefix filter come as dictionaries too: the prefix is checked once
+  // per entry, then each row by its code (RunsOnCodes).
+  for (const std::vector<FilterSpec>* group : {&filters, &spec.any}) {
+    for (const FilterSpec& f : *group) {
+      int index = dataset_schema->GetFieldIndex(f.column);
+      if (!RunsOnCodes(registry, f) || index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) continue;
+      format->reader_options.dict_columns.insert(f.column);
+      ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
+                                                                                arrow::dictionary(arrow::int32(), arrow::utf8()))));
+    }
+  }
+  std::vector<std::shared_ptr<ds::FileFragment>> fragments;
+  std::vector<FilePiece> pieces;
   std::vector<cp::Expression> other_clauses;
   for (const FilterSpec& f : filters) {
-    if (IsEnumEquality(registry, f)) continue;
+    if (RunsOnCodes(registry, f)) continue;
     ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, f));
     other_clauses.push_back(std::move(clause));
   }
@@ -139,8 +153,15 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
       stats.pages_read += CountPages(*file_reader, kept, needed);
     }
     if (kept.empty()) continue;
+    pieces.push_back({opened.reader, kept});
     ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
     fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
+  }
+  if (plan.top != nullptr && exclude_ids.empty() && LateTopNApplies(registry, spec.order_by.front())) {
+    ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
+    ARROW_RETURN_NOT_OK(ScanTopNLate(pieces, row_filter, spec.order_by.front(), *spec.limit, needed, plan.top,
+                                     &result->stats));
+    return nullptr;
   }
   if (!exclude_ids.empty()) {
     arrow::StringBuilder ids;
@@ -160,9 +181,17 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
       if (std::find(projected.begin(), projected.end(), f.column) == projected.end()) projected.push_back(f.column);
     }
   }
+  std::optional<RowFilter> mask;
+  if (plan.mask_rows) {
+    if (!exclude_ids.empty()) return arrow::Status::Invalid("a masked scan cannot leave members out");
+    ARROW_ASSIGN_OR_RAISE(mask, RowFilter::Make(registry, filters, spec.any));
+    for (const std::string& column : mask->columns()) {
+      if (std::find(projected.begin(), projected.end(), column) == projected.end()) projected.push_back(column);
+    }
+  }
   ds::ScannerBuilder builder(dataset);
   ARROW_RETURN_NOT_OK(builder.Project(projected));
-  ARROW_RETURN_NOT_OK(builder.Filter(filter_without_enums));
+  if (!mask) ARROW_RETURN_NOT_OK(builder.Filter(filter_without_enums));
   ARROW_RETURN_NOT_OK(builder.UseThreads(true));
   ARROW_ASSIGN_OR_RAISE(auto scanner, builder.Finish());
   auto only_needed = [&](const std::shared_ptr<arrow::Table>& rows) {
@@ -170,6 +199,60 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     for (const auto& name : needed) keep.push_back(rows->schema()->GetFieldIndex(name));
     return rows->SelectColumns(keep);
   };
+  if (mask) {  // every row, with a column of which pass: counted without a filtered copy
+    ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
+    arrow::TableBatchReader batches(*rows);
+    arrow::RecordBatchVector masked;
+    std::vector<uint8_t> keep;
+    while (true) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
+      if (batch == nullptr) break;
+      keep.assign(static_cast<size_t>(batch->num_rows()), 1);
+      ARROW_RETURN_NOT_OK(mask->Apply(*batch, &keep));
+      // One byte a row (not bits): set and read without bit twiddling.
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bytes, arrow::AllocateBuffer(static_cast<int64_t>(keep.size())));
+      std::copy(keep.begin(), keep.end(), bytes->mutable_data());
+      auto flag_array = std::make_shared<arrow::UInt8Array>(batch->num_rows(), std::move(bytes));
+      result->stats.rows_read += std::accumulate(keep.begin(), keep.end(), int64_t{0});
+      std::vector<int> keep_columns;
+      for (const auto& name : needed) keep_columns.push_back(batch->schema()->GetFieldIndex(name));
+      ARROW_ASSIGN_OR_RAISE(batch, batch->SelectColumns(keep_columns));
+      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field(kKeepColumn, arrow::uint8()),
+                                                    flag_array));
+      masked.push_back(std::move(batch));
+    }
+    std::vector<int> schema_columns;
+    for (const auto& name : needed) schema_columns.push_back(rows->schema()->GetFieldIndex(name));
+    arrow::FieldVector fields;
+    for (int i : schema_columns) fields.push_back(rows->schema()->field(i));
+    fields.push_back(arrow::field(kKeepColumn, arrow::uint8()));
+    return arrow::Table::FromRecordBatches(arrow::schema(fields), masked);
+  }
+  if (plan.top == nullptr && plan.first_rows) {  // the first rows in file order: read no further
+    ARROW_ASSIGN_OR_RAISE(auto reader, scanner->ToRecordBatchReader());
+    std::vector<std::shared_ptr<arrow::Table>> parts;
+    int64_t rows_so_far = 0;
+    while (rows_so_far < *plan.first_rows) {
+      std::shared_ptr<arrow::RecordBatch> batch;
+      ARROW_RETURN_NOT_OK(reader->ReadNext(&batch));
+      if (batch == nullptr) break;
+      ARROW_ASSIGN_OR_RAISE(auto rows, arrow::Table::FromRecordBatches({batch}));
+      ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
+      if (plan.apply_code_filters) {
+        ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
+      }
+      ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
+      rows_so_far += rows->num_rows();
+      parts.push_back(std::move(rows));
+    }
+    ARROW_RETURN_NOT_OK(reader->Close());
+    if (parts.empty()) {
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(scanner->options()->projected_schema));
+      return only_needed(empty);
+    }
+    return arrow::ConcatenateTables(parts);
+  }
   if (plan.top == nullptr) {
     ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
     ARROW_ASSIGN_OR_RAISE(rows, FilterOnAnyGroup(rows, registry, spec.any));
@@ -189,10 +272,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_ASSIGN_OR_RAISE(rows, FilterOnCodes(rows, on_codes));
     ARROW_ASSIGN_OR_RAISE(rows, only_needed(rows));
     result->stats.rows_read += rows->num_rows();
-    arrow::TableBatchReader pieces(*rows);
+    arrow::TableBatchReader batches(*rows);
     while (true) {
       std::shared_ptr<arrow::RecordBatch> piece;
-      ARROW_RETURN_NOT_OK(pieces.ReadNext(&piece));
+      ARROW_RETURN_NOT_OK(batches.ReadNext(&piece));
       if (piece == nullptr) break;
       ARROW_RETURN_NOT_OK(plan.top->Add(piece));
     }

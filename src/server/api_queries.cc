@@ -231,12 +231,13 @@ arrow::Result<ApiResponse> ApiService::Impl::AdHocQuery(const ApiRequest& reques
     ARROW_ASSIGN_OR_RAISE(auto filter, query::ParseFilter(text));
     spec.having.push_back(std::move(filter));
   }
-  // The page is cut from the result. Ordered member rows ask the engine for the rows up to the
-  // page's end only (a top-N, not a sort of every row) and count the total separately.
+  // The page is cut from the result. Member rows ask the engine for the rows up to the page's
+  // end only (ordered: a top-N, not a sort of every row; unordered: the scan stops there) and
+  // count the total separately.
   ARROW_ASSIGN_OR_RAISE(PageRequest page, PageParams(request, format, kMaxPage));
   ARROW_ASSIGN_OR_RAISE(spec, policy->AuthorizeQuery(caller.grant, std::move(spec), format.is_export));
   std::optional<query::QuerySpec> count;
-  if (ListsMembers(spec) && !spec.order_by.empty() && page.limit) {
+  if (ListsMembers(spec) && page.limit) {
     spec.limit = page.offset + *page.limit;
     count.emplace();
     count->where = spec.where;
