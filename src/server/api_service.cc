@@ -26,6 +26,12 @@ void ApiService::Drain() {
 
 ApiResponse ApiService::Handle(const ApiRequest& request) { return impl_->Handle(request); }
 
+arrow::Result<std::string> ApiService::ApplyRetentionRules() {
+  if (impl_->config.retention.rules.empty() || !impl_->stores || !impl_->lake) return std::string();
+  ARROW_ASSIGN_OR_RAISE(auto lease, impl_->stores->Acquire());
+  return impl_->ApplyRetentionRules(*lease);
+}
+
 arrow::Result<std::string> CollectBody(ApiResponse& response) {
   if (!response.producer) return response.body;
   BodyProducer producer = std::exchange(response.producer, nullptr);

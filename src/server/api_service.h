@@ -89,6 +89,11 @@ class ApiService {
   // Waits for a running generation and flushes the audit log (graceful shutdown).
   void Drain();
 
+  // The lifecycle's [retention] rules at the service's today, audited, as the service's own
+  // generation jobs apply them after each generation: for a runtime that generates outside
+  // those jobs (Lambda). A summary line; empty without rules, a store or a lake.
+  arrow::Result<std::string> ApplyRetentionRules();
+
   class Impl;
 
  private:

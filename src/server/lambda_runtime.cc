@@ -156,6 +156,18 @@ class Handler : public LambdaEventHandler {
     if (!answer.is_object()) answer = Json::object();
     answer["trigger"] = trigger;
     answer["snapshot_id"] = summary.manifest.snapshot_id;
+    // The lifecycle after a generation, as the server runs it: the config's [retention] rules.
+    // Their failure is audited and reported, not an invocation error: the snapshot is
+    // published, and a retried invocation would only generate it again.
+    if (api_) {
+      auto lifecycle = api_->ApplyRetentionRules();
+      if (!lifecycle.ok()) {
+        answer["lifecycle_error"] = lifecycle.status().ToString();
+        std::fprintf(stderr, "retention rules failed: %s\n", lifecycle.status().ToString().c_str());
+      } else if (!lifecycle->empty()) {
+        answer["lifecycle"] = *lifecycle;
+      }
+    }
     return answer.dump();
   }
 

@@ -232,3 +232,35 @@ def test_the_server_lifecycle_applies_the_rules_after_each_generation(pristine, 
     assert not any(m in json.dumps(applied) for m in anonymised + erased)
     finish = audit_entries(server.audit, "generate.finish")[-1]
     assert "retention: 11 member(s)" in finish["detail"]
+
+
+def test_lambda_applies_the_rules_after_its_generation(pristine, tmp_path):
+    """On Lambda the generation runs outside the server's jobs; its lifecycle applies the same
+    [retention] rules of MEMBERLAKE_SERVER_CONFIG after each generation, audited alike."""
+    from test_lambda import RuntimeApi, start
+    work, anonymised, erased, stays, rows = copy_of(pristine, tmp_path)
+    store, lake, audit = f"sqlite:{work / 'members.db'}", work / "lake", work / "audit" / "lambda.log"
+    config = work / "lambda.toml"
+    config.write_text(f'[data]\nstore = "{store}"\nlake = "{lake}"\nas_of = "{AS_OF}"\n'
+                      f'[auth]\nissuer = "i"\naudience = "a"\nhs256_secret = "{"s" * 32}"\n'
+                      f'[audit]\npath = "{audit}"\n'
+                      '[privacy]\npseudonym_key_env = "MEMBERLAKE_PSEUDONYM_KEY"\n' + RULES.format(dry_run="false"))
+    api = RuntimeApi()
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address, MEMBERLAKE_STORE=store, MEMBERLAKE_LAKE=str(lake),
+               MEMBERLAKE_SERVER_CONFIG=str(config), MEMBERLAKE_PSEUDONYM_KEY=KEY)
+    proc = start(env, "--max-invocations", "1")
+    try:
+        api.invoke("g1", {"action": "generate", "as_of": AS_OF})
+        kind, body, _ = api.wait("g1")
+        assert kind == "response" and "lifecycle_error" not in body, body
+        assert "retention: 11 member(s)" in body["lifecycle"], body
+        assert proc.wait(timeout=60) == 0
+    finally:
+        api.server.shutdown()
+        if proc.poll() is None:
+            proc.kill()
+    assert_gone(work, lake, anonymised + erased, stays)
+    assert_statistics(lake, anonymised, rows)
+    [applied] = audit_entries(audit, "retention.apply")
+    assert applied["actor"] == "lifecycle" and applied["rows"] == len(anonymised) + len(erased)
+    assert not any(m in json.dumps(applied) for m in anonymised + erased)
