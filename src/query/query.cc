@@ -69,14 +69,15 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     clauses.push_back(std::move(clause));
   }
   ARROW_RETURN_NOT_OK(CheckHaving(spec));
+  // Without a select every column, in the lake's order (an order key does not move to the front).
+  if (!aggregating && spec.select.empty()) {
+    for (const auto& field : registry.lake_schema()->fields()) ARROW_RETURN_NOT_OK(need(field->name()));
+  }
   for (const auto& order : spec.order_by) {
     bool output_column = false;
     for (const auto& a : spec.aggregates) output_column |= a.name == order.column;
     if (!output_column) ARROW_RETURN_NOT_OK(Column(registry, order.column).status());
     if (!aggregating) ARROW_RETURN_NOT_OK(need(order.column));
-  }
-  if (!aggregating && spec.select.empty()) {
-    for (const auto& field : registry.lake_schema()->fields()) ARROW_RETURN_NOT_OK(need(field->name()));
   }
   // Deterministic order: ties broken by the later keys, then by member_id (read for that even
   // when not selected) or, for aggregates, by the group keys.

@@ -84,7 +84,8 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadFewRows(parquet::arrow::F
     if (field == nullptr) return nullptr;
     ARROW_ASSIGN_OR_RAISE(auto column, ReadRowsOfColumn(*reader.parquet_reader(), row_group, *field, rows));
     if (column == nullptr) return nullptr;
-    fields.push_back(arrow::field(name, column->type()));
+    // The file's field (its nullability too): these rows join rows read whole from the file.
+    fields.push_back(field->WithType(column->type()));
     columns.push_back(std::move(column));
   }
   return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(rows.size()), columns);
