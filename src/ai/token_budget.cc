@@ -5,10 +5,10 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
-#include <unistd.h>
 
 #include "ai/chat_client.h"
 #include "model/calendar.h"
+#include "model/local_file.h"
 
 namespace memberlake::ai {
 
@@ -59,19 +59,9 @@ arrow::Status TokenBudget::SaveLocked(const std::string& day) const {
     if (entry.first >= day) used[actor] = Json{{"day", entry.first}, {"tokens", entry.second}};
   }
   const std::string text = Json{{"version", 1}, {"used", std::move(used)}}.dump() + "\n";
-  // Written whole next to the file, then renamed over it: a crash leaves the old or the new.
-  const std::string temp = path_ + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.flush();
-    if (!file.good()) return arrow::Status::IOError("token budget: cannot write ", temp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path_, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-    return arrow::Status::IOError("token budget: cannot replace ", path_);
+  // Replaced whole: a crash leaves the old day's counts or the new ones.
+  if (auto written = model::ReplaceFile(path_, text); !written.ok()) {
+    return arrow::Status::IOError("token budget: ", written.message());
   }
   return arrow::Status::OK();
 }

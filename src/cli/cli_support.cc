@@ -1,13 +1,11 @@
 #include "cli/cli_support.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
+
+#include "model/local_file.h"
 
 namespace memberlake::cli {
 
@@ -44,20 +42,8 @@ arrow::Status WriteOutput(const std::string& path, const std::string& bytes) {
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     return arrow::Status::OK();
   }
-  // Write next to the target and rename, so a failed export never leaves half a file.
-  std::string temp = path + ".tmp-" + std::to_string(getpid());
-  {
-    std::ofstream file(temp, std::ios::binary);
-    file.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!file.good()) return arrow::Status::IOError("cannot write ", path);
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-    return arrow::Status::IOError("cannot write ", path);
-  }
-  return arrow::Status::OK();
+  // Replaced whole, so a failed export never leaves half a file.
+  return model::ReplaceFile(path, bytes);
 }
 
 arrow::Result<model::CivilDate> ResolveAsOf(const std::string& text) {

@@ -15,6 +15,7 @@
 #include "lake/lake_storage.h"
 #include "crypto/sha256.h"
 #include "model/calendar.h"
+#include "model/local_file.h"
 
 namespace memberlake::server {
 namespace {
@@ -192,15 +193,8 @@ class FileSink : public AuditSink {
 
   arrow::Status WriteAnchor(const Head& head) {
     if (head.seq == anchor_seq_) return arrow::Status::OK();
-    std::string temp = AnchorPath() + ".tmp";
-    {
-      std::ofstream file(temp, std::ios::trunc);
-      file << Dump(Json{{"seq", head.seq}, {"hash", head.hash}}) << "\n";
-      if (!file.good()) return arrow::Status::IOError("cannot write audit anchor ", temp);
-    }
-    std::error_code ec;
-    std::filesystem::rename(temp, AnchorPath(), ec);
-    if (ec) return arrow::Status::IOError("cannot write audit anchor ", AnchorPath(), ": ", ec.message());
+    auto written = model::ReplaceFile(AnchorPath(), Dump(Json{{"seq", head.seq}, {"hash", head.hash}}) + "\n");
+    if (!written.ok()) return arrow::Status::IOError("audit anchor: ", written.message());
     anchor_seq_ = head.seq;
     return arrow::Status::OK();
   }
