@@ -8,6 +8,7 @@ binary (e.g. main's build) for a before/after table. Prints figures; asserts not
 
     .venv/bin/python bench/server_bench.py [--members 200000] [--seconds 10] [--connections 16]
                                            [--baseline /work/main/build/memberlake] [--part latency]
+                                           [--without-quick]
 """
 import argparse
 import json
@@ -170,6 +171,8 @@ def main():
     parser.add_argument("--baseline", help="a second binary to measure the same way (before/after)")
     parser.add_argument("--samples", type=int, default=300, help="requests per latency figure")
     parser.add_argument("--part", choices=["all", "throughput", "latency"], default="all")
+    parser.add_argument("--without-quick", action="store_true",
+                        help="also measure this build with server.quick_answers = false (every answer via a worker)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -178,15 +181,19 @@ def main():
     print(f"seeding {args.members} members and generating ...", file=sys.stderr)
     subprocess.run([BIN, "seed", "--store", store, "--members", str(args.members)], check=True, capture_output=True)
     subprocess.run([BIN, "generate", "--store", store, "--lake", str(lake)], check=True, capture_output=True)
-    binaries = [("after (this build)", BIN)] + ([("before (baseline)", args.baseline)] if args.baseline else [])
+    binaries = [("after (this build)", BIN, "")]
+    if args.without_quick:
+        binaries.append(("after, no quick", BIN, "quick_answers = false"))
+    if args.baseline:
+        binaries.append(("before (baseline)", args.baseline, ""))
     regional = token(["Members_Read", "Regio_Utrecht"])
     admin = token(["Members_CRUD", "Regio_All"])
     if args.part != "latency":
         print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s on loopback, {args.members} members, 2 cores shared "
               f"by wrk and the server\n")
         print(f"{'binary':20} {'target':44} {'phase':22} {'req/s':>9} {'p99 ms':>8} {'errors':>7}")
-    for label, bin_path in binaries if args.part != "latency" else []:
-        throughput(label, bin_path, base, store, lake, args, regional, admin)
+    for label, bin_path, extra in binaries if args.part != "latency" else []:
+        throughput(label, bin_path, extra, base, store, lake, args, regional, admin)
     if args.part == "throughput":
         return
 
@@ -198,12 +205,12 @@ def main():
     print(f"\nlatency of one request on a new connection while other connections are open "
           f"({args.samples} requests per row, 5 s client timeout)\n")
     print(f"{'binary':38} {'open connections':24} {'request':12} {'p50 ms':>8} {'p99 ms':>9} {'n':>6} {'failures':>8}")
-    for label, bin_path in binaries:
+    for label, bin_path, _ in binaries:
         flood_latencies(label, bin_path, base, store, lake, f"/api/members/{member_id}", regional, args.samples)
 
 
-def throughput(label, bin_path, base, store, lake, args, regional, admin):
-    server, url = start(bin_path, base, store, lake, args.connections + 4, "")
+def throughput(label, bin_path, extra, base, store, lake, args, regional, admin):
+    server, url = start(bin_path, base, store, lake, args.connections + 4, extra)
     targets = [("cached regional-stats (all regions)", f"{url}/api/reports/regional-stats", admin),
                ("regional member list (Utrecht, 50 rows)", f"{url}/api/members?limit=50", regional)]
     for _, target, auth in targets:  # warm the result cache

@@ -6,6 +6,11 @@
 
 namespace memberlake::server {
 
+bool FetchesSigningKeys(const ServerConfig& config) {
+  return config.jwks_file.empty() &&
+         (!config.jwks_uri.empty() || config.hs256_secret.empty() || !config.oidc_client_id.empty());
+}
+
 arrow::Result<JwtOptions> JwtOptionsFor(const ServerConfig& config) {
   JwtOptions options;
   options.issuer = config.issuer;
@@ -14,7 +19,7 @@ arrow::Result<JwtOptions> JwtOptionsFor(const ServerConfig& config) {
   options.leeway_seconds = config.leeway_seconds;
   if (!config.jwks_file.empty()) {
     ARROW_ASSIGN_OR_RAISE(options.jwks_json, ReadTextFile(config.jwks_file, "JWKS file"));
-  } else if (!config.jwks_uri.empty() || config.hs256_secret.empty() || !config.oidc_client_id.empty()) {
+  } else if (FetchesSigningKeys(config)) {
     // Cognito: the keys are the issuer's, fetched (and fetched again when they rotate).
     JwksCacheOptions keys;
     keys.issuer = config.issuer;

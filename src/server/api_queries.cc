@@ -70,6 +70,8 @@ arrow::Result<ApiResponse> ApiService::Impl::WithSource(const ApiRequest& reques
       return hit->response;
     }
   }
+  // Computing (or waiting for another request's computation) is a worker's job.
+  if (QuickOnlyScope::Active()) return WouldBlock();
   std::promise<arrow::Result<Rendered>> promise;
   {
     std::unique_lock<std::mutex> lock(inflight_mutex);

@@ -25,6 +25,51 @@ void ApiService::Drain() {
 }
 
 ApiResponse ApiService::Handle(const ApiRequest& request) { return impl_->Handle(request); }
+std::optional<ApiResponse> ApiService::HandleIfQuick(const ApiRequest& request) { return impl_->HandleIfQuick(request); }
+
+namespace {
+
+thread_local int quick_only_depth = 0;
+
+class WouldBlockDetail : public arrow::StatusDetail {
+ public:
+  static constexpr const char* kTypeId = "memberlake::server::WouldBlock";
+  const char* type_id() const override { return kTypeId; }
+  std::string ToString() const override { return "answered by Handle on a worker"; }
+};
+
+// The internal "not answered" status of HandleUnmetered in quick-only mode; never sent.
+constexpr int kNotAnswered = 0;
+
+ApiResponse NotAnswered() {
+  ApiResponse response;
+  response.status = kNotAnswered;
+  return response;
+}
+
+// The authenticated routes HandleIfQuick may answer: reads that are cheap or whose rendered
+// answer may be cached. Checked before authentication, so nothing else pays for it twice.
+bool QuickRoute(const ApiRequest& request) {
+  if (request.method != "GET") return false;
+  const std::string& path = request.path;
+  return path == "/api/me" || path == "/api/members" || path == "/api/query" ||
+         (path.rfind("/api/reports/", 0) == 0 && path.find('/', 13) == std::string::npos && path.size() > 13);
+}
+
+}  // namespace
+
+QuickOnlyScope::QuickOnlyScope() { ++quick_only_depth; }
+QuickOnlyScope::~QuickOnlyScope() { --quick_only_depth; }
+bool QuickOnlyScope::Active() { return quick_only_depth > 0; }
+
+arrow::Status WouldBlock() {
+  return arrow::Status::Cancelled("would block").WithDetail(std::make_shared<WouldBlockDetail>());
+}
+
+bool IsWouldBlock(const arrow::Status& status) {
+  return status.IsCancelled() && status.detail() != nullptr &&
+         std::string_view(status.detail()->type_id()) == WouldBlockDetail::kTypeId;
+}
 
 arrow::Result<std::string> ApiService::ApplyRetentionRules() {
   if (impl_->config.retention.rules.empty() || !impl_->stores || !impl_->lake) return std::string();
@@ -92,6 +137,12 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
     ARROW_ASSIGN_OR_RAISE(impl->api_keys, ApiKeyStore::LoadFile(config.api_keys_file));
   }
   ARROW_ASSIGN_OR_RAISE(impl->audit, AuditLog::Open(config.audit_log, config.audit_key));
+  // The quick path reads CURRENT and the store's data version and may append an audit line:
+  // local files only. RS256 keys from an issuer may be fetched again on an unknown kid.
+  auto local = [](const std::string& location) { return location.rfind("s3://", 0) != 0; };
+  const bool fetches_keys = impl->jwt && FetchesSigningKeys(config);
+  impl->quick_capable = config.quick_answers && local(config.lake) && local(config.audit_log) &&
+                        (config.store.empty() || config.store.rfind("sqlite:", 0) == 0) && !fetches_keys;
   if (!config.web_root.empty()) {
     // The page fetches the issuer's discovery document itself (OpenID sign-in).
     std::vector<std::string> origins = config.web_connect_origins;
@@ -217,9 +268,20 @@ void ApiService::Impl::WriteAudit(const Caller& caller, const AuditNote& note, c
 }
 
 ApiResponse ApiService::Impl::Handle(const ApiRequest& request) {
+  return *HandleMetered(request);
+}
+
+std::optional<ApiResponse> ApiService::Impl::HandleIfQuick(const ApiRequest& request) {
+  if (!quick_capable) return std::nullopt;
+  QuickOnlyScope quick;
+  return HandleMetered(request);
+}
+
+std::optional<ApiResponse> ApiService::Impl::HandleMetered(const ApiRequest& request) {
   const auto started = std::chrono::steady_clock::now();
   // Preflights carry no credentials: answered before authentication.
   ApiResponse response = request.method == "OPTIONS" ? Preflight(request) : HandleUnmetered(request);
+  if (response.status == kNotAnswered) return std::nullopt;
   AddCorsHeaders(request, &response);
   static const std::set<std::string> kMethods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
   metrics.RecordRequest(RouteTemplate(request.path), kMethods.count(request.method) ? request.method : "other",
@@ -239,8 +301,10 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
       return contract;
     }
     // The dashboard's files are public (it signs in through the API): no credentials asked.
-    if (static_files && StaticFiles::Claims(request)) return static_files->Serve(request);
+    const bool quick_only = QuickOnlyScope::Active();
+    if (static_files && StaticFiles::Claims(request)) return quick_only ? NotAnswered() : static_files->Serve(request);
     if (request.method == "GET" && request.path == "/ready") {
+      if (quick_only) return NotAnswered();
       auto ready = Ready();
       return ready.ok() ? *ready : ErrorResponse(503, ready.status().message());
     }
@@ -251,6 +315,7 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
       return refused;
     }
     if (request.method == "GET" && request.path == "/api/auth/config") return AuthConfig();  // before sign-in
+    if (quick_only && !QuickRoute(request)) return NotAnswered();
     auto caller = Authenticate(request);
     if (!caller.ok() && caller.status().IsIOError()) {
       // The issuer's signing keys cannot be fetched (jwks_cache.cc logs why, once per attempt):
@@ -260,6 +325,7 @@ ApiResponse ApiService::Impl::HandleUnmetered(const ApiRequest& request) {
     if (!caller.ok()) return ErrorResponse(401, caller.status().message());
     AuditNote note;
     auto response = Route(request, *caller, &note);
+    if (!response.ok() && IsWouldBlock(response.status())) return NotAnswered();  // nothing done: not audited
     if (!note.action.empty()) WriteAudit(*caller, note, response.status());
     if (!response.ok()) {
       int status = HttpStatusFor(response.status());

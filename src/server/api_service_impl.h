@@ -47,6 +47,23 @@ struct AuditNote {
   std::string detail;
 };
 
+// While one is alive on a thread, the service answers on that thread only what it can answer
+// without waiting (ApiService::HandleIfQuick): a route that would scan, write, call out or wait
+// for another request's computation returns WouldBlock() instead, before doing anything.
+class QuickOnlyScope {
+ public:
+  QuickOnlyScope();
+  ~QuickOnlyScope();
+  QuickOnlyScope(const QuickOnlyScope&) = delete;
+  QuickOnlyScope& operator=(const QuickOnlyScope&) = delete;
+  static bool Active();  // on this thread
+};
+// "Not answered quickly": the request needs Handle on a thread that may wait.
+arrow::Status WouldBlock();
+bool IsWouldBlock(const arrow::Status& status);
+
+// RS256 keys come from the issuer (jwks_uri or discovery), fetched again when they rotate (api_auth.cc).
+bool FetchesSigningKeys(const ServerConfig& config);
 // The verifier's settings from the config, with its RS256 key source (api_auth.cc).
 arrow::Result<JwtOptions> JwtOptionsFor(const ServerConfig& config);
 
@@ -79,6 +96,8 @@ class ApiService::Impl {
   model::CivilDate fixed_as_of{};
   bool has_fixed_as_of = false;
   Metrics metrics;
+  // HandleIfQuick may answer: quick_answers is on and nothing on its path waits on the network.
+  bool quick_capable = false;
   std::unique_ptr<ai::TokenBudget> ask_budget;  // tokens per caller per day (config.ai.budget_file)
   store::StorePool::Opener store_opener;
   // Last, so that they go first: their threads use everything above (see ~Impl).
@@ -104,6 +123,7 @@ class ApiService::Impl {
   }
   // Handles and records the request in `metrics`.
   ApiResponse Handle(const ApiRequest& request);
+  std::optional<ApiResponse> HandleIfQuick(const ApiRequest& request);
   void WriteAudit(const Caller& caller, const AuditNote& note, const arrow::Status& status);
   // The deep data check of the current snapshot, on behalf of `caller`: metrics, an audit
   // entry ("health.check"), the webhook when a check fails; the report is kept for the API.
@@ -142,6 +162,8 @@ class ApiService::Impl {
   ApiResponse AuthConfig() const;  // api_auth.cc
   arrow::Result<ApiResponse> Ready();
   ApiResponse HandleUnmetered(const ApiRequest& request);
+  // Handle's work; nullopt when HandleUnmetered did not answer (quick-only mode).
+  std::optional<ApiResponse> HandleMetered(const ApiRequest& request);
   // CORS (api_cors.cc): the answer to OPTIONS, and the headers every answer gets.
   ApiResponse Preflight(const ApiRequest& request) const;
   void AddCorsHeaders(const ApiRequest& request, ApiResponse* response) const;

@@ -6,7 +6,9 @@
 // for as long as it trickled. Here connections live in the reactor (server.io_threads event
 // loops) and cost a socket and a few hundred bytes while they wait; only a complete request
 // reaches the worker pool (server.threads) that runs ApiService::Handle, which may take long
-// (generation, exports).
+// (generation, exports). Answers that take no waiting (probes, answers cached for the current
+// data: ApiService::HandleIfQuick, server.quick_answers) are given on the event loop itself:
+// the hand-off to a worker and back costs more than they do.
 //
 // Limits, each set once per phase and never extended by incoming bytes:
 //   new connection / between keep-alive requests: header_timeout_seconds / keep_alive_seconds,

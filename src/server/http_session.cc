@@ -57,6 +57,8 @@ constexpr auto kLingerTime = std::chrono::seconds(2);
 // One connection. Every handler runs on the connection's strand; nothing blocks it: the request
 // is handed to the worker pool and the session waits in the reactor (as it does between
 // requests), so an idle or slow connection costs a socket and a few hundred bytes, never a thread.
+// Only answers that take no waiting (ApiService::HandleIfQuick: probes and cached answers) are
+// given on the strand itself, without the hand-off.
 //
 // Deadlines are set once per phase and never moved by incoming bytes: waiting for a request
 // (keep_alive_seconds; header_timeout_seconds for a new connection), the request line and
@@ -235,6 +237,15 @@ class Session : public std::enable_shared_from_this<Session> {
     api.body = std::move(request.body());
     api.remote = remote_;
     parser_.reset();
+    // A cheap answer (a probe, a cached report, query or member list) is given right here: a
+    // hand-off to a worker and back would cost more than the answer (ApiService::HandleIfQuick).
+    std::optional<ApiResponse> quick;
+    auto tried = model::CatchAll("request", [&]() -> arrow::Status {
+      quick = edge_.service.HandleIfQuick(api);
+      return arrow::Status::OK();
+    });
+    if (tried.ok() && quick && !quick->producer) return Respond(std::move(*quick));
+    if (!tried.ok()) quick.reset();  // Handle answers it (a 500, as it would)
     uint64_t id = ++request_id_;
     auto abandoned = std::make_shared<std::atomic<bool>>(false);
     processing_timer_.expires_after(std::chrono::seconds(edge_.config.request_timeout_seconds));
@@ -249,10 +260,13 @@ class Session : public std::enable_shared_from_this<Session> {
     // The worker keeps the session alive until it is done, even if the timeout answered first;
     // its late result is then dropped on the strand. A request that timed out while still
     // queued is not run at all: its worker goes to the requests behind it.
-    asio::post(edge_.workers, [self = shared_from_this(), id, head = head_, abandoned, api = std::move(api)]() {
+    // A quick answer with a streamed body (none is, by HandleIfQuick's contract) is opened there.
+    asio::post(edge_.workers, [self = shared_from_this(), id, head = head_, abandoned, api = std::move(api),
+                               quick = std::move(quick)]() mutable {
       if (abandoned->load()) return;
       // Handle never throws by contract; if it ever did, the worker thread must not end the process.
-      auto handled = model::CatchAll("request", [&]() -> arrow::Result<ApiResponse> { return self->edge_.service.Handle(api); });
+      auto handled = quick ? arrow::Result<ApiResponse>(std::move(*quick))
+                           : model::CatchAll("request", [&]() -> arrow::Result<ApiResponse> { return self->edge_.service.Handle(api); });
       ApiResponse response;
       if (handled.ok() && handled->producer) return self->StartStream(id, head, std::move(*handled));
       if (handled.ok()) {

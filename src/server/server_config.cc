@@ -174,7 +174,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                   "keep_alive_seconds", "keep_alive_max_requests", "access_log", "metrics_token_env", "cors_origins",
                   "io_threads", "header_timeout_seconds", "request_timeout_seconds", "max_connections",
                   "max_connections_per_client", "web_root", "web_connect_origins", "write_stall_seconds",
-                  "metrics_allow"}},
+                  "metrics_allow", "quick_answers"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "cache_entry_bytes", "max_snapshot_age_seconds", "as_of",
                 "keep_snapshots"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
@@ -216,6 +216,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("server", "keep_alive_max_requests", &keep_alive_max);
   r.Get("server", "access_log", &c.access_log);
   r.Get("server", "web_root", &c.web_root);
+  r.Get("server", "quick_answers", &c.quick_answers);
   std::string metrics_token_env;
   r.Get("server", "metrics_token_env", &metrics_token_env);
   auto read_list = [&doc](const char* key, const char* what, std::vector<std::string>* out) -> arrow::Status {

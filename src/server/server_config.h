@@ -20,7 +20,10 @@ struct ServerConfig {
   std::string listen = "127.0.0.1";
   int port = 8080;                         // 0: any free port (printed on start)
   int threads = 16;                        // worker pool running ApiService::Handle (not connections)
-  int io_threads = 1;                      // event loops reading and writing every connection
+  int io_threads = 2;                      // event loops reading and writing every connection
+  // Cheap answers (probes, cached reports, queries and member lists) on the event loop itself,
+  // without the two thread switches to a worker and back (ApiService::HandleIfQuick).
+  bool quick_answers = true;
   int64_t max_body_bytes = 1 << 20;        // larger bodies (any framing, chunked too) get 413
   int header_timeout_seconds = 10;         // request line + headers must arrive within this, from the first byte
   int read_timeout_seconds = 10;           // the body must arrive within this, from the end of the headers

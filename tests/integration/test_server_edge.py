@@ -397,3 +397,44 @@ def test_graceful_stop_with_idle_and_slow_connections_open(tmp_path_factory):
     for sock in idle + [keep_alive]:
         sock.close()
     assert "server stopped" in server.proc.stderr.read()
+
+
+def test_cached_answers_do_not_queue_behind_a_busy_worker_and_are_audited_alike(tmp_path_factory):
+    # One worker, kept busy by a queue of distinct (uncached) 4,000-row queries. A member list
+    # whose answer is cached is answered on the event loop (server.quick_answers) while that
+    # queue is still long, with the body, audit entry and access-log actor of a worker's answer.
+    server = start_server(tmp_path_factory, members=12000, seed=26, server_extra="threads = 1")
+    token = reader(server)
+    page = {"limit": 5, "order_by": "lidnummer"}
+    first = server.get("/api/members", token, params=page)
+    assert first.status == 200
+    done = []
+
+    def query(floor):
+        response = server.get("/api/query", token, params={"limit": 4000, "where": f"lidnummer>={floor}"})
+        done.append(response.status)
+
+    try:
+        queue = [threading.Thread(target=query, args=(i,)) for i in range(40)]
+        for thread in queue:
+            thread.start()
+        time.sleep(0.2)  # the queries are read and queued for the one worker
+        pending_when_answered = []
+        for _ in range(10):
+            cached = server.get("/api/members", token, params=page)
+            pending_when_answered.append(len(queue) - len(done))
+            assert cached.status == 200 and cached.body == first.body
+        for thread in queue:
+            thread.join()
+        assert done.count(200) == len(queue)
+        # A worker's queue would have held every cached request until the queries before it ran.
+        assert min(pending_when_answered) > len(queue) // 2, pending_when_answered
+        auditor = server.keys.hs256(["System_Logs_Read"])
+        entries = server.get("/api/audit", auditor, params={"limit": 10000}).json()["entries"]
+        assert sum(e["action"] == "member.list" for e in entries) == 11
+        assert sum(e["action"] == "query.read" for e in entries) == len(queue)
+    finally:
+        assert server.stop() == 0
+    lists = [e for e in access_entries(server) if e["path"] == "/api/members"]
+    assert len(lists) == 11 and all(e["status"] == 200 for e in lists)
+    assert len({e["actor"] for e in lists}) == 1 and lists[0]["actor"], lists
