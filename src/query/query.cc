@@ -126,6 +126,7 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     plan.top = top ? &*top : nullptr;
     plan.mask_rows = count_under_mask;
     if (!aggregating && spec.order_by.empty() && spec.limit) plan.first_rows = *spec.limit;
+    plan.filter_late = !aggregating && !top && !plan.first_rows && !clauses.empty();
     ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, plan, *manifest, &result));
     if (top) {
       std::shared_ptr<arrow::Table> empty;

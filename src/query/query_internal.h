@@ -183,6 +183,9 @@ struct ScanPlan {
   bool mask_rows = false;
   // Rows without an order, with a limit: the scan stops once this many rows have passed.
   std::optional<int64_t> first_rows;
+  // Filtered rows, late: per row group the filter's columns first, then the selected columns of
+  // the rows that pass only (ScanFilteredLate). Not with exclude_ids, top or mask_rows.
+  bool filter_late = false;
 };
 arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorage& lake,
                                                           const model::FieldRegistry& registry,
@@ -204,6 +207,25 @@ bool LateTopNApplies(const model::FieldRegistry& registry, const OrderSpec& firs
 arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter& filter, const OrderSpec& first,
                            int64_t k, const std::vector<std::string>& needed, TopRows* top, ScanStats* stats);
 
+// Filtered rows by late materialisation (query_filter_scan.cc): per row group the filter's
+// columns are read and judged first, then `needed` of the rows that pass only (from their pages
+// when they are few). Rows in file order, text and enums as plain strings; null when none pass.
+// nullopt, with nothing counted, when more than a quarter of the rows pass (scan them whole).
+arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(const std::vector<FilePiece>& pieces,
+                                                                             const RowFilter& filter,
+                                                                             const std::vector<std::string>& needed,
+                                                                             ScanStats* stats);
+
+// ---- reading parts of row groups (query_page_rows.cc)
+// `columns` of a whole row group, as the reader's Arrow schema has them.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadColumns(parquet::arrow::FileReader& reader, int row_group,
+                                                               const std::vector<std::string>& columns);
+// `needed` (in that order) of `rows` (ascending) of a row group: from only the pages holding
+// them while rows * few_divisor <= the row group's rows (enums then come as plain text), else
+// the row group's columns read whole and taken.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadRowsOfRowGroup(parquet::arrow::FileReader& reader, int row_group,
+                                                                      const std::vector<std::string>& needed,
+                                                                      const std::vector<int64_t>& rows, int few_divisor);
 // The values of `rows` (ascending rows of row group `rg`) of the column `field`, decoding only
 // the data pages that hold them (query_page_rows.cc); enums come back as plain text. Null when
 // the file has no offset index or the column's type is not handled (read the row group then).

@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include <arrow/api.h>
+#include <arrow/compute/api.h>
+#include <parquet/arrow/reader.h>
 #include <parquet/column_page.h>
 #include <parquet/column_reader.h>
 #include <parquet/file_reader.h>
@@ -42,6 +44,14 @@ arrow::Status ReadWanted(Reader& reader, int16_t max_definition, const std::vect
       const int64_t levels_read = reader.ReadBatch(want, max_definition > 0 ? levels.data() : nullptr, nullptr,
                                                    values.data(), &values_read);
       if (levels_read <= 0) return arrow::Status::IOError("a lake page ended early");
+      const int64_t base = first + done;  // the row of levels[0]
+      if (values_read == levels_read) {  // no nulls here: a row's value is at its offset
+        for (; next < wanted.size() && wanted[next] < base + levels_read; ++next) {
+          ARROW_RETURN_NOT_OK(append(values[static_cast<size_t>(wanted[next] - base)]));
+        }
+        done += levels_read;
+        continue;
+      }
       int64_t value = 0;  // values are dense: only defined levels have one
       for (int64_t i = 0; i < levels_read; ++i) {
         const bool defined = max_definition == 0 || levels[static_cast<size_t>(i)] == max_definition;
@@ -135,6 +145,75 @@ arrow::Result<std::shared_ptr<arrow::Array>> ReadRowsOfColumn(parquet::ParquetFi
     }
     default: return nullptr;
   }
+}
+
+namespace {
+
+arrow::Result<std::vector<int>> LeafIndices(const parquet::arrow::FileReader& reader,
+                                            const std::vector<std::string>& columns) {
+  std::vector<int> indices;
+  for (const std::string& name : columns) {
+    int index = reader.parquet_reader()->metadata()->schema()->ColumnIndex(name);
+    if (index < 0) return arrow::Status::Invalid("column '", name, "' is not in a lake file");
+    if (std::find(indices.begin(), indices.end(), index) == indices.end()) indices.push_back(index);
+  }
+  return indices;
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadColumns(parquet::arrow::FileReader& reader, int row_group,
+                                                               const std::vector<std::string>& columns) {
+  ARROW_ASSIGN_OR_RAISE(auto indices, LeafIndices(reader, columns));
+  std::shared_ptr<arrow::Table> table;
+  ARROW_ASSIGN_OR_RAISE(table, reader.ReadRowGroup(row_group, indices));
+  return table->CombineChunksToBatch();
+}
+
+namespace {
+
+// `needed` of `rows` of a row group, from only the pages holding them; null when a column
+// cannot be read that way. Worth it while the rows are few against the row group.
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadFewRows(parquet::arrow::FileReader& reader, int row_group,
+                                                               const std::vector<std::string>& needed,
+                                                               const std::vector<int64_t>& rows) {
+  std::shared_ptr<arrow::Schema> schema;
+  ARROW_RETURN_NOT_OK(reader.GetSchema(&schema));
+  arrow::FieldVector fields;
+  arrow::ArrayVector columns;
+  for (const std::string& name : needed) {
+    auto field = schema->GetFieldByName(name);
+    if (field == nullptr) return nullptr;
+    ARROW_ASSIGN_OR_RAISE(auto column, ReadRowsOfColumn(*reader.parquet_reader(), row_group, *field, rows));
+    if (column == nullptr) return nullptr;
+    // The file's field (its nullability too): these rows join rows read whole from the file.
+    fields.push_back(field->WithType(column->type()));
+    columns.push_back(std::move(column));
+  }
+  return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(rows.size()), columns);
+}
+
+}  // namespace
+
+arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadRowsOfRowGroup(parquet::arrow::FileReader& reader, int row_group,
+                                                                      const std::vector<std::string>& needed,
+                                                                      const std::vector<int64_t>& rows, int few_divisor) {
+  const int64_t group_rows = reader.parquet_reader()->metadata()->RowGroup(row_group)->num_rows();
+  if (static_cast<int64_t>(rows.size()) * few_divisor <= group_rows) {
+    ARROW_ASSIGN_OR_RAISE(auto few, ReadFewRows(reader, row_group, needed, rows));
+    if (few != nullptr) return few;
+  }
+  ARROW_ASSIGN_OR_RAISE(auto batch, ReadColumns(reader, row_group, needed));
+  if (static_cast<int64_t>(rows.size()) != group_rows) {
+    arrow::Int64Builder indices;
+    ARROW_RETURN_NOT_OK(indices.AppendValues(rows));
+    ARROW_ASSIGN_OR_RAISE(auto taken_indices, indices.Finish());
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, arrow::compute::Take(batch, taken_indices));
+    batch = taken.record_batch();
+  }
+  std::vector<int> order;  // the columns in `needed`'s order, whatever the file's
+  for (const std::string& name : needed) order.push_back(batch->schema()->GetFieldIndex(name));
+  return batch->SelectColumns(order);
 }
 
 }  // namespace memberlake::query::internal

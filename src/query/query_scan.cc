@@ -73,25 +73,25 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   result->data_version = manifest.data_version;
   result->as_of = manifest.as_of;
   auto format = std::make_shared<ds::ParquetFileFormat>();
-  // Text group keys come as the files' dictionaries: hashed once per entry, not per row.
+  // Text columns read as the files' dictionaries (set before any file is opened: a fragment's
+  // schema follows the reader options it was opened with).
   std::shared_ptr<arrow::Schema> dataset_schema = registry.lake_schema();
-  for (const std::string& name : plan.as_dictionary) {
+  auto read_as_codes = [&](const std::string& name) -> arrow::Status {
     int index = dataset_schema->GetFieldIndex(name);
-    if (index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) continue;
+    if (index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) return arrow::Status::OK();
     format->reader_options.dict_columns.insert(name);
     ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
                                                                               arrow::dictionary(arrow::int32(), arrow::utf8()))));
-  }
+    return arrow::Status::OK();
+  };
+  // Text group keys: hashed once per entry, not per row.
+  for (const std::string& name : plan.as_dictionary) ARROW_RETURN_NOT_OK(read_as_codes(name));
   const std::vector<FilterSpec> filters = FiltersWithScope(registry, scope, spec.where);
-  // Text columns under a prefix filter come as dictionaries too: the prefix is checked once
-  // per entry, then each row by its code (RunsOnCodes).
+  // Text columns under a prefix filter: the prefix is checked once per entry, then each row by
+  // its code (RunsOnCodes).
   for (const std::vector<FilterSpec>* group : {&filters, &spec.any}) {
     for (const FilterSpec& f : *group) {
-      int index = dataset_schema->GetFieldIndex(f.column);
-      if (!RunsOnCodes(registry, f) || index < 0 || dataset_schema->field(index)->type()->id() != arrow::Type::STRING) continue;
-      format->reader_options.dict_columns.insert(f.column);
-      ARROW_ASSIGN_OR_RAISE(dataset_schema, dataset_schema->SetField(index, dataset_schema->field(index)->WithType(
-                                                                                arrow::dictionary(arrow::int32(), arrow::utf8()))));
+      if (RunsOnCodes(registry, f)) ARROW_RETURN_NOT_OK(read_as_codes(f.column));
     }
   }
   std::vector<std::shared_ptr<ds::FileFragment>> fragments;
@@ -162,6 +162,17 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_RETURN_NOT_OK(ScanTopNLate(pieces, row_filter, spec.order_by.front(), *spec.limit, needed, plan.top,
                                      &result->stats));
     return nullptr;
+  }
+  if (plan.filter_late && exclude_ids.empty()) {
+    ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
+    ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed, &result->stats));
+    if (late && *late != nullptr) return *late;
+    if (late) {  // nothing passed: no rows, the columns asked for
+      arrow::FieldVector fields;
+      for (const auto& name : needed) fields.push_back(registry.lake_schema()->GetFieldByName(name));
+      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(arrow::schema(fields)));
+      return DecodeDictionaries(empty);
+    }
   }
   if (!exclude_ids.empty()) {
     arrow::StringBuilder ids;

@@ -51,46 +51,6 @@ arrow::Status OrderedKeys(const arrow::Array& column, bool descending, std::vect
   return arrow::Status::OK();
 }
 
-arrow::Result<std::vector<int>> LeafIndices(const parquet::arrow::FileReader& reader,
-                                            const std::vector<std::string>& columns) {
-  std::vector<int> indices;
-  for (const std::string& name : columns) {
-    int index = reader.parquet_reader()->metadata()->schema()->ColumnIndex(name);
-    if (index < 0) return arrow::Status::Invalid("column '", name, "' is not in a lake file");
-    if (std::find(indices.begin(), indices.end(), index) == indices.end()) indices.push_back(index);
-  }
-  return indices;
-}
-
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadColumns(parquet::arrow::FileReader& reader, int row_group,
-                                                               const std::vector<std::string>& columns) {
-  ARROW_ASSIGN_OR_RAISE(auto indices, LeafIndices(reader, columns));
-  std::shared_ptr<arrow::Table> table;
-  ARROW_ASSIGN_OR_RAISE(table, reader.ReadRowGroup(row_group, indices));
-  return table->CombineChunksToBatch();
-}
-
-// `needed` of `rows` of a row group, from only the pages holding them; null when a column
-// cannot be read that way. Worth it while the rows are few against the row group.
-arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadFewRows(parquet::arrow::FileReader& reader, int row_group,
-                                                               const std::vector<std::string>& needed,
-                                                               const std::vector<int64_t>& rows) {
-  std::shared_ptr<arrow::Schema> schema;
-  ARROW_RETURN_NOT_OK(reader.GetSchema(&schema));
-  arrow::FieldVector fields;
-  arrow::ArrayVector columns;
-  for (const std::string& name : needed) {
-    auto field = schema->GetFieldByName(name);
-    if (field == nullptr) return nullptr;
-    ARROW_ASSIGN_OR_RAISE(auto column, ReadRowsOfColumn(*reader.parquet_reader(), row_group, *field, rows));
-    if (column == nullptr) return nullptr;
-    // The file's field (its nullability too): these rows join rows read whole from the file.
-    fields.push_back(field->WithType(column->type()));
-    columns.push_back(std::move(column));
-  }
-  return arrow::RecordBatch::Make(arrow::schema(fields), static_cast<int64_t>(rows.size()), columns);
-}
-
 struct Candidate {
   uint64_t key;
   size_t piece;
@@ -152,22 +112,7 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
   for (const Candidate& c : candidates) rows_of[{c.piece, c.row_group}].push_back(c.row);
   for (auto& [where, rows] : rows_of) {
     parquet::arrow::FileReader& reader = *pieces[where.first].reader;
-    std::shared_ptr<arrow::RecordBatch> few;
-    if (static_cast<int64_t>(rows.size()) * 16 <= reader.parquet_reader()->metadata()->RowGroup(where.second)->num_rows()) {
-      ARROW_ASSIGN_OR_RAISE(few, ReadFewRows(reader, where.second, needed, rows));
-    }
-    if (few != nullptr) {
-      ARROW_RETURN_NOT_OK(top->Add(few));
-      continue;
-    }
-    ARROW_ASSIGN_OR_RAISE(auto batch, ReadColumns(reader, where.second, needed));
-    arrow::Int64Builder indices;
-    ARROW_RETURN_NOT_OK(indices.AppendValues(rows));
-    ARROW_ASSIGN_OR_RAISE(auto taken_indices, indices.Finish());
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum taken, cp::Take(batch, taken_indices));
-    std::vector<int> order;  // the columns in `needed`'s order, whatever the file's
-    for (const std::string& name : needed) order.push_back(taken.record_batch()->schema()->GetFieldIndex(name));
-    ARROW_ASSIGN_OR_RAISE(auto selected, taken.record_batch()->SelectColumns(order));
+    ARROW_ASSIGN_OR_RAISE(auto selected, ReadRowsOfRowGroup(reader, where.second, needed, rows, 16));
     ARROW_RETURN_NOT_OK(top->Add(selected));
   }
   return arrow::Status::OK();
