@@ -5,6 +5,7 @@
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
+#include <arrow/util/parallel.h>
 #include <arrow/util/bit_util.h>
 #include <arrow/util/bitmap_generate.h>
 
@@ -96,26 +97,27 @@ arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vecto
 namespace {
 
 // Keeps the rows of `table` for which `flags_of(batch, &keep)` leaves keep[i] set (it starts
-// as `initial`), batch by batch.
+// as `initial`). The batches are judged and copied on Arrow's CPU pool, both cores: this runs
+// after the scan, and alone it took a quarter of an OR-group count's time (perf, 1M members).
+// `flags_of` must be safe to call from several threads at once.
 template <typename Flags>
 arrow::Result<std::shared_ptr<arrow::Table>> FilterByFlags(const std::shared_ptr<arrow::Table>& table, uint8_t initial,
                                                            Flags&& flags_of) {
-  arrow::TableBatchReader reader(*table);
-  arrow::RecordBatchVector kept;
-  std::vector<uint8_t> keep;
-  while (true) {
-    std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
-    if (batch == nullptr) break;
-    keep.assign(static_cast<size_t>(batch->num_rows()), initial);
-    ARROW_RETURN_NOT_OK(flags_of(*batch, &keep));
-    ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(batch->num_rows()));
-    arrow::internal::GenerateBitsUnrolled(bitmap->mutable_data(), 0, batch->num_rows(),
-                                          [&, i = int64_t{0}]() mutable { return keep[static_cast<size_t>(i++)] != 0; });
-    arrow::Datum mask(std::make_shared<arrow::BooleanArray>(batch->num_rows(), std::move(bitmap)));
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, cp::Filter(batch, mask));
-    kept.push_back(filtered.record_batch());
-  }
+  ARROW_ASSIGN_OR_RAISE(arrow::RecordBatchVector batches, arrow::TableBatchReader(*table).ToRecordBatches());
+  arrow::RecordBatchVector kept(batches.size());
+  ARROW_RETURN_NOT_OK(arrow::internal::OptionalParallelFor(
+      batches.size() > 1, static_cast<int>(batches.size()), [&](int b) -> arrow::Status {
+        const arrow::RecordBatch& batch = *batches[static_cast<size_t>(b)];
+        std::vector<uint8_t> keep(static_cast<size_t>(batch.num_rows()), initial);
+        ARROW_RETURN_NOT_OK(flags_of(batch, &keep));
+        ARROW_ASSIGN_OR_RAISE(auto bitmap, arrow::AllocateEmptyBitmap(batch.num_rows()));
+        arrow::internal::GenerateBitsUnrolled(bitmap->mutable_data(), 0, batch.num_rows(),
+                                              [&, i = int64_t{0}]() mutable { return keep[static_cast<size_t>(i++)] != 0; });
+        arrow::Datum mask(std::make_shared<arrow::BooleanArray>(batch.num_rows(), std::move(bitmap)));
+        ARROW_ASSIGN_OR_RAISE(arrow::Datum filtered, cp::Filter(batches[static_cast<size_t>(b)], mask));
+        kept[static_cast<size_t>(b)] = filtered.record_batch();
+        return arrow::Status::OK();
+      }));
   return arrow::Table::FromRecordBatches(table->schema(), kept);
 }
 
