@@ -1,6 +1,8 @@
 #include "lake/partition_spill.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <filesystem>
 
 #include <fcntl.h>
@@ -111,6 +113,24 @@ int TryLock(const std::string& path) {
   return fd;
 }
 
+// Takes dir/owner.lock so that nobody ever finds it there unlocked: it is made and locked under
+// a private name, then linked into place. Made as owner.lock directly, another generation's
+// RemoveAbandonedSpills could take it between the open and the flock, and remove the folder
+// under us. When an owner.lock is there already, it is taken only if nobody holds it.
+int LockFolder(const std::string& dir) {
+  static std::atomic<uint64_t> made{0};
+  const std::string lock = dir + "/" + kLockName;
+  const std::string setup = lock + ".setup-" + std::to_string(::getpid()) + "-" + std::to_string(++made);
+  int fd = TryLock(setup);
+  if (fd < 0) return -1;
+  const int linked = ::link(setup.c_str(), lock.c_str());
+  const int link_error = errno;
+  ::unlink(setup.c_str());
+  if (linked == 0) return fd;
+  ::close(fd);
+  return link_error == EEXIST ? TryLock(lock) : -1;
+}
+
 }  // namespace
 
 int PartitionSpill::RemoveAbandonedSpills(const std::string& parent, const std::string& prefix,
@@ -158,7 +178,7 @@ arrow::Result<std::unique_ptr<PartitionSpill>> PartitionSpill::Make(
   std::error_code ec;
   std::filesystem::create_directories(spill_dir, ec);
   if (ec) return arrow::Status::IOError("cannot create spill folder ", spill_dir, ": ", ec.message());
-  s.lock_fd = TryLock(spill_dir + "/" + kLockName);
+  s.lock_fd = LockFolder(spill_dir);
   if (s.lock_fd < 0) return arrow::Status::IOError("cannot lock spill folder ", spill_dir, " (in use?)");
   s.dir = spill_dir;  // ours from here on: removed with the object
 

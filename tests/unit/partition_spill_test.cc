@@ -1,5 +1,8 @@
 #include "lake/partition_spill.h"
 
+#include <atomic>
+#include <thread>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +122,32 @@ TEST(PartitionSpill, RemovesOnlyAbandonedSpillFolders) {
   EXPECT_TRUE(fs::exists(parent / "other-old"));           // not ours
   live->reset();
   EXPECT_FALSE(fs::exists(parent / "spill-live"));  // a finished spill removes its folder
+  fs::remove_all(parent);
+}
+
+// Two generations at once (two processes, or a server and the CLI): each removes abandoned spill
+// folders as it starts, and must never take the other's folder while it is being set up (its
+// lock file made but not yet locked). Here threads stand in for the processes: flock is per
+// open file, so they contend as processes do.
+TEST(PartitionSpill, AFolderBeingSetUpIsNeverTakenForAbandoned) {
+  namespace fs = std::filesystem;
+  auto registry = *model::FieldRegistry::LoadDefault();
+  const fs::path parent = fs::temp_directory_path() / ("memberlake-setup-race-" + std::to_string(getpid()));
+  fs::remove_all(parent);
+  fs::create_directories(parent);
+  std::atomic<bool> stop{false};
+  std::thread remover([&] {
+    while (!stop) PartitionSpill::RemoveAbandonedSpills(parent.string(), "spill-");
+  });
+  int failures = 0;
+  for (int i = 0; i < 3000 && failures == 0; ++i) {
+    const fs::path dir = parent / ("spill-" + std::to_string(i));
+    auto spill = PartitionSpill::Make(registry, dir.string());
+    if (!spill.ok() || !fs::exists(dir / "owner.lock")) ++failures;
+  }
+  stop = true;
+  remover.join();
+  EXPECT_EQ(failures, 0);
   fs::remove_all(parent);
 }
 
