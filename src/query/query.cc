@@ -129,13 +129,7 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     plan.filter_late = !aggregating && !top && !plan.first_rows && !clauses.empty();
     ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, plan, *manifest, &result));
     if (top) {
-      std::shared_ptr<arrow::Table> empty;
-      ARROW_ASSIGN_OR_RAISE(empty, arrow::Table::MakeEmpty(arrow::schema([&] {
-        arrow::FieldVector fields;
-        for (const auto& name : needed) fields.push_back(registry.lake_schema()->GetFieldByName(name));
-        return fields;
-      }())));
-      ARROW_ASSIGN_OR_RAISE(empty, DecodeDictionaries(empty));
+      ARROW_ASSIGN_OR_RAISE(auto empty, EmptyRows(registry, needed));
       ARROW_ASSIGN_OR_RAISE(snapshot_rows, top->Finish(empty->schema()));
     }
     parts.push_back(std::move(snapshot_rows));

@@ -43,6 +43,14 @@ arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::share
   return arrow::Table::Make(arrow::schema(fields), columns, table->num_rows());
 }
 
+arrow::Result<std::shared_ptr<arrow::Table>> EmptyRows(const model::FieldRegistry& registry,
+                                                       const std::vector<std::string>& columns) {
+  arrow::FieldVector fields;
+  for (const auto& name : columns) fields.push_back(registry.lake_schema()->GetFieldByName(name));
+  ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(arrow::schema(fields)));
+  return DecodeDictionaries(empty);
+}
+
 // The dictionary entries a code filter admits, one flag per entry of `dictionary`: one of
 // the values (= / in), or starting with the prefix (^=), evaluated once per entry.
 std::vector<uint8_t> AllowedCodes(const arrow::Array& dictionary, const FilterSpec& filter) {

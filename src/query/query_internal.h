@@ -57,6 +57,9 @@ std::vector<FilterSpec> CodeFilters(const model::FieldRegistry& registry, const 
 arrow::Result<std::shared_ptr<arrow::Table>> DecodeDictionaries(const std::shared_ptr<arrow::Table>& table,
                                                                 const std::vector<std::string>& keep_encoded = {},
                                                                 const std::vector<std::string>& keep_as_read = {});
+// No rows, with the lake's `columns` as a scan returns them (dictionaries decoded to text).
+arrow::Result<std::shared_ptr<arrow::Table>> EmptyRows(const model::FieldRegistry& registry,
+                                                       const std::vector<std::string>& columns);
 
 // Calls `fn(codes)` with the raw indices of a dictionary array, whatever their integer width
 // (a cast to one width would copy every column).

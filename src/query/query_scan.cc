@@ -167,12 +167,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
     ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed, &result->stats));
     if (late && *late != nullptr) return *late;
-    if (late) {  // nothing passed: no rows, the columns asked for
-      arrow::FieldVector fields;
-      for (const auto& name : needed) fields.push_back(registry.lake_schema()->GetFieldByName(name));
-      ARROW_ASSIGN_OR_RAISE(auto empty, arrow::Table::MakeEmpty(arrow::schema(fields)));
-      return DecodeDictionaries(empty);
-    }
+    if (late) return EmptyRows(registry, needed);  // nothing passed
   }
   if (!exclude_ids.empty()) {
     arrow::StringBuilder ids;

@@ -245,7 +245,6 @@ class Session : public std::enable_shared_from_this<Session> {
       return arrow::Status::OK();
     });
     if (tried.ok() && quick && !quick->producer) return Respond(std::move(*quick));
-    if (!tried.ok()) quick.reset();  // Handle answers it (a 500, as it would)
     uint64_t id = ++request_id_;
     auto abandoned = std::make_shared<std::atomic<bool>>(false);
     processing_timer_.expires_after(std::chrono::seconds(edge_.config.request_timeout_seconds));
