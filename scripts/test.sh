@@ -21,7 +21,7 @@ if [ "${MEMBERLAKE_SKIP_TSAN:-0}" != 1 ]; then
   # uninstrumented libarrow would fill its per-thread table (see tests/tsan.supp).
   ARROW_DEFAULT_MEMORY_POOL=system TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=1 detect_deadlocks=0" \
     build-tsan/memberlake_tests --gtest_brief=1 \
-    --gtest_filter='ConcurrencyTest.*:SnapshotManifest.Racing*:SnapshotManifest.Publish*:AuditLogTest.Concurrent*'
+    --gtest_filter='ConcurrencyTest.*:ForEachRowGroup.*:SnapshotManifest.Racing*:SnapshotManifest.Publish*:AuditLogTest.Concurrent*'
 fi
 # Fuzzing (libFuzzer, ASan + UBSan): a short run of every target from its seed corpus; new
 # inputs go to a scratch folder. A longer run: docs/fuzzing.md.

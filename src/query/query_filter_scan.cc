@@ -5,7 +5,8 @@
 // of a row group are read and judged first, and the selected columns are read for the rows
 // that pass only: from just their pages, without copying the other rows' values, while they
 // are a quarter of the row group or fewer. A filter that lets more than a quarter of all rows
-// through is left to the scanner, which reads the row groups on both cores.
+// through is left to the scanner. Both phases read row groups on both cores (ForEachRowGroup).
+#include <atomic>
 #include <optional>
 
 #include <arrow/api.h>
@@ -21,6 +22,8 @@ namespace {
 // this share of all rows, the late scan gives way to Arrow's scanner (both cores, no take).
 constexpr int kFewRowsDivisor = 4;
 constexpr int kSelectiveDivisor = 4;
+// The share of all rows (1/8) judged before the share passing so far is trusted.
+constexpr int kEnoughToJudge = 8;
 
 }  // namespace
 
@@ -28,44 +31,56 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(con
                                                                              const RowFilter& filter,
                                                                              const std::vector<std::string>& needed,
                                                                              ScanStats* stats) {
+  const std::vector<RowGroupRef> items = RowGroupsOf(pieces);
   int64_t total = 0;
-  for (const FilePiece& piece : pieces) {
-    for (int rg : piece.row_groups) total += piece.reader->parquet_reader()->metadata()->RowGroup(rg)->num_rows();
+  for (const RowGroupRef& item : items) {
+    total += pieces[item.piece].reader->parquet_reader()->metadata()->RowGroup(item.row_group)->num_rows();
   }
-  // Phase 1: the rows of every row group that pass.
-  struct Passing {
-    const FilePiece* piece;
-    int row_group;
-    std::vector<int64_t> rows;
-  };
-  std::vector<Passing> passing;
-  int64_t passed = 0;
-  std::vector<uint8_t> keep;
-  for (const FilePiece& piece : pieces) {
-    for (int rg : piece.row_groups) {
-      ARROW_ASSIGN_OR_RAISE(auto judged, ReadColumns(*piece.reader, rg, filter.columns()));
-      keep.assign(static_cast<size_t>(judged->num_rows()), 1);
-      ARROW_RETURN_NOT_OK(filter.Apply(*judged, &keep));
-      Passing group{&piece, rg, {}};
-      for (size_t i = 0; i < keep.size(); ++i) {
-        if (keep[i]) group.rows.push_back(static_cast<int64_t>(i));
-      }
-      passed += static_cast<int64_t>(group.rows.size());
-      if (passed * kSelectiveDivisor > total) return std::nullopt;
-      if (!group.rows.empty()) passing.push_back(std::move(group));
+  // Phase 1, on both cores: the rows of every row group that pass, until too many do.
+  std::vector<std::vector<int64_t>> passing(items.size());
+  std::vector<std::vector<uint8_t>> keeps(static_cast<size_t>(RowGroupWorkers(items.size())));
+  std::atomic<int64_t> passed{0}, rows_judged{0};
+  std::atomic<bool> too_many{false};
+  ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, items, [&](int w, parquet::arrow::FileReader& reader, size_t item) {
+    if (too_many.load()) return arrow::Status::OK();
+    std::vector<uint8_t>& keep = keeps[static_cast<size_t>(w)];
+    ARROW_ASSIGN_OR_RAISE(auto judged, ReadColumns(reader, items[item].row_group, filter.columns()));
+    keep.assign(static_cast<size_t>(judged->num_rows()), 1);
+    ARROW_RETURN_NOT_OK(filter.Apply(*judged, &keep));
+    std::vector<int64_t>& rows = passing[item];
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (keep[i]) rows.push_back(static_cast<int64_t>(i));
     }
+    // Given up once more than a quarter of all rows passed, or of the rows judged once an
+    // eighth is: a filter passing many rows then reads an eighth of its columns in vain, not
+    // most of them.
+    const int64_t passed_now = passed += static_cast<int64_t>(rows.size());
+    const int64_t judged_now = rows_judged += static_cast<int64_t>(keep.size());
+    if (passed_now * kSelectiveDivisor > total ||
+        (judged_now * kEnoughToJudge >= total && passed_now * kSelectiveDivisor > judged_now)) {
+      too_many.store(true);
+    }
+    return arrow::Status::OK();
+  }));
+  if (too_many.load()) return std::nullopt;
+  // Phase 2, on both cores: the selected columns of those rows.
+  stats->rows_read += passed.load();
+  std::vector<RowGroupRef> holding;
+  std::vector<const std::vector<int64_t>*> rows;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (passing[i].empty()) continue;
+    holding.push_back(items[i]);
+    rows.push_back(&passing[i]);
   }
-  // Phase 2: the selected columns of those rows.
-  stats->rows_read += passed;
-  std::vector<std::shared_ptr<arrow::Table>> parts;
-  for (const Passing& group : passing) {
-    ARROW_ASSIGN_OR_RAISE(auto selected, ReadRowsOfRowGroup(*group.piece->reader, group.row_group, needed, group.rows,
-                                                            kFewRowsDivisor));
+  std::vector<std::shared_ptr<arrow::Table>> parts(holding.size());
+  ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, holding, [&](int, parquet::arrow::FileReader& reader, size_t item) {
+    ARROW_ASSIGN_OR_RAISE(auto selected,
+                          ReadRowsOfRowGroup(reader, holding[item].row_group, needed, *rows[item], kFewRowsDivisor));
     ARROW_ASSIGN_OR_RAISE(auto part, arrow::Table::FromRecordBatches({selected}));
     // Rows read from their pages hold enums as text, rows read whole as dictionaries: alike.
-    ARROW_ASSIGN_OR_RAISE(part, DecodeDictionaries(part));
-    parts.push_back(std::move(part));
-  }
+    ARROW_ASSIGN_OR_RAISE(parts[item], DecodeDictionaries(part));
+    return arrow::Status::OK();
+  }));
   if (parts.empty()) return std::shared_ptr<arrow::Table>();
   arrow::ConcatenateTablesOptions options;
   options.unify_schemas = true;  // nullability may differ between the two reads

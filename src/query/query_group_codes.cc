@@ -4,10 +4,13 @@
 // one pass, only over the rows the code filters admit: the filtered rows are never
 // materialised, no key is hashed per row, and quantiles select within each cell's values.
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include <arrow/api.h>
 #include <arrow/util/bit_util.h>
+#include <arrow/util/parallel.h>
+#include <arrow/util/thread_pool.h>
 
 #include "query/query_internal.h"
 
@@ -92,6 +95,7 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
   }
   const auto n_cells = static_cast<size_t>(cells);
   std::vector<CellState> states;
+  size_t state_bytes = 0;  // of one worker's tallies
   for (const AggregateSpec& a : spec.aggregates) {
     CellState state;
     state.spec = &a;
@@ -105,19 +109,29 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
       if (static_cast<int64_t>(n_cells) * state.codes > (int64_t{1} << 26)) return Nothing();
       state.seen.assign(n_cells * static_cast<size_t>(state.codes), 0);
     }
+    state_bytes += n_cells * 4 * sizeof(int64_t) + state.seen.size();
     states.push_back(std::move(state));
   }
   // Four interleaved tallies of rows per cell: rows arrive sorted by region, so consecutive
   // rows mostly hit the same cell, and one tally would serialise every increment on the last.
   constexpr int kLanes = 4;
-  std::vector<int64_t> lanes(n_cells * kLanes, 0);
-  std::vector<uint32_t> cell;  // cells < 2^20
-  std::vector<uint8_t> keep;
-  arrow::TableBatchReader reader(rows);
-  while (true) {
-    std::shared_ptr<arrow::RecordBatch> batch;
-    ARROW_RETURN_NOT_OK(reader.ReadNext(&batch));
-    if (batch == nullptr) break;
+  // The batches are tallied on both cores, each worker into its own cells, merged at the end:
+  // alone on one core this was the larger part of a grouped sum/min/max after a parallel scan.
+  struct Tally {
+    std::vector<CellState> states;
+    std::vector<int64_t> lanes;
+    std::vector<uint32_t> cell;  // cells < 2^20
+    std::vector<uint8_t> keep;
+  };
+  ARROW_ASSIGN_OR_RAISE(arrow::RecordBatchVector batches, arrow::TableBatchReader(rows).ToRecordBatches());
+  const int capacity = arrow::internal::GetCpuThreadPool()->GetCapacity();
+  // Workers' own cells are worth it while they are small against the rows they tally.
+  const bool parallel = batches.size() > 1 && capacity > 1 && state_bytes < (size_t{8} << 20);
+  const int workers = parallel ? static_cast<int>(std::min<size_t>(static_cast<size_t>(capacity), batches.size())) : 1;
+  std::vector<Tally> tallies(static_cast<size_t>(workers), Tally{states, std::vector<int64_t>(n_cells * kLanes, 0), {}, {}});
+  auto tally_batch = [&](const std::shared_ptr<arrow::RecordBatch>& batch, Tally& t) -> arrow::Status {
+    std::vector<uint32_t>& cell = t.cell;
+    std::vector<uint8_t>& keep = t.keep;
     const int64_t n = batch->num_rows();
     cell.assign(static_cast<size_t>(n), 0);
     keep.assign(static_cast<size_t>(n), 1);
@@ -144,9 +158,9 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
     }
     const uint32_t* cells_of = cell.data();
     const uint8_t* kept = keep.data();
-    int64_t* tally = lanes.data();
+    int64_t* tally = t.lanes.data();
     for (int64_t i = 0; i < n; ++i) tally[static_cast<size_t>(cells_of[i]) * kLanes + (i & (kLanes - 1))] += kept[i];
-    for (CellState& state : states) {
+    for (CellState& state : t.states) {
       const AggregateSpec& a = *state.spec;
       if (a.fn == AggregateFn::kCountAll) continue;
       const arrow::Array& column = *batch->GetColumnByName(a.column);
@@ -208,6 +222,33 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> AggregateByCodes(
           break;
         default: break;
       }
+    }
+    return arrow::Status::OK();
+  };
+  std::atomic<size_t> next{0};
+  ARROW_RETURN_NOT_OK(arrow::internal::OptionalParallelFor(workers > 1, workers, [&](int w) -> arrow::Status {
+    for (size_t b = next++; b < batches.size(); b = next++) {
+      ARROW_RETURN_NOT_OK(tally_batch(batches[b], tallies[static_cast<size_t>(w)]));
+    }
+    return arrow::Status::OK();
+  }));
+  // The workers' cells merged into the first's.
+  std::vector<int64_t>& lanes = tallies[0].lanes;
+  states = std::move(tallies[0].states);
+  for (size_t w = 1; w < tallies.size(); ++w) {
+    Tally& other = tallies[w];
+    for (size_t i = 0; i < lanes.size(); ++i) lanes[i] += other.lanes[i];
+    for (size_t s = 0; s < states.size(); ++s) {
+      CellState& into = states[s];
+      CellState& from = other.states[s];
+      for (size_t c = 0; c < into.count.size(); ++c) into.count[c] += from.count[c];
+      for (size_t c = 0; c < into.sum.size(); ++c) into.sum[c] += from.sum[c];
+      for (size_t c = 0; c < into.min.size(); ++c) into.min[c] = std::min(into.min[c], from.min[c]);
+      for (size_t c = 0; c < into.max.size(); ++c) into.max[c] = std::max(into.max[c], from.max[c]);
+      for (size_t c = 0; c < into.values.size(); ++c) {
+        into.values[c].insert(into.values[c].end(), from.values[c].begin(), from.values[c].end());
+      }
+      for (size_t i = 0; i < into.seen.size(); ++i) into.seen[i] |= from.seen[i];
     }
   }
   std::vector<int64_t> rows_in(n_cells, 0);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -197,11 +198,30 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
                                                           QueryResult* result);
 
 // ---- top-N by late materialisation (query_top_scan.cc)
-// A lake file's reader and the row groups of it that pruning kept.
+// A lake file's reader and the row groups of it that pruning kept. `reopen` gives another
+// reader on the same file with the same footer: a FileReader pre-buffers its reads and is not
+// safe to share between threads, so each thread of ForEachRowGroup reads through its own.
 struct FilePiece {
   std::shared_ptr<parquet::arrow::FileReader> reader;
   std::vector<int> row_groups;
+  std::function<arrow::Result<std::shared_ptr<parquet::arrow::FileReader>>()> reopen;
 };
+// One row group of one piece.
+struct RowGroupRef {
+  size_t piece;
+  int row_group;
+};
+// Every kept row group of `pieces`, in file order.
+std::vector<RowGroupRef> RowGroupsOf(const std::vector<FilePiece>& pieces);
+// How many workers ForEachRowGroup runs for `items` row groups (per-worker state is sized so).
+int RowGroupWorkers(size_t items);
+// Runs `work(worker, reader, i)` for every items[i] on Arrow's CPU pool (both cores), each
+// worker through its own readers and taking the next item as it finishes one (row groups differ
+// in cost). `work` keeps per-worker state by `worker` (< RowGroupWorkers) or writes slot i;
+// the first error stops the others and is returned.
+arrow::Status ForEachRowGroup(
+    const std::vector<FilePiece>& pieces, const std::vector<RowGroupRef>& items,
+    const std::function<arrow::Status(int worker, parquet::arrow::FileReader& reader, size_t item)>& work);
 // Whether the first order key suits ScanTopNLate (numbers, dates, timestamps).
 bool LateTopNApplies(const model::FieldRegistry& registry, const OrderSpec& first);
 // Adds to `top` the rows of `pieces` passing `filter` that can be among the best `k` by

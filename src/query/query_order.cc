@@ -30,9 +30,13 @@ arrow::Result<std::shared_ptr<arrow::Table>> OrderAndLimit(std::shared_ptr<arrow
                                                            std::optional<int64_t> limit) {
   if (!order_by.empty() && rows->num_rows() > 0) {
     ARROW_ASSIGN_OR_RAISE(auto keys, SortKeys(*rows->schema(), order_by));
-    ARROW_ASSIGN_OR_RAISE(auto indices, cp::SortIndices(arrow::Datum(rows), cp::SortOptions(keys)));
-    ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, cp::Take(rows, indices));
-    rows = sorted.table();
+    // Sorted and taken as one batch: over a table of many chunks Arrow sorts each chunk, merges
+    // them and resolves every index to its chunk in both steps, which cost more than copying
+    // the rows together once (a third of ordering 300,000 rows, perf).
+    ARROW_ASSIGN_OR_RAISE(auto batch, rows->CombineChunksToBatch());
+    ARROW_ASSIGN_OR_RAISE(auto indices, cp::SortIndices(arrow::Datum(batch), cp::SortOptions(keys)));
+    ARROW_ASSIGN_OR_RAISE(arrow::Datum sorted, cp::Take(batch, indices));
+    ARROW_ASSIGN_OR_RAISE(rows, arrow::Table::FromRecordBatches(rows->schema(), {sorted.record_batch()}));
   }
   if (limit && *limit < rows->num_rows()) rows = rows->Slice(0, *limit);
   return rows;

@@ -1,6 +1,7 @@
 // Scanning: the scope's snapshot files opened (footers cached), pruned, and read projected
 // and filtered.
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -36,6 +37,8 @@ LruCache<std::shared_ptr<parquet::FileMetaData>>& FooterCache() {
 struct OpenLakeFile {
   std::shared_ptr<ds::ParquetFileFragment> fragment;
   std::shared_ptr<parquet::arrow::FileReader> reader;
+  // Another reader on the file, with the footer already parsed (FilePiece::reopen).
+  std::function<arrow::Result<std::shared_ptr<parquet::arrow::FileReader>>()> reopen;
 };
 
 arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFileFormat>& format,
@@ -44,13 +47,14 @@ arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFi
   const std::string key = lake.filesystem()->type_name() + ":" + path + "#" + std::to_string(file.bytes);
   ds::FileSource source(path, lake.filesystem());
   ARROW_ASSIGN_OR_RAISE(auto fragment, format->MakeFragment(source));
-  OpenLakeFile opened{std::static_pointer_cast<ds::ParquetFileFragment>(fragment), nullptr};
+  OpenLakeFile opened{std::static_pointer_cast<ds::ParquetFileFragment>(fragment), nullptr, nullptr};
   std::shared_ptr<parquet::FileMetaData> footer = FooterCache().Get(key).value_or(nullptr);
   ARROW_ASSIGN_OR_RAISE(opened.reader, format->GetReader(source, std::make_shared<ds::ScanOptions>(), footer));
   if (footer == nullptr) {
     footer = opened.reader->parquet_reader()->metadata();
     FooterCache().Put(key, footer, static_cast<int64_t>(footer->size()));
   }
+  opened.reopen = [format, source, footer] { return format->GetReader(source, std::make_shared<ds::ScanOptions>(), footer); };
   ARROW_RETURN_NOT_OK(opened.fragment->EnsureCompleteMetadata(opened.reader.get()));
   return opened;
 }
@@ -153,7 +157,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
       stats.pages_read += CountPages(*file_reader, kept, needed);
     }
     if (kept.empty()) continue;
-    pieces.push_back({opened.reader, kept});
+    pieces.push_back({opened.reader, kept, opened.reopen});
     ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
     fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));
   }

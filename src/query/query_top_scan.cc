@@ -71,50 +71,89 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
   if (k <= 0) return arrow::Status::OK();
   std::vector<std::string> keyed = filter.columns();
   keyed.push_back(first.column);
-  // Phase 1: the k best first keys seen so far (a max-heap: its top is the worst of them) and
-  // every row at or before that bound when its row group was read.
+  // Phase 1, on both cores: each worker keeps the k best first keys it has seen (a max-heap:
+  // its top is the worst of them) and every row at or before that bound when its row group was
+  // read. A worker sees only some row groups, so its bound is never better than the overall
+  // one: its candidates include every row that can be among the overall best k.
+  struct Worker {
+    std::priority_queue<uint64_t> best;
+    std::vector<Candidate> candidates;
+    std::vector<uint8_t> keep;
+    std::vector<uint64_t> keys;
+    int64_t rows_read = 0;
+  };
+  const std::vector<RowGroupRef> items = RowGroupsOf(pieces);
+  std::vector<Worker> workers(static_cast<size_t>(RowGroupWorkers(items.size())));
+  auto bound_of = [k](const std::priority_queue<uint64_t>& best) {
+    return static_cast<int64_t>(best.size()) < k ? std::numeric_limits<uint64_t>::max() : best.top();
+  };
+  ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, items, [&](int w, parquet::arrow::FileReader& reader, size_t item) {
+    Worker& worker = workers[static_cast<size_t>(w)];
+    const RowGroupRef& where = items[item];
+    ARROW_ASSIGN_OR_RAISE(auto batch, ReadColumns(reader, where.row_group, keyed));
+    worker.keep.assign(static_cast<size_t>(batch->num_rows()), 1);
+    ARROW_RETURN_NOT_OK(filter.Apply(*batch, &worker.keep));
+    ARROW_RETURN_NOT_OK(OrderedKeys(*batch->GetColumnByName(first.column), first.descending, &worker.keys));
+    const std::vector<uint64_t>& keys = worker.keys;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!worker.keep[i]) continue;
+      worker.rows_read += 1;
+      if (static_cast<int64_t>(worker.best.size()) < k) {
+        worker.best.push(keys[i]);
+      } else if (keys[i] < worker.best.top()) {
+        worker.best.pop();
+        worker.best.push(keys[i]);
+      }
+    }
+    const uint64_t limit = bound_of(worker.best);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (worker.keep[i] && keys[i] <= limit) {
+        worker.candidates.push_back({keys[i], where.piece, where.row_group, static_cast<int64_t>(i)});
+      }
+    }
+    // Rows the bound has since passed are dropped now and then: memory stays near k.
+    if (worker.candidates.size() > static_cast<size_t>(4 * k + 4096)) {
+      std::erase_if(worker.candidates, [&](const Candidate& c) { return c.key > limit; });
+    }
+    return arrow::Status::OK();
+  }));
+  // The overall bound: the k-th best key of all workers' best.
   std::priority_queue<uint64_t> best;
   std::vector<Candidate> candidates;
-  std::vector<uint8_t> keep;
-  std::vector<uint64_t> keys;
-  auto bound = [&] { return static_cast<int64_t>(best.size()) < k ? std::numeric_limits<uint64_t>::max() : best.top(); };
-  for (size_t p = 0; p < pieces.size(); ++p) {
-    for (int rg : pieces[p].row_groups) {
-      ARROW_ASSIGN_OR_RAISE(auto batch, ReadColumns(*pieces[p].reader, rg, keyed));
-      keep.assign(static_cast<size_t>(batch->num_rows()), 1);
-      ARROW_RETURN_NOT_OK(filter.Apply(*batch, &keep));
-      ARROW_RETURN_NOT_OK(OrderedKeys(*batch->GetColumnByName(first.column), first.descending, &keys));
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (!keep[i]) continue;
-        stats->rows_read += 1;
-        if (static_cast<int64_t>(best.size()) < k) {
-          best.push(keys[i]);
-        } else if (keys[i] < best.top()) {
-          best.pop();
-          best.push(keys[i]);
-        }
-      }
-      const uint64_t limit = bound();
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (keep[i] && keys[i] <= limit) candidates.push_back({keys[i], p, rg, static_cast<int64_t>(i)});
-      }
-      // Rows the bound has since passed are dropped now and then: memory stays near k.
-      if (candidates.size() > static_cast<size_t>(4 * k + 4096)) {
-        std::erase_if(candidates, [&](const Candidate& c) { return c.key > limit; });
+  for (Worker& worker : workers) {
+    stats->rows_read += worker.rows_read;
+    for (; !worker.best.empty(); worker.best.pop()) {
+      const uint64_t key = worker.best.top();
+      if (static_cast<int64_t>(best.size()) < k) {
+        best.push(key);
+      } else if (key < best.top()) {
+        best.pop();
+        best.push(key);
       }
     }
   }
-  const uint64_t limit = bound();
-  std::erase_if(candidates, [&](const Candidate& c) { return c.key > limit; });
-  // Phase 2: the selected columns of the row groups holding candidates, just those rows; the
-  // exact order (later keys, ties) is TopRows' work on these few rows.
+  const uint64_t limit = bound_of(best);
+  for (Worker& worker : workers) {
+    for (const Candidate& c : worker.candidates) {
+      if (c.key <= limit) candidates.push_back(c);
+    }
+  }
+  // Phase 2: the selected columns of the row groups holding candidates, just those rows, on
+  // both cores; the exact order (later keys, ties) is TopRows' work on these few rows.
   std::map<std::pair<size_t, int>, std::vector<int64_t>> rows_of;
   for (const Candidate& c : candidates) rows_of[{c.piece, c.row_group}].push_back(c.row);
-  for (auto& [where, rows] : rows_of) {
-    parquet::arrow::FileReader& reader = *pieces[where.first].reader;
-    ARROW_ASSIGN_OR_RAISE(auto selected, ReadRowsOfRowGroup(reader, where.second, needed, rows, 16));
-    ARROW_RETURN_NOT_OK(top->Add(selected));
+  std::vector<RowGroupRef> holding;
+  std::vector<const std::vector<int64_t>*> rows;
+  for (auto& [where, group_rows] : rows_of) {  // ascending: one worker read each row group
+    holding.push_back({where.first, where.second});
+    rows.push_back(&group_rows);
   }
+  std::vector<std::shared_ptr<arrow::RecordBatch>> selected(holding.size());
+  ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, holding, [&](int, parquet::arrow::FileReader& reader, size_t item) {
+    ARROW_ASSIGN_OR_RAISE(selected[item], ReadRowsOfRowGroup(reader, holding[item].row_group, needed, *rows[item], 16));
+    return arrow::Status::OK();
+  }));
+  for (const auto& batch : selected) ARROW_RETURN_NOT_OK(top->Add(batch));
   return arrow::Status::OK();
 }
 

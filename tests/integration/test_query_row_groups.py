@@ -94,6 +94,32 @@ def test_masked_counts_equal_duckdb(lake, args, sql):
     assert_same(lake, args, sql)
 
 
+# Grouped aggregates on codes over several row groups (several batches): each core tallies its
+# own batches into its own cells, merged at the end (sums, minima, maxima, quantiles' values,
+# distinct codes, counts of a column with nulls).
+TALLIED = [
+    (["--group-by", "status", "--agg", "count", "--agg", "count(bouwjaar)", "--agg", "sum(jaren_lid)", "--agg",
+      "min(leeftijd)", "--agg", "max(leeftijd)", "--agg", "avg(bouwjaar)", "--order-by", "status"],
+     "select status, count(*), count(bouwjaar), sum(jaren_lid), min(leeftijd), max(leeftijd), avg(bouwjaar) "
+     "from m group by 1 order by 1"),
+    (["--where", "status=Actief", "--group-by", "geslacht", "--agg", "quantile(lidnummer,0.9)", "--agg",
+      "median(bouwjaar)", "--agg", "count(distinct woonplaats)", "--order-by", "geslacht"],
+     "select geslacht, quantile_cont(lidnummer, 0.9), quantile_cont(bouwjaar, 0.5), count(distinct woonplaats) "
+     "from m where status = 'Actief' group by 1 order by 1 nulls last"),
+    # lidnummer is unique: any subset's quantiles differ from the whole's
+    (["--agg", "min(bouwjaar)", "--agg", "max(bouwjaar)", "--agg", "quantile(leeftijd,0)", "--agg",
+      "quantile(leeftijd,1)", "--agg", "quantile(lidnummer,0.37)", "--agg", "median(lidnummer)"],
+     "select min(bouwjaar), max(bouwjaar), quantile_cont(leeftijd, 0), quantile_cont(leeftijd, 1), "
+     "quantile_cont(lidnummer, 0.37), quantile_cont(lidnummer, 0.5) from m"),
+]
+
+
+@pytest.mark.parametrize("args, sql", TALLIED)
+def test_aggregates_tallied_on_both_cores_equal_duckdb(lake, args, sql):
+    assert ours(lake, "--agg", "count")["explain"]["row_groups_total"] >= 3
+    assert_same(lake, args, sql)
+
+
 def test_prefix_prunes_row_groups_on_statistics(lake):
     # the lake is sorted by region: a prefix of a region's name rules out the other row groups
     explain = ours(lake, "--where", "regio^=Utr", "--agg", "count")
