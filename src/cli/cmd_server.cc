@@ -94,7 +94,10 @@ void AddServerCommands(CLI::App& app, const CommandContext& context) {
       ->check(CLI::NonNegativeNumber);
   lambda->callback([=] {
     auto options = server::LambdaOptionsFromEnvironment();
-    if (!options.ok()) return context.Finish(options.status());
+    if (!options.ok()) {
+      const char* runtime_api = std::getenv("AWS_LAMBDA_RUNTIME_API");
+      return context.Finish(server::ReportInitError(runtime_api ? runtime_api : "", options.status()));
+    }
     options->max_invocations = *invocations;
     context.Finish(server::RunLambda(*options));
   });

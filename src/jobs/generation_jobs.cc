@@ -20,7 +20,7 @@ std::string JobStatus::ToJson() const {
                                 {"finished_at", finished_at}, {"stage", stage},   {"done", done},
                                 {"total", total},         {"snapshot_id", snapshot_id}, {"members", members},
                                 {"quarantined", quarantined}, {"data_version", data_version}, {"error", error},
-                                {"pruned_snapshots", pruned_snapshots}};
+                                {"checked", checked},     {"pruned_snapshots", pruned_snapshots}};
   if (!retention_error.empty()) doc["retention_error"] = retention_error;
   if (!lifecycle.empty()) doc["lifecycle"] = lifecycle;
   if (!lifecycle_error.empty()) doc["lifecycle_error"] = lifecycle_error;
@@ -28,13 +28,13 @@ std::string JobStatus::ToJson() const {
 }
 
 GenerationJobs::GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish,
-                               std::optional<lake::RetentionPolicy> retention, size_t keep_finished,
+                               GenerateOptions base, size_t keep_finished,
                                LifecycleFn lifecycle)
     : open_store_(std::move(open_store)),
       lake_(lake),
       on_finish_(std::move(on_finish)),
       lifecycle_(std::move(lifecycle)),
-      retention_(std::move(retention)),
+      base_(std::move(base)),
       keep_finished_(std::max<size_t>(keep_finished, 1)) {
   worker_ = std::thread([this] { Loop(); });
 }
@@ -113,9 +113,8 @@ void GenerationJobs::Loop() {
 
 void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
   const auto started = std::chrono::steady_clock::now();
-  GenerateOptions options;
+  GenerateOptions options = base_;
   options.as_of = as_of;
-  options.retention = retention_;
   options.progress = [&](std::string_view stage, int64_t done, int64_t total) {
     std::lock_guard<std::mutex> lock(mutex_);
     JobStatus& job = jobs_[id];
@@ -142,6 +141,7 @@ void GenerationJobs::Run(const std::string& id, model::CivilDate as_of) {
     finished.members = summary->manifest.members;
     finished.quarantined = summary->manifest.quarantined;
     finished.data_version = summary->manifest.data_version;
+    finished.checked = summary->health.has_value();
     if (summary->retention) finished.pruned_snapshots = summary->retention->expired_snapshots;
     finished.retention_error = summary->retention_error;
     if (lifecycle_) {

@@ -33,6 +33,7 @@ struct JobStatus {
   int64_t done = 0, total = 0;
   std::string snapshot_id;  // succeeded
   int64_t members = 0, quarantined = 0, data_version = 0;
+  bool checked = false;     // succeeded after the deep check of its files (GenerateOptions::deep_check)
   std::string error;        // failed
   double seconds = 0;       // wall time of the run (finished jobs)
   std::vector<std::string> pruned_snapshots;  // expired by the retention policy afterwards
@@ -57,9 +58,9 @@ class GenerationJobs {
   // schedule submits a job every few minutes). The audit trail keeps every job for good.
   static constexpr size_t kDefaultKeepFinished = 100;
 
-  // `lake` must outlive this object. With `retention`, every generation prunes old snapshots.
-  GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {},
-                 std::optional<lake::RetentionPolicy> retention = std::nullopt,
+  // `lake` must outlive this object. Every generation runs with `base` (its retention, its
+  // deep check, ...), each with its own reference date and progress.
+  GenerationJobs(StoreOpener open_store, lake::LakeStorage* lake, FinishFn on_finish = {}, GenerateOptions base = {},
                  size_t keep_finished = kDefaultKeepFinished, LifecycleFn lifecycle = {});
   // Waits for a running job to finish (a graceful shutdown drains it); queued jobs are failed.
   ~GenerationJobs();
@@ -80,7 +81,7 @@ class GenerationJobs {
   lake::LakeStorage* lake_;
   FinishFn on_finish_;
   LifecycleFn lifecycle_;
-  std::optional<lake::RetentionPolicy> retention_;
+  GenerateOptions base_;
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   size_t keep_finished_;

@@ -163,11 +163,12 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
 void ApiService::Impl::StartJobs() {
   if (!stores || !lake) return;
   Impl* self = this;
-  std::optional<lake::RetentionPolicy> retention;
+  jobs::GenerateOptions base;
   if (config.keep_snapshots > 0) {
-    retention = lake::RetentionPolicy{};
-    retention->keep_last = static_cast<int>(config.keep_snapshots);
+    base.retention = lake::RetentionPolicy{};
+    base.retention->keep_last = static_cast<int>(config.keep_snapshots);
   }
+  base.deep_check = config.verify == "deep";
   auto on_finish = [self](const jobs::JobStatus& job) {
     self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
     if (job.state == "failed") self->PostHealthWebhook("generation_failed", job.error, "");
@@ -189,7 +190,7 @@ void ApiService::Impl::StartJobs() {
   if (!config.retention.rules.empty()) {
     lifecycle = [self](store::MemberStore& store, const jobs::JobStatus&) { return self->ApplyRetentionRules(store); };
   }
-  generation = std::make_unique<jobs::GenerationJobs>(store_opener, lake.get(), on_finish, retention,
+  generation = std::make_unique<jobs::GenerationJobs>(store_opener, lake.get(), on_finish, base,
                                                       jobs::GenerationJobs::kDefaultKeepFinished, lifecycle);
   if (config.triggers.enabled()) {
     auto probe = [self]() -> arrow::Result<std::pair<int64_t, int64_t>> {

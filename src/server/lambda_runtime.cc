@@ -151,6 +151,7 @@ class Handler : public LambdaEventHandler {
       generate.retention = lake::RetentionPolicy{};
       generate.retention->keep_last = options_.keep_snapshots;
     }
+    generate.deep_check = options_.deep_check;
     ARROW_ASSIGN_OR_RAISE(auto summary, jobs::GenerateFromUris(options_.store_uri, options_.lake_uri, registry_, generate));
     Json answer = Json::parse(summary.ToJson(), nullptr, false);
     if (!answer.is_object()) answer = Json::object();
@@ -265,33 +266,59 @@ arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment() {
     }
     options.keep_snapshots = static_cast<int>(value);
   }
+  if (std::string verify = Env("MEMBERLAKE_VERIFY"); !verify.empty()) {
+    if (verify != "deep" && verify != "none") {
+      return arrow::Status::Invalid("MEMBERLAKE_VERIFY: '", verify, "' is neither deep nor none");
+    }
+    options.deep_check = verify == "deep";
+  }
   if (options.server_config.empty() && (options.store_uri.empty() || options.lake_uri.empty())) {
     return arrow::Status::Invalid("set MEMBERLAKE_STORE and MEMBERLAKE_LAKE (generation) or MEMBERLAKE_SERVER_CONFIG (API)");
   }
   return options;
 }
 
+namespace {
+
+// The Runtime API at host:port ($AWS_LAMBDA_RUNTIME_API).
+std::unique_ptr<httplib::Client> RuntimeClient(const std::string& runtime_api) {
+  auto colon = runtime_api.rfind(':');
+  std::string host = runtime_api.substr(0, colon);
+  int port = colon == std::string::npos ? 80 : std::atoi(runtime_api.c_str() + colon + 1);
+  auto runtime = std::make_unique<httplib::Client>(host, port);
+  runtime->set_read_timeout(std::chrono::hours(24));  // /next blocks until there is an event
+  runtime->set_keep_alive(true);
+  return runtime;
+}
+
+arrow::Status PostToRuntime(httplib::Client& runtime, const std::string& path, const std::string& body,
+                            const httplib::Headers& headers = {}) {
+  auto answer = runtime.Post((std::string(kApi) + path).c_str(), headers, body, "application/json");
+  if (!answer || answer->status >= 300) {
+    return arrow::Status::IOError("Runtime API POST ", path, " failed", answer ? " (" + std::to_string(answer->status) + ")" : "");
+  }
+  return arrow::Status::OK();
+}
+
+}  // namespace
+
+arrow::Status ReportInitError(const std::string& runtime_api, const arrow::Status& error) {
+  if (!runtime_api.empty()) {
+    (void)PostToRuntime(*RuntimeClient(runtime_api), "/init/error", ErrorBody("InitError", error.message()),
+                        {{"Lambda-Runtime-Function-Error-Type", "Runtime.InitError"}});
+  }
+  return error;
+}
+
 arrow::Status RunLambda(const LambdaOptions& options) {
-  auto colon = options.runtime_api.rfind(':');
-  std::string host = options.runtime_api.substr(0, colon);
-  int port = colon == std::string::npos ? 80 : std::atoi(options.runtime_api.c_str() + colon + 1);
-  httplib::Client runtime(host, port);
-  runtime.set_read_timeout(std::chrono::hours(24));  // /next blocks until there is an event
-  runtime.set_keep_alive(true);
-  auto post = [&](const std::string& path, const std::string& body, const httplib::Headers& headers = {}) -> arrow::Status {
-    auto answer = runtime.Post((std::string(kApi) + path).c_str(), headers, body, "application/json");
-    if (!answer || answer->status >= 300) {
-      return arrow::Status::IOError("Runtime API POST ", path, " failed", answer ? " (" + std::to_string(answer->status) + ")" : "");
-    }
-    return arrow::Status::OK();
+  std::unique_ptr<httplib::Client> runtime_client = RuntimeClient(options.runtime_api);
+  httplib::Client& runtime = *runtime_client;
+  auto post = [&](const std::string& path, const std::string& body, const httplib::Headers& headers = {}) {
+    return PostToRuntime(runtime, path, body, headers);
   };
 
   auto handler = std::make_shared<Handler>(options);
-  if (auto init = handler->Init(); !init.ok()) {
-    (void)post("/init/error", ErrorBody("InitError", init.message()),
-               {{"Lambda-Runtime-Function-Error-Type", "Runtime.InitError"}});
-    return init;
-  }
+  if (auto init = handler->Init(); !init.ok()) return ReportInitError(options.runtime_api, init);
   for (int64_t served = 0; options.max_invocations == 0 || served < options.max_invocations; ++served) {
     auto next = runtime.Get((std::string(kApi) + "/invocation/next").c_str());
     if (!next || next->status != 200) return arrow::Status::IOError("Runtime API: no next invocation");

@@ -32,6 +32,7 @@ struct LambdaOptions {
   std::string server_config;    // $MEMBERLAKE_SERVER_CONFIG: enables API Gateway events
   int64_t deadline_margin_ms = 1000;  // report a timeout this long before the deadline
   int keep_snapshots = 0;             // $MEMBERLAKE_KEEP_SNAPSHOTS: prune after generating (0: keep all)
+  bool deep_check = true;             // $MEMBERLAKE_VERIFY: deep (check before publishing) or none
   int64_t max_invocations = 0;        // 0: serve until stopped
 };
 
@@ -40,6 +41,9 @@ arrow::Result<LambdaOptions> LambdaOptionsFromEnvironment();
 
 // The runtime loop. Returns after max_invocations, or an error when the Runtime API fails.
 arrow::Status RunLambda(const LambdaOptions& options);
+// Tells the Runtime API at `runtime_api` (when not empty) that initialisation failed with
+// `error`, e.g. a bad setting in the environment, so Lambda reports it; returns `error`.
+arrow::Status ReportInitError(const std::string& runtime_api, const arrow::Status& error);
 
 // One invocation, without the Runtime API (RunLambda's handler; the fuzz target drives it too):
 // the answer as JSON text, or the error to report. Never throws, whatever the payload.

@@ -176,7 +176,7 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
                   "max_connections_per_client", "web_root", "web_connect_origins", "write_stall_seconds",
                   "metrics_allow", "quick_answers"}},
       {"data", {"store", "lake", "registry", "access_policy", "cache_bytes", "cache_entry_bytes", "max_snapshot_age_seconds", "as_of",
-                "keep_snapshots"}},
+                "keep_snapshots", "verify"}},
       {"auth", {"issuer", "audience", "hs256_secret", "hs256_secret_env", "jwks_file", "api_keys_file",
                 "leeway_seconds", "jwks_uri", "jwks_refetch_seconds", "oidc_client_id", "oidc_redirect_uri",
                 "oidc_scopes"}},
@@ -266,6 +266,10 @@ arrow::Result<ServerConfig> ServerConfig::LoadString(std::string_view toml_text,
   r.Get("data", "max_snapshot_age_seconds", &c.max_snapshot_age_seconds);
   r.Get("data", "as_of", &c.as_of);
   r.Get("data", "keep_snapshots", &c.keep_snapshots);
+  r.Get("data", "verify", &c.verify);
+  if (c.verify != "deep" && c.verify != "none") {
+    return arrow::Status::Invalid("server config: data.verify must be \"deep\" or \"none\", not \"", c.verify, "\"");
+  }
   r.Get("auth", "issuer", &c.issuer);
   r.Get("auth", "audience", &c.audience);
   r.Get("auth", "hs256_secret", &c.hs256_secret);

@@ -61,6 +61,10 @@ struct ServerConfig {
   int64_t max_snapshot_age_seconds = 0;    // older snapshots: answer from the live store
   std::string as_of;                       // fixed reference date (tests); empty: today
   int64_t keep_snapshots = 0;              // generations prune to the newest N (0: keep all)
+  // Generations check the written files against the rows before publishing ("deep", as
+  // `generate --verify`), or publish unchecked ("none": about a third less time; then schedule
+  // [health] deep_check_interval_seconds instead).
+  std::string verify = "deep";
   // [auth]
   std::string issuer;
   std::string audience;

@@ -69,6 +69,10 @@ def test_lifecycle_and_schedule():
     # pruning is manifest-aware; an S3 expiry by age would delete a current snapshot's files
     assert "ExpirationInDays" not in str(rules)
     assert "KeepSnapshots" in str(function["Environment"]["Variables"]["MEMBERLAKE_KEEP_SNAPSHOTS"])
+    # the deep check before publishing can be switched off (then only the DeepCheck schedule checks)
+    assert "VerifyGenerations" in str(function["Environment"]["Variables"]["MEMBERLAKE_VERIFY"])
+    assert template["Parameters"]["VerifyGenerations"]["AllowedValues"] == ["deep", "none"]
+    assert template["Parameters"]["VerifyGenerations"]["Default"] == "deep"
     env = function["Environment"]["Variables"]
     assert "dynamodb://" in str(env["MEMBERLAKE_STORE"]) and "s3://" in str(env["MEMBERLAKE_LAKE"])
 

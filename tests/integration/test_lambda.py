@@ -99,6 +99,7 @@ def test_scheduled_and_on_demand_generation_and_handler_errors(world):
                       "time": "2026-11-25T03:00:00Z", "detail": {"as_of": AS_OF}})
     kind, body, _ = api.wait("r1")
     assert kind == "response" and body["trigger"] == "schedule"
+    assert body["deep_check"]["passed"] is True  # checked before publishing by default
     current = (lake / "manifests" / "CURRENT").read_text().strip()
     assert body["snapshot_id"] == current
     manifest = json.loads((lake / "manifests" / f"snapshot-{current}.json").read_text())
@@ -123,13 +124,14 @@ def test_scheduled_and_on_demand_generation_and_handler_errors(world):
 
 def test_a_dynamodb_stream_batch_triggers_a_generation(world):
     api, env, lake, _ = world
-    proc = start(env, "--max-invocations", "1")
+    proc = start(dict(env, MEMBERLAKE_VERIFY="none"), "--max-invocations", "1")
     record = {"eventSource": "aws:dynamodb", "eventName": "MODIFY", "awsRegion": "eu-west-1",
               "dynamodb": {"Keys": {"member_id": {"S": "00000000-0000-0000-0000-000000000001"}},
                            "StreamViewType": "KEYS_ONLY", "SequenceNumber": "1"}}
     api.invoke("s1", {"Records": [record, dict(record, eventName="INSERT")]})
     kind, body, _ = api.wait("s1")
     assert kind == "response" and body["trigger"] == "on-change", body
+    assert "deep_check" not in body  # MEMBERLAKE_VERIFY=none: published unchecked
     assert (lake / "manifests" / "CURRENT").read_text().strip() == body["snapshot_id"]
     assert proc.wait(timeout=60) == 0
 
@@ -165,6 +167,14 @@ def test_init_error_is_reported(world):
     assert proc.wait(timeout=60) != 0
     body, error_type = api.init_error
     assert error_type == "Runtime.InitError" and "fields.toml" in body["errorMessage"]
+
+
+def test_an_unknown_verify_setting_is_an_init_error(world):
+    api, env, _, _ = world
+    proc = start(dict(env, MEMBERLAKE_VERIFY="shallow"))
+    assert proc.wait(timeout=60) != 0
+    body, error_type = api.init_error
+    assert error_type == "Runtime.InitError" and "MEMBERLAKE_VERIFY" in body["errorMessage"]
 
 
 def test_api_gateway_requests_go_through_the_same_api(world, tmp_path):

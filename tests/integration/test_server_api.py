@@ -153,6 +153,7 @@ def test_generation_job_and_audit_trail(api, tmp_path):
             break
         time.sleep(0.2)
     assert job["state"] == "succeeded", job
+    assert job["checked"] is True  # the deep check ran before publishing (data.verify = "deep")
     assert api.get("/api/snapshots", token).json()["current"] == job["snapshot_id"] != before
     # A regional caller may not generate nor read jobs.
     regional = crud(api)
@@ -259,7 +260,8 @@ def test_graceful_shutdown(tmp_path_factory):
 
 
 def test_generation_prunes_old_snapshots_when_configured(tmp_path_factory):
-    server = start_server(tmp_path_factory, members=300, seed=4, data_extra="keep_snapshots = 1")
+    # also unchecked: data.verify = "none" publishes without the deep check
+    server = start_server(tmp_path_factory, members=300, seed=4, data_extra='keep_snapshots = 1\nverify = "none"')
     try:
         token = server.keys.hs256(["Members_CRUD", "Regio_All"])
         first = server.get("/api/snapshots", token).json()["current"]
@@ -273,6 +275,7 @@ def test_generation_prunes_old_snapshots_when_configured(tmp_path_factory):
             assert job, "the generation job did not finish"
             jobs.append(job)
         assert [j["state"] for j in jobs] == ["succeeded", "succeeded"]
+        assert [j["checked"] for j in jobs] == [False, False]
         assert jobs[0]["pruned_snapshots"] == [first] and jobs[1]["pruned_snapshots"] == [jobs[0]["snapshot_id"]]
         listed = server.get("/api/snapshots", token).json()
         assert [s["snapshot_id"] for s in listed["snapshots"]] == [jobs[1]["snapshot_id"]] == [listed["current"]]

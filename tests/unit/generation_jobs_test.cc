@@ -17,7 +17,7 @@ TEST(GenerationJobsTest, HistoryKeepsOnlyTheNewestFinishedJobs) {
     return arrow::Status::IOError("no store in this test");
   };
   const size_t keep = 5;
-  GenerationJobs jobs(no_store, /*lake=*/nullptr, {}, std::nullopt, keep);
+  GenerationJobs jobs(no_store, /*lake=*/nullptr, {}, {}, keep);
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) {
     auto job = jobs.Submit("tester", model::CivilDate{2026, 1, 7});

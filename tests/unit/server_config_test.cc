@@ -54,6 +54,22 @@ TEST(ServerConfig, EdgeLimitsAreReadAndMustBePositive) {
   }
 }
 
+TEST(ServerConfig, GenerationsVerifyDeepUnlessSetToNone) {
+  const std::string data = "[data]\nstore = \"sqlite:m.db\"\nlake = \"lake\"\n";
+  const std::string auth = "[auth]\napi_keys_file = \"k.toml\"\n";
+  auto defaults = ServerConfig::LoadString(kBase, "/tmp");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->verify, "deep");
+  auto none = ServerConfig::LoadString(data + "verify = \"none\"\n" + auth, "/tmp");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->verify, "none");
+  for (const std::string value : {"\"shallow\"", "\"\"", "false"}) {
+    auto refused = ServerConfig::LoadString(data + "verify = " + value + "\n" + auth, "/tmp");
+    ASSERT_FALSE(refused.ok()) << value;
+    EXPECT_NE(refused.status().message().find("data.verify"), std::string::npos) << refused.status().ToString();
+  }
+}
+
 TEST(ServerConfig, CacheEntryBoundIsReadAndNotNegative) {
   auto defaults = ServerConfig::LoadString(kBase, "/tmp");
   ASSERT_TRUE(defaults.ok());
