@@ -1,18 +1,23 @@
 #include "jobs/data_health.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <map>
-#include <unordered_map>
+#include <optional>
+#include <string_view>
 
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
 #include <nlohmann/json.hpp>
+#include <parquet/arrow/reader.h>
 
 #include "jobs/snapshot_checks.h"
 #include "jobs/view_filter.h"
 #include "model/arrow_compute.h"
 #include "model/calendar.h"
+#include "model/no_throw.h"
 #include "transform/calculated_fields.h"
 
 namespace memberlake::jobs {
@@ -101,13 +106,90 @@ class CalculatedCheck {
   CheckResult* result_;
 };
 
+// The full dataset's member ids, each as a 128-bit hash (two independent 64-bit hashes) with
+// its row, sorted: 24 bytes a member. A hash map of the id strings took over 130 (with the
+// region per row as a string, most of a 10M-member check's 2.2 GB). Ids are only ever needed
+// again for a report of something wrong, read back from the file then (IdsAtRows).
+class IdIndex {
+ public:
+  void Add(std::string_view id, int64_t row) { entries_.push_back({Hash(id), row}); }
+  void Reserve(size_t rows) { entries_.reserve(rows); }
+  // Sorts the ids; the rows whose id an earlier row already had, ascending.
+  std::vector<int64_t> Finish() {
+    std::sort(entries_.begin(), entries_.end());
+    std::vector<int64_t> repeated;
+    for (size_t i = 1; i < entries_.size(); ++i) {
+      if (entries_[i].key == entries_[i - 1].key) repeated.push_back(entries_[i].row);
+    }
+    std::sort(repeated.begin(), repeated.end());
+    return repeated;
+  }
+  // The first row with `id` (after Finish).
+  std::optional<int64_t> Find(std::string_view id) const {
+    const Key key = Hash(id);
+    auto at = std::lower_bound(entries_.begin(), entries_.end(), Entry{key, 0});
+    if (at == entries_.end() || at->key != key) return std::nullopt;
+    return at->row;
+  }
+
+ private:
+  struct Key {
+    uint64_t a, b;
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Entry {
+    Key key;
+    int64_t row;
+    auto operator<=>(const Entry&) const = default;
+  };
+  static Key Hash(std::string_view id) {
+    uint64_t fnv = 14695981039346656037ULL;  // FNV-1a, independent of std::hash's murmur
+    for (unsigned char c : id) fnv = (fnv ^ c) * 1099511628211ULL;
+    return {std::hash<std::string_view>{}(id), fnv};
+  }
+  std::vector<Entry> entries_;
+};
+
 // What each row of the full dataset should look like in the regional files and views.
 struct FullIndex {
-  std::unordered_map<std::string, int64_t> row_of;  // member_id -> row
-  std::vector<std::string> regions;                 // region per row
+  IdIndex ids;                                      // member_id -> row
+  std::vector<uint16_t> region_of;                  // region per row, an index into regions
+  std::vector<std::string> regions;                 // "" for none
   std::map<std::vector<std::string>, std::vector<uint64_t>> hashes;  // per column set, per row
   std::map<std::string, std::vector<uint8_t>> in_view;               // view -> row in it
+  std::string path;                                                  // the full dataset's
+  int64_t rows() const { return static_cast<int64_t>(region_of.size()); }
+  void Reserve(int64_t rows) {
+    const auto n = static_cast<size_t>(rows);
+    ids.Reserve(n);
+    region_of.reserve(n);
+    for (auto& [columns, per_row] : hashes) per_row.reserve(n);
+    for (auto& [view, per_row] : in_view) per_row.reserve(n);
+  }
 };
+
+// The member ids at `rows` of a lake file (for reports of what is wrong), read from its
+// member_id column alone; a row whose id cannot be read maps to "row N".
+std::map<int64_t, std::string> IdsAtRows(const lake::LakeStorage& lake, const std::string& path,
+                                         const std::vector<int64_t>& rows) {
+  std::map<int64_t, std::string> ids;
+  for (int64_t row : rows) ids[row] = "at row " + std::to_string(row);
+  (void)model::CatchAll("read member ids of " + path, [&]() -> arrow::Status {
+    ARROW_ASSIGN_OR_RAISE(auto input, lake.OpenForRead(path));
+    ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
+    const int column = reader->parquet_reader()->metadata()->schema()->ColumnIndex("member_id");
+    if (column < 0) return arrow::Status::OK();
+    std::shared_ptr<arrow::ChunkedArray> values;
+    ARROW_RETURN_NOT_OK(reader->ReadColumn(column, &values));
+    for (auto& [row, id] : ids) {
+      if (row >= values->length()) continue;
+      ARROW_ASSIGN_OR_RAISE(auto scalar, values->GetScalar(row));
+      if (scalar->is_valid) id = scalar->ToString();
+    }
+    return arrow::Status::OK();
+  });
+  return ids;
+}
 
 // The columns a file holds, in order.
 std::vector<std::string> ColumnNames(const arrow::Schema& schema) {
@@ -121,12 +203,14 @@ arrow::Status CompareWithFull(const lake::LakeStorage& lake, const lake::Snapsho
                               const std::vector<std::string>& columns, const model::FieldRegistry& registry,
                               const FullIndex& full, CheckResult* completeness, CheckResult* integrity) {
   const bool regional = file.kind == lake::SnapshotFileKind::kRegional;
+  auto region_code = std::find(full.regions.begin(), full.regions.end(), file.region);
+  const auto region = static_cast<uint16_t>(region_code - full.regions.begin());  // size(): none such
   auto expected = [&](int64_t row) {
-    if (regional) return full.regions[static_cast<size_t>(row)] == file.region;
+    if (regional) return full.region_of[static_cast<size_t>(row)] == region;
     return full.in_view.at(file.view)[static_cast<size_t>(row)] != 0;
   };
   const std::vector<uint64_t>& want = full.hashes.at(columns);
-  std::vector<uint8_t> seen(full.regions.size(), 0);
+  std::vector<uint8_t> seen(static_cast<size_t>(full.rows()), 0);
   int64_t extra = 0, misplaced = 0, differing = 0, duplicates = 0, matched = 0;
   const std::string what = regional ? "region " + file.region : "view " + file.view;
   auto each = [&](const arrow::Table& table) -> arrow::Status {
@@ -137,20 +221,20 @@ arrow::Status CompareWithFull(const lake::LakeStorage& lake, const lake::Snapsho
     const auto& ids = static_cast<const arrow::StringArray&>(*ids_array);
     ARROW_ASSIGN_OR_RAISE(auto hashes, RowHashes(table, columns));
     for (int64_t i = 0; i < ids.length(); ++i) {
-      std::string id(ids.GetView(i));
-      auto found = full.row_of.find(id);
-      if (found == full.row_of.end()) {
+      const std::string_view id = ids.GetView(i);
+      std::optional<int64_t> found = full.ids.Find(id);
+      if (!found) {
         ++extra;
-        completeness->Fail(file.path + ": member " + id + " is not in the full dataset");
-      } else if (!expected(found->second)) {
+        completeness->Fail(file.path + ": member " + std::string(id) + " is not in the full dataset");
+      } else if (!expected(*found)) {
         ++misplaced;
-        completeness->Fail(file.path + ": member " + id + " does not belong in " + what);
-      } else if (seen[static_cast<size_t>(found->second)]++) {
+        completeness->Fail(file.path + ": member " + std::string(id) + " does not belong in " + what);
+      } else if (seen[static_cast<size_t>(*found)]++) {
         ++duplicates;
-        completeness->Fail(file.path + ": member " + id + " appears more than once");
-      } else if (hashes[static_cast<size_t>(i)] != want[static_cast<size_t>(found->second)]) {
+        completeness->Fail(file.path + ": member " + std::string(id) + " appears more than once");
+      } else if (hashes[static_cast<size_t>(i)] != want[static_cast<size_t>(*found)]) {
         ++differing;
-        completeness->Fail(file.path + ": member " + id + " differs from the full dataset's row");
+        completeness->Fail(file.path + ": member " + std::string(id) + " differs from the full dataset's row");
       } else {
         ++matched;
       }
@@ -162,20 +246,14 @@ arrow::Status CompareWithFull(const lake::LakeStorage& lake, const lake::Snapsho
     completeness->Fail(file.path + ": could not be compared (unreadable, see integrity)");
     return arrow::Status::OK();
   }
-  int64_t missing = 0;
-  std::string first_missing;
+  int64_t missing = 0, first_missing = -1;
   for (size_t row = 0; row < seen.size(); ++row) {
-    if (expected(static_cast<int64_t>(row)) && !seen[row]) {
-      if (missing++ == 0) {
-        for (const auto& [id, at] : full.row_of) {
-          if (at == static_cast<int64_t>(row)) first_missing = id;
-        }
-      }
-    }
+    if (expected(static_cast<int64_t>(row)) && !seen[row] && missing++ == 0) first_missing = static_cast<int64_t>(row);
   }
   if (missing > 0) {
     completeness->Fail(file.path + ": " + std::to_string(missing) + " member(s) of " + what +
-                       " in the full dataset are missing, e.g. " + first_missing);
+                       " in the full dataset are missing, e.g. " +
+                       IdsAtRows(lake, full.path, {first_missing})[first_missing]);
     completeness->mismatches += missing - 1;
   }
   completeness->rows_checked += matched + extra + misplaced + differing + duplicates;
@@ -306,8 +384,10 @@ arrow::Result<HealthReport> DeepCheck(const lake::LakeStorage& lake, const lake:
       columns_of[&file] = ColumnNames(**file_schema);
       index.hashes[columns_of[&file]];
     }
+    // Sized once for the rows the manifest promises: grown by doubling, the per-row vectors
+    // held up to twice that, and both copies while moving (a 10M-member check's peak).
+    index.Reserve(std::clamp<int64_t>(full_file->rows, 0, int64_t{1} << 31));
     const std::string& partition = registry->partition_field();
-    int64_t duplicates = 0;
     auto each = [&](const arrow::Table& table) -> arrow::Status {
       ARROW_RETURN_NOT_OK(calc_check.Check(table));
       ARROW_ASSIGN_OR_RAISE(auto ids_array, CombinedColumn(table, "member_id"));
@@ -322,14 +402,18 @@ arrow::Result<HealthReport> DeepCheck(const lake::LakeStorage& lake, const lake:
           ARROW_ASSIGN_OR_RAISE(regions, arrow::compute::Cast(*regions, arrow::utf8()));
         }
       }
+      const auto* text = static_cast<const arrow::StringArray*>(regions.get());
       for (int64_t i = 0; i < ids.length(); ++i) {
-        const int64_t row = static_cast<int64_t>(index.regions.size());
-        if (!index.row_of.emplace(std::string(ids.GetView(i)), row).second) {
-          ++duplicates;
-          completeness.Fail(full_file->path + ": member " + std::string(ids.GetView(i)) + " appears more than once");
+        index.ids.Add(ids.GetView(i), index.rows());
+        const std::string_view region = text && !text->IsNull(i) ? text->GetView(i) : std::string_view();
+        auto known = std::find(index.regions.begin(), index.regions.end(), region);
+        if (known == index.regions.end()) {
+          if (index.regions.size() >= std::numeric_limits<uint16_t>::max()) {
+            return arrow::Status::Invalid(full_file->path, ": more than 65,534 regions");
+          }
+          known = index.regions.insert(known, std::string(region));
         }
-        const auto* text = static_cast<const arrow::StringArray*>(regions.get());
-        index.regions.push_back(text && !text->IsNull(i) ? std::string(text->GetView(i)) : std::string());
+        index.region_of.push_back(static_cast<uint16_t>(known - index.regions.begin()));
       }
       for (auto& [columns, hashes] : index.hashes) {
         ARROW_ASSIGN_OR_RAISE(auto part, RowHashes(table, columns));
@@ -353,7 +437,17 @@ arrow::Result<HealthReport> DeepCheck(const lake::LakeStorage& lake, const lake:
       return arrow::Status::OK();
     };
     ARROW_ASSIGN_OR_RAISE(bool read, ScanLakeFile(lake, *full_file, *registry, &integrity, each));
-    const int64_t full_rows = static_cast<int64_t>(index.regions.size());
+    index.path = full_file->path;
+    const std::vector<int64_t> repeated = index.ids.Finish();
+    if (!repeated.empty()) {
+      auto ids = IdsAtRows(lake, full_file->path, {repeated.begin(), repeated.begin() + std::min<size_t>(repeated.size(), kMaxProblems)});
+      for (int64_t row : repeated) {
+        auto id = ids.find(row);
+        completeness.Fail(full_file->path + ": member " + (id != ids.end() ? id->second : "at row " + std::to_string(row)) +
+                          " appears more than once");
+      }
+    }
+    const int64_t full_rows = index.rows();
     if (!read) {
       completeness.Fail(full_file->path + ": could not be read to the end: nothing compared (see integrity)");
     } else {
@@ -367,7 +461,7 @@ arrow::Result<HealthReport> DeepCheck(const lake::LakeStorage& lake, const lake:
                           std::to_string(options.source_rows) + " records were read from the store");
       }
       std::map<std::string, int64_t> region_rows;
-      for (const auto& region : index.regions) ++region_rows[region];
+      for (uint16_t region : index.region_of) ++region_rows[index.regions[region]];
       for (const auto& file : manifest.files) {
         if (file.kind == lake::SnapshotFileKind::kRegional) region_rows.erase(file.region);
         auto columns = columns_of.find(&file);

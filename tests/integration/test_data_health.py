@@ -158,6 +158,28 @@ def test_a_row_removed_from_one_regional_file(lake):
     assert regional["path"] in problems and removed in problems and "missing" in problems
 
 
+def test_duplicated_misplaced_and_unknown_members_are_named(lake):
+    # The full dataset's ids are kept as hashes; a report still names the member by id.
+    full = files(lake, "full")[0]
+    table = pq.ParquetFile(lake / full["path"]).read()
+    twice, twice_region = table.column("member_id")[7].as_py(), table.column("regio")[7].as_py()
+    rewrite(lake, full["path"], lambda t: pa.concat_tables([t.slice(0, 8), t.slice(7, 1), t.slice(8)]))
+    # (the duplicate's second row is missing from its region's file too: rename in another)
+    first, second = [f for f in files(lake, "regional") if f["rows"] > 10 and f["region"] != twice_region][:2]
+    other = pq.ParquetFile(lake / second["path"]).read()
+    misplaced = other.column("member_id")[3].as_py()
+    rewrite(lake, first["path"], lambda t: pa.concat_tables([t, other.slice(3, 1).cast(t.schema)]))
+    renamed = pq.ParquetFile(lake / second["path"]).read().column("member_id")[4].as_py()
+    rewrite(lake, second["path"], lambda t: set_value(t, "member_id", 4, "00000000-dead-beef-0000-000000000000"))
+    proc, report = deep(lake)
+    assert proc.returncode != 0 and "completeness" in failing(report)
+    problems = " ".join(check(report, "completeness")["problems"])
+    assert f"member {twice} appears more than once" in problems, problems
+    assert f"member {misplaced} does not belong in region {first['region']}" in problems, problems
+    assert "member 00000000-dead-beef-0000-000000000000 is not in the full dataset" in problems, problems
+    assert "missing" in problems and renamed in problems, problems
+
+
 def test_a_view_row_altered(lake):
     view = next(f for f in files(lake, "view") if f["view"] == "communication-list")
     table = pq.ParquetFile(lake / view["path"]).read()
