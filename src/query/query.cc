@@ -93,10 +93,10 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
   std::vector<FilterSpec> counted_filters;
   const bool live_changes = live != nullptr && ((live->rows != nullptr && live->rows->num_rows() > 0) ||
                                                 !live->replaced_ids.empty());
-  // Only worth it when some where filter is not on codes (code filters alone are applied while
-  // aggregating, with no copy either). An OR group alone keeps the filtered copy: its verdicts
-  // took more instructions than copying the few aggregated columns (callgrind, 200k members).
-  const bool beyond_codes = CodeFilters(registry, filters).size() != filters.size();
+  // Only worth it when some filter is not on codes (code filters alone are applied while
+  // aggregating, with no copy either): a filter beyond codes or an OR group, whose verdicts are
+  // judged on both cores (MapBatches) where a filtered copy would be made.
+  const bool beyond_codes = CodeFilters(registry, filters).size() != filters.size() || !spec.any.empty();
   const bool count_under_mask = AggregatesOnCodes(spec) && lake != nullptr && !live_changes && beyond_codes;
   if (AggregatesOnCodes(spec) && !count_under_mask) {
     counted_filters = CodeFilters(registry, filters);

@@ -93,6 +93,12 @@ arrow::Status ApplyCodeFilters(const arrow::RecordBatch& batch, const std::vecto
 arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr<arrow::Table>& table,
                                                            const std::vector<FilterSpec>& filters);
 
+// fn(batch) for every batch of `table`, on both cores (Arrow's CPU pool); the results in the
+// batches' order. `fn` must be safe to call from several threads at once.
+arrow::Result<arrow::RecordBatchVector> MapBatches(
+    const arrow::Table& table,
+    const std::function<arrow::Result<std::shared_ptr<arrow::RecordBatch>>(const std::shared_ptr<arrow::RecordBatch>&)>& fn);
+
 // Keeps the rows matching at least one filter of the OR group `any`: its enum = / in
 // alternatives on dictionary codes, the others as one Arrow expression (Arrow's set lookup
 // would decode every row of an enum to text).

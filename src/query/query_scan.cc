@@ -1,6 +1,7 @@
 // Scanning: the scope's snapshot files opened (footers cached), pruned, and read projected
 // and filtered.
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <numeric>
 #include <optional>
@@ -211,27 +212,22 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   };
   if (mask) {  // every row, with a column of which pass: counted without a filtered copy
     ARROW_ASSIGN_OR_RAISE(auto rows, scanner->ToTable());
-    arrow::TableBatchReader batches(*rows);
-    arrow::RecordBatchVector masked;
-    std::vector<uint8_t> keep;
-    while (true) {
-      std::shared_ptr<arrow::RecordBatch> batch;
-      ARROW_RETURN_NOT_OK(batches.ReadNext(&batch));
-      if (batch == nullptr) break;
-      keep.assign(static_cast<size_t>(batch->num_rows()), 1);
-      ARROW_RETURN_NOT_OK(mask->Apply(*batch, &keep));
+    std::atomic<int64_t> passing{0};
+    ARROW_ASSIGN_OR_RAISE(auto masked, MapBatches(*rows, [&](const std::shared_ptr<arrow::RecordBatch>& batch)
+                                                             -> arrow::Result<std::shared_ptr<arrow::RecordBatch>> {
       // One byte a row (not bits): set and read without bit twiddling.
-      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bytes, arrow::AllocateBuffer(static_cast<int64_t>(keep.size())));
+      ARROW_ASSIGN_OR_RAISE(std::shared_ptr<arrow::Buffer> bytes, arrow::AllocateBuffer(batch->num_rows()));
+      std::vector<uint8_t> keep(static_cast<size_t>(batch->num_rows()), 1);
+      ARROW_RETURN_NOT_OK(mask->Apply(*batch, &keep));
       std::copy(keep.begin(), keep.end(), bytes->mutable_data());
-      auto flag_array = std::make_shared<arrow::UInt8Array>(batch->num_rows(), std::move(bytes));
-      result->stats.rows_read += std::accumulate(keep.begin(), keep.end(), int64_t{0});
+      passing += std::accumulate(keep.begin(), keep.end(), int64_t{0});
       std::vector<int> keep_columns;
       for (const auto& name : needed) keep_columns.push_back(batch->schema()->GetFieldIndex(name));
-      ARROW_ASSIGN_OR_RAISE(batch, batch->SelectColumns(keep_columns));
-      ARROW_ASSIGN_OR_RAISE(batch, batch->AddColumn(batch->num_columns(), arrow::field(kKeepColumn, arrow::uint8()),
-                                                    flag_array));
-      masked.push_back(std::move(batch));
-    }
+      ARROW_ASSIGN_OR_RAISE(auto selected, batch->SelectColumns(keep_columns));
+      return selected->AddColumn(selected->num_columns(), arrow::field(kKeepColumn, arrow::uint8()),
+                                 std::make_shared<arrow::UInt8Array>(batch->num_rows(), std::move(bytes)));
+    }));
+    result->stats.rows_read += passing.load();
     std::vector<int> schema_columns;
     for (const auto& name : needed) schema_columns.push_back(rows->schema()->GetFieldIndex(name));
     arrow::FieldVector fields;
