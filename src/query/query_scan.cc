@@ -108,16 +108,22 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     other_clauses.push_back(std::move(clause));
   }
   cp::Expression filter_without_enums = other_clauses.empty() ? cp::literal(true) : cp::and_(other_clauses);
-  // Arrow's statistics pruning sees only these clauses (and the OR group's): it cannot use enum
-  // statistics, and simplifying the whole filter per row group costs more than reading a small
-  // group. The OR group itself runs after the scan (FilterOnAnyGroup), on codes where it can.
-  std::vector<cp::Expression> prune_clauses = other_clauses;
-  if (!spec.any.empty()) {
-    ARROW_ASSIGN_OR_RAISE(auto clause, AnyExpression(registry, spec.any));
-    prune_clauses.push_back(std::move(clause));
-  }
+  // Arrow's statistics pruning sees only these clauses: it cannot use enum statistics, and
+  // simplifying the whole filter per row group costs more than reading a small group. The OR
+  // group is pruned per alternative below; it runs after the scan, on codes where it can.
+  const std::vector<cp::Expression>& prune_clauses = other_clauses;
   ARROW_ASSIGN_OR_RAISE(auto bound_without_enums,
                         (prune_clauses.empty() ? cp::literal(true) : cp::and_(prune_clauses)).Bind(*registry.lake_schema()));
+  // Each alternative of the OR group bound alone: a row group is ruled out when the statistics
+  // rule out every alternative, each by the statistics that can judge it (an enum's, or
+  // Arrow's min/max of a number or date). Judged together, one enum alternative that Arrow
+  // cannot judge kept every row group ("regio = Limburg or leeftijd >= 80" read them all).
+  std::vector<cp::Expression> alternatives;
+  for (const FilterSpec& alternative : spec.any) {
+    ARROW_ASSIGN_OR_RAISE(auto clause, FilterExpression(registry, alternative));
+    ARROW_ASSIGN_OR_RAISE(clause, clause.Bind(*registry.lake_schema()));
+    alternatives.push_back(std::move(clause));
+  }
   for (const lake::SnapshotFile& file : FilesInScope(manifest, scope)) {
     ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
     const auto& parquet_fragment = opened.fragment;
@@ -131,6 +137,22 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
         for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
       }
       std::erase_if(kept, [&](int rg) { return by_arrow.count(rg) == 0; });
+    }
+    if (!alternatives.empty() && !kept.empty()) {
+      std::set<int> by_any;  // admitted by some alternative
+      for (size_t a = 0; a < alternatives.size(); ++a) {
+        std::vector<int> admitted =
+            RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, {spec.any[a]}, {});
+        ARROW_ASSIGN_OR_RAISE(auto arrow_admitted, parquet_fragment->SplitByRowGroup(alternatives[a]));
+        std::set<int> by_arrow;
+        for (const auto& piece : arrow_admitted) {
+          for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
+        }
+        for (int rg : admitted) {
+          if (by_arrow.count(rg) != 0) by_any.insert(rg);
+        }
+      }
+      std::erase_if(kept, [&](int rg) { return by_any.count(rg) == 0; });
     }
     const int row_groups = parquet_fragment->metadata()->num_row_groups();
     ARROW_ASSIGN_OR_RAISE(auto after_bloom, RowGroupsPassingBloomFilters(*file_reader, registry, spec.where, kept));
