@@ -10,6 +10,8 @@
 #include <mutex>
 #include <thread>
 
+#include <malloc.h>
+
 #include <arrow/api.h>
 #include <arrow/compute/api.h>
 #include <nlohmann/json.hpp>
@@ -326,6 +328,11 @@ arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store, lake:
   summary.write_seconds = SecondsSince(t_write);
 
   if (options.deep_check) {
+    // The writers' buffers are free now, but kept by the allocators for reuse (the process's
+    // trim threshold is raised for queries): handed back first, the check's index does not sit
+    // on top of them (10M members: the peak was the check plus what writing had left behind).
+    arrow::default_memory_pool()->ReleaseUnused();
+    malloc_trim(0);
     progress("check", 0, 1);
     DeepCheckOptions check;
     check.source_rows = scanned;
