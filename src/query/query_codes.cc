@@ -1,6 +1,9 @@
 // Dictionary codes: enum and prefix filters evaluated once per dictionary entry and then on
 // indices, masks of a query's filters, and dictionaries decoded or unified.
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <cstring>
 #include <optional>
 
 #include <arrow/api.h>
@@ -153,6 +156,18 @@ arrow::Result<std::shared_ptr<arrow::Table>> FilterOnCodes(const std::shared_ptr
 
 namespace {
 
+// Each byte of a bitmap as eight 0/1 bytes (little-endian: bit j lands in byte j).
+static_assert(std::endian::native == std::endian::little);
+const std::array<uint64_t, 256> kBitsAsBytes = [] {
+  std::array<uint64_t, 256> table{};
+  for (int byte = 0; byte < 256; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      if ((byte >> bit) & 1) table[static_cast<size_t>(byte)] |= uint64_t{1} << (8 * bit);
+    }
+  }
+  return table;
+}();
+
 // ANDs (or, with `any`, ORs) the rows `bound` admits into keep (null counts as false).
 arrow::Status CombineExpression(const cp::Expression& expression, const arrow::RecordBatch& batch, bool any,
                                 std::vector<uint8_t>* keep) {
@@ -170,7 +185,21 @@ arrow::Status CombineExpression(const cp::Expression& expression, const arrow::R
   const uint8_t* values = result.values()->data();
   const uint8_t* valid = result.null_count() == 0 ? nullptr : result.null_bitmap_data();
   const int64_t offset = result.offset();
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+  if (offset % 8 == 0) {  // eight rows a step: the bit-by-bit walk was an eighth of a filtered count
+    const uint8_t* value_bytes = values + offset / 8;
+    const uint8_t* valid_bytes = valid == nullptr ? nullptr : valid + offset / 8;
+    for (; i + 8 <= n; i += 8) {
+      uint8_t byte = value_bytes[i / 8];
+      if (valid_bytes != nullptr) byte &= valid_bytes[i / 8];
+      const uint64_t pass = kBitsAsBytes[byte];
+      uint64_t current;
+      std::memcpy(&current, flags + i, sizeof current);
+      current = any ? (current | pass) : (current & pass);
+      std::memcpy(flags + i, &current, sizeof current);
+    }
+  }
+  for (; i < n; ++i) {
     const uint8_t pass = arrow::bit_util::GetBit(values, offset + i) &&
                          (valid == nullptr || arrow::bit_util::GetBit(valid, offset + i));
     flags[i] = any ? (flags[i] | pass) : (flags[i] & pass);

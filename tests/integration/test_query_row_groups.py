@@ -86,6 +86,10 @@ AGGREGATES = [
      "select geslacht, count(*), quantile_cont(leeftijd, 0.5) from m where regio = 'Oost' and motormerk is null "
      "group by 1 order by 1 nulls last"),
     (["--where", "achternaam^=Zzzz", "--agg", "count"], "select count(*) from m where starts_with(achternaam, 'Zzzz')"),
+    # a range on a column with nulls under the mask: the verdicts' validity bits are read too
+    (["--where", "bouwjaar>=1990", "--where", "achternaam^=B", "--group-by", "regio", "--agg", "count",
+      "--order-by", "regio"],
+     "select regio, count(*) from m where bouwjaar >= 1990 and starts_with(achternaam, 'B') group by 1 order by 1"),
 ]
 
 
