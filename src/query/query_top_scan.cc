@@ -87,6 +87,14 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
   auto bound_of = [k](const std::priority_queue<uint64_t>& best) {
     return static_cast<int64_t>(best.size()) < k ? std::numeric_limits<uint64_t>::max() : best.top();
   };
+  auto offer = [k](std::priority_queue<uint64_t>& best, uint64_t key) {  // kept if among the k best
+    if (static_cast<int64_t>(best.size()) < k) {
+      best.push(key);
+    } else if (key < best.top()) {
+      best.pop();
+      best.push(key);
+    }
+  };
   ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, items, [&](int w, parquet::arrow::FileReader& reader, size_t item) {
     Worker& worker = workers[static_cast<size_t>(w)];
     const RowGroupRef& where = items[item];
@@ -98,12 +106,7 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
     for (size_t i = 0; i < keys.size(); ++i) {
       if (!worker.keep[i]) continue;
       worker.rows_read += 1;
-      if (static_cast<int64_t>(worker.best.size()) < k) {
-        worker.best.push(keys[i]);
-      } else if (keys[i] < worker.best.top()) {
-        worker.best.pop();
-        worker.best.push(keys[i]);
-      }
+      offer(worker.best, keys[i]);
     }
     const uint64_t limit = bound_of(worker.best);
     for (size_t i = 0; i < keys.size(); ++i) {
@@ -122,15 +125,7 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
   std::vector<Candidate> candidates;
   for (Worker& worker : workers) {
     stats->rows_read += worker.rows_read;
-    for (; !worker.best.empty(); worker.best.pop()) {
-      const uint64_t key = worker.best.top();
-      if (static_cast<int64_t>(best.size()) < k) {
-        best.push(key);
-      } else if (key < best.top()) {
-        best.pop();
-        best.push(key);
-      }
-    }
+    for (; !worker.best.empty(); worker.best.pop()) offer(best, worker.best.top());
   }
   const uint64_t limit = bound_of(best);
   for (Worker& worker : workers) {
