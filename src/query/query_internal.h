@@ -147,12 +147,11 @@ arrow::Result<std::shared_ptr<arrow::Table>> ApplyHaving(std::shared_ptr<arrow::
                                                          const std::vector<FilterSpec>& having);
 
 // ---- pruning (query_prune.cc): each returns the subset of `row_groups` that may match
-// Row groups whose enum statistics admit every enum = / in filter and, when there is an OR
-// group, at least one of its alternatives.
+// Row groups whose enum statistics admit every enum = / in filter (an OR group is pruned per
+// alternative by ScanSnapshot, each alternative through this and Arrow's statistics).
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
                                               const model::FieldRegistry& registry,
-                                              const std::vector<FilterSpec>& filters,
-                                              const std::vector<FilterSpec>& any);
+                                              const std::vector<FilterSpec>& filters);
 // Order by a number or date column with a limit of k: row groups whose statistics prove at
 // least k rows (all passing `filters`) at or before a threshold make every row group that
 // starts after it useless. Conservative: anything unproven is kept.

@@ -52,20 +52,13 @@ std::optional<bool> EnumStatisticsAdmit(const parquet::RowGroupMetaData& row_gro
 // the lake is sorted and partitioned by, so this is where most pruning comes from.
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
                                               const model::FieldRegistry& registry,
-                                              const std::vector<FilterSpec>& filters,
-                                              const std::vector<FilterSpec>& any) {
+                                              const std::vector<FilterSpec>& filters) {
   std::vector<int> kept;
   for (int rg = 0; rg < metadata.num_row_groups(); ++rg) {
     auto row_group = metadata.RowGroup(rg);
     bool possible = true;
     for (const FilterSpec& filter : filters) {
       possible &= EnumStatisticsAdmit(*row_group, metadata, registry, filter).value_or(true);
-    }
-    if (possible && !any.empty()) {
-      // An OR group rules a row group out only when every alternative is ruled out.
-      bool some = false;
-      for (const FilterSpec& filter : any) some |= EnumStatisticsAdmit(*row_group, metadata, registry, filter).value_or(true);
-      possible = some;
     }
     if (possible) kept.push_back(rg);
   }

@@ -61,6 +61,17 @@ arrow::Result<OpenLakeFile> OpenSnapshotFile(const std::shared_ptr<ds::ParquetFi
 }
 
 
+// The row groups of `fragment` that Arrow's statistics admit for `bound` (plain columns only:
+// it cannot judge enums, read as dictionaries).
+arrow::Result<std::set<int>> ArrowAdmits(ds::ParquetFileFragment& fragment, const cp::Expression& bound) {
+  ARROW_ASSIGN_OR_RAISE(auto pieces, fragment.SplitByRowGroup(bound));
+  std::set<int> admitted;
+  for (const auto& piece : pieces) {
+    for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) admitted.insert(rg);
+  }
+  return admitted;
+}
+
 }  // namespace
 
 // The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
@@ -111,9 +122,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   // Arrow's statistics pruning sees only these clauses: it cannot use enum statistics, and
   // simplifying the whole filter per row group costs more than reading a small group. The OR
   // group is pruned per alternative below; it runs after the scan, on codes where it can.
-  const std::vector<cp::Expression>& prune_clauses = other_clauses;
-  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums,
-                        (prune_clauses.empty() ? cp::literal(true) : cp::and_(prune_clauses)).Bind(*registry.lake_schema()));
+  ARROW_ASSIGN_OR_RAISE(auto bound_without_enums, filter_without_enums.Bind(*registry.lake_schema()));
   // Each alternative of the OR group bound alone: a row group is ruled out when the statistics
   // rule out every alternative, each by the statistics that can judge it (an enum's, or
   // Arrow's min/max of a number or date). Judged together, one enum alternative that Arrow
@@ -129,25 +138,16 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
     const auto& parquet_fragment = opened.fragment;
     parquet::ParquetFileReader* file_reader = opened.reader->parquet_reader();
     // Row groups that both Arrow (statistics of plain columns) and the enum check keep.
-    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters, spec.any);
-    if (!prune_clauses.empty()) {
-      ARROW_ASSIGN_OR_RAISE(auto arrow_kept, parquet_fragment->SplitByRowGroup(bound_without_enums));
-      std::set<int> by_arrow;
-      for (const auto& piece : arrow_kept) {
-        for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
-      }
+    std::vector<int> kept = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, filters);
+    if (!other_clauses.empty()) {
+      ARROW_ASSIGN_OR_RAISE(std::set<int> by_arrow, ArrowAdmits(*parquet_fragment, bound_without_enums));
       std::erase_if(kept, [&](int rg) { return by_arrow.count(rg) == 0; });
     }
     if (!alternatives.empty() && !kept.empty()) {
       std::set<int> by_any;  // admitted by some alternative
       for (size_t a = 0; a < alternatives.size(); ++a) {
-        std::vector<int> admitted =
-            RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, {spec.any[a]}, {});
-        ARROW_ASSIGN_OR_RAISE(auto arrow_admitted, parquet_fragment->SplitByRowGroup(alternatives[a]));
-        std::set<int> by_arrow;
-        for (const auto& piece : arrow_admitted) {
-          for (int rg : std::static_pointer_cast<ds::ParquetFileFragment>(piece)->row_groups()) by_arrow.insert(rg);
-        }
+        std::vector<int> admitted = RowGroupsMatchingEnumFilters(*parquet_fragment->metadata(), registry, {spec.any[a]});
+        ARROW_ASSIGN_OR_RAISE(std::set<int> by_arrow, ArrowAdmits(*parquet_fragment, alternatives[a]));
         for (int rg : admitted) {
           if (by_arrow.count(rg) != 0) by_any.insert(rg);
         }
