@@ -185,6 +185,10 @@ def new_page(browser, dash, role=None, width=1440, height=900, **context_options
                                   locale="nl-NL", timezone_id="Europe/Amsterdam", **context_options)
     page = context.new_page()
     page.goto(dash.url + "/")
+    # The page boots asynchronously (auth config, then a credential check). Until the sign-in form
+    # shows, a request of that boot may still be in flight, and a 401 answering it clears the
+    # credential a test has just put in sessionStorage. Tests start from a settled page.
+    page.get_by_label("API-sleutel").wait_for()
     if role:
         sign_in(page, dash.api_keys[role])
     return context, page
