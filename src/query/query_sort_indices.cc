@@ -23,8 +23,6 @@ namespace {
 
 // Below this many rows Arrow's own sort is as fast.
 constexpr int64_t kRadixMinRows = 2048;
-constexpr int kDigitBits = 11;
-constexpr size_t kBuckets = size_t{1} << kDigitBits;
 
 struct IntegerLayout {
   int width = 0;  // bytes per value; 0 when the type is not integer-like
@@ -74,41 +72,66 @@ uint64_t OrderedBits(const uint8_t* values, int64_t i, IntegerLayout layout) {
   return static_cast<uint64_t>(signed_value) ^ (uint64_t{1} << 63);
 }
 
+// LSD radix passes over `items` by the `bits` low bits of key_of(item), stable. Digits of at
+// most 8 bits: with more buckets the scatter's write streams outrun the caches (11-bit digits
+// took 15 ns a row and pass here).
+template <typename Item, typename KeyOf>
+void LsdPasses(std::vector<Item>& items, int bits, KeyOf key_of) {
+  const int passes = (bits + 7) / 8;
+  const int digit = (bits + passes - 1) / passes;
+  const uint64_t mask = (uint64_t{1} << digit) - 1;
+  const size_t buckets = size_t{1} << digit;
+  std::vector<uint32_t> counts(static_cast<size_t>(passes) * buckets, 0);
+  for (const Item& item : items) {
+    const uint64_t key = key_of(item);
+    for (int p = 0; p < passes; ++p) ++counts[p * buckets + ((key >> (p * digit)) & mask)];
+  }
+  std::vector<Item> buffer(items.size());
+  for (int p = 0; p < passes; ++p) {
+    uint32_t* count = counts.data() + p * buckets;
+    if (std::find(count, count + buckets, static_cast<uint32_t>(items.size())) != count + buckets) continue;
+    uint32_t offset = 0;
+    for (size_t b = 0; b < buckets; ++b) {
+      const uint32_t here = count[b];
+      count[b] = offset;
+      offset += here;
+    }
+    const int shift = p * digit;
+    for (const Item& item : items) buffer[count[(key_of(item) >> shift) & mask]++] = item;
+    items.swap(buffer);
+  }
+}
+
 // Sorts `keys` with `rows` alongside, stably, looking only at the bits that differ between the
-// smallest and the largest key.
+// smallest and the largest key. Afterwards `keys` hold each key less the smallest.
 void RadixSort(std::vector<uint64_t>& keys, std::vector<uint32_t>& rows) {
   const size_t n = keys.size();
   if (n < 2) return;
   const auto [lo, hi] = std::minmax_element(keys.begin(), keys.end());
   const uint64_t base = *lo;
   const int bits = std::bit_width(*hi - base);
-  const int passes = (bits + kDigitBits - 1) / kDigitBits;
-  if (passes == 0) return;  // all equal
   for (auto& key : keys) key -= base;
-  std::vector<std::array<uint32_t, kBuckets>> counts(passes);
-  for (auto& count : counts) count.fill(0);
-  for (uint64_t key : keys) {
-    for (int p = 0; p < passes; ++p) ++counts[p][(key >> (p * kDigitBits)) & (kBuckets - 1)];
-  }
-  std::vector<uint64_t> key_buffer(n);
-  std::vector<uint32_t> row_buffer(n);
-  for (int p = 0; p < passes; ++p) {
-    auto& count = counts[p];
-    if (std::find(count.begin(), count.end(), static_cast<uint32_t>(n)) != count.end()) continue;  // one digit value
-    uint32_t offset = 0;
-    for (auto& c : count) {
-      const uint32_t here = c;
-      c = offset;
-      offset += here;
-    }
-    const int shift = p * kDigitBits;
+  if (bits == 0) return;  // all equal
+  if (bits <= 32) {  // key and row in one word: one write stream a pass
+    std::vector<uint64_t> items(n);
+    for (size_t i = 0; i < n; ++i) items[i] = keys[i] << 32 | rows[i];
+    LsdPasses(items, bits, [](uint64_t item) { return item >> 32; });
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t to = count[(keys[i] >> shift) & (kBuckets - 1)]++;
-      key_buffer[to] = keys[i];
-      row_buffer[to] = rows[i];
+      keys[i] = items[i] >> 32;
+      rows[i] = static_cast<uint32_t>(items[i]);
     }
-    keys.swap(key_buffer);
-    rows.swap(row_buffer);
+    return;
+  }
+  struct Item {
+    uint64_t key;
+    uint32_t row;
+  };
+  std::vector<Item> items(n);
+  for (size_t i = 0; i < n; ++i) items[i] = {keys[i], rows[i]};
+  LsdPasses(items, bits, [](const Item& item) { return item.key; });
+  for (size_t i = 0; i < n; ++i) {
+    keys[i] = items[i].key;
+    rows[i] = items[i].row;
   }
 }
 
