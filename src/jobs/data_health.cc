@@ -168,12 +168,15 @@ struct FullIndex {
   }
 };
 
+// How a report names a member whose id is not known: by its row.
+std::string AtRow(int64_t row) { return "at row " + std::to_string(row); }
+
 // The member ids at `rows` of a lake file (for reports of what is wrong), read from its
-// member_id column alone; a row whose id cannot be read maps to "row N".
+// member_id column alone; a row whose id cannot be read maps to AtRow(row).
 std::map<int64_t, std::string> IdsAtRows(const lake::LakeStorage& lake, const std::string& path,
                                          const std::vector<int64_t>& rows) {
   std::map<int64_t, std::string> ids;
-  for (int64_t row : rows) ids[row] = "at row " + std::to_string(row);
+  for (int64_t row : rows) ids[row] = AtRow(row);
   (void)model::CatchAll("read member ids of " + path, [&]() -> arrow::Status {
     ARROW_ASSIGN_OR_RAISE(auto input, lake.OpenForRead(path));
     ARROW_ASSIGN_OR_RAISE(auto reader, parquet::arrow::OpenFile(input, arrow::default_memory_pool()));
@@ -443,7 +446,7 @@ arrow::Result<HealthReport> DeepCheck(const lake::LakeStorage& lake, const lake:
       auto ids = IdsAtRows(lake, full_file->path, {repeated.begin(), repeated.begin() + std::min<size_t>(repeated.size(), kMaxProblems)});
       for (int64_t row : repeated) {
         auto id = ids.find(row);
-        completeness.Fail(full_file->path + ": member " + (id != ids.end() ? id->second : "at row " + std::to_string(row)) +
+        completeness.Fail(full_file->path + ": member " + (id != ids.end() ? id->second : AtRow(row)) +
                           " appears more than once");
       }
     }

@@ -401,6 +401,16 @@ std::string GenerateSummary::ToJson() const {
   return doc.dump(2);
 }
 
+GenerateOptions UnattendedOptions(int64_t keep_snapshots, bool deep_check) {
+  GenerateOptions options;
+  if (keep_snapshots > 0) {
+    options.retention = lake::RetentionPolicy{};
+    options.retention->keep_last = static_cast<int>(keep_snapshots);
+  }
+  options.deep_check = deep_check;
+  return options;
+}
+
 arrow::Result<GenerateSummary> GenerateFromUris(const std::string& store_uri, const std::string& lake_uri,
                                                 std::shared_ptr<const model::FieldRegistry> registry,
                                                 const GenerateOptions& options) {

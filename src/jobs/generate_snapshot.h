@@ -64,6 +64,11 @@ struct GenerateSummary {
   std::string ToJson() const;
 };
 
+// The options of the generations nobody watches (the server's jobs, Lambda), from their
+// settings: prune to the newest `keep_snapshots` after publishing (0: keep every snapshot),
+// and the deep check before publishing or not (`verify` deep / none).
+GenerateOptions UnattendedOptions(int64_t keep_snapshots, bool deep_check);
+
 arrow::Result<GenerateSummary> GenerateSnapshot(store::MemberStore& store,
                                                 lake::LakeStorage& lake,
                                                 const GenerateOptions& options);

@@ -163,12 +163,7 @@ arrow::Result<std::unique_ptr<ApiService>> ApiService::Make(const ServerConfig& 
 void ApiService::Impl::StartJobs() {
   if (!stores || !lake) return;
   Impl* self = this;
-  jobs::GenerateOptions base;
-  if (config.keep_snapshots > 0) {
-    base.retention = lake::RetentionPolicy{};
-    base.retention->keep_last = static_cast<int>(config.keep_snapshots);
-  }
-  base.deep_check = config.verify == "deep";
+  jobs::GenerateOptions base = jobs::UnattendedOptions(config.keep_snapshots, config.verify == "deep");
   auto on_finish = [self](const jobs::JobStatus& job) {
     self->metrics.RecordGeneration(job.state == "succeeded", job.seconds);
     if (job.state == "failed") self->PostHealthWebhook("generation_failed", job.error, "");

@@ -141,17 +141,12 @@ class Handler : public LambdaEventHandler {
     if (options_.store_uri.empty() || options_.lake_uri.empty()) {
       return arrow::Status::Invalid("generation needs MEMBERLAKE_STORE and MEMBERLAKE_LAKE");
     }
-    jobs::GenerateOptions generate;
+    jobs::GenerateOptions generate = jobs::UnattendedOptions(options_.keep_snapshots, options_.deep_check);
     if (as_of_text.empty()) {
       generate.as_of = model::TodayInAmsterdam(std::chrono::system_clock::now());
     } else {
       ARROW_ASSIGN_OR_RAISE(generate.as_of, model::ParseIsoDate(as_of_text));
     }
-    if (options_.keep_snapshots > 0) {
-      generate.retention = lake::RetentionPolicy{};
-      generate.retention->keep_last = options_.keep_snapshots;
-    }
-    generate.deep_check = options_.deep_check;
     ARROW_ASSIGN_OR_RAISE(auto summary, jobs::GenerateFromUris(options_.store_uri, options_.lake_uri, registry_, generate));
     Json answer = Json::parse(summary.ToJson(), nullptr, false);
     if (!answer.is_object()) answer = Json::object();
