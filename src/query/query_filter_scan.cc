@@ -6,7 +6,9 @@
 // that pass only: from just their pages, without copying the other rows' values, while they
 // are a quarter of the row group or fewer. A filter that lets more than a quarter of all rows
 // through is left to the scanner. Both phases read row groups on both cores (ForEachRowGroup).
+#include <algorithm>
 #include <atomic>
+#include <numeric>
 #include <optional>
 
 #include <arrow/api.h>
@@ -24,6 +26,8 @@ constexpr int kFewRowsDivisor = 4;
 constexpr int kSelectiveDivisor = 4;
 // The share of all rows (1/8) judged before the share passing so far is trusted.
 constexpr int kEnoughToJudge = 8;
+// The first rows are read in steps of at least this many rows while filters drop some.
+constexpr int64_t kFirstRowsStep = 4096;
 
 }  // namespace
 
@@ -82,6 +86,50 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(con
     return arrow::Status::OK();
   }));
   if (parts.empty()) return std::shared_ptr<arrow::Table>();
+  arrow::ConcatenateTablesOptions options;
+  options.unify_schemas = true;  // nullability may differ between the two reads
+  return arrow::ConcatenateTables(parts, options);
+}
+
+// Arrow's scanner decodes whole row groups, several ahead on both cores, before the first
+// batch arrives: a page of 100 rows of a region read 32,768 rows of four text columns (15 ms).
+arrow::Result<std::shared_ptr<arrow::Table>> ScanFirstRows(const std::vector<FilePiece>& pieces,
+                                                           const model::FieldRegistry& registry,
+                                                           const std::vector<FilterSpec>& code_filters,
+                                                           const std::vector<std::string>& needed, int64_t wanted,
+                                                           ScanStats* stats) {
+  std::vector<std::string> columns = needed;
+  for (const FilterSpec& filter : code_filters) {
+    if (std::find(columns.begin(), columns.end(), filter.column) == columns.end()) columns.push_back(filter.column);
+  }
+  std::vector<std::shared_ptr<arrow::Table>> parts;
+  int64_t got = 0;
+  for (const RowGroupRef& item : RowGroupsOf(pieces)) {
+    if (got >= wanted) break;
+    parquet::arrow::FileReader& reader = *pieces[item.piece].reader;
+    const int64_t rows_in_group = reader.parquet_reader()->metadata()->RowGroup(item.row_group)->num_rows();
+    for (int64_t position = 0; position < rows_in_group && got < wanted;) {
+      const int64_t step = std::min(rows_in_group - position, std::max(wanted - got, kFirstRowsStep));
+      std::vector<int64_t> rows(static_cast<size_t>(step));
+      std::iota(rows.begin(), rows.end(), position);
+      position += step;
+      ARROW_ASSIGN_OR_RAISE(auto batch, ReadRowsOfRowGroup(reader, item.row_group, columns, rows, kFewRowsDivisor));
+      stats->rows_read += batch->num_rows();
+      ARROW_ASSIGN_OR_RAISE(auto part, arrow::Table::FromRecordBatches({batch}));
+      // Rows read from their pages hold enums as text, rows read whole as dictionaries: alike.
+      ARROW_ASSIGN_OR_RAISE(part, DecodeDictionaries(part));
+      if (!code_filters.empty()) {
+        ARROW_ASSIGN_OR_RAISE(part, FilterOnCodes(part, code_filters));
+      }
+      std::vector<int> keep;
+      for (const std::string& name : needed) keep.push_back(part->schema()->GetFieldIndex(name));
+      ARROW_ASSIGN_OR_RAISE(part, part->SelectColumns(keep));
+      part = part->Slice(0, std::min(part->num_rows(), wanted - got));
+      got += part->num_rows();
+      if (part->num_rows() > 0) parts.push_back(std::move(part));
+    }
+  }
+  if (parts.empty()) return EmptyRows(registry, needed);
   arrow::ConcatenateTablesOptions options;
   options.unify_schemas = true;  // nullability may differ between the two reads
   return arrow::ConcatenateTables(parts, options);

@@ -244,6 +244,14 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(con
                                                                              const RowFilter& filter,
                                                                              const std::vector<std::string>& needed,
                                                                              ScanStats* stats);
+// The first `wanted` rows in file order that pass `code_filters` (enum equalities and prefixes:
+// the scope among them), with the `needed` columns: row groups in order and of each only the
+// rows still wanted, from the pages holding them. Text and enums as plain strings.
+arrow::Result<std::shared_ptr<arrow::Table>> ScanFirstRows(const std::vector<FilePiece>& pieces,
+                                                           const model::FieldRegistry& registry,
+                                                           const std::vector<FilterSpec>& code_filters,
+                                                           const std::vector<std::string>& needed, int64_t wanted,
+                                                           ScanStats* stats);
 
 // ---- reading parts of row groups (query_page_rows.cc)
 // `columns` of a whole row group, as the reader's Arrow schema has them.

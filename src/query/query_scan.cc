@@ -190,6 +190,11 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
                                      &result->stats));
     return nullptr;
   }
+  if (plan.top == nullptr && plan.first_rows && other_clauses.empty() && spec.any.empty() && exclude_ids.empty() &&
+      !plan.mask_rows) {  // the first rows in file order, filtered on codes at most: read no further
+    return ScanFirstRows(pieces, registry, plan.apply_code_filters ? CodeFilters(registry, filters) : std::vector<FilterSpec>{},
+                         needed, *plan.first_rows, &result->stats);
+  }
   if (plan.filter_late && exclude_ids.empty()) {
     ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
     ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed, &result->stats));

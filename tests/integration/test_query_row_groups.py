@@ -139,11 +139,16 @@ def test_prefix_prunes_row_groups_on_statistics(lake):
     ["--select", "member_id,korte_naam"],
     ["--where", "leeftijd>=70", "--where", "achternaam^=B", "--select", "member_id,leeftijd"],
     ["--region", "Oost", "--any", "status=Club", "--any", "leeftijd<20", "--select", "member_id,status"],
+    # filters on codes only: the first rows are read a step at a time, and the filter drops
+    # rows within and between the steps (an enum, a prefix, two regions' files and an enum)
+    ["--where", "status=Actief", "--select", "member_id,status,regio"],
+    ["--where", "achternaam^=Jan", "--select", "member_id,achternaam"],
+    ["--region", "Utrecht", "--region", "Oost", "--where", "status=Opgezegd", "--select", "member_id,regio,status"],
 ])
 def test_unordered_limit_stops_the_scan_with_the_first_rows(lake, args):
     # rows without an order are the first ones in file order: a limit cuts the full answer
     full = ours(lake, *args)
-    for limit in [1, 7, 40000]:
+    for limit in [1, 7, 5000, 40000]:
         cut = ours(lake, *args, "--limit", str(limit))
         assert cut["rows"] == full["rows"][:limit] and cut["rows"]
     # the scan stopped early: fewer rows read than pass the filters (a region's file is one
