@@ -204,7 +204,10 @@ arrow::Result<std::shared_ptr<arrow::RecordBatch>> ReadRowsOfRowGroup(parquet::a
     if (few != nullptr) return few;
   }
   ARROW_ASSIGN_OR_RAISE(auto batch, ReadColumns(reader, row_group, needed));
-  if (static_cast<int64_t>(rows.size()) != group_rows) {
+  const bool contiguous = !rows.empty() && rows.back() - rows.front() + 1 == static_cast<int64_t>(rows.size());
+  if (contiguous && static_cast<int64_t>(rows.size()) != group_rows) {  // a range (the first rows): a slice
+    batch = batch->Slice(rows.front(), static_cast<int64_t>(rows.size()));
+  } else if (static_cast<int64_t>(rows.size()) != group_rows) {
     arrow::Int64Builder indices;
     ARROW_RETURN_NOT_OK(indices.AppendValues(rows));
     ARROW_ASSIGN_OR_RAISE(auto taken_indices, indices.Finish());
