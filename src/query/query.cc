@@ -115,6 +115,29 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
       ARROW_ASSIGN_OR_RAISE(current, lake::ReadCurrentManifest(*lake));
       manifest = &current;
     }
+    // How many (in a region, with a status): the footers may know without reading a value. Every
+    // page of members over the API counts its total this way too.
+    const bool counts_only = spec.group_by.empty() && spec.having.empty() && spec.any.empty() &&
+                             std::all_of(spec.aggregates.begin(), spec.aggregates.end(),
+                                         [](const AggregateSpec& a) { return a.fn == AggregateFn::kCountAll; });
+    if (aggregating && counts_only && !live_changes) {
+      ARROW_ASSIGN_OR_RAISE(std::optional<int64_t> counted,
+                            CountFromFooters(*lake, registry, filters, scope, *manifest, &result));
+      if (counted) {
+        if (live != nullptr) result.live_data_version = live->data_version;
+        arrow::FieldVector fields;
+        arrow::ArrayVector columns;
+        for (const AggregateSpec& a : spec.aggregates) {
+          arrow::Int64Builder count;
+          ARROW_RETURN_NOT_OK(count.Append(*counted));
+          ARROW_ASSIGN_OR_RAISE(auto column, count.Finish());
+          fields.push_back(arrow::field(a.name, arrow::int64()));
+          columns.push_back(column);
+        }
+        result.table = arrow::Table::Make(arrow::schema(fields), columns);
+        return result;
+      }
+    }
     ScanPlan plan;
     plan.needed = needed;
     if (live) plan.exclude_ids = live->replaced_ids;

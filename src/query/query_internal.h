@@ -153,6 +153,10 @@ arrow::Result<std::shared_ptr<arrow::Table>> ApplyHaving(std::shared_ptr<arrow::
 std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metadata,
                                               const model::FieldRegistry& registry,
                                               const std::vector<FilterSpec>& filters);
+// True when the statistics prove every row of row group `rg` passes `filter`: an enum = / in
+// whose chunk holds one value, no nulls, and that value among the filter's.
+bool StatisticsProveAllMatch(const parquet::FileMetaData& metadata, int rg, const model::FieldRegistry& registry,
+                             const FilterSpec& filter);
 // Order by a number or date column with a limit of k: row groups whose statistics prove at
 // least k rows (all passing `filters`) at or before a threshold make every row group that
 // starts after it useless. Conservative: anything unproven is kept.
@@ -202,6 +206,15 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
                                                           const RegionalScope& scope, const QuerySpec& spec,
                                                           const ScanPlan& plan, const lake::SnapshotManifest& manifest,
                                                           QueryResult* result);
+// The rows of the scope's files that pass `filters` (the scope's among them), from the
+// footers alone: when every row group is either ruled out by its enum statistics or proven to
+// pass every filter (StatisticsProveAllMatch), their rows are counted without reading a value.
+// nullopt when some row group is neither: it has to be read.
+arrow::Result<std::optional<int64_t>> CountFromFooters(const lake::LakeStorage& lake,
+                                                       const model::FieldRegistry& registry,
+                                                       const std::vector<FilterSpec>& filters,
+                                                       const RegionalScope& scope,
+                                                       const lake::SnapshotManifest& manifest, QueryResult* result);
 
 // ---- top-N by late materialisation (query_top_scan.cc)
 // A lake file's reader and the row groups of it that pruning kept. `reopen` gives another

@@ -65,8 +65,6 @@ std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metad
   return kept;
 }
 
-// True when the statistics prove every row of row group `rg` passes `filter`: an enum = / in
-// whose chunk holds one value, no nulls, and that value among the filter's.
 bool StatisticsProveAllMatch(const parquet::FileMetaData& metadata, int rg, const model::FieldRegistry& registry,
                              const FilterSpec& filter) {
   if (!IsEnumEquality(registry, filter)) return false;

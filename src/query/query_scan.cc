@@ -74,6 +74,38 @@ arrow::Result<std::set<int>> ArrowAdmits(ds::ParquetFileFragment& fragment, cons
 
 }  // namespace
 
+arrow::Result<std::optional<int64_t>> CountFromFooters(const lake::LakeStorage& lake,
+                                                       const model::FieldRegistry& registry,
+                                                       const std::vector<FilterSpec>& filters,
+                                                       const RegionalScope& scope,
+                                                       const lake::SnapshotManifest& manifest, QueryResult* result) {
+  for (const FilterSpec& filter : filters) {
+    if (!IsEnumEquality(registry, filter)) return std::nullopt;
+  }
+  auto format = std::make_shared<ds::ParquetFileFormat>();
+  int64_t rows = 0;
+  ScanStats stats;
+  for (const lake::SnapshotFile& file : FilesInScope(manifest, scope)) {
+    ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
+    const parquet::FileMetaData& metadata = *opened.fragment->metadata();
+    const std::vector<int> possible = RowGroupsMatchingEnumFilters(metadata, registry, filters);
+    for (int rg : possible) {
+      for (const FilterSpec& filter : filters) {
+        if (!StatisticsProveAllMatch(metadata, rg, registry, filter)) return std::nullopt;
+      }
+      rows += metadata.RowGroup(rg)->num_rows();
+    }
+    stats.files += 1;
+    stats.row_groups_total += metadata.num_row_groups();
+    stats.row_groups_pruned_by_statistics += metadata.num_row_groups() - static_cast<int64_t>(possible.size());
+  }
+  result->snapshot_id = manifest.snapshot_id;
+  result->data_version = manifest.data_version;
+  result->as_of = manifest.as_of;
+  result->stats = stats;
+  return rows;
+}
+
 // The snapshot part of a query: only the scope's files, row groups pruned on enum statistics,
 // Arrow's statistics and bloom filters, then a projected, filtered scan. Rows of members in
 // `exclude_ids` (changed in the live store since the snapshot) are left out. Without
