@@ -149,7 +149,9 @@ arrow::Result<QueryResult> RunQuery(const lake::LakeStorage* lake, const LiveRow
     plan.top = top ? &*top : nullptr;
     plan.mask_rows = count_under_mask;
     if (!aggregating && spec.order_by.empty() && spec.limit) plan.first_rows = *spec.limit;
-    plan.filter_late = !aggregating && !top && !plan.first_rows && !clauses.empty();
+    // Unordered rows with a limit too (every page of the API has one): a selective filter
+    // judged on its own columns first, the others read for the rows that pass only.
+    plan.filter_late = !aggregating && !top && !clauses.empty();
     ARROW_ASSIGN_OR_RAISE(auto snapshot_rows, ScanSnapshot(*lake, registry, scope, spec, plan, *manifest, &result));
     if (top) {
       ARROW_ASSIGN_OR_RAISE(auto empty, EmptyRows(registry, needed));

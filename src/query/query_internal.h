@@ -253,16 +253,21 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
 // columns are read and judged first, then `needed` of the rows that pass only (from their pages
 // when they are few). Rows in file order, text and enums as plain strings; null when none pass.
 // nullopt, with nothing counted, when more than a quarter of the rows pass (scan them whole).
+// With `wanted`, only the first that many rows that pass are read.
 arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(const std::vector<FilePiece>& pieces,
                                                                              const RowFilter& filter,
                                                                              const std::vector<std::string>& needed,
+                                                                             std::optional<int64_t> wanted,
                                                                              ScanStats* stats);
-// The first `wanted` rows in file order that pass `code_filters` (enum equalities and prefixes:
-// the scope among them), with the `needed` columns: row groups in order and of each only the
-// rows still wanted, from the pages holding them. Text and enums as plain strings.
+// The first `wanted` rows in file order, with the `needed` columns, reading no further. With
+// `filter` null the rows pass `code_filters` (enum equalities and prefixes: the scope among
+// them) and only the rows still wanted are read, from the pages holding them. With a filter
+// (any other clause, an OR group), row group after row group is judged on its own columns and
+// `needed` read for the rows that pass. Text and enums as plain strings.
 arrow::Result<std::shared_ptr<arrow::Table>> ScanFirstRows(const std::vector<FilePiece>& pieces,
                                                            const model::FieldRegistry& registry,
                                                            const std::vector<FilterSpec>& code_filters,
+                                                           const RowFilter* filter,
                                                            const std::vector<std::string>& needed, int64_t wanted,
                                                            ScanStats* stats);
 

@@ -222,16 +222,23 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
                                      &result->stats));
     return nullptr;
   }
-  if (plan.top == nullptr && plan.first_rows && other_clauses.empty() && spec.any.empty() && exclude_ids.empty() &&
-      !plan.mask_rows) {  // the first rows in file order, filtered on codes at most: read no further
-    return ScanFirstRows(pieces, registry, plan.apply_code_filters ? CodeFilters(registry, filters) : std::vector<FilterSpec>{},
-                         needed, *plan.first_rows, &result->stats);
+  // The first rows in file order (a limit without an order): read no further than they lie.
+  const bool first_rows = plan.top == nullptr && plan.first_rows && exclude_ids.empty() && !plan.mask_rows;
+  const bool on_codes_only = other_clauses.empty() && spec.any.empty();
+  const std::vector<FilterSpec> code_filters =
+      plan.apply_code_filters ? CodeFilters(registry, filters) : std::vector<FilterSpec>{};
+  if (first_rows && on_codes_only) {
+    return ScanFirstRows(pieces, registry, code_filters, nullptr, needed, *plan.first_rows, &result->stats);
   }
   if (plan.filter_late && exclude_ids.empty()) {
     ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
-    ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed, &result->stats));
+    ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed,
+                                                      first_rows ? plan.first_rows : std::nullopt, &result->stats));
     if (late && *late != nullptr) return *late;
     if (late) return EmptyRows(registry, needed);  // nothing passed
+    if (first_rows) {  // too many pass for the late scan: the first of them, row group by row group
+      return ScanFirstRows(pieces, registry, {}, &row_filter, needed, *plan.first_rows, &result->stats);
+    }
   }
   if (!exclude_ids.empty()) {
     arrow::StringBuilder ids;

@@ -144,6 +144,9 @@ def test_prefix_prunes_row_groups_on_statistics(lake):
     ["--where", "status=Actief", "--select", "member_id,status,regio"],
     ["--where", "achternaam^=Jan", "--select", "member_id,achternaam"],
     ["--region", "Utrecht", "--region", "Oost", "--where", "status=Opgezegd", "--select", "member_id,regio,status"],
+    # filters most rows pass: judged row group by row group until the limit is reached
+    ["--where", "leeftijd>=50", "--select", "member_id,leeftijd"],
+    ["--region", "Oost", "--any", "leeftijd>=60", "--any", "status=Opgezegd", "--select", "member_id,leeftijd,status"],
 ])
 def test_unordered_limit_stops_the_scan_with_the_first_rows(lake, args):
     # rows without an order are the first ones in file order: a limit cuts the full answer
