@@ -232,3 +232,17 @@ def test_counts_equal_duckdb_and_come_from_the_footers_where_they_prove_them(lak
     assert result["rows"] == [{"count": duck(lake, f"select count(*) from m where {where}")[0][0]}]
     # proven by the statistics (one value, no nulls, in every row group counted): nothing read
     assert (result["explain"]["rows_read"] == 0) == from_footers
+
+
+@pytest.mark.parametrize("args, where", [
+    # the scope proven by each regional file's statistics: not applied again
+    (["--region", "Utrecht"], "regio = 'Utrecht'"),
+    (["--region", "Utrecht", "--region", "Oost"], REGIONS),
+    # a status shares row groups with others: still filtered
+    (["--region", "Oost", "--where", "status=Actief"], "regio = 'Oost' and status = 'Actief'"),
+    (["--where", "status=Opgezegd"], "status = 'Opgezegd'"),
+])
+def test_rows_of_a_scope_equal_duckdb_whether_the_statistics_prove_the_filters_or_not(lake, args, where):
+    mine = sorted(tuple(r.values()) for r in ours(lake, *args, "--select", "member_id,korte_naam")["rows"])
+    theirs = sorted(duck(lake, f"select member_id, korte_naam from m where {where}"))
+    assert mine == theirs and mine
