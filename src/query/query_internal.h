@@ -252,7 +252,7 @@ arrow::Status ScanTopNLate(const std::vector<FilePiece>& pieces, const RowFilter
 // Filtered rows by late materialisation (query_filter_scan.cc): per row group the filter's
 // columns are read and judged first, then `needed` of the rows that pass only (from their pages
 // when they are few). Rows in file order, text and enums as plain strings; null when none pass.
-// nullopt, with nothing counted, when more than a quarter of the rows pass (scan them whole).
+// nullopt, with nothing counted, when more than half of the rows pass (scan them whole).
 // With `wanted`, only the first that many rows that pass are read.
 arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(const std::vector<FilePiece>& pieces,
                                                                              const RowFilter& filter,

@@ -240,7 +240,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
   if (first_rows && on_codes_only) {
     return ScanFirstRows(pieces, registry, code_filters, nullptr, needed, *plan.first_rows, &result->stats);
   }
-  if (plan.filter_late && exclude_ids.empty()) {
+  // Filters all proven by the statistics leave nothing to judge late.
+  if (plan.filter_late && exclude_ids.empty() && !(on_codes_only && codes_proven)) {
     ARROW_ASSIGN_OR_RAISE(RowFilter row_filter, RowFilter::Make(registry, filters, spec.any));
     ARROW_ASSIGN_OR_RAISE(auto late, ScanFilteredLate(pieces, row_filter, needed,
                                                       first_rows ? plan.first_rows : std::nullopt, &result->stats));
