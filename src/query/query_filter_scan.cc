@@ -31,6 +31,23 @@ constexpr int kEnoughToJudge = 8;
 // The first rows are read in steps of at least this many rows while filters drop some.
 constexpr int64_t kFirstRowsStep = 4096;
 
+// `columns` of `rows` of a row group as a table of plain values: rows read from their pages
+// hold enums as text, rows read whole as dictionaries, and both are made alike.
+arrow::Result<std::shared_ptr<arrow::Table>> ReadPlainRows(parquet::arrow::FileReader& reader, int row_group,
+                                                           const std::vector<std::string>& columns,
+                                                           const std::vector<int64_t>& rows) {
+  ARROW_ASSIGN_OR_RAISE(auto batch, ReadRowsOfRowGroup(reader, row_group, columns, rows, kFewRowsDivisor));
+  ARROW_ASSIGN_OR_RAISE(auto part, arrow::Table::FromRecordBatches({batch}));
+  return DecodeDictionaries(part);
+}
+
+// The parts of both kinds of read one after the other (their nullability may differ).
+arrow::Result<std::shared_ptr<arrow::Table>> Concatenate(const std::vector<std::shared_ptr<arrow::Table>>& parts) {
+  arrow::ConcatenateTablesOptions options;
+  options.unify_schemas = true;
+  return arrow::ConcatenateTables(parts, options);
+}
+
 }  // namespace
 
 arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(const std::vector<FilePiece>& pieces,
@@ -85,17 +102,11 @@ arrow::Result<std::optional<std::shared_ptr<arrow::Table>>> ScanFilteredLate(con
   stats->rows_read += taken;
   std::vector<std::shared_ptr<arrow::Table>> parts(holding.size());
   ARROW_RETURN_NOT_OK(ForEachRowGroup(pieces, holding, [&](int, parquet::arrow::FileReader& reader, size_t item) {
-    ARROW_ASSIGN_OR_RAISE(auto selected,
-                          ReadRowsOfRowGroup(reader, holding[item].row_group, needed, *rows[item], kFewRowsDivisor));
-    ARROW_ASSIGN_OR_RAISE(auto part, arrow::Table::FromRecordBatches({selected}));
-    // Rows read from their pages hold enums as text, rows read whole as dictionaries: alike.
-    ARROW_ASSIGN_OR_RAISE(parts[item], DecodeDictionaries(part));
+    ARROW_ASSIGN_OR_RAISE(parts[item], ReadPlainRows(reader, holding[item].row_group, needed, *rows[item]));
     return arrow::Status::OK();
   }));
   if (parts.empty()) return std::shared_ptr<arrow::Table>();
-  arrow::ConcatenateTablesOptions options;
-  options.unify_schemas = true;  // nullability may differ between the two reads
-  return arrow::ConcatenateTables(parts, options);
+  return Concatenate(parts);
 }
 
 // Arrow's scanner decodes whole row groups, several ahead on both cores, before the first
@@ -115,11 +126,8 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanFirstRows(const std::vector<Fil
   int64_t got = 0;
   // Rows `rows` (ascending) of a row group, filtered on codes, cut to the rows still wanted.
   auto add = [&](parquet::arrow::FileReader& reader, int row_group, const std::vector<int64_t>& rows) -> arrow::Status {
-    ARROW_ASSIGN_OR_RAISE(auto batch, ReadRowsOfRowGroup(reader, row_group, columns, rows, kFewRowsDivisor));
-    stats->rows_read += batch->num_rows();
-    ARROW_ASSIGN_OR_RAISE(auto part, arrow::Table::FromRecordBatches({batch}));
-    // Rows read from their pages hold enums as text, rows read whole as dictionaries: alike.
-    ARROW_ASSIGN_OR_RAISE(part, DecodeDictionaries(part));
+    ARROW_ASSIGN_OR_RAISE(auto part, ReadPlainRows(reader, row_group, columns, rows));
+    stats->rows_read += part->num_rows();
     if (!code_filters.empty()) {
       ARROW_ASSIGN_OR_RAISE(part, FilterOnCodes(part, code_filters));
     }
@@ -156,9 +164,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanFirstRows(const std::vector<Fil
     }
   }
   if (parts.empty()) return EmptyRows(registry, needed);
-  arrow::ConcatenateTablesOptions options;
-  options.unify_schemas = true;  // nullability may differ between the two reads
-  return arrow::ConcatenateTables(parts, options);
+  return Concatenate(parts);
 }
 
 }  // namespace memberlake::query::internal

@@ -157,6 +157,9 @@ std::vector<int> RowGroupsMatchingEnumFilters(const parquet::FileMetaData& metad
 // whose chunk holds one value, no nulls, and that value among the filter's.
 bool StatisticsProveAllMatch(const parquet::FileMetaData& metadata, int rg, const model::FieldRegistry& registry,
                              const FilterSpec& filter);
+// StatisticsProveAllMatch for every filter in every one of `row_groups`.
+bool StatisticsProveAll(const parquet::FileMetaData& metadata, const std::vector<int>& row_groups,
+                        const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters);
 // Order by a number or date column with a limit of k: row groups whose statistics prove at
 // least k rows (all passing `filters`) at or before a threshold make every row group that
 // starts after it useless. Conservative: anything unproven is kept.

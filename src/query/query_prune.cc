@@ -77,6 +77,16 @@ bool StatisticsProveAllMatch(const parquet::FileMetaData& metadata, int rg, cons
   return min == max && std::find(filter.values.begin(), filter.values.end(), min) != filter.values.end();
 }
 
+bool StatisticsProveAll(const parquet::FileMetaData& metadata, const std::vector<int>& row_groups,
+                        const model::FieldRegistry& registry, const std::vector<FilterSpec>& filters) {
+  for (int rg : row_groups) {
+    for (const FilterSpec& filter : filters) {
+      if (!StatisticsProveAllMatch(metadata, rg, registry, filter)) return false;
+    }
+  }
+  return true;
+}
+
 std::vector<int> RowGroupsThatCanEnterTopN(const parquet::FileMetaData& metadata, const model::FieldRegistry& registry,
                                            const std::vector<FilterSpec>& filters, const OrderSpec& first, int64_t k,
                                            const std::vector<int>& row_groups) {

@@ -89,12 +89,8 @@ arrow::Result<std::optional<int64_t>> CountFromFooters(const lake::LakeStorage& 
     ARROW_ASSIGN_OR_RAISE(OpenLakeFile opened, OpenSnapshotFile(format, lake, file));
     const parquet::FileMetaData& metadata = *opened.fragment->metadata();
     const std::vector<int> possible = RowGroupsMatchingEnumFilters(metadata, registry, filters);
-    for (int rg : possible) {
-      for (const FilterSpec& filter : filters) {
-        if (!StatisticsProveAllMatch(metadata, rg, registry, filter)) return std::nullopt;
-      }
-      rows += metadata.RowGroup(rg)->num_rows();
-    }
+    if (!StatisticsProveAll(metadata, possible, registry, filters)) return std::nullopt;
+    for (int rg : possible) rows += metadata.RowGroup(rg)->num_rows();
     stats.files += 1;
     stats.row_groups_total += metadata.num_row_groups();
     stats.row_groups_pruned_by_statistics += metadata.num_row_groups() - static_cast<int64_t>(possible.size());
@@ -217,11 +213,7 @@ arrow::Result<std::shared_ptr<arrow::Table>> ScanSnapshot(const lake::LakeStorag
       stats.pages_read += CountPages(*file_reader, kept, needed);
     }
     if (kept.empty()) continue;
-    for (int rg : kept) {
-      for (const FilterSpec& f : all_code_filters) {
-        codes_proven = codes_proven && StatisticsProveAllMatch(*parquet_fragment->metadata(), rg, registry, f);
-      }
-    }
+    codes_proven = codes_proven && StatisticsProveAll(*parquet_fragment->metadata(), kept, registry, all_code_filters);
     pieces.push_back({opened.reader, kept, opened.reopen});
     ARROW_ASSIGN_OR_RAISE(auto subset, parquet_fragment->Subset(kept));
     fragments.push_back(std::static_pointer_cast<ds::FileFragment>(subset));

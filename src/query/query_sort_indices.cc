@@ -5,7 +5,6 @@
 // with their rows, and only the runs of equal first keys (nulls included) go to Arrow, sorted by
 // the remaining keys in one call with the run's number as their first key.
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cstring>
 
